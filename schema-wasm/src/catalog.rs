@@ -1,0 +1,280 @@
+//! The catalog of publishable event types (contract section 3). One struct per type; the
+//! `catalog!` table at the bottom ties each struct to its wire name.
+//!
+//! Adding a type: write its struct here (formats from `formats.rs`), implement `Rules` for any
+//! rule that spans fields, and add one line to the `catalog!` table.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ErrorCode, ValidationError};
+use crate::formats::{present, BoundedMap, BoundedVec, Id, Integer, NonNegative, Text, Time, Unit};
+
+/// Rules that span more than one field, checked after the types themselves parsed.
+pub trait Rules {
+    fn check(&self) -> Result<(), ValidationError> {
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchedulerTick {
+    pub tick_at: Time,
+    pub next_tick_at: Time,
+    pub cadence_seconds: Integer<1>,
+}
+impl Rules for SchedulerTick {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Queued,
+    Fetching,
+    Diffing,
+    Classifying,
+    Delivering,
+    Completed,
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunStage {
+    pub run_id: Id,
+    pub stage: Stage,
+    pub progress: Unit,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_id: Option<Id>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Text<0, 1000>>,
+}
+impl Rules for RunStage {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeDetected {
+    pub change_id: Id,
+    pub vendor_id: Id,
+    pub title: Text<1, 500>,
+    pub severity: Severity,
+    pub detected_at: Time,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<Text<0, 2048>>,
+}
+impl Rules for ChangeDetected {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Slack,
+    Email,
+    Webhook,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Delivered,
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionDelivered {
+    pub action_id: Id,
+    pub change_id: Id,
+    pub channel: Channel,
+    pub status: DeliveryStatus,
+    pub delivered_at: Time,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Text<0, 1000>>,
+}
+impl Rules for ActionDelivered {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeState {
+    New,
+    Triaged,
+    Acknowledged,
+    Resolved,
+    Dismissed,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeStateChanged {
+    pub change_id: Id,
+    pub from: ChangeState,
+    pub to: ChangeState,
+    pub changed_at: Time,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Id>,
+}
+impl Rules for ChangeStateChanged {
+    fn check(&self) -> Result<(), ValidationError> {
+        if self.from == self.to {
+            return Err(ValidationError::new("/to", ErrorCode::InvalidValue, "must differ from `from`"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Plan {
+    Free,
+    Team,
+    Enterprise,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgEntitlementsChanged {
+    pub plan: Plan,
+    pub features: BoundedVec<Text<1, 64>, 100>,
+    pub limits: BoundedMap<Integer<0>, 100>,
+    pub effective_at: Time,
+}
+impl Rules for OrgEntitlementsChanged {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReconciliationStatus {
+    Verified,
+    Stale,
+    Discrepancy,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscrepancyDetails {
+    pub expected: std::collections::BTreeMap<String, f64>,
+    pub actual: std::collections::BTreeMap<String, f64>,
+    pub missing_job_ids: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconciliationUpdate {
+    pub event_id: String,
+    pub service: String,
+    pub status: ReconciliationStatus,
+    pub counts: std::collections::BTreeMap<String, f64>,
+    pub checksum: String,
+    pub latency_ms: NonNegative,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discrepancy_details: Option<DiscrepancyDetails>,
+}
+impl Rules for ReconciliationUpdate {}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskProgress {
+    pub task_id: Id,
+    pub progress: Unit,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Text<0, 1000>>,
+}
+impl Rules for TaskProgress {}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskCompleted {
+    pub task_id: Id,
+    /// Any JSON value; an explicit `null` is kept.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+}
+impl Rules for TaskCompleted {}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskFailed {
+    pub task_id: Id,
+    pub error: Text<1, 1000>,
+}
+impl Rules for TaskFailed {}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionAvailable {
+    pub version: Text<1, 64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changelog: Option<Text<0, 10000>>,
+}
+impl Rules for VersionAvailable {}
+
+/// Frames only the server sends (contract 3, "Server-generated frames"); publishing one is refused.
+pub const SERVER_FRAME_TYPES: [&str; 4] = ["heartbeat", "stream.reset", "stream.replaced", "stream.overflow"];
+
+macro_rules! catalog {
+    ($($variant:ident = $name:literal,)*) => {
+        /// The `data` of one event, typed by its `type`.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum EventData {
+            $($variant($variant),)*
+        }
+
+        /// Every publishable type, in catalog order.
+        pub const EVENT_TYPES: &[&str] = &[$($name,)*];
+
+        impl EventData {
+            /// The wire name (`type`) of this event.
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $(EventData::$variant(_) => $name,)*
+                }
+            }
+
+            /// The catalog's own spelling of `type`, when it is a catalog type.
+            pub fn known_type(name: &str) -> Option<&'static str> {
+                match name {
+                    $($name => Some($name),)*
+                    _ => None,
+                }
+            }
+
+            /// Serializes `data` as compact JSON.
+            pub fn to_json(&self) -> Result<String, serde_json::Error> {
+                match self {
+                    $(EventData::$variant(d) => serde_json::to_string(d),)*
+                }
+            }
+
+            pub(crate) fn parse_known(
+                type_name: &str,
+                json: &str,
+                strict: bool,
+            ) -> Option<Result<EventData, ValidationError>> {
+                Some(match type_name {
+                    $($name => crate::parse::parse_typed::<$variant>(json, strict).map(EventData::$variant),)*
+                    _ => return None,
+                })
+            }
+        }
+    };
+}
+
+catalog! {
+    SchedulerTick = "scheduler.tick",
+    RunStage = "run.stage",
+    ChangeDetected = "change.detected",
+    ActionDelivered = "action.delivered",
+    ChangeStateChanged = "change.stateChanged",
+    OrgEntitlementsChanged = "org.entitlements.changed",
+    ReconciliationUpdate = "reconciliation.update",
+    TaskProgress = "task.progress",
+    TaskCompleted = "task.completed",
+    TaskFailed = "task.failed",
+    VersionAvailable = "version.available",
+}

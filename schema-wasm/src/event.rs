@@ -1,0 +1,194 @@
+//! A published event (`{"type", "data", "target"?}`, contract 4.2) and the envelope every event
+//! travels in once the server gave it an id and a timestamp (contract 3).
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::catalog::{EventData, Rules, SERVER_FRAME_TYPES};
+use crate::error::{ErrorCode, ValidationError};
+use crate::formats::RequestId;
+use crate::parse::parse_typed;
+
+/// `target` of a published event (contract 4.3): deliver only to this connection.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    pub request_id: RequestId,
+}
+
+impl Rules for Target {}
+
+/// One valid event as a publisher sent it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PublishedEvent {
+    pub data: EventData,
+    pub target: Option<Target>,
+}
+
+impl PublishedEvent {
+    pub fn type_name(&self) -> &'static str {
+        self.data.type_name()
+    }
+}
+
+#[derive(Deserialize)]
+struct RawEvent<'a> {
+    #[serde(rename = "type")]
+    type_name: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    data: &'a RawValue,
+    #[serde(default)]
+    target: Option<Target>,
+}
+
+impl Rules for RawEvent<'_> {}
+
+/// Parses and validates one published event, strictly: unknown fields anywhere are errors.
+/// Error paths are JSON pointers into `json` (`/data/severity`).
+pub fn parse_published(json: &str) -> Result<PublishedEvent, ValidationError> {
+    let raw: RawEvent<'_> = parse_typed(json, true)?;
+    let data = match EventData::parse_known(&raw.type_name, raw.data.get(), true) {
+        Some(result) => result.map_err(|e| e.under("/data"))?,
+        None => return Err(unknown_type(&raw.type_name).under("/type")),
+    };
+    Ok(PublishedEvent { data, target: raw.target })
+}
+
+/// Parses the `data` of an event of type `type_name`; errors point into `data` itself (`/severity`),
+/// and an unknown type is reported at the root.
+pub fn parse_data(type_name: &str, json: &str, strict: bool) -> Result<EventData, ValidationError> {
+    match EventData::parse_known(type_name, json, strict) {
+        Some(result) => result,
+        None => Err(unknown_type(type_name)),
+    }
+}
+
+fn unknown_type(type_name: &str) -> ValidationError {
+    if SERVER_FRAME_TYPES.contains(&type_name) {
+        return ValidationError::new(
+            "",
+            ErrorCode::ReservedType,
+            format!("`{type_name}` is sent only by the server and cannot be published"),
+        );
+    }
+    let shown: String = type_name.chars().take(64).collect();
+    ValidationError::new("", ErrorCode::UnknownType, format!("`{shown}` is not an event type of the catalog"))
+}
+
+/// The envelope of one stored event, as the stream and the history endpoint carry it.
+#[derive(Serialize)]
+pub struct EnvelopeOut<'a> {
+    pub id: &'a str,
+    #[serde(rename = "type")]
+    pub type_name: &'a str,
+    pub ts: &'a str,
+    pub data: &'a RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<&'a Target>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(json: &str) -> ValidationError {
+        match parse_published(json) {
+            Ok(e) => panic!("expected an error for {json}, got {e:?}"),
+            Err(e) => e,
+        }
+    }
+
+    const GOOD: &str = r#"{"type":"change.detected","data":{"changeId":"c1","vendorId":"v1","title":"Price change","severity":"high","detectedAt":"2026-11-25T07:00:00.000Z"}}"#;
+
+    #[test]
+    fn a_valid_event_parses() {
+        let e = parse_published(GOOD).unwrap();
+        assert_eq!(e.type_name(), "change.detected");
+        assert_eq!(e.target, None);
+    }
+
+    #[test]
+    fn wrong_enum_value_points_at_the_field() {
+        let e = err(&GOOD.replace("\"high\"", "\"severe\""));
+        assert_eq!((e.path.as_str(), e.code), ("/data/severity", ErrorCode::InvalidEnum));
+    }
+
+    #[test]
+    fn missing_field_points_at_the_missing_field() {
+        let e = err(&GOOD.replace(r#""vendorId":"v1","#, ""));
+        assert_eq!((e.path.as_str(), e.code), ("/data/vendorId", ErrorCode::MissingField));
+    }
+
+    #[test]
+    fn missing_data_points_at_data() {
+        let e = err(r#"{"type":"task.failed"}"#);
+        assert_eq!((e.path.as_str(), e.code), ("/data", ErrorCode::MissingField));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_at_every_level() {
+        let e = err(&GOOD.replace(r#""title""#, r#""extra":1,"title""#));
+        assert_eq!((e.path.as_str(), e.code), ("/data/extra", ErrorCode::UnknownField));
+        let e = err(&GOOD.replace(r#"{"type""#, r#"{"id":"5","type""#));
+        assert_eq!((e.path.as_str(), e.code), ("/id", ErrorCode::UnknownField));
+    }
+
+    #[test]
+    fn unknown_and_reserved_types() {
+        let e = err(r#"{"type":"nope","data":{}}"#);
+        assert_eq!((e.path.as_str(), e.code), ("/type", ErrorCode::UnknownType));
+        let e = err(r#"{"type":"heartbeat","data":{"ts":"2026-11-25T07:00:00Z"}}"#);
+        assert_eq!((e.path.as_str(), e.code), ("/type", ErrorCode::ReservedType));
+    }
+
+    #[test]
+    fn from_equal_to_is_refused() {
+        let e = err(r#"{"type":"change.stateChanged","data":{"changeId":"c","from":"new","to":"new","changedAt":"2026-11-25T07:00:00Z"}}"#);
+        assert_eq!((e.path.as_str(), e.code), ("/data/to", ErrorCode::InvalidValue));
+    }
+
+    #[test]
+    fn nested_paths_use_json_pointer() {
+        let e = err(r#"{"type":"org.entitlements.changed","data":{"plan":"team","features":["a",""],"limits":{},"effectiveAt":"2026-11-25T07:00:00Z"}}"#);
+        assert_eq!((e.path.as_str(), e.code), ("/data/features/1", ErrorCode::InvalidLength));
+        let e = err(r#"{"type":"org.entitlements.changed","data":{"plan":"team","features":[],"limits":{"a/b":-1},"effectiveAt":"2026-11-25T07:00:00Z"}}"#);
+        assert_eq!((e.path.as_str(), e.code), ("/data/limits/a~1b", ErrorCode::OutOfRange));
+    }
+
+    #[test]
+    fn malformed_json_and_huge_numbers() {
+        let e = err(r#"{"type":"task.progress","data":{"taskId":"t","progress":0.5}"#);
+        assert_eq!((e.path.as_str(), e.code), ("", ErrorCode::MalformedJson));
+        let e = err(r#"{"type":"task.progress","data":{"taskId":"t","progress":1e400}}"#);
+        assert_eq!(e.code, ErrorCode::OutOfRange);
+        let e = err(r#"{"type":"task.progress","data":{"taskId":"\ud800","progress":0.5}}"#);
+        assert_eq!(e.code, ErrorCode::MalformedJson);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        let e = err(&format!(r#"{{"type":"task.completed","data":{{"taskId":"t","result":{deep}}}}}"#));
+        assert_eq!(e.code, ErrorCode::TooDeep);
+    }
+
+    #[test]
+    fn explicit_null_result_is_kept() {
+        let e = parse_published(r#"{"type":"task.completed","data":{"taskId":"t","result":null}}"#).unwrap();
+        assert_eq!(e.data.to_json().unwrap(), r#"{"taskId":"t","result":null}"#);
+    }
+
+    #[test]
+    fn target_is_validated() {
+        let ok = parse_published(r#"{"type":"task.failed","data":{"taskId":"t","error":"x"},"target":{"requestId":"tab-1"}}"#).unwrap();
+        assert_eq!(ok.target.unwrap().request_id.as_str(), "tab-1");
+        let e = err(r#"{"type":"task.failed","data":{"taskId":"t","error":"x"},"target":{"requestId":"a b"}}"#);
+        assert_eq!((e.path.as_str(), e.code), ("/target/requestId", ErrorCode::InvalidFormat));
+    }
+
+    #[test]
+    fn tolerant_mode_ignores_unknown_fields() {
+        let d = parse_data("task.failed", r#"{"taskId":"t","error":"x","newField":1}"#, false).unwrap();
+        assert_eq!(d.type_name(), "task.failed");
+    }
+}

@@ -1,0 +1,14 @@
+//! orgstream's event catalog: every publishable event type as a Rust type that validates itself
+//! while it parses. The worker uses it to validate publishes (strictly); the browser uses the same
+//! code compiled to wasm to validate what arrives (tolerating fields added later).
+
+pub mod catalog;
+pub mod error;
+pub mod event;
+pub mod formats;
+mod parse;
+
+pub use catalog::{EventData, EVENT_TYPES, SERVER_FRAME_TYPES};
+pub use error::{ErrorCode, ValidationError};
+pub use event::{parse_data, parse_published, EnvelopeOut, PublishedEvent, Target};
+pub use formats::RequestId;

@@ -1,0 +1,76 @@
+//! Parsing with validation, straight from the JSON text into the typed structs.
+//!
+//! The fast path is a plain serde parse (plus, in strict mode, a note of any unknown key). Only
+//! when that fails is the text parsed again with path tracking, to say where: errors are the rare
+//! case, so the common case pays nothing for paths.
+
+use serde::Deserialize;
+
+use crate::catalog::Rules;
+use crate::error::{from_serde, push_token, ErrorCode, ValidationError};
+
+/// Parses `json` as `T`. Strict mode (publishing) refuses unknown keys; tolerant mode (reading what
+/// a possibly newer server sent) ignores them.
+pub(crate) fn parse_typed<'de, T>(json: &'de str, strict: bool) -> Result<T, ValidationError>
+where
+    T: Deserialize<'de> + Rules,
+{
+    let mut unknown: Option<String> = None;
+    let mut de = serde_json::Deserializer::from_str(json);
+    let parsed = if strict {
+        serde_ignored::deserialize(&mut de, |path| {
+            if unknown.is_none() {
+                unknown = Some(pointer(&path));
+            }
+        })
+    } else {
+        T::deserialize(&mut de)
+    };
+    match parsed.and_then(|value| de.end().map(|()| value)) {
+        Ok(value) => {
+            if let Some(path) = unknown {
+                return Err(ValidationError::new(path, ErrorCode::UnknownField, "is not a field of this type"));
+            }
+            value.check()?;
+            Ok(value)
+        }
+        Err(_) => Err(locate::<T>(json)),
+    }
+}
+
+/// The slow path: parse again, tracking the path, to report where the first error is.
+fn locate<'de, T: Deserialize<'de>>(json: &'de str) -> ValidationError {
+    let mut de = serde_json::Deserializer::from_str(json);
+    let mut track = serde_path_to_error::Track::new();
+    let result = T::deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track));
+    let result = result.and_then(|_| de.end());
+    match result {
+        Err(e) => from_serde(serde_path_to_error::Error::new(track.path(), e)),
+        // Unreachable in practice: the fast path failed on the same input.
+        Ok(()) => ValidationError::new("", ErrorCode::MalformedJson, "could not be parsed"),
+    }
+}
+
+fn pointer(path: &serde_ignored::Path<'_>) -> String {
+    let mut out = String::new();
+    build(path, &mut out);
+    out
+}
+
+fn build(path: &serde_ignored::Path<'_>, out: &mut String) {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => {}
+        Path::Seq { parent, index } => {
+            build(parent, out);
+            push_token(out, &index.to_string());
+        }
+        Path::Map { parent, key } => {
+            build(parent, out);
+            push_token(out, key);
+        }
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
+            build(parent, out)
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! The worker's settings (contract 5), read from Wrangler vars with the documented defaults.
+
+use crate::replay::Retention;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub heartbeat_interval_ms: u64,
+    pub retry_ms: u64,
+    pub retention: Retention,
+    /// Frames one connection may have queued before it is cut off as too slow.
+    pub queue_frames: usize,
+}
+
+/// A var that is set but not usable; the message names it and says what is allowed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+pub const DEFAULT_HEARTBEAT_INTERVAL_MS: u64 = 15_000;
+pub const DEFAULT_RETRY_MS: u64 = 1_000;
+pub const DEFAULT_HISTORY_MAX_EVENTS: u64 = 10_000;
+pub const DEFAULT_HISTORY_MAX_AGE_SECONDS: u64 = 86_400;
+pub const DEFAULT_QUEUE_FRAMES: u64 = 1_024;
+
+impl Config {
+    /// Builds the config from a lookup of var names (`None` = unset: use the default).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let num = |name: &str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
+            let Some(raw) = get(name) else { return Ok(default) };
+            match raw.trim().parse::<u64>() {
+                Ok(v) if (min..=max).contains(&v) => Ok(v),
+                _ => Err(ConfigError(format!(
+                    "{name} must be an integer from {min} to {max}, got {raw:?}; fix it in wrangler.toml [vars] or --var {name}:VALUE"
+                ))),
+            }
+        };
+        Ok(Config {
+            heartbeat_interval_ms: num("HEARTBEAT_INTERVAL_MS", DEFAULT_HEARTBEAT_INTERVAL_MS, 10, 3_600_000)?,
+            retry_ms: num("RETRY_MS", DEFAULT_RETRY_MS, 0, 3_600_000)?,
+            retention: Retention {
+                max_events: num("HISTORY_MAX_EVENTS", DEFAULT_HISTORY_MAX_EVENTS, 1, 10_000_000)?,
+                max_age_ms: num("HISTORY_MAX_AGE_SECONDS", DEFAULT_HISTORY_MAX_AGE_SECONDS, 1, 365 * 86_400)? * 1000,
+            },
+            queue_frames: num("QUEUE_MAX_FRAMES", DEFAULT_QUEUE_FRAMES, 1, 1_000_000)? as usize,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_vars(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.heartbeat_interval_ms, 15_000);
+        assert_eq!(c.retry_ms, 1_000);
+        assert_eq!(c.retention, Retention { max_events: 10_000, max_age_ms: 86_400_000 });
+    }
+
+    #[test]
+    fn overrides_and_bad_values() {
+        assert_eq!(from(&[("HEARTBEAT_INTERVAL_MS", "200")]).unwrap().heartbeat_interval_ms, 200);
+        let e = from(&[("HISTORY_MAX_EVENTS", "lots")]).unwrap_err();
+        assert!(e.0.contains("HISTORY_MAX_EVENTS") && e.0.contains("lots"));
+        assert!(from(&[("HEARTBEAT_INTERVAL_MS", "0")]).is_err());
+    }
+}

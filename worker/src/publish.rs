@@ -1,0 +1,111 @@
+//! The publish body (contract 4.2): one event, or `{"events": [...]}` of up to 100, all-or-nothing.
+
+use std::collections::BTreeMap;
+
+use schema_wasm::{parse_published, PublishedEvent};
+use serde_json::value::RawValue;
+
+use crate::api_error::{ApiError, Detail};
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const MAX_BATCH: usize = 100;
+
+/// Parses and validates a publish body. Every event is validated; one invalid event rejects the
+/// whole body, and the 422 lists every invalid event by index.
+pub fn parse_body(body: &[u8]) -> Result<Vec<PublishedEvent>, ApiError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+    }
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("body is not valid UTF-8"))?;
+    let object: BTreeMap<String, &RawValue> = serde_json::from_str(text).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            ApiError::bad_request(format!("body is not valid JSON ({e})"))
+        } else {
+            ApiError::bad_request(r#"body must be a JSON object: one event {"type","data"} or {"events": [...]}"#)
+        }
+    })?;
+
+    let raw_events: Vec<&str> = match object.get("events") {
+        None => vec![text],
+        Some(events) => {
+            if object.len() > 1 {
+                return Err(ApiError::bad_request(r#"a batch body holds only "events"; put type/data inside each event"#));
+            }
+            let list: Vec<&RawValue> = serde_json::from_str(events.get())
+                .map_err(|_| ApiError::bad_request(r#""events" must be an array of events"#))?;
+            if list.is_empty() || list.len() > MAX_BATCH {
+                return Err(ApiError::bad_request(format!(
+                    r#""events" must hold 1 to {MAX_BATCH} events, got {}; split larger batches"#,
+                    list.len()
+                )));
+            }
+            list.into_iter().map(RawValue::get).collect()
+        }
+    };
+
+    let mut events = Vec::with_capacity(raw_events.len());
+    let mut details = Vec::new();
+    for (index, raw) in raw_events.into_iter().enumerate() {
+        match parse_published(raw) {
+            Ok(event) => events.push(event),
+            Err(e) => details.push(Detail { index, path: e.path, code: e.code.as_str(), message: e.message }),
+        }
+    }
+    if !details.is_empty() {
+        return Err(ApiError::invalid_event(details));
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TASK: &str = r#"{"type":"task.progress","data":{"taskId":"t1","progress":0.5}}"#;
+
+    #[test]
+    fn one_event() {
+        assert_eq!(parse_body(TASK.as_bytes()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_batch_keeps_order() {
+        let body = format!(r#"{{"events":[{TASK},{}]}}"#, TASK.replace("t1", "t2"));
+        let events = parse_body(body.as_bytes()).unwrap();
+        assert_eq!(events.len(), 2);
+        assert!(events[1].data.to_json().unwrap().contains("t2"));
+    }
+
+    #[test]
+    fn one_bad_event_rejects_the_batch_and_names_its_index() {
+        let bad = TASK.replace("0.5", "2");
+        let body = format!(r#"{{"events":[{TASK},{bad},{bad}]}}"#);
+        let e = parse_body(body.as_bytes()).unwrap_err();
+        assert_eq!(e.status, 422);
+        let indexes: Vec<usize> = e.details.iter().map(|d| d.index).collect();
+        assert_eq!(indexes, vec![1, 2]);
+        assert_eq!(e.details[0].path, "/data/progress");
+    }
+
+    #[test]
+    fn batch_limits() {
+        let body = format!(r#"{{"events":[{}]}}"#, vec![TASK; 101].join(","));
+        assert_eq!(parse_body(body.as_bytes()).unwrap_err().status, 400);
+        assert_eq!(parse_body(br#"{"events":[]}"#).unwrap_err().status, 400);
+        let body = format!(r#"{{"events":[{}]}}"#, vec![TASK; 100].join(","));
+        assert_eq!(parse_body(body.as_bytes()).unwrap().len(), 100);
+    }
+
+    #[test]
+    fn malformed_bodies_are_400() {
+        for body in [&b"{"[..], b"[1,2]", b"\"x\"", b"\xff\xfe", br#"{"events":{}}"#, br#"{"events":[],"type":"x"}"#] {
+            assert_eq!(parse_body(body).unwrap_err().status, 400, "{:?}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn size_limit() {
+        let body = vec![b' '; MAX_BODY_BYTES + 1];
+        assert_eq!(parse_body(&body).unwrap_err().status, 413);
+    }
+}

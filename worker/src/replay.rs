@@ -1,0 +1,193 @@
+//! The replay and retention rules (contract 4.1 and 4.4), as pure functions of the log's window.
+
+use serde::Serialize;
+
+/// What the log holds: the earliest retained id (none when nothing is retained) and the latest id
+/// ever assigned (0 before the first event). Retention drops events from the front only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub earliest: Option<u64>,
+    pub latest: u64,
+}
+
+impl Window {
+    /// Whether every event after `after` is still retained.
+    fn holds_everything_after(&self, after: u64) -> bool {
+        match self.earliest {
+            Some(earliest) => after.saturating_add(1) >= earliest,
+            None => after >= self.latest,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetReason {
+    /// Events after the given id were already dropped by retention.
+    HistoryGap,
+    /// The given id was never issued for this org (greater than the latest, or not a number).
+    UnknownId,
+}
+
+/// How a new connection starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// No last event id: live events only.
+    Live,
+    /// Replay every retained event with an id greater than this, then live.
+    After(u64),
+    /// Send `stream.reset` with this reason, then live.
+    Reset(ResetReason),
+}
+
+/// Parses a last event id as the contract allows: a decimal number, nothing else.
+pub fn parse_id(raw: &str) -> Option<u64> {
+    if raw.is_empty() || raw.len() > 20 || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse().ok()
+}
+
+/// Decides how to resume a stream given the client's last event id (header or query; an empty
+/// value counts as none, as browsers never send an empty `Last-Event-ID`).
+pub fn resume(last_event_id: Option<&str>, window: Window) -> Resume {
+    let Some(raw) = last_event_id.filter(|s| !s.is_empty()) else {
+        return Resume::Live;
+    };
+    let Some(id) = parse_id(raw) else {
+        return Resume::Reset(ResetReason::UnknownId);
+    };
+    if id > window.latest {
+        return Resume::Reset(ResetReason::UnknownId);
+    }
+    if !window.holds_everything_after(id) {
+        return Resume::Reset(ResetReason::HistoryGap);
+    }
+    Resume::After(id)
+}
+
+/// `gap` of the history endpoint: true when the page cannot be an exact continuation of `after`,
+/// because events after it were dropped, or because `after` was never issued (a client that is
+/// ahead of the server, e.g. after the org's log was wiped, must resync just the same).
+pub fn history_gap(after: u64, window: Window) -> bool {
+    after > window.latest || !window.holds_everything_after(after)
+}
+
+/// The `stream.reset` data (contract 3).
+#[derive(Serialize, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetData {
+    pub reason: ResetReason,
+    pub earliest_id: Option<String>,
+    pub latest_id: Option<String>,
+}
+
+impl ResetData {
+    pub fn new(reason: ResetReason, window: Window) -> ResetData {
+        ResetData {
+            reason,
+            earliest_id: window.earliest.map(|id| id.to_string()),
+            latest_id: (window.latest > 0).then(|| window.latest.to_string()),
+        }
+    }
+}
+
+/// Retention limits (`HISTORY_MAX_EVENTS`, `HISTORY_MAX_AGE_SECONDS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    pub max_events: u64,
+    pub max_age_ms: u64,
+}
+
+impl Retention {
+    /// Events with an id below this are dropped.
+    pub fn keep_from_id(&self, latest: u64) -> u64 {
+        latest.saturating_sub(self.max_events).saturating_add(1)
+    }
+
+    /// Events stored before this time (ms since the epoch) are dropped.
+    pub fn keep_from_ms(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.max_age_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const W: Window = Window { earliest: Some(5), latest: 10 };
+
+    #[test]
+    fn no_id_means_live() {
+        assert_eq!(resume(None, W), Resume::Live);
+        assert_eq!(resume(Some(""), W), Resume::Live);
+    }
+
+    #[test]
+    fn exact_replay_inside_the_window() {
+        assert_eq!(resume(Some("7"), W), Resume::After(7));
+        assert_eq!(resume(Some("10"), W), Resume::After(10), "caught up: nothing to replay");
+    }
+
+    #[test]
+    fn the_seam_earliest_minus_one_is_still_exact() {
+        assert_eq!(resume(Some("4"), W), Resume::After(4));
+        assert_eq!(resume(Some("3"), W), Resume::Reset(ResetReason::HistoryGap));
+        assert_eq!(resume(Some("0"), W), Resume::Reset(ResetReason::HistoryGap));
+    }
+
+    #[test]
+    fn from_zero_replays_all_when_nothing_was_dropped() {
+        let w = Window { earliest: Some(1), latest: 3 };
+        assert_eq!(resume(Some("0"), w), Resume::After(0));
+    }
+
+    #[test]
+    fn greater_than_latest_is_unknown() {
+        assert_eq!(resume(Some("11"), W), Resume::Reset(ResetReason::UnknownId));
+        let empty = Window { earliest: None, latest: 0 };
+        assert_eq!(resume(Some("1"), empty), Resume::Reset(ResetReason::UnknownId));
+        assert_eq!(resume(Some("0"), empty), Resume::After(0));
+    }
+
+    #[test]
+    fn non_numeric_is_unknown() {
+        for raw in ["abc", "-1", "+5", "5 ", " 5", "1e3", "0x10", "99999999999999999999999"] {
+            assert_eq!(resume(Some(raw), W), Resume::Reset(ResetReason::UnknownId), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn everything_expired() {
+        let w = Window { earliest: None, latest: 10 };
+        assert_eq!(resume(Some("10"), w), Resume::After(10));
+        assert_eq!(resume(Some("9"), w), Resume::Reset(ResetReason::HistoryGap));
+    }
+
+    #[test]
+    fn history_gap_rules() {
+        assert!(!history_gap(4, W));
+        assert!(!history_gap(10, W));
+        assert!(history_gap(3, W));
+        assert!(history_gap(11, W));
+        assert!(!history_gap(0, Window { earliest: Some(1), latest: 3 }));
+        assert!(!history_gap(0, Window { earliest: None, latest: 0 }));
+    }
+
+    #[test]
+    fn reset_data_shape() {
+        let d = serde_json::to_string(&ResetData::new(ResetReason::HistoryGap, W)).unwrap();
+        assert_eq!(d, r#"{"reason":"history_gap","earliestId":"5","latestId":"10"}"#);
+        let d = serde_json::to_string(&ResetData::new(ResetReason::UnknownId, Window { earliest: None, latest: 0 })).unwrap();
+        assert_eq!(d, r#"{"reason":"unknown_id","earliestId":null,"latestId":null}"#);
+    }
+
+    #[test]
+    fn retention_bounds() {
+        let r = Retention { max_events: 3, max_age_ms: 1000 };
+        assert_eq!(r.keep_from_id(10), 8);
+        assert_eq!(r.keep_from_id(2), 1);
+        assert_eq!(r.keep_from_ms(5000), 4000);
+        assert_eq!(r.keep_from_ms(500), 0);
+    }
+}

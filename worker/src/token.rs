@@ -1,0 +1,302 @@
+//! Token verification (contract 1): a JWT signed with HMAC-SHA256 by `TOKEN_SECRET`.
+//!
+//! Pure: the caller passes the secret and the current time, so every rule is tested on the host.
+//! Messages never contain the token or any part of it.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+
+/// Clock skew allowed on `exp` and `nbf`, in seconds.
+pub const LEEWAY_SECONDS: i64 = 60;
+
+/// What a token allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Subscribe,
+    Publish,
+    Metrics,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Subscribe => "subscribe",
+            Scope::Publish => "publish",
+            Scope::Metrics => "metrics",
+        }
+    }
+
+    fn parse(word: &str) -> Option<Scope> {
+        match word {
+            "subscribe" => Some(Scope::Subscribe),
+            "publish" => Some(Scope::Publish),
+            "metrics" => Some(Scope::Metrics),
+            _ => None,
+        }
+    }
+}
+
+/// The verified claims of a token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claims {
+    pub org: String,
+    pub sub: String,
+    pub scopes: Vec<Scope>,
+    pub exp: i64,
+}
+
+impl Claims {
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+}
+
+/// Why a token was refused. The text is safe to show to the caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenError {
+    Malformed(&'static str),
+    Algorithm,
+    Signature,
+    Expired,
+    NotYetValid,
+    Claim(&'static str),
+}
+
+impl std::fmt::Display for TokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenError::Malformed(why) => write!(f, "token is malformed: {why}"),
+            TokenError::Algorithm => f.write_str("token must be signed with HS256"),
+            TokenError::Signature => f.write_str("token signature is invalid"),
+            TokenError::Expired => f.write_str("token expired; get a new one"),
+            TokenError::NotYetValid => f.write_str("token is not valid yet (nbf is in the future)"),
+            TokenError::Claim(why) => write!(f, "token claim invalid: {why}"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    typ: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawClaims {
+    org: Option<String>,
+    sub: Option<String>,
+    scope: Option<String>,
+    exp: Option<f64>,
+    nbf: Option<f64>,
+    // `iat` is allowed and not checked: a token's life is bounded by `exp`.
+}
+
+/// Verifies `token` against `secret` at time `now` (seconds since the epoch).
+pub fn verify(token: &str, secret: &[u8], now: i64) -> Result<Claims, TokenError> {
+    let mut parts = token.split('.');
+    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::Malformed("expected three dot-separated parts"));
+    };
+
+    let header: Header = decode_json(header_b64, "header")?;
+    if header.alg != "HS256" {
+        return Err(TokenError::Algorithm);
+    }
+    if header.typ.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("JWT")) {
+        return Err(TokenError::Malformed("typ must be JWT"));
+    }
+
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature_b64)
+        .map_err(|_| TokenError::Malformed("signature is not base64url"))?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| TokenError::Signature)?;
+    mac.update(header_b64.as_bytes());
+    mac.update(b".");
+    mac.update(payload_b64.as_bytes());
+    // `verify_slice` compares in constant time.
+    mac.verify_slice(&signature).map_err(|_| TokenError::Signature)?;
+
+    let raw: RawClaims = decode_json(payload_b64, "payload")?;
+    let org = raw.org.ok_or(TokenError::Claim("org is missing"))?;
+    if org.is_empty()
+        || org.len() > 64
+        || !org.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    {
+        return Err(TokenError::Claim("org must be 1 to 64 characters of a-z, 0-9, '_', '-'"));
+    }
+    let sub = raw.sub.ok_or(TokenError::Claim("sub is missing"))?;
+    if sub.is_empty() || sub.chars().count() > 128 {
+        return Err(TokenError::Claim("sub must be 1 to 128 characters"));
+    }
+    let scope = raw.scope.ok_or(TokenError::Claim("scope is missing"))?;
+    let mut scopes = Vec::new();
+    for word in scope.split(' ').filter(|w| !w.is_empty()) {
+        let scope = Scope::parse(word).ok_or(TokenError::Claim("scope may hold only subscribe, publish, metrics"))?;
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    let exp = raw.exp.ok_or(TokenError::Claim("exp is missing"))?;
+    if !exp.is_finite() {
+        return Err(TokenError::Claim("exp must be a number of seconds"));
+    }
+    let exp = exp as i64;
+    if now > exp.saturating_add(LEEWAY_SECONDS) {
+        return Err(TokenError::Expired);
+    }
+    if let Some(nbf) = raw.nbf {
+        if !nbf.is_finite() || (nbf as i64) > now.saturating_add(LEEWAY_SECONDS) {
+            return Err(TokenError::NotYetValid);
+        }
+    }
+    Ok(Claims { org, sub, scopes, exp })
+}
+
+fn decode_json<T: for<'de> Deserialize<'de>>(part: &str, what: &'static str) -> Result<T, TokenError> {
+    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| {
+        TokenError::Malformed(if what == "header" { "header is not base64url" } else { "payload is not base64url" })
+    })?;
+    serde_json::from_slice(&bytes).map_err(|_| {
+        TokenError::Malformed(if what == "header" { "header is not a JSON object" } else { "payload is not a JSON object of claims" })
+    })
+}
+
+/// Signs `claims` (a JSON object) with `secret`: used by tests and the dev-token endpoint.
+pub fn sign(claims: &serde_json::Value, secret: &[u8]) -> Option<String> {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).ok()?);
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).ok()?;
+    mac.update(header.as_bytes());
+    mac.update(b".");
+    mac.update(payload.as_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    Some(format!("{header}.{payload}.{signature}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SECRET: &[u8] = b"test-secret";
+    const NOW: i64 = 1_800_000_000;
+
+    fn token(claims: serde_json::Value) -> String {
+        sign(&claims, SECRET).unwrap()
+    }
+
+    fn good() -> serde_json::Value {
+        json!({"org": "acme", "sub": "user-1", "scope": "subscribe publish", "exp": NOW + 3600, "iat": NOW})
+    }
+
+    fn with_header(header: &str, claims: &serde_json::Value) -> String {
+        let h = URL_SAFE_NO_PAD.encode(header);
+        let p = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap());
+        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET).unwrap();
+        mac.update(format!("{h}.{p}").as_bytes());
+        format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+
+    #[test]
+    fn good_token_gives_claims() {
+        let c = verify(&token(good()), SECRET, NOW).unwrap();
+        assert_eq!(c.org, "acme");
+        assert_eq!(c.sub, "user-1");
+        assert!(c.allows(Scope::Subscribe) && c.allows(Scope::Publish) && !c.allows(Scope::Metrics));
+    }
+
+    #[test]
+    fn expired_beyond_leeway_is_refused() {
+        let mut c = good();
+        c["exp"] = json!(NOW - LEEWAY_SECONDS - 1);
+        assert_eq!(verify(&token(c.clone()), SECRET, NOW), Err(TokenError::Expired));
+        c["exp"] = json!(NOW - 10);
+        assert!(verify(&token(c), SECRET, NOW).is_ok(), "within the allowed skew");
+    }
+
+    #[test]
+    fn nbf_in_the_future_is_refused() {
+        let mut c = good();
+        c["nbf"] = json!(NOW + 600);
+        assert_eq!(verify(&token(c.clone()), SECRET, NOW), Err(TokenError::NotYetValid));
+        c["nbf"] = json!(NOW + 30);
+        assert!(verify(&token(c), SECRET, NOW).is_ok(), "within the allowed skew");
+    }
+
+    #[test]
+    fn bad_signature_is_refused() {
+        let t = token(good());
+        assert_eq!(verify(&t, b"other-secret", NOW), Err(TokenError::Signature));
+        // A payload swapped under a valid signature.
+        let mut evil = good();
+        evil["org"] = json!("other");
+        let forged = token(evil);
+        let parts: Vec<&str> = t.split('.').collect();
+        let forged_parts: Vec<&str> = forged.split('.').collect();
+        let spliced = format!("{}.{}.{}", parts[0], forged_parts[1], parts[2]);
+        assert_eq!(verify(&spliced, SECRET, NOW), Err(TokenError::Signature));
+    }
+
+    #[test]
+    fn alg_none_and_other_algs_are_refused() {
+        let claims = good();
+        let p = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
+        let h = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+        assert_eq!(verify(&format!("{h}.{p}."), SECRET, NOW), Err(TokenError::Algorithm));
+        for alg in ["HS384", "HS512", "RS256", "hs256"] {
+            let t = with_header(&format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#), &claims);
+            assert_eq!(verify(&t, SECRET, NOW), Err(TokenError::Algorithm), "{alg}");
+        }
+    }
+
+    #[test]
+    fn missing_claims_are_refused() {
+        for claim in ["org", "sub", "scope", "exp"] {
+            let mut c = good();
+            c.as_object_mut().unwrap().remove(claim);
+            assert!(matches!(verify(&token(c), SECRET, NOW), Err(TokenError::Claim(_))), "{claim}");
+        }
+    }
+
+    #[test]
+    fn bad_claim_values_are_refused() {
+        for (claim, value) in [
+            ("org", json!("ACME")),
+            ("org", json!("")),
+            ("org", json!("a".repeat(65))),
+            ("sub", json!("")),
+            ("scope", json!("subscribe admin")),
+            ("exp", json!("tomorrow")),
+        ] {
+            let mut c = good();
+            c[claim] = value;
+            assert!(verify(&token(c), SECRET, NOW).is_err(), "{claim}");
+        }
+    }
+
+    #[test]
+    fn scope_is_checked_per_use() {
+        let mut c = good();
+        c["scope"] = json!("subscribe");
+        let claims = verify(&token(c), SECRET, NOW).unwrap();
+        assert!(claims.allows(Scope::Subscribe));
+        assert!(!claims.allows(Scope::Publish));
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused_without_echoing_them() {
+        for t in ["", "abc", "a.b", "a.b.c.d", "!!!.###.$$$", "eyJhbGciOiJIUzI1NiJ9.e30"] {
+            let e = verify(t, SECRET, NOW).unwrap_err();
+            assert!(matches!(e, TokenError::Malformed(_)), "{t:?}: {e:?}");
+        }
+        let secret_looking = format!("{}x", token(good()));
+        let e = verify(&secret_looking, SECRET, NOW).unwrap_err();
+        assert!(!e.to_string().contains("eyJ"));
+    }
+}
