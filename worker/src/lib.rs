@@ -13,3 +13,16 @@ pub mod frame;
 pub mod publish;
 pub mod replay;
 pub mod token;
+
+pub mod clock;
+pub mod hub;
+mod http;
+pub mod log;
+mod routes;
+
+use worker::{event, Context, Env, Request, Response, Result};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    routes::handle(req, env).await
+}

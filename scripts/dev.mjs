@@ -1,0 +1,27 @@
+// `npm run dev [-- wrangler dev flags]`: set up, then serve the worker locally with wrangler dev.
+//   npm run dev -- --port 9000 --var HEARTBEAT_INTERVAL_MS:2000
+
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { root, setup, step } from "./lib/toolchain.mjs";
+
+setup();
+const args = process.argv.slice(2).filter((a, i) => !(i === 0 && a === "--"));
+const has = (flag) => args.some((a) => a === flag || a.startsWith(`${flag}=`));
+const port = (() => {
+  const i = args.findIndex((a) => a === "--port" || a.startsWith("--port="));
+  if (i < 0) return "8787";
+  return args[i].includes("=") ? args[i].split("=")[1] : args[i + 1];
+})();
+const extra = [];
+if (!has("--ip")) extra.push("--ip", "127.0.0.1");
+if (!has("--port")) extra.push("--port", port);
+
+step(`starting wrangler dev on http://127.0.0.1:${port} (local Durable Object storage in .wrangler/state)`);
+step(`get a token:  npm run token -- --org dev --scope "subscribe publish"`);
+step(`watch:        curl -N "http://127.0.0.1:${port}/v1/stream?token=$(npm run -s token)"`);
+
+const wrangler = join(root, "node_modules", ".bin", "wrangler");
+const child = spawn(wrangler, ["dev", ...extra, ...args], { stdio: "inherit", cwd: root });
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => child.kill(sig));
+child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

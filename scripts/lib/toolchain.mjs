@@ -1,0 +1,123 @@
+// The setup every entry point shares: the wasm target, worker-build and wasm-bindgen-cli at the
+// pinned versions, npm packages, and a local .dev.vars. Each step checks first and does nothing
+// when it is already done, so running it again costs about a second.
+// Only Node built-ins here: this runs before `npm ci` on a fresh clone.
+
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync, statSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { homedir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** worker-build must stay on the minor of the `worker` crate (0.8). */
+export const WORKER_BUILD_VERSION = "0.8.7";
+
+/** Where cargo-installed tools are cached, shared by every clone on this machine. */
+export const toolsDir =
+  process.env.ORGSTREAM_TOOLS_DIR ||
+  join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "orgstream", "tools");
+
+export function step(message) {
+  process.stderr.write(`\x1b[36m[setup]\x1b[0m ${message}\n`);
+}
+
+export function fail(message) {
+  process.stderr.write(`\x1b[31m[setup] ${message}\x1b[0m\n`);
+  process.exit(1);
+}
+
+export function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: "inherit", cwd: root, ...opts });
+  if (r.error) fail(`could not run ${cmd}: ${r.error.message}`);
+  if (r.status !== 0) fail(`${cmd} ${args.join(" ")} failed (exit ${r.status})`);
+}
+
+function output(cmd, args) {
+  try {
+    return execFileSync(cmd, args, { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  } catch {
+    return null;
+  }
+}
+
+/** The exact wasm-bindgen version Cargo.lock pins (the CLI must match it). */
+export function lockedWasmBindgen() {
+  const lock = readFileSync(join(root, "Cargo.lock"), "utf8");
+  const m = lock.match(/name = "wasm-bindgen"\nversion = "([^"]+)"/);
+  if (!m) fail("Cargo.lock has no wasm-bindgen entry; run `cargo generate-lockfile`");
+  return m[1];
+}
+
+export const bin = (name) => join(toolsDir, "bin", name);
+
+function ensureRust() {
+  if (!output("cargo", ["--version"])) fail("cargo not found: install Rust with rustup (https://rustup.rs)");
+  const targets = output("rustup", ["target", "list", "--installed"]) || "";
+  if (!targets.split("\n").includes("wasm32-unknown-unknown")) {
+    step("adding the Rust target wasm32-unknown-unknown (first run only)");
+    run("rustup", ["target", "add", "wasm32-unknown-unknown"]);
+  }
+}
+
+function ensureCargoTool(crate, version, binary, versionLine) {
+  const have = output(bin(binary), ["--version"]);
+  if (have && have.includes(versionLine)) return;
+  step(`installing ${crate} ${version} into ${toolsDir} (first run only; compiling takes a few minutes)`);
+  mkdirSync(toolsDir, { recursive: true });
+  // Not --locked: some crates in these tools' own lockfiles are missing from the registry
+  // mirror here; the version itself is pinned exactly.
+  run("cargo", ["install", "--quiet", "--root", toolsDir, crate, "--version", `=${version}`]);
+}
+
+function ensureNodeModules() {
+  const stamp = join(root, "node_modules", ".package-lock.json");
+  const lock = join(root, "package-lock.json");
+  if (existsSync(stamp) && statSync(stamp).mtimeMs >= statSync(lock).mtimeMs) return;
+  step("installing npm packages (npm ci)");
+  run("npm", ["ci", "--no-audit", "--no-fund"]);
+}
+
+/** A local TOKEN_SECRET for wrangler dev; .dev.vars is never deployed and never committed. */
+export function ensureDevVars() {
+  const path = join(root, ".dev.vars");
+  if (existsSync(path)) return;
+  step("writing .dev.vars with a random local TOKEN_SECRET (used by wrangler dev and npm run token)");
+  writeFileSync(
+    path,
+    `# Local secrets for wrangler dev (never deployed, git-ignored). Made by npm run setup.\n` +
+      `TOKEN_SECRET="${randomBytes(32).toString("hex")}"\n`,
+  );
+}
+
+export function readDevSecret() {
+  if (process.env.TOKEN_SECRET) return process.env.TOKEN_SECRET;
+  const path = join(root, ".dev.vars");
+  if (!existsSync(path)) return null;
+  const m = readFileSync(path, "utf8").match(/^TOKEN_SECRET\s*=\s*"?([^"\n]+)"?/m);
+  return m ? m[1] : null;
+}
+
+export function setup({ quiet = false } = {}) {
+  const started = Date.now();
+  if (!quiet) step("checking the toolchain (Rust target, worker-build, wasm-bindgen, npm packages)");
+  ensureRust();
+  ensureCargoTool("worker-build", WORKER_BUILD_VERSION, "worker-build", WORKER_BUILD_VERSION);
+  const wb = lockedWasmBindgen();
+  ensureCargoTool("wasm-bindgen-cli", wb, "wasm-bindgen", `wasm-bindgen ${wb}`);
+  ensureNodeModules();
+  ensureDevVars();
+  if (!quiet) step(`toolchain ready (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+}
+
+/** Environment for worker-build: our pinned tools, never a download. */
+export function buildEnv() {
+  return {
+    ...process.env,
+    WASM_BINDGEN_BIN: bin("wasm-bindgen"),
+    ESBUILD_BIN: join(root, "node_modules", ".bin", "esbuild"),
+    WASM_OPT_BIN: join(root, "node_modules", ".bin", "wasm-opt"),
+  };
+}

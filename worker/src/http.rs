@@ -1,0 +1,29 @@
+//! Small helpers to answer HTTP requests with JSON and the error envelope.
+
+use worker::{Response, Result};
+
+use crate::api_error::ApiError;
+
+pub fn json(status: u16, body: String) -> Result<Response> {
+    let mut response = Response::ok(body)?.with_status(status);
+    response.headers_mut().set("content-type", "application/json")?;
+    response.headers_mut().set("cache-control", "no-store")?;
+    Ok(response)
+}
+
+pub fn error(e: &ApiError) -> Result<Response> {
+    let mut response = json(e.status, e.body())?;
+    if let Some(allow) = e.allow {
+        response.headers_mut().set("allow", allow)?;
+    }
+    if let Some(seconds) = e.retry_after {
+        response.headers_mut().set("retry-after", &seconds.to_string())?;
+    }
+    Ok(response)
+}
+
+/// The first value of a query parameter.
+pub fn query(url: &worker::Url, name: &str) -> Option<String> {
+    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+

@@ -1,0 +1,114 @@
+//! The org's durable event log, in the Durable Object's SQLite storage.
+//!
+//! Ids come from `meta.latest_id`, not from the rows, so they are never reused even when
+//! retention has dropped every row. Thin by design: the rules live in `replay`.
+
+use std::cell::Cell;
+
+use serde::Deserialize;
+use worker::{SqlStorage, SqlStorageValue};
+
+use crate::replay::{Retention, Window};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY,
+  ts_ms INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  request_id TEXT,
+  envelope TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts_ms);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('latest_id', 0);
+";
+
+/// One row of the log.
+#[derive(Deserialize)]
+pub struct Stored {
+    pub id: u64,
+    /// Only the connection with this request id may see the event.
+    pub request_id: Option<String>,
+    /// The event's envelope, compact JSON (what `data:` carries and the history endpoint returns).
+    pub envelope: String,
+    #[serde(rename = "type")]
+    pub type_name: String,
+}
+
+/// One event to append.
+pub struct Append<'a> {
+    pub id: u64,
+    pub ts_ms: u64,
+    pub type_name: &'a str,
+    pub request_id: Option<&'a str>,
+    pub envelope: &'a str,
+}
+
+pub struct ReplayLog {
+    sql: SqlStorage,
+    latest: Cell<u64>,
+}
+
+#[derive(Deserialize)]
+struct Value {
+    value: Option<u64>,
+}
+
+fn int(v: u64) -> worker::Result<SqlStorageValue> {
+    SqlStorageValue::try_from_i64(i64::try_from(v).map_err(|_| worker::Error::RustError("id overflow".into()))?)
+}
+
+impl ReplayLog {
+    pub fn open(sql: SqlStorage) -> worker::Result<ReplayLog> {
+        sql.exec(SCHEMA, None)?;
+        let latest = sql.exec("SELECT value FROM meta WHERE key = 'latest_id'", None)?.one::<Value>()?;
+        Ok(ReplayLog { sql, latest: Cell::new(latest.value.unwrap_or(0)) })
+    }
+
+    pub fn latest(&self) -> u64 {
+        self.latest.get()
+    }
+
+    pub fn window(&self) -> worker::Result<Window> {
+        let earliest = self.sql.exec("SELECT MIN(id) AS value FROM events", None)?.one::<Value>()?;
+        Ok(Window { earliest: earliest.value, latest: self.latest.get() })
+    }
+
+    /// Appends events whose ids continue from `latest()`. All rows and the new latest id are
+    /// written without an `await` in between, so the Durable Object commits them together.
+    pub fn append(&self, events: &[Append<'_>]) -> worker::Result<()> {
+        let mut latest = self.latest.get();
+        for e in events {
+            self.sql.exec(
+                "INSERT INTO events (id, ts_ms, type, request_id, envelope) VALUES (?, ?, ?, ?, ?)",
+                vec![int(e.id)?, int(e.ts_ms)?, e.type_name.into(), e.request_id.map(str::to_string).into(), e.envelope.into()],
+            )?;
+            latest = latest.max(e.id);
+        }
+        self.sql.exec("UPDATE meta SET value = ? WHERE key = 'latest_id'", vec![int(latest)?])?;
+        self.latest.set(latest);
+        Ok(())
+    }
+
+    /// Events after `after` (at most `limit`, at most up to `until`), in id order, that a reader
+    /// with `request_id` may see: broadcast events and events targeted at that request id.
+    pub fn page(&self, after: u64, until: u64, limit: u64, request_id: Option<&str>) -> worker::Result<Vec<Stored>> {
+        self.sql
+            .exec(
+                "SELECT id, type, request_id, envelope FROM events
+                 WHERE id > ? AND id <= ? AND (request_id IS NULL OR request_id = ?)
+                 ORDER BY id LIMIT ?",
+                vec![int(after)?, int(until)?, request_id.map(str::to_string).into(), int(limit)?],
+            )?
+            .to_array()
+    }
+
+    /// Drops events beyond the retention limits.
+    pub fn prune(&self, retention: Retention, now_ms: u64) -> worker::Result<()> {
+        self.sql.exec(
+            "DELETE FROM events WHERE id < ? OR ts_ms < ?",
+            vec![int(retention.keep_from_id(self.latest.get()))?, int(retention.keep_from_ms(now_ms))?],
+        )?;
+        Ok(())
+    }
+}

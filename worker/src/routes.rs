@@ -1,0 +1,208 @@
+//! The front door: routing, authentication, publish checks; then on to the org's `OrgHub`.
+//! The org always comes from the token, never from the URL or the body.
+
+use futures_util::StreamExt;
+use schema_wasm::RequestId;
+use serde_json::value::RawValue;
+use worker::{Env, Method, Request, Response, Result};
+
+use crate::api_error::ApiError;
+use crate::clock::now_ms;
+use crate::hub::HubEvent;
+use crate::http;
+use crate::publish::{parse_body, MAX_BODY_BYTES};
+use crate::token::{verify, Claims, Scope};
+
+/// The Durable Object binding of `wrangler.toml`.
+const HUB_BINDING: &str = "ORG_HUB";
+/// HMAC secrets shorter than this are refused: they can be guessed.
+const MIN_SECRET_BYTES: usize = 32;
+
+pub async fn handle(req: Request, env: Env) -> Result<Response> {
+    let url = req.url()?;
+    let answer = match (url.path(), req.method()) {
+        ("/healthz", Method::Get) => http::json(200, r#"{"ok":true}"#.to_string()).map_err(ApiError::from_worker),
+        ("/healthz", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET")),
+        ("/v1/stream", Method::Get) => stream(&req, &url, &env).await,
+        ("/v1/stream", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET")),
+        ("/v1/events", Method::Get) => history(&req, &url, &env).await,
+        ("/v1/events", Method::Post) => publish(req, &url, &env).await,
+        ("/v1/events", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET, POST")),
+        (path, _) => Err(ApiError::not_found(path)),
+    };
+    match answer {
+        Ok(response) => Ok(response),
+        Err(e) => http::error(&e),
+    }
+}
+
+impl ApiError {
+    fn from_worker(e: worker::Error) -> ApiError {
+        worker::console_error!("{e}");
+        ApiError::internal()
+    }
+}
+
+/// Where a request may carry its token.
+#[derive(Clone, Copy, PartialEq)]
+enum TokenIn {
+    HeaderOnly,
+    HeaderOrQuery,
+}
+
+fn authenticate(req: &Request, url: &worker::Url, env: &Env, allowed: TokenIn, scope: Scope) -> std::result::Result<Claims, ApiError> {
+    let header = req.headers().get("authorization").ok().flatten();
+    let bearer = match header {
+        Some(value) => match value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
+            Some(token) => Some(token.trim().to_string()),
+            None => return Err(ApiError::unauthorized("the Authorization header must be `Bearer <token>`")),
+        },
+        None => None,
+    };
+    let query = http::query(url, "token");
+    let token = match (bearer, query, allowed) {
+        (Some(token), _, _) => token,
+        (None, Some(token), TokenIn::HeaderOrQuery) => token,
+        (None, Some(_), TokenIn::HeaderOnly) => {
+            return Err(ApiError::unauthorized(
+                "send the token as Authorization: Bearer <token>; ?token= is accepted only on GET /v1/stream and GET /v1/events",
+            ))
+        }
+        (None, None, TokenIn::HeaderOnly) => {
+            return Err(ApiError::unauthorized("missing token: send Authorization: Bearer <token>"))
+        }
+        (None, None, TokenIn::HeaderOrQuery) => {
+            return Err(ApiError::unauthorized("missing token: add ?token=<token> or send Authorization: Bearer <token>"))
+        }
+    };
+    let secret = token_secret(env)?;
+    let claims = verify(&token, secret.as_bytes(), (now_ms() / 1000) as i64)
+        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    if !claims.allows(scope) {
+        return Err(ApiError::forbidden(format!("this token lacks the `{}` scope", scope.as_str())));
+    }
+    Ok(claims)
+}
+
+fn token_secret(env: &Env) -> std::result::Result<String, ApiError> {
+    let secret = env
+        .secret("TOKEN_SECRET")
+        .map(|s| s.to_string())
+        .or_else(|_| env.var("TOKEN_SECRET").map(|v| v.to_string()))
+        .map_err(|_| {
+            ApiError::misconfigured(
+                "TOKEN_SECRET is not set: run `wrangler secret put TOKEN_SECRET` (deployed) or `npm run dev` (local, writes .dev.vars)",
+            )
+        })?;
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(ApiError::misconfigured(format!(
+            "TOKEN_SECRET must be at least {MIN_SECRET_BYTES} bytes; set a longer one with `wrangler secret put TOKEN_SECRET`"
+        )));
+    }
+    Ok(secret)
+}
+
+/// Forwards a request to the org's hub.
+async fn to_hub(env: &Env, org: &str, hub_req: Request) -> std::result::Result<Response, ApiError> {
+    let stub = env
+        .durable_object(HUB_BINDING)
+        .and_then(|ns| ns.get_by_name(org))
+        .map_err(ApiError::from_worker)?;
+    stub.fetch_with_request(hub_req).await.map_err(ApiError::from_worker)
+}
+
+fn hub_url(path: &str, params: &[(&str, Option<&str>)]) -> String {
+    let mut url = format!("https://hub{path}");
+    let mut sep = '?';
+    for (name, value) in params {
+        if let Some(value) = value {
+            url.push(sep);
+            url.push_str(name);
+            url.push('=');
+            url.extend(url::form_urlencoded::byte_serialize(value.as_bytes()));
+            sep = '&';
+        }
+    }
+    url
+}
+
+async fn stream(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
+    let claims = authenticate(req, url, env, TokenIn::HeaderOrQuery, Scope::Subscribe)?;
+    let request_id = http::query(url, "requestId");
+    if let Some(raw) = &request_id {
+        RequestId::parse(raw).map_err(|m| ApiError::bad_request(format!("requestId {m}")))?;
+    }
+    // The Last-Event-ID header (what EventSource sends on reconnect) wins over the query.
+    let last_event_id = req.headers().get("last-event-id").ok().flatten().or_else(|| http::query(url, "lastEventId"));
+    let hub_req = Request::new(
+        &hub_url("/stream", &[("lastEventId", last_event_id.as_deref()), ("requestId", request_id.as_deref())]),
+        Method::Get,
+    )
+    .map_err(ApiError::from_worker)?;
+    to_hub(env, &claims.org, hub_req).await
+}
+
+async fn history(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
+    let claims = authenticate(req, url, env, TokenIn::HeaderOrQuery, Scope::Subscribe)?;
+    let after = http::query(url, "after");
+    let limit = http::query(url, "limit");
+    let request_id = http::query(url, "requestId");
+    if let Some(raw) = &request_id {
+        RequestId::parse(raw).map_err(|m| ApiError::bad_request(format!("requestId {m}")))?;
+    }
+    let hub_req = Request::new(
+        &hub_url(
+            "/history",
+            &[("after", after.as_deref()), ("limit", limit.as_deref()), ("requestId", request_id.as_deref())],
+        ),
+        Method::Get,
+    )
+    .map_err(ApiError::from_worker)?;
+    to_hub(env, &claims.org, hub_req).await
+}
+
+async fn publish(mut req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
+    let claims = authenticate(&req, url, env, TokenIn::HeaderOnly, Scope::Publish)?;
+    let content_type = req.headers().get("content-type").ok().flatten().unwrap_or_default().to_ascii_lowercase();
+    let media_type = content_type.split(';').next().unwrap_or_default().trim();
+    if media_type != "application/json" {
+        return Err(ApiError::unsupported_media_type());
+    }
+    let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+    }
+    let body = read_capped(&mut req).await?;
+    let events = parse_body(&body)?;
+
+    let mut hub_events = Vec::with_capacity(events.len());
+    for event in events {
+        let data = event.data.to_json().map_err(|_| ApiError::internal())?;
+        hub_events.push(HubEvent {
+            type_name: event.type_name().to_string(),
+            data: RawValue::from_string(data).map_err(|_| ApiError::internal())?,
+            target: event.target,
+        });
+    }
+    let payload = serde_json::to_string(&hub_events).map_err(|_| ApiError::internal())?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(payload.into()));
+    let hub_req = Request::new_with_init(&hub_url("/publish", &[]), &init).map_err(ApiError::from_worker)?;
+    to_hub(env, &claims.org, hub_req).await
+}
+
+/// Reads the body, stopping as soon as it passes the limit: a huge body is never held in memory.
+async fn read_capped(req: &mut Request) -> std::result::Result<Vec<u8>, ApiError> {
+    let mut body = Vec::new();
+    let Ok(mut chunks) = req.stream() else {
+        return Ok(body);
+    };
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|_| ApiError::bad_request("the request body could not be read"))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
