@@ -1,0 +1,98 @@
+// Contract 1 and 2 against the running worker: who may do what, and how refusals look.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker } from "./support/worker.mjs";
+import { token, publish, taskProgress } from "./support/client.mjs";
+
+let server;
+before(async () => (server = await startWorker()));
+after(async () => server?.stop());
+
+async function expectError(response, status, code) {
+  assert.equal(response.status, status);
+  assert.match(response.headers.get("content-type"), /^application\/json/);
+  const body = await response.json();
+  assert.equal(body.error.code, code);
+  assert.equal(typeof body.error.message, "string");
+  assert.ok(Array.isArray(body.error.details));
+  return body;
+}
+
+test("healthz answers without auth", async () => {
+  const r = await fetch(`${server.url}/healthz`);
+  assert.equal(r.status, 200);
+  assert.deepEqual(await r.json(), { ok: true });
+});
+
+test("a stream without a token is 401 with the envelope", async () => {
+  const body = await expectError(await fetch(`${server.url}/v1/stream`), 401, "unauthorized");
+  assert.match(body.error.message, /token/);
+});
+
+const badTokens = {
+  expired: () => token("acme", "subscribe", { exp: Math.floor(Date.now() / 1000) - 3600 }),
+  "not yet valid": () => token("acme", "subscribe", { claims: { nbf: Math.floor(Date.now() / 1000) + 3600 } }),
+  "bad signature": () => token("acme", "subscribe", { secret: "another-secret-another-secret-another" }),
+  "alg none": async () => {
+    const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+    return `${b64({ alg: "none", typ: "JWT" })}.${b64({ org: "acme", sub: "u", scope: "subscribe", exp: 9999999999 })}.`;
+  },
+  "missing org": () => token(undefined, "subscribe"),
+  "missing exp": () => token("acme", "subscribe", { exp: null }),
+  garbage: async () => "not-a-token",
+};
+
+for (const [name, make] of Object.entries(badTokens)) {
+  test(`a token that is ${name} is refused on stream, history and publish`, async () => {
+    const t = await make();
+    await expectError(await fetch(`${server.url}/v1/stream?token=${encodeURIComponent(t)}`), 401, "unauthorized");
+    await expectError(await fetch(`${server.url}/v1/events?token=${encodeURIComponent(t)}`), 401, "unauthorized");
+    const r = await fetch(`${server.url}/v1/events`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${t}`, "content-type": "application/json" },
+      body: JSON.stringify(taskProgress("t")),
+    });
+    const body = await expectError(r, 401, "unauthorized");
+    assert.ok(!body.error.message.includes(t.slice(0, 12)), "the token never appears in an error");
+  });
+}
+
+test("a token without the needed scope is 403", async () => {
+  const subscribeOnly = await token("acme", "subscribe");
+  const r = await publish(server.url, subscribeOnly, taskProgress("t"));
+  assert.equal(r.status, 403);
+  assert.equal(r.body.error.code, "forbidden");
+  assert.match(r.body.error.message, /publish/);
+
+  const publishOnly = await token("acme", "publish");
+  await expectError(await fetch(`${server.url}/v1/stream?token=${publishOnly}`), 403, "forbidden");
+});
+
+test("the stream also takes a bearer token", async () => {
+  const t = await token("acme", "subscribe");
+  const controller = new AbortController();
+  const r = await fetch(`${server.url}/v1/stream`, { headers: { authorization: `Bearer ${t}` }, signal: controller.signal });
+  assert.equal(r.status, 200);
+  controller.abort();
+});
+
+test("publish refuses a token in the query", async () => {
+  const t = await token("acme");
+  const r = await fetch(`${server.url}/v1/events?token=${t}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(taskProgress("t")),
+  });
+  const body = await expectError(r, 401, "unauthorized");
+  assert.match(body.error.message, /Authorization: Bearer/);
+});
+
+test("unknown routes are 404 and wrong methods 405 with allow", async () => {
+  await expectError(await fetch(`${server.url}/v2/nothing`), 404, "not_found");
+  const r = await fetch(`${server.url}/v1/stream`, { method: "POST" });
+  await expectError(r, 405, "method_not_allowed");
+  assert.equal(r.headers.get("allow"), "GET");
+  const r2 = await fetch(`${server.url}/v1/events`, { method: "DELETE" });
+  await expectError(r2, 405, "method_not_allowed");
+  assert.equal(r2.headers.get("allow"), "GET, POST");
+});

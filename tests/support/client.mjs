@@ -1,0 +1,105 @@
+// HTTP helpers for the tests: tokens, publishing, history, and an SSE reader that keeps every frame.
+
+import { SignJWT } from "jose";
+import { createParser } from "eventsource-parser";
+import { TEST_SECRET } from "./worker.mjs";
+
+const key = new TextEncoder().encode(TEST_SECRET);
+
+/** A token for `org` with `scope`; `claims` and `header` override the defaults (for bad tokens). */
+export async function token(org, scope = "subscribe publish", { claims = {}, header = {}, secret, exp = "1h" } = {}) {
+  let jwt = new SignJWT({ org, scope, ...claims })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT", ...header })
+    .setSubject(claims.sub ?? "test-user")
+    .setIssuedAt();
+  if (exp !== null) jwt = jwt.setExpirationTime(exp);
+  return jwt.sign(secret ? new TextEncoder().encode(secret) : key);
+}
+
+export async function publish(url, tok, body, { headers = {} } = {}) {
+  const r = await fetch(`${url}/v1/events`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${tok}`, "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  return { status: r.status, headers: r.headers, body: await r.json() };
+}
+
+export async function history(url, tok, params = {}) {
+  const q = new URLSearchParams({ token: tok, ...params });
+  const r = await fetch(`${url}/v1/events?${q}`);
+  return { status: r.status, body: await r.json() };
+}
+
+export const taskProgress = (taskId, progress = 0.5) => ({ type: "task.progress", data: { taskId, progress } });
+
+/**
+ * Opens `GET /v1/stream` and records everything: `events` (id, event, data), `comments`, `retry`.
+ * `until(pred)` waits until some recorded state satisfies `pred`.
+ */
+export async function openStream(url, tok, { lastEventId, query = {}, headers = {} } = {}) {
+  const controller = new AbortController();
+  const q = new URLSearchParams({ token: tok, ...query });
+  const h = { ...headers };
+  if (lastEventId !== undefined) h["last-event-id"] = String(lastEventId);
+  const response = await fetch(`${url}/v1/stream?${q}`, { headers: h, signal: controller.signal });
+  const stream = {
+    response,
+    status: response.status,
+    events: [],
+    comments: [],
+    retry: null,
+    raw: "",
+    ended: false,
+    waiters: new Set(),
+    /** Events other than heartbeats. */
+    get data() {
+      return this.events.filter((e) => e.event !== "heartbeat");
+    },
+    close() {
+      controller.abort();
+    },
+    until(pred, timeoutMs = 5000, what = "condition") {
+      if (pred(stream)) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const w = () => {
+          if (pred(stream)) {
+            clearTimeout(timer);
+            stream.waiters.delete(w);
+            resolve();
+          }
+        };
+        const timer = setTimeout(() => {
+          stream.waiters.delete(w);
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got ${JSON.stringify(stream.events)}`));
+        }, timeoutMs);
+        stream.waiters.add(w);
+      });
+    },
+  };
+  if (response.status !== 200) {
+    stream.body = await response.json();
+    return stream;
+  }
+  const parser = createParser({
+    onEvent: (e) => stream.events.push({ id: e.id, event: e.event ?? "message", data: e.data }),
+    onComment: (c) => stream.comments.push(c),
+    onRetry: (r) => (stream.retry = r),
+  });
+  (async () => {
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of response.body) {
+        const text = decoder.decode(chunk, { stream: true });
+        stream.raw += text;
+        parser.feed(text);
+        for (const w of [...stream.waiters]) w();
+      }
+    } catch {}
+    stream.ended = true;
+    for (const w of [...stream.waiters]) w();
+  })();
+  return stream;
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,94 @@
+// Runs the built worker in workerd through `wrangler dev` (the same path as `npm run dev`), on free
+// ports, with its own Durable Object storage directory and the vars a test asks for.
+
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { mkdtempSync, openSync, closeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const root = fileURLToPath(new URL("../..", import.meta.url));
+export const TEST_SECRET = "orgstream-test-secret-0123456789abcdef0123456789";
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitHealthy(url, child, logPath, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited early (code ${child.exitCode}); see ${logPath}`);
+    try {
+      const r = await fetch(`${url}/healthz`);
+      if (r.ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`worker did not become healthy within ${timeoutMs} ms; see ${logPath}`);
+}
+
+/**
+ * Starts the worker. `vars` are passed as `--var NAME:VALUE`; `persistDir` keeps Durable Object
+ * storage across restarts (a fresh temp dir by default).
+ */
+export async function startWorker({ vars = {}, persistDir } = {}) {
+  const dir = persistDir ?? mkdtempSync(join(tmpdir(), "orgstream-state-"));
+  const port = await freePort();
+  const inspector = await freePort();
+  const allVars = { TOKEN_SECRET: TEST_SECRET, ...vars };
+  const args = [
+    "dev",
+    "--ip", "127.0.0.1",
+    "--port", String(port),
+    "--inspector-port", String(inspector),
+    "--persist-to", dir,
+    "--show-interactive-dev-session=false",
+    ...Object.entries(allVars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
+  ];
+  const logPath = join(dir, `wrangler-${port}.log`);
+  const log = openSync(logPath, "a");
+  const child = spawn(join(root, "node_modules", ".bin", "wrangler"), args, {
+    cwd: root,
+    stdio: ["ignore", log, log],
+    detached: true,
+    env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
+  });
+  closeSync(log);
+  const url = `http://127.0.0.1:${port}`;
+  await waitHealthy(url, child, logPath);
+
+  const server = {
+    url,
+    persistDir: dir,
+    logPath,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {}
+      const timer = setTimeout(() => {
+        try {
+          process.kill(-child.pid, "SIGKILL");
+        } catch {}
+      }, 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+    /** Stops the runtime and starts a new one on the same storage (a different port). */
+    async restart(newVars = vars) {
+      await server.stop();
+      return startWorker({ vars: newVars, persistDir: dir });
+    },
+  };
+  return server;
+}
