@@ -3,13 +3,34 @@
 
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { mkdtempSync, openSync, closeSync } from "node:fs";
+import { mkdtempSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const root = fileURLToPath(new URL("../..", import.meta.url));
 export const TEST_SECRET = "orgstream-test-secret-0123456789abcdef0123456789";
+
+/**
+ * The project's wrangler.toml without its [build] table, for tests: `npm test` builds the worker
+ * once, and wrangler dev's own build watcher would otherwise rebuild and restart the runtime
+ * shortly after start (dropping open streams mid-test). Bindings, migrations and vars are the same.
+ */
+function testConfig() {
+  const dir = join(root, ".wrangler", "test-config");
+  mkdirSync(dir, { recursive: true });
+  const lines = readFileSync(join(root, "wrangler.toml"), "utf8").split("\n");
+  const out = [];
+  let inBuild = false;
+  for (const line of lines) {
+    if (/^\[/.test(line)) inBuild = line.trim() === "[build]";
+    if (!inBuild) out.push(line);
+  }
+  const text = out.join("\n").replace(/^main = "(.*)"$/m, (_, main) => `main = "${join(root, main)}"`);
+  const path = join(dir, "wrangler.toml");
+  writeFileSync(path, text);
+  return path;
+}
 
 async function freePort() {
   return new Promise((resolve, reject) => {
@@ -47,6 +68,7 @@ export async function startWorker({ vars = {}, persistDir } = {}) {
   const allVars = { TOKEN_SECRET: TEST_SECRET, ...vars };
   const args = [
     "dev",
+    "--config", testConfig(),
     "--ip", "127.0.0.1",
     "--port", String(port),
     "--inspector-port", String(inspector),

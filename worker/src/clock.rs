@@ -31,6 +31,6 @@ mod tests {
     #[test]
     fn millisecond_precision_utc() {
         assert_eq!(format_ts(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_ts(1_795_590_000_123), "2026-11-25T03:00:00.123Z");
+        assert_eq!(format_ts(1_795_590_000_123), "2026-11-25T07:00:00.123Z");
     }
 }

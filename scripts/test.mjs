@@ -1,0 +1,29 @@
+// `npm test`: set up, then every suite. Host Rust tests and lints first (fast, no runtime), then
+// the worker build, then the integration tests against the worker running in workerd.
+//
+//   npm test                    everything
+//   npm test -- tests/stream.test.mjs   only these integration test files (after the Rust steps)
+
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { root, run, setup, step } from "./lib/toolchain.mjs";
+
+const started = Date.now();
+const files = process.argv.slice(2).filter((a) => a !== "--");
+setup();
+
+step("host tests: cargo test --workspace");
+run("cargo", ["test", "--workspace", "--quiet"]);
+
+step("lints: cargo clippy (unwrap/expect/indexing/panic are denied in worker and schema-wasm)");
+run("cargo", ["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]);
+
+run("node", [join(root, "scripts", "build-worker.mjs")]);
+
+const suites = files.length
+  ? files
+  : readdirSync(join(root, "tests")).filter((f) => f.endsWith(".test.mjs")).sort().map((f) => join("tests", f));
+step(`integration tests against the worker in workerd: ${suites.length} files`);
+run("node", ["--test", "--test-concurrency=1", "--test-timeout=120000", "--test-reporter=spec", ...suites]);
+
+step(`all suites passed in ${((Date.now() - started) / 1000).toFixed(0)} s`);

@@ -1,0 +1,72 @@
+// The user's path: `npm run dev -- <wrangler dev flags>` serves the worker (building it through
+// wrangler's [build] command), and `npm run token` mints tokens it accepts.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, openSync, closeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { root } from "./support/worker.mjs";
+import { openStream } from "./support/client.mjs";
+import { createServer } from "node:net";
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+let child;
+after(() => {
+  if (child && child.exitCode === null) {
+    try {
+      process.kill(-child.pid, "SIGTERM");
+    } catch {}
+  }
+});
+
+test("npm run dev passes flags through to wrangler dev, and npm run token mints a working token", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "orgstream-dev-"));
+  const port = await freePort();
+  const logPath = join(dir, "dev.log");
+  const log = openSync(logPath, "a");
+  child = spawn(
+    "npm",
+    ["run", "dev", "--", "--port", String(port), "--inspector-port", String(await freePort()), "--persist-to", dir,
+      "--var", "HEARTBEAT_INTERVAL_MS:250", "--show-interactive-dev-session=false"],
+    { cwd: root, stdio: ["ignore", log, log], detached: true, env: { ...process.env, CI: "true" } },
+  );
+  closeSync(log);
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    assert.ok(Date.now() < deadline, `npm run dev did not serve ${url}; see ${logPath}`);
+    assert.equal(child.exitCode, null, `npm run dev exited; see ${logPath}`);
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) break;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 200));
+  }
+
+  const tok = execFileSync("npm", ["run", "-s", "token", "--", "--org", "dev-cmd", "--scope", "subscribe publish"], {
+    cwd: root,
+    encoding: "utf8",
+  }).trim();
+  assert.match(tok, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+
+  const s = await openStream(url, tok);
+  assert.equal(s.status, 200);
+  // The --var override reached the worker: heartbeats every 250 ms, not the default 15 s.
+  await s.until((x) => x.events.filter((e) => e.event === "heartbeat").length >= 2, 5000, "two heartbeats");
+  const r = await fetch(`${url}/v1/events`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${tok}`, "content-type": "application/json" },
+    body: JSON.stringify({ type: "version.available", data: { version: "1.2.3" } }),
+  });
+  assert.equal(r.status, 202);
+  await s.until((x) => x.data.length === 1, 3000, "the published event");
+  assert.equal(JSON.parse(s.data[0].data).data.version, "1.2.3");
+  s.close();
+});

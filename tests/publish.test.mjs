@@ -1,0 +1,115 @@
+// Contract 4.2 and 4.4 against the running worker: what publishing accepts, what it refuses, and
+// that a refused publish changes nothing.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker } from "./support/worker.mjs";
+import { token, publish, history, taskProgress } from "./support/client.mjs";
+
+let server;
+before(async () => (server = await startWorker()));
+after(async () => server?.stop());
+
+test("a batch is stored in order with consecutive ids", async () => {
+  const t = await token("batch-org");
+  const r = await publish(server.url, t, { events: [taskProgress("a"), taskProgress("b"), taskProgress("c")] });
+  assert.equal(r.status, 202);
+  assert.deepEqual(r.body, { ids: ["1", "2", "3"] });
+  const r2 = await publish(server.url, t, taskProgress("d"));
+  assert.deepEqual(r2.body, { ids: ["4"] });
+  const page = await history(server.url, t);
+  assert.deepEqual(page.body.events.map((e) => e.data.taskId), ["a", "b", "c", "d"]);
+  assert.equal(page.body.latestId, "4");
+});
+
+test("invalid events get 422 with JSON-pointer paths, and nothing is published", async () => {
+  const t = await token("invalid-org");
+  await publish(server.url, t, taskProgress("ok"));
+  const r = await publish(server.url, t, {
+    events: [
+      taskProgress("fine"),
+      { type: "change.detected", data: { changeId: "c", vendorId: "v", title: "t", severity: "severe", detectedAt: "2026-11-25T07:00:00Z" } },
+      { type: "task.progress", data: { taskId: "t", progress: 1.5 } },
+      { type: "change.stateChanged", data: { changeId: "c", from: "new", to: "new", changedAt: "2026-11-25T07:00:00Z" } },
+      { type: "task.failed", data: { taskId: "t" } },
+      { type: "task.failed", data: { taskId: "t", error: "x", extra: 1 } },
+      { type: "no.such.type", data: {} },
+      { type: "stream.reset", data: {} },
+    ],
+  });
+  assert.equal(r.status, 422);
+  assert.equal(r.body.error.code, "invalid_event");
+  assert.deepEqual(
+    r.body.error.details.map((d) => [d.index, d.path, d.code]),
+    [
+      [1, "/data/severity", "invalid_enum"],
+      [2, "/data/progress", "out_of_range"],
+      [3, "/data/to", "invalid_value"],
+      [4, "/data/error", "missing_field"],
+      [5, "/data/extra", "unknown_field"],
+      [6, "/type", "unknown_type"],
+      [7, "/type", "reserved_type"],
+    ],
+  );
+  for (const d of r.body.error.details) assert.ok(d.message.length > 0);
+  const page = await history(server.url, t);
+  assert.deepEqual(page.body.events.map((e) => e.data.taskId), ["ok"], "the valid event of the batch was not stored");
+  const next = await publish(server.url, t, taskProgress("next"));
+  assert.deepEqual(next.body.ids, ["2"], "no id was used up");
+});
+
+test("bodies the contract refuses: 400, 413, 415", async () => {
+  const t = await token("body-org");
+  const cases = [
+    ["{not json", 400, "bad_request"],
+    ["[1,2]", 400, "bad_request"],
+    [JSON.stringify({ events: [] }), 400, "bad_request"],
+    [JSON.stringify({ events: Array(101).fill(taskProgress("x")) }), 400, "bad_request"],
+    [JSON.stringify({ ...taskProgress("x"), pad: "x".repeat(70 * 1024) }), 413, "payload_too_large"],
+  ];
+  for (const [body, status, code] of cases) {
+    const r = await publish(server.url, t, body);
+    assert.equal(r.status, status, body.slice(0, 40));
+    assert.equal(r.body.error.code, code);
+  }
+  const r = await publish(server.url, t, JSON.stringify(taskProgress("x")), { headers: { "content-type": "text/plain" } });
+  assert.equal(r.status, 415);
+  assert.equal(r.body.error.code, "unsupported_media_type");
+  const ok = await publish(server.url, t, JSON.stringify(taskProgress("x")), {
+    headers: { "content-type": "application/json; charset=utf-8" },
+  });
+  assert.equal(ok.status, 202);
+  assert.equal((await history(server.url, t)).body.events.length, 1, "only the accepted publish was stored");
+});
+
+test("a full batch of 100 just under 64 KiB is accepted", async () => {
+  const t = await token("big-org");
+  const events = Array.from({ length: 100 }, (_, i) => ({ type: "task.failed", data: { taskId: `t${i}`, error: "e".repeat(580) } }));
+  const body = JSON.stringify({ events });
+  assert.ok(body.length < 64 * 1024);
+  const r = await publish(server.url, t, body);
+  assert.equal(r.status, 202);
+  assert.equal(r.body.ids.length, 100);
+  assert.equal(r.body.ids.at(-1), "100");
+});
+
+test("history pages with after and limit, and refuses bad parameters", async () => {
+  const t = await token("page-org");
+  await publish(server.url, t, { events: Array.from({ length: 7 }, (_, i) => taskProgress(`p${i + 1}`)) });
+  const p1 = await history(server.url, t, { after: "2", limit: "3" });
+  assert.equal(p1.status, 200);
+  assert.deepEqual(p1.body.events.map((e) => e.id), ["3", "4", "5"]);
+  assert.equal(p1.body.hasMore, true);
+  assert.equal(p1.body.gap, false);
+  assert.equal(p1.body.earliestId, "1");
+  assert.equal(p1.body.latestId, "7");
+  const p2 = await history(server.url, t, { after: "5", limit: "3" });
+  assert.deepEqual(p2.body.events.map((e) => e.id), ["6", "7"]);
+  assert.equal(p2.body.hasMore, false);
+  for (const params of [{ after: "x" }, { limit: "0" }, { limit: "1001" }, { limit: "many" }]) {
+    const r = await history(server.url, t, params);
+    assert.equal(r.status, 400, JSON.stringify(params));
+    assert.equal(r.body.error.code, "bad_request");
+  }
+  const ahead = await history(server.url, t, { after: "50" });
+  assert.equal(ahead.body.gap, true, "an id the server never issued means the client must resync");
+});
