@@ -99,6 +99,7 @@ impl DurableObject for OrgHub {
                 response
             }
             "/history" => hub.history(&url),
+            "/metrics" => hub.metrics(),
             other => Err(ApiError::not_found(other)),
         };
         match answer {
@@ -288,6 +289,32 @@ impl Hub {
         };
         let body = serde_json::to_string(&page).map_err(|_| ApiError::internal())?;
         http::json(200, body).map_err(internal("answering history"))
+    }
+}
+
+impl Hub {
+    /// Prometheus text for this org. Counters live as long as this Durable Object instance.
+    fn metrics(&self) -> std::result::Result<Response, ApiError> {
+        let window = self.log.window().map_err(internal("reading the log window"))?;
+        let retained = match window.earliest {
+            Some(earliest) => window.latest.saturating_sub(earliest) + 1,
+            None => 0,
+        };
+        let body = format!(
+            "# HELP orgstream_connections_active Open streams of this org.\n\
+             # TYPE orgstream_connections_active gauge\n\
+             orgstream_connections_active {}\n\
+             # HELP orgstream_history_events Events retained in this org's log (an upper bound).\n\
+             # TYPE orgstream_history_events gauge\n\
+             orgstream_history_events {retained}\n",
+            self.connections.borrow().len(),
+        );
+        let mut response = Response::ok(body).map_err(internal("answering metrics"))?;
+        response
+            .headers_mut()
+            .set("content-type", "text/plain; version=0.0.4; charset=utf-8")
+            .map_err(internal("answering metrics"))?;
+        Ok(response)
     }
 }
 

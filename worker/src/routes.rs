@@ -28,6 +28,8 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         ("/v1/events", Method::Get) => history(&req, &url, &env).await,
         ("/v1/events", Method::Post) => publish(req, &url, &env).await,
         ("/v1/events", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET, POST")),
+        ("/v1/metrics", Method::Get) => metrics(&req, &url, &env).await,
+        ("/v1/metrics", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET")),
         (path, _) => Err(ApiError::not_found(path)),
     };
     match answer {
@@ -158,6 +160,12 @@ async fn history(req: &Request, url: &worker::Url, env: &Env) -> std::result::Re
         Method::Get,
     )
     .map_err(ApiError::from_worker)?;
+    to_hub(env, &claims.org, hub_req).await
+}
+
+async fn metrics(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
+    let claims = authenticate(req, url, env, TokenIn::HeaderOnly, Scope::Metrics)?;
+    let hub_req = Request::new(&hub_url("/metrics", &[]), Method::Get).map_err(ApiError::from_worker)?;
     to_hub(env, &claims.org, hub_req).await
 }
 
