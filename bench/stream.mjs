@@ -1,0 +1,139 @@
+// `npm run bench` - how fast an event gets from a publisher to subscribers, and how many
+// subscribers one org holds, on this machine. Prints figures; asserts nothing.
+//
+// Each figure comes with a baseline measured in the same run against the same runtime: the
+// round trip of GET /healthz (no auth, no Durable Object). Two runtimes are measured:
+//   - "wrangler dev": the path users run locally (wrangler's proxy in front of workerd);
+//   - "workerd direct": the same build in workerd through Miniflare, without wrangler's proxy.
+//
+//   npm run bench                       both runtimes, default sizes
+//   npm run bench -- --fanout 100,500,1000 --events 300
+
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { Miniflare } from "miniflare";
+import { startWorker, root, TEST_SECRET } from "../tests/support/worker.mjs";
+import { token, publish, openStream, sleep } from "../tests/support/client.mjs";
+
+const { values } = parseArgs({
+  options: {
+    events: { type: "string", default: "200" },
+    fanout: { type: "string", default: "10,100,500,1000" },
+    runtime: { type: "string", default: "both" },
+  },
+});
+const EVENTS = Number(values.events);
+const FANOUT = values.fanout.split(",").map(Number);
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+const ms = (x) => `${x.toFixed(2)} ms`;
+
+async function healthzBaseline(url, n = 200) {
+  const times = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await (await fetch(`${url}/healthz`)).text();
+    times.push(performance.now() - t0);
+  }
+  return pct(times, 50);
+}
+
+/** Publish one event at a time; time from the start of the POST to the frame on the stream. */
+async function latency(url) {
+  const t = await token("bench-latency");
+  const s = await openStream(url, t);
+  await s.until((x) => x.retry !== null);
+  const times = [];
+  for (let i = 0; i < EVENTS; i++) {
+    const t0 = performance.now();
+    const r = publish(url, t, { type: "task.progress", data: { taskId: `t${i}`, progress: 0.5 } });
+    await s.until((x) => x.data.length === i + 1, 5000, `event ${i + 1}`);
+    times.push(performance.now() - t0);
+    await r;
+  }
+  s.close();
+  return { p50: pct(times, 50), p95: pct(times, 95), max: Math.max(...times) };
+}
+
+/** K subscribers on one org; time until all K have the event, over a few publishes. */
+async function fanout(url, k) {
+  const org = `bench-fanout-${k}`;
+  const t = await token(org);
+  const streams = [];
+  try {
+    for (let i = 0; i < k; i += 50) {
+      streams.push(...(await Promise.all(Array.from({ length: Math.min(50, k - i) }, () => openStream(url, t)))));
+    }
+    if (streams.some((s) => s.status !== 200)) return { k, error: "a subscriber was refused" };
+    await Promise.all(streams.map((s) => s.until((x) => x.retry !== null, 10_000)));
+    const times = [];
+    for (let round = 1; round <= 10; round++) {
+      const t0 = performance.now();
+      await publish(url, t, { type: "task.progress", data: { taskId: `r${round}`, progress: 0.5 } });
+      await Promise.all(streams.map((s) => s.until((x) => x.data.length >= round, 30_000, `round ${round}`)));
+      times.push(performance.now() - t0);
+    }
+    const lost = streams.filter((s) => s.data.length !== 10).length;
+    return { k, p50: pct(times, 50), max: Math.max(...times), lost };
+  } catch (e) {
+    return { k, error: e.message.slice(0, 120) };
+  } finally {
+    for (const s of streams) s.close();
+    await sleep(200);
+  }
+}
+
+async function measure(name, url) {
+  const base = await healthzBaseline(url);
+  console.log(`\n${name}: baseline GET /healthz round trip p50 ${ms(base)}`);
+  const l = await latency(url);
+  console.log(
+    `  publish -> receive, 1 subscriber, ${EVENTS} events: p50 ${ms(l.p50)} (${(l.p50 / base).toFixed(1)}x baseline), ` +
+      `p95 ${ms(l.p95)}, max ${ms(l.max)}`,
+  );
+  for (const k of FANOUT) {
+    const f = await fanout(url, k);
+    if (f.error) {
+      console.log(`  ${k} subscribers on one org: failed: ${f.error}`);
+      break;
+    }
+    console.log(
+      `  publish -> all of ${k} subscribers: p50 ${ms(f.p50)} (${(f.p50 / base).toFixed(1)}x baseline), max ${ms(f.max)}, ` +
+        `subscribers missing an event: ${f.lost}`,
+    );
+  }
+}
+
+console.log(`orgstream stream bench (node ${process.version}; figures from this machine, this run)`);
+if (values.runtime !== "direct") {
+  const server = await startWorker();
+  try {
+    await measure("wrangler dev", server.url);
+  } finally {
+    await server.stop();
+  }
+}
+if (values.runtime !== "wrangler") {
+  const mf = new Miniflare({
+    scriptPath: join(root, "worker", "build", "index.js"),
+    modules: true,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    compatibilityDate: "2026-04-20",
+    durableObjects: { ORG_HUB: { className: "OrgHub", useSQLite: true } },
+    durableObjectsPersist: mkdtempSync(join(tmpdir(), "orgstream-bench-")),
+    bindings: { TOKEN_SECRET: TEST_SECRET },
+    host: "127.0.0.1",
+    port: 0,
+  });
+  try {
+    const url = (await mf.ready).toString().replace(/\/$/, "");
+    await measure("workerd direct (Miniflare)", url);
+  } finally {
+    await mf.dispose();
+  }
+}
