@@ -61,7 +61,19 @@ async function waitHealthy(url, child, logPath, timeoutMs = 60_000) {
  * Starts the worker. `vars` are passed as `--var NAME:VALUE`; `persistDir` keeps Durable Object
  * storage across restarts (a fresh temp dir by default).
  */
-export async function startWorker({ vars = {}, persistDir } = {}) {
+export async function startWorker(options = {}) {
+  // Ports are picked free, then released for wrangler to bind; another process can take one in
+  // between (workerd's own listeners use ephemeral ports too). Such a start is retried.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (e) {
+      if (!(e.portClash && attempt < 4)) throw e;
+    }
+  }
+}
+
+async function startOnce({ vars = {}, persistDir } = {}) {
   const dir = persistDir ?? mkdtempSync(join(tmpdir(), "orgstream-state-"));
   const port = await freePort();
   const inspector = await freePort();
@@ -86,7 +98,15 @@ export async function startWorker({ vars = {}, persistDir } = {}) {
   });
   closeSync(log);
   const url = `http://127.0.0.1:${port}`;
-  await waitHealthy(url, child, logPath);
+  try {
+    await waitHealthy(url, child, logPath);
+  } catch (e) {
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch {}
+    e.portClash = readFileSync(logPath, "utf8").includes("Address already in use");
+    throw e;
+  }
 
   const server = {
     url,
