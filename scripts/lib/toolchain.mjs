@@ -67,9 +67,14 @@ function ensureCargoTool(crate, version, binary, versionLine) {
   if (have && have.includes(versionLine)) return;
   step(`installing ${crate} ${version} into ${toolsDir} (first run only; compiling takes a few minutes)`);
   mkdirSync(toolsDir, { recursive: true });
-  // Not --locked: some crates in these tools' own lockfiles are missing from the registry
-  // mirror here; the version itself is pinned exactly.
-  run("cargo", ["install", "--quiet", "--root", toolsDir, crate, "--version", `=${version}`]);
+  const args = ["install", "--quiet", "--root", toolsDir, crate, "--version", `=${version}`];
+  // --locked builds with the tool's own Cargo.lock. Some crates that lockfile names are missing
+  // from the registry here (wasm-bindgen-cli 0.2.130 locks webpki-roots 1.0.11); then fall back to
+  // resolving its dependencies afresh. The tool's own version stays exact either way.
+  const locked = spawnSync("cargo", [...args, "--locked"], { stdio: "inherit", cwd: root });
+  if (locked.status === 0) return;
+  step(`${crate}: its lockfile cannot be satisfied from the registry; installing with fresh resolution`);
+  run("cargo", args);
 }
 
 function ensureNodeModules() {
