@@ -17,6 +17,7 @@ pub trait Rules {
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct SchedulerTick {
     pub tick_at: Time,
@@ -26,6 +27,7 @@ pub struct SchedulerTick {
 impl Rules for SchedulerTick {}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
     Queued,
@@ -38,6 +40,7 @@ pub enum Stage {
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct RunStage {
     pub run_id: Id,
@@ -51,6 +54,7 @@ pub struct RunStage {
 impl Rules for RunStage {}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Low,
@@ -60,6 +64,7 @@ pub enum Severity {
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct ChangeDetected {
     pub change_id: Id,
@@ -73,6 +78,7 @@ pub struct ChangeDetected {
 impl Rules for ChangeDetected {}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     Slack,
@@ -81,6 +87,7 @@ pub enum Channel {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
     Delivered,
@@ -88,6 +95,7 @@ pub enum DeliveryStatus {
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct ActionDelivered {
     pub action_id: Id,
@@ -101,6 +109,7 @@ pub struct ActionDelivered {
 impl Rules for ActionDelivered {}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeState {
     New,
@@ -111,10 +120,12 @@ pub enum ChangeState {
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct ChangeStateChanged {
     pub change_id: Id,
     pub from: ChangeState,
+    /// Must differ from `from`.
     pub to: ChangeState,
     pub changed_at: Time,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,6 +141,7 @@ impl Rules for ChangeStateChanged {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Plan {
     Free,
@@ -138,6 +150,7 @@ pub enum Plan {
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct OrgEntitlementsChanged {
     pub plan: Plan,
@@ -148,6 +161,7 @@ pub struct OrgEntitlementsChanged {
 impl Rules for OrgEntitlementsChanged {}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ReconciliationStatus {
     Verified,
@@ -156,6 +170,7 @@ pub enum ReconciliationStatus {
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct DiscrepancyDetails {
     pub expected: std::collections::BTreeMap<String, f64>,
@@ -164,6 +179,7 @@ pub struct DiscrepancyDetails {
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct ReconciliationUpdate {
     pub event_id: String,
@@ -178,6 +194,7 @@ pub struct ReconciliationUpdate {
 impl Rules for ReconciliationUpdate {}
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskProgress {
     pub task_id: Id,
@@ -188,6 +205,7 @@ pub struct TaskProgress {
 impl Rules for TaskProgress {}
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskCompleted {
     pub task_id: Id,
@@ -198,6 +216,7 @@ pub struct TaskCompleted {
 impl Rules for TaskCompleted {}
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskFailed {
     pub task_id: Id,
@@ -206,6 +225,7 @@ pub struct TaskFailed {
 impl Rules for TaskFailed {}
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct VersionAvailable {
     pub version: Text<1, 64>,
@@ -251,13 +271,28 @@ macro_rules! catalog {
                 }
             }
 
+            /// Validates `data` of a known type tolerantly without keeping the parsed value.
+            pub(crate) fn validate_known(type_name: &str, json: &str) -> Option<Result<&'static str, ValidationError>> {
+                Some(match type_name {
+                    $($name => crate::parse::parse_typed::<$variant, false>(json).map(|_| $name),)*
+                    _ => return None,
+                })
+            }
+
+            /// `(type, JSON Schema of data)` for every type, in catalog order (generator only).
+            #[cfg(feature = "schema")]
+            pub fn data_schemas(generator: &mut schemars::SchemaGenerator) -> Vec<(&'static str, &'static str, schemars::Schema)> {
+                vec![$(($name, stringify!($variant), generator.subschema_for::<$variant>()),)*]
+            }
+
             pub(crate) fn parse_known(
                 type_name: &str,
                 json: &str,
                 strict: bool,
             ) -> Option<Result<EventData, ValidationError>> {
-                Some(match type_name {
-                    $($name => crate::parse::parse_typed::<$variant>(json, strict).map(EventData::$variant),)*
+                Some(match (type_name, strict) {
+                    $(($name, true) => crate::parse::parse_typed::<$variant, true>(json).map(EventData::$variant),
+                      ($name, false) => crate::parse::parse_typed::<$variant, false>(json).map(EventData::$variant),)*
                     _ => return None,
                 })
             }

@@ -11,6 +11,7 @@ use crate::parse::parse_typed;
 
 /// `target` of a published event (contract 4.3): deliver only to this connection.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct Target {
     pub request_id: RequestId,
@@ -46,7 +47,7 @@ impl Rules for RawEvent<'_> {}
 /// Parses and validates one published event, strictly: unknown fields anywhere are errors.
 /// Error paths are JSON pointers into `json` (`/data/severity`).
 pub fn parse_published(json: &str) -> Result<PublishedEvent, ValidationError> {
-    let raw: RawEvent<'_> = parse_typed(json, true)?;
+    let raw: RawEvent<'_> = parse_typed::<_, true>(json)?;
     let data = match EventData::parse_known(&raw.type_name, raw.data.get(), true) {
         Some(result) => result.map_err(|e| e.under("/data"))?,
         None => return Err(unknown_type(&raw.type_name).under("/type")),
@@ -73,6 +74,59 @@ fn unknown_type(type_name: &str) -> ValidationError {
     }
     let shown: String = type_name.chars().take(64).collect();
     ValidationError::new("", ErrorCode::UnknownType, format!("`{shown}` is not an event type of the catalog"))
+}
+
+/// Validates one event's `data` tolerantly (as `validate_envelope` does), returning the catalog's
+/// name of the type. Errors point into `data` itself; an unknown type is reported at the root.
+pub fn validate_data(type_name: &str, json: &str) -> Result<&'static str, ValidationError> {
+    match EventData::validate_known(type_name, json) {
+        Some(result) => result,
+        None => Err(unknown_type(type_name)),
+    }
+}
+
+/// `id` of an envelope: a decimal string of a positive sequence number.
+struct EventId;
+
+impl<'de> Deserialize<'de> for EventId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        if s.is_empty() || s.len() > 16 || !s.bytes().all(|b| b.is_ascii_digit()) || s.starts_with('0') {
+            return Err(serde::de::Error::custom(crate::error::coded(
+                ErrorCode::InvalidFormat,
+                "must be a decimal event id such as \"42\"",
+            )));
+        }
+        Ok(EventId)
+    }
+}
+
+#[derive(Deserialize)]
+struct RawEnvelope<'a> {
+    #[serde(rename = "id")]
+    _id: EventId,
+    #[serde(rename = "type")]
+    type_name: std::borrow::Cow<'a, str>,
+    #[serde(rename = "ts")]
+    _ts: crate::formats::Time,
+    #[serde(borrow)]
+    data: &'a RawValue,
+    #[serde(default, rename = "target")]
+    _target: Option<Target>,
+}
+
+impl Rules for RawEnvelope<'_> {}
+
+/// Validates an envelope as it arrives on the stream or from the history endpoint
+/// (`{"id","type","ts","data","target"?}`). Tolerant: fields this catalog does not know are ignored
+/// at every level, so a page keeps working when the server adds a field.
+pub fn validate_envelope(json: &str) -> Result<&'static str, ValidationError> {
+    let raw: RawEnvelope<'_> = parse_typed::<_, false>(json)?;
+    match EventData::validate_known(&raw.type_name, raw.data.get()) {
+        Some(Ok(type_name)) => Ok(type_name),
+        Some(Err(e)) => Err(e.under("/data")),
+        None => Err(unknown_type(&raw.type_name).under("/type")),
+    }
 }
 
 /// The envelope of one stored event, as the stream and the history endpoint carry it.

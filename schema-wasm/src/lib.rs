@@ -12,3 +12,13 @@ pub use catalog::{EventData, EVENT_TYPES, SERVER_FRAME_TYPES};
 pub use error::{ErrorCode, ValidationError};
 pub use event::{parse_data, parse_published, EnvelopeOut, PublishedEvent, Target};
 pub use formats::RequestId;
+pub use event::{validate_data, validate_envelope};
+
+/// The catalog's version: bumped whenever a type or a rule changes (the browser module reports it).
+pub const SCHEMA_VERSION: &str = "1.0.0";
+
+#[cfg(feature = "browser")]
+mod browser;
+
+#[cfg(feature = "schema")]
+mod schema;

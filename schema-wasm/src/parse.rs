@@ -11,10 +11,13 @@ use crate::error::{from_serde, push_token, ErrorCode, ValidationError};
 
 /// Parses `json` as `T`. Strict mode (publishing) refuses unknown keys; tolerant mode (reading what
 /// a possibly newer server sent) ignores them.
-pub(crate) fn parse_typed<'de, T>(json: &'de str, strict: bool) -> Result<T, ValidationError>
+/// `STRICT` is a const parameter so that a build which never parses strictly (the browser module)
+/// does not carry the strict instantiations.
+pub(crate) fn parse_typed<'de, T, const STRICT: bool>(json: &'de str) -> Result<T, ValidationError>
 where
     T: Deserialize<'de> + Rules,
 {
+    let strict = STRICT;
     let mut unknown: Option<String> = None;
     let mut de = serde_json::Deserializer::from_str(json);
     let parsed = if strict {

@@ -1,0 +1,91 @@
+//! Writes the JSON Schema of every event type, and of the envelope, from the Rust types:
+//!
+//!   cargo run -p schema-wasm --features schema --bin gen-schema -- <out-dir>
+//!
+//! `npm run gen:schema` runs it (writing docs/schema/) and derives the TypeScript types from the
+//! envelope schema; `npm test` checks that both are current.
+
+use std::path::PathBuf;
+
+use schemars::generate::SchemaSettings;
+use schema_wasm::{EventData, Target, SCHEMA_VERSION};
+use serde_json::{json, Map, Value};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out: PathBuf = std::env::args().nth(1).ok_or("usage: gen-schema <out-dir>")?.into();
+    std::fs::create_dir_all(&out)?;
+    let mut generator = SchemaSettings::draft2020_12().for_deserialize().into_generator();
+    let types = EventData::data_schemas(&mut generator);
+    let target = generator.subschema_for::<Target>();
+    let defs = generator.take_definitions(true);
+
+    let mut variants = Vec::new();
+    for (type_name, struct_name, data) in &types {
+        // One file per type: the schema of its `data`, self-contained.
+        let mut one = data.clone().to_value();
+        if let Value::Object(obj) = &mut one {
+            if let Some(Value::String(reference)) = obj.get("$ref").cloned() {
+                let key = reference.trim_start_matches("#/$defs/");
+                *obj = defs.get(key).and_then(Value::as_object).cloned().unwrap_or_default();
+            }
+            obj.insert("$schema".into(), json!("https://json-schema.org/draft/2020-12/schema"));
+            obj.insert("$id".into(), json!(format!("https://orgstream.dev/schema/{type_name}.json")));
+            obj.insert("title".into(), json!(struct_name));
+            let used = referenced(&Value::Object(obj.clone()), &defs);
+            if !used.is_empty() {
+                obj.insert("$defs".into(), Value::Object(used));
+            }
+        }
+        std::fs::write(out.join(format!("{type_name}.json")), format!("{}\n", serde_json::to_string_pretty(&one)?))?;
+
+        variants.push(json!({
+            "type": "object",
+            "title": format!("{struct_name}Event"),
+            "properties": {
+                "id": { "type": "string", "pattern": "^[1-9][0-9]{0,15}$" },
+                "type": { "const": type_name },
+                "ts": { "type": "string", "format": "date-time" },
+                "data": { "$ref": format!("#/$defs/{struct_name}") },
+                "target": target.clone(),
+            },
+            "required": ["id", "type", "ts", "data"],
+        }));
+    }
+    let envelope = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://orgstream.dev/schema/envelope.json",
+        "title": "OrgEvent",
+        "description": format!("An event as the stream and the history endpoint carry it (catalog {SCHEMA_VERSION})."),
+        "oneOf": variants,
+        "$defs": defs,
+    });
+    std::fs::write(out.join("envelope.json"), format!("{}\n", serde_json::to_string_pretty(&envelope)?))?;
+    Ok(())
+}
+
+/// The definitions `schema` refers to, directly or through other definitions.
+fn referenced(schema: &Value, defs: &Map<String, Value>) -> Map<String, Value> {
+    let mut found = Map::new();
+    let mut todo = vec![schema.clone()];
+    while let Some(value) = todo.pop() {
+        match value {
+            Value::Object(obj) => {
+                for (key, v) in obj {
+                    if key == "$ref" {
+                        if let Some(name) = v.as_str().and_then(|r| r.strip_prefix("#/$defs/")) {
+                            if let (false, Some(def)) = (found.contains_key(name), defs.get(name)) {
+                                found.insert(name.to_string(), def.clone());
+                                todo.push(def.clone());
+                            }
+                        }
+                    } else {
+                        todo.push(v);
+                    }
+                }
+            }
+            Value::Array(items) => todo.extend(items),
+            _ => {}
+        }
+    }
+    found
+}
