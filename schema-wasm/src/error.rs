@@ -88,8 +88,11 @@ impl ValidationError {
     }
 
     /// The same error seen from one level up: `/severity` under `/data` becomes `/data/severity`.
+    /// Errors about the document as a whole (malformed, too deep) stay at the root.
     pub fn under(mut self, prefix: &str) -> Self {
-        self.path.insert_str(0, prefix);
+        if !matches!(self.code, ErrorCode::MalformedJson | ErrorCode::TooDeep) {
+            self.path.insert_str(0, prefix);
+        }
         self
     }
 }
@@ -122,7 +125,7 @@ pub(crate) fn push_token(pointer: &mut String, token: &str) {
 }
 
 /// Turns a serde_json error (with the path serde_path_to_error tracked) into our error.
-pub(crate) fn from_serde(err: serde_path_to_error::Error<serde_json::Error>) -> ValidationError {
+pub(crate) fn from_serde(err: serde_path_to_error::Error<serde_json::Error>, json: &str) -> ValidationError {
     let mut path = String::new();
     for segment in err.path().iter() {
         match segment {
@@ -138,7 +141,14 @@ pub(crate) fn from_serde(err: serde_path_to_error::Error<serde_json::Error>) -> 
         Some(at) => text.get(..at).unwrap_or(&text).to_string(),
         None => text,
     };
-    let (code, message) = classify(&inner, &text);
+    let (mut code, mut message) = classify(&inner, &text);
+    // serde_json reports a value of the wrong kind where an enumeration belongs (a number or
+    // `true` instead of one of the allowed strings) as a syntax error, "expected value". When the
+    // document is well-formed JSON, it is a type error at the tracked path.
+    if text == "expected value" && serde_json::from_str::<serde::de::IgnoredAny>(json).is_ok() {
+        code = ErrorCode::InvalidType;
+        message = "has the wrong type: expected one of the allowed strings".to_string();
+    }
     if code == ErrorCode::MalformedJson || code == ErrorCode::TooDeep {
         // A syntax error says nothing about a field: report it against the whole document.
         return ValidationError::new("", code, message);

@@ -48,7 +48,7 @@ fn locate<'de, T: Deserialize<'de>>(json: &'de str) -> ValidationError {
     let result = T::deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track));
     let result = result.and_then(|_| de.end());
     match result {
-        Err(e) => from_serde(serde_path_to_error::Error::new(track.path(), e)),
+        Err(e) => from_serde(serde_path_to_error::Error::new(track.path(), e), json),
         // Unreachable in practice: the fast path failed on the same input.
         Ok(()) => ValidationError::new("", ErrorCode::MalformedJson, "could not be parsed"),
     }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use schema_wasm::{parse_published, PublishedEvent};
+use schema_wasm::{parse_published, ErrorCode, PublishedEvent};
 use serde_json::value::RawValue;
 
 use crate::api_error::{ApiError, Detail};
@@ -48,6 +48,11 @@ pub fn parse_body(body: &[u8]) -> Result<Vec<PublishedEvent>, ApiError> {
     for (index, raw) in raw_events.into_iter().enumerate() {
         match parse_published(raw) {
             Ok(event) => events.push(event),
+            // Text the body-level parse let through (a lone surrogate escape inside a string) is
+            // still not JSON: the contract's answer to malformed JSON is 400, not 422.
+            Err(e) if e.code == ErrorCode::MalformedJson => {
+                return Err(ApiError::bad_request(format!("event {index} is not valid JSON: {}", e.message)))
+            }
             Err(e) => details.push(Detail { index, path: e.path, code: e.code.as_str(), message: e.message }),
         }
     }
@@ -98,7 +103,8 @@ mod tests {
 
     #[test]
     fn malformed_bodies_are_400() {
-        for body in [&b"{"[..], b"[1,2]", b"\"x\"", b"\xff\xfe", br#"{"events":{}}"#, br#"{"events":[],"type":"x"}"#] {
+        let surrogate = br#"{"type":"task.failed","data":{"taskId":"t","error":"\ud800"}}"#;
+        for body in [&b"{"[..], b"[1,2]", b"\"x\"", b"\xff\xfe", br#"{"events":{}}"#, br#"{"events":[],"type":"x"}"#, surrogate] {
             assert_eq!(parse_body(body).unwrap_err().status, 400, "{:?}", String::from_utf8_lossy(body));
         }
     }
