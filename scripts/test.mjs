@@ -6,18 +6,32 @@
 
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { root, run, setup, step } from "./lib/toolchain.mjs";
+import { bin, chromedriver, root, run, setup, step } from "./lib/toolchain.mjs";
 
 const started = Date.now();
 const files = process.argv.slice(2).filter((a) => a !== "--");
-setup();
+setup({ browser: true });
 
 step("host tests: cargo test --workspace");
 run("cargo", ["test", "--workspace", "--quiet"]);
 
 step("lints: cargo clippy (unwrap/expect/indexing/panic are denied in worker and schema-wasm)");
 run("cargo", ["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]);
+run("cargo", ["clippy", "-p", "schema-wasm", "--target", "wasm32-unknown-unknown", "--features", "browser", "--all-targets", "--quiet", "--", "-D", "warnings"]);
 
+step("generated files: docs/schema and schema-wasm/js/types.d.ts match the Rust types");
+run("node", [join(root, "scripts", "gen-schema.mjs"), "--check"]);
+
+const wasmTest = (name, extraEnv) =>
+  run("cargo", ["test", "-p", "schema-wasm", "--target", "wasm32-unknown-unknown", "--features", "browser", "--test", name], {
+    env: { ...process.env, CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER: bin("wasm-bindgen-test-runner"), ...extraEnv },
+  });
+step("fixture corpus through the wasm build in Node (wasm-bindgen-test)");
+wasmTest("wasm_node", {});
+step("fixture corpus through the wasm build in headless Chromium (wasm-bindgen-test, chromedriver)");
+wasmTest("wasm_browser", { CHROMEDRIVER: chromedriver });
+
+run("node", [join(root, "scripts", "build-schema.mjs")]);
 run("node", [join(root, "scripts", "build-worker.mjs")]);
 
 const suites = files.length

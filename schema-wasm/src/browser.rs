@@ -51,7 +51,7 @@ fn success(json: &str) -> JsValue {
 
 /// Validates an envelope string (`MessageEvent.data` as it arrives). Never throws.
 #[wasm_bindgen(js_name = validateEnvelope, unchecked_return_type = "Validated<OrgEvent>")]
-pub fn validate_envelope(json: JsValue) -> JsValue {
+pub fn validate_envelope(#[wasm_bindgen(unchecked_param_type = "string")] json: JsValue) -> JsValue {
     let Some(text) = json.as_string() else {
         return failure(ValidationError::new("", ErrorCode::InvalidType, "expected the envelope as a JSON string"));
     };
@@ -64,7 +64,10 @@ pub fn validate_envelope(json: JsValue) -> JsValue {
 /// Validates one event's `data` (a JSON string, or a value that is serialized first) against the
 /// catalog type `type`. Tolerant of unknown fields, like `validateEnvelope`. Never throws.
 #[wasm_bindgen(js_name = validateEvent, unchecked_return_type = "Validated<unknown>")]
-pub fn validate_event(type_name: JsValue, data: JsValue) -> JsValue {
+pub fn validate_event(
+    #[wasm_bindgen(js_name = "type", unchecked_param_type = "EventType | string")] type_name: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "string | unknown")] data: JsValue,
+) -> JsValue {
     let Some(type_name) = type_name.as_string() else {
         return failure(ValidationError::new("", ErrorCode::UnknownType, "the event type must be a string"));
     };

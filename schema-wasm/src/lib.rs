@@ -18,7 +18,7 @@ pub use event::{validate_data, validate_envelope};
 pub const SCHEMA_VERSION: &str = "1.0.0";
 
 #[cfg(feature = "browser")]
-mod browser;
+pub mod browser;
 
 #[cfg(feature = "schema")]
 mod schema;

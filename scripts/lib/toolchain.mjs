@@ -77,6 +77,19 @@ function ensureCargoTool(crate, version, binary, versionLine) {
   run("cargo", args);
 }
 
+/** Debian's Chromium and ChromeDriver, for the browser tests (never a browser a tool downloads). */
+export const chromium = "/usr/bin/chromium";
+export const chromedriver = "/usr/bin/chromedriver";
+
+function ensureChromium() {
+  if (existsSync(chromium) && existsSync(chromedriver)) return;
+  const asRoot = process.getuid?.() === 0;
+  step("installing Debian's chromium and chromium-driver for the browser tests (apt-get; first run only)");
+  const apt = asRoot ? ["apt-get"] : ["sudo", "apt-get"];
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  run(apt[0], [...apt.slice(1), "install", "-y", "--no-install-recommends", "chromium", "chromium-driver"], { env });
+}
+
 function ensureNodeModules() {
   const stamp = join(root, "node_modules", ".package-lock.json");
   const lock = join(root, "package-lock.json");
@@ -105,7 +118,7 @@ export function readDevSecret() {
   return m ? m[1] : null;
 }
 
-export function setup({ quiet = false } = {}) {
+export function setup({ quiet = false, browser = false } = {}) {
   const started = Date.now();
   if (!quiet) step("checking the toolchain (Rust target, worker-build, wasm-bindgen, npm packages)");
   ensureRust();
@@ -114,6 +127,7 @@ export function setup({ quiet = false } = {}) {
   ensureCargoTool("wasm-bindgen-cli", wb, "wasm-bindgen", `wasm-bindgen ${wb}`);
   ensureNodeModules();
   ensureDevVars();
+  if (browser) ensureChromium();
   if (!quiet) step(`toolchain ready (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }
 

@@ -1,5 +1,10 @@
 //! The fixture corpus (tests/fixtures/corpus.json), shared by the host and the wasm test runners.
 #![allow(dead_code)]
+// Test support: a broken fixture should stop the test loudly.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
 
 use serde_json::Value;
 
