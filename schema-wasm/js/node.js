@@ -1,7 +1,7 @@
 // Node entry of @orgstream/schema: reads the wasm next to this file synchronously.
 import { readFileSync } from "node:fs";
-import { initSync, validateEnvelope, validateEvent, eventTypes, schemaVersion } from "./schema.js";
+import { initSync } from "./schema.js";
 
 initSync({ module: readFileSync(new URL("./schema_bg.wasm", import.meta.url)) });
 
-export { validateEnvelope, validateEvent, eventTypes, schemaVersion };
+export * from "./api.js";

@@ -1,13 +1,13 @@
 //! The catalog of publishable event types (contract section 3). One struct per type; the
 //! `catalog!` table at the bottom ties each struct to its wire name.
 //!
-//! Adding a type: write its struct here (formats from `formats.rs`), implement `Rules` for any
-//! rule that spans fields, and add one line to the `catalog!` table.
+//! The structs validate; they do not carry the values (the published text is what is stored and
+//! sent, as published). Adding a type: see docs/adding-an-event-type.md.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::error::{ErrorCode, ValidationError};
-use crate::formats::{present, BoundedMap, BoundedVec, Id, Integer, NonNegative, Text, Time, Unit};
+use crate::formats::{present, AnyString, BoundedMap, BoundedVec, Id, Integer, NonNegative, Numbers, Text, Time, Unit};
 
 /// Rules that span more than one field, checked after the types themselves parsed.
 pub trait Rules {
@@ -16,7 +16,7 @@ pub trait Rules {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct SchedulerTick {
@@ -26,7 +26,7 @@ pub struct SchedulerTick {
 }
 impl Rules for SchedulerTick {}
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
@@ -39,21 +39,21 @@ pub enum Stage {
     Failed,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct RunStage {
     pub run_id: Id,
     pub stage: Stage,
     pub progress: Unit,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub vendor_id: Option<Id>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub message: Option<Text<0, 1000>>,
 }
 impl Rules for RunStage {}
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -63,7 +63,7 @@ pub enum Severity {
     Critical,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct ChangeDetected {
@@ -72,12 +72,12 @@ pub struct ChangeDetected {
     pub title: Text<1, 500>,
     pub severity: Severity,
     pub detected_at: Time,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub url: Option<Text<0, 2048>>,
 }
 impl Rules for ChangeDetected {}
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
@@ -86,7 +86,7 @@ pub enum Channel {
     Webhook,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
@@ -94,7 +94,7 @@ pub enum DeliveryStatus {
     Failed,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct ActionDelivered {
@@ -103,12 +103,12 @@ pub struct ActionDelivered {
     pub channel: Channel,
     pub status: DeliveryStatus,
     pub delivered_at: Time,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub error: Option<Text<0, 1000>>,
 }
 impl Rules for ActionDelivered {}
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeState {
@@ -119,7 +119,7 @@ pub enum ChangeState {
     Dismissed,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct ChangeStateChanged {
@@ -128,7 +128,7 @@ pub struct ChangeStateChanged {
     /// Must differ from `from`.
     pub to: ChangeState,
     pub changed_at: Time,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub actor: Option<Id>,
 }
 impl Rules for ChangeStateChanged {
@@ -140,7 +140,7 @@ impl Rules for ChangeStateChanged {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Plan {
@@ -149,7 +149,7 @@ pub enum Plan {
     Enterprise,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct OrgEntitlementsChanged {
@@ -160,7 +160,7 @@ pub struct OrgEntitlementsChanged {
 }
 impl Rules for OrgEntitlementsChanged {}
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ReconciliationStatus {
@@ -169,53 +169,53 @@ pub enum ReconciliationStatus {
     Discrepancy,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct DiscrepancyDetails {
-    pub expected: std::collections::BTreeMap<String, f64>,
-    pub actual: std::collections::BTreeMap<String, f64>,
-    pub missing_job_ids: Vec<String>,
+    pub expected: Numbers,
+    pub actual: Numbers,
+    pub missing_job_ids: BoundedVec<AnyString, { usize::MAX }>,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct ReconciliationUpdate {
-    pub event_id: String,
-    pub service: String,
+    pub event_id: AnyString,
+    pub service: AnyString,
     pub status: ReconciliationStatus,
-    pub counts: std::collections::BTreeMap<String, f64>,
-    pub checksum: String,
+    pub counts: Numbers,
+    pub checksum: AnyString,
     pub latency_ms: NonNegative,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub discrepancy_details: Option<DiscrepancyDetails>,
 }
 impl Rules for ReconciliationUpdate {}
 
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskProgress {
     pub task_id: Id,
     pub progress: Unit,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub message: Option<Text<0, 1000>>,
 }
 impl Rules for TaskProgress {}
 
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskCompleted {
     pub task_id: Id,
     /// Any JSON value; an explicit `null` is kept.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "present")]
     pub result: Option<serde_json::Value>,
 }
 impl Rules for TaskCompleted {}
 
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskFailed {
@@ -224,12 +224,12 @@ pub struct TaskFailed {
 }
 impl Rules for TaskFailed {}
 
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct VersionAvailable {
     pub version: Text<1, 64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub changelog: Option<Text<0, 10000>>,
 }
 impl Rules for VersionAvailable {}
@@ -239,63 +239,26 @@ pub const SERVER_FRAME_TYPES: [&str; 4] = ["heartbeat", "stream.reset", "stream.
 
 macro_rules! catalog {
     ($($variant:ident = $name:literal,)*) => {
-        /// The `data` of one event, typed by its `type`.
-        #[derive(Clone, Debug, PartialEq)]
-        pub enum EventData {
-            $($variant($variant),)*
-        }
-
         /// Every publishable type, in catalog order.
         pub const EVENT_TYPES: &[&str] = &[$($name,)*];
 
-        impl EventData {
-            /// The wire name (`type`) of this event.
-            pub fn type_name(&self) -> &'static str {
-                match self {
-                    $(EventData::$variant(_) => $name,)*
-                }
-            }
+        /// Validates `json` as the `data` of an event of type `type_name`; `None` when the type is
+        /// not in the catalog. `STRICT` refuses unknown fields (publishing); otherwise they are
+        /// ignored (reading what a newer server sent).
+        pub(crate) fn validate_data<const STRICT: bool>(
+            type_name: &str,
+            json: &str,
+        ) -> Option<Result<&'static str, ValidationError>> {
+            Some(match type_name {
+                $($name => crate::parse::parse_typed::<$variant, STRICT>(json).map(|_| $name),)*
+                _ => return None,
+            })
+        }
 
-            /// The catalog's own spelling of `type`, when it is a catalog type.
-            pub fn known_type(name: &str) -> Option<&'static str> {
-                match name {
-                    $($name => Some($name),)*
-                    _ => None,
-                }
-            }
-
-            /// Serializes `data` as compact JSON.
-            pub fn to_json(&self) -> Result<String, serde_json::Error> {
-                match self {
-                    $(EventData::$variant(d) => serde_json::to_string(d),)*
-                }
-            }
-
-            /// Validates `data` of a known type tolerantly without keeping the parsed value.
-            pub(crate) fn validate_known(type_name: &str, json: &str) -> Option<Result<&'static str, ValidationError>> {
-                Some(match type_name {
-                    $($name => crate::parse::parse_typed::<$variant, false>(json).map(|_| $name),)*
-                    _ => return None,
-                })
-            }
-
-            /// `(type, JSON Schema of data)` for every type, in catalog order (generator only).
-            #[cfg(feature = "schema")]
-            pub fn data_schemas(generator: &mut schemars::SchemaGenerator) -> Vec<(&'static str, &'static str, schemars::Schema)> {
-                vec![$(($name, stringify!($variant), generator.subschema_for::<$variant>()),)*]
-            }
-
-            pub(crate) fn parse_known(
-                type_name: &str,
-                json: &str,
-                strict: bool,
-            ) -> Option<Result<EventData, ValidationError>> {
-                Some(match (type_name, strict) {
-                    $(($name, true) => crate::parse::parse_typed::<$variant, true>(json).map(EventData::$variant),
-                      ($name, false) => crate::parse::parse_typed::<$variant, false>(json).map(EventData::$variant),)*
-                    _ => return None,
-                })
-            }
+        /// `(type, struct name, JSON Schema of data)` for every type, in catalog order.
+        #[cfg(feature = "schema")]
+        pub fn data_schemas(generator: &mut schemars::SchemaGenerator) -> Vec<(&'static str, &'static str, schemars::Schema)> {
+            vec![$(($name, stringify!($variant), generator.subschema_for::<$variant>()),)*]
         }
     };
 }

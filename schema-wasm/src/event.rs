@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::catalog::{EventData, Rules, SERVER_FRAME_TYPES};
+use crate::catalog::{validate_data as validate_typed, Rules, SERVER_FRAME_TYPES};
 use crate::error::{ErrorCode, ValidationError};
 use crate::formats::RequestId;
 use crate::parse::parse_typed;
@@ -22,14 +22,11 @@ impl Rules for Target {}
 /// One valid event as a publisher sent it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PublishedEvent {
-    pub data: EventData,
+    /// The catalog's name of its type.
+    pub type_name: &'static str,
+    /// `data` exactly as published, with the whitespace between tokens removed (one line).
+    pub data: String,
     pub target: Option<Target>,
-}
-
-impl PublishedEvent {
-    pub fn type_name(&self) -> &'static str {
-        self.data.type_name()
-    }
 }
 
 #[derive(Deserialize)]
@@ -48,17 +45,17 @@ impl Rules for RawEvent<'_> {}
 /// Error paths are JSON pointers into `json` (`/data/severity`).
 pub fn parse_published(json: &str) -> Result<PublishedEvent, ValidationError> {
     let raw: RawEvent<'_> = parse_typed::<_, true>(json)?;
-    let data = match EventData::parse_known(&raw.type_name, raw.data.get(), true) {
+    let type_name = match validate_typed::<true>(&raw.type_name, raw.data.get()) {
         Some(result) => result.map_err(|e| e.under("/data"))?,
         None => return Err(unknown_type(&raw.type_name).under("/type")),
     };
-    Ok(PublishedEvent { data, target: raw.target })
+    Ok(PublishedEvent { type_name, data: crate::json_text::minify(raw.data.get()), target: raw.target })
 }
 
-/// Parses the `data` of an event of type `type_name`; errors point into `data` itself (`/severity`),
-/// and an unknown type is reported at the root.
-pub fn parse_data(type_name: &str, json: &str, strict: bool) -> Result<EventData, ValidationError> {
-    match EventData::parse_known(type_name, json, strict) {
+/// Validates one event's `data` tolerantly (as `validate_envelope` does), returning the catalog's
+/// name of the type. Errors point into `data` itself; an unknown type is reported at the root.
+pub fn validate_data(type_name: &str, json: &str) -> Result<&'static str, ValidationError> {
+    match validate_typed::<false>(type_name, json) {
         Some(result) => result,
         None => Err(unknown_type(type_name)),
     }
@@ -74,15 +71,6 @@ fn unknown_type(type_name: &str) -> ValidationError {
     }
     let shown: String = type_name.chars().take(64).collect();
     ValidationError::new("", ErrorCode::UnknownType, format!("`{shown}` is not an event type of the catalog"))
-}
-
-/// Validates one event's `data` tolerantly (as `validate_envelope` does), returning the catalog's
-/// name of the type. Errors point into `data` itself; an unknown type is reported at the root.
-pub fn validate_data(type_name: &str, json: &str) -> Result<&'static str, ValidationError> {
-    match EventData::validate_known(type_name, json) {
-        Some(result) => result,
-        None => Err(unknown_type(type_name)),
-    }
 }
 
 /// `id` of an envelope: a decimal string of a positive sequence number.
@@ -122,7 +110,7 @@ impl Rules for RawEnvelope<'_> {}
 /// at every level, so a page keeps working when the server adds a field.
 pub fn validate_envelope(json: &str) -> Result<&'static str, ValidationError> {
     let raw: RawEnvelope<'_> = parse_typed::<_, false>(json)?;
-    match EventData::validate_known(&raw.type_name, raw.data.get()) {
+    match validate_typed::<false>(&raw.type_name, raw.data.get()) {
         Some(Ok(type_name)) => Ok(type_name),
         Some(Err(e)) => Err(e.under("/data")),
         None => Err(unknown_type(&raw.type_name).under("/type")),
@@ -157,7 +145,7 @@ mod tests {
     #[test]
     fn a_valid_event_parses() {
         let e = parse_published(GOOD).unwrap();
-        assert_eq!(e.type_name(), "change.detected");
+        assert_eq!(e.type_name, "change.detected");
         assert_eq!(e.target, None);
     }
 
@@ -229,7 +217,7 @@ mod tests {
     #[test]
     fn explicit_null_result_is_kept() {
         let e = parse_published(r#"{"type":"task.completed","data":{"taskId":"t","result":null}}"#).unwrap();
-        assert_eq!(e.data.to_json().unwrap(), r#"{"taskId":"t","result":null}"#);
+        assert_eq!(e.data, r#"{"taskId":"t","result":null}"#);
     }
 
     #[test]
@@ -242,7 +230,12 @@ mod tests {
 
     #[test]
     fn tolerant_mode_ignores_unknown_fields() {
-        let d = parse_data("task.failed", r#"{"taskId":"t","error":"x","newField":1}"#, false).unwrap();
-        assert_eq!(d.type_name(), "task.failed");
+        assert_eq!(validate_data("task.failed", r#"{"taskId":"t","error":"x","newField":1}"#), Ok("task.failed"));
+    }
+
+    #[test]
+    fn data_is_kept_as_published_on_one_line() {
+        let e = parse_published("{\"type\": \"task.completed\",\n \"data\": {\n  \"taskId\": \"t 1\",\n  \"result\": [1.0, 2e3, \"a\\nb\"]\n }\n}").unwrap();
+        assert_eq!(e.data, r#"{"taskId":"t 1","result":[1.0,2e3,"a\nb"]}"#);
     }
 }

@@ -2,7 +2,6 @@
 //! Each checks itself while it is deserialized, so a failure carries the exact JSON path of the
 //! value and the catalog's structs stay plain data.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -15,36 +14,46 @@ fn err<E: de::Error>(code: ErrorCode, message: impl fmt::Display) -> E {
     E::custom(coded(code, message))
 }
 
-/// A string of `MIN..=MAX` characters (Unicode scalar values).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Text<const MIN: usize, const MAX: usize>(pub String);
+/// A string of `MIN..=MAX` characters (Unicode scalar values). Checked while it is parsed, never
+/// copied: the catalog's types validate, and the published text itself is what gets stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Text<const MIN: usize, const MAX: usize>;
 
 /// `Id` of the contract: 1..128 characters.
 pub type Id = Text<1, 128>;
 
-impl<const MIN: usize, const MAX: usize> Text<MIN, MAX> {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+/// Any string.
+pub type AnyString = Text<0, { usize::MAX }>;
 
 impl<'de, const MIN: usize, const MAX: usize> Deserialize<'de> for Text<MIN, MAX> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        let n = s.chars().count();
-        if n < MIN || n > MAX {
-            return Err(err(
-                ErrorCode::InvalidLength,
-                format_args!("must be {MIN} to {MAX} characters long, got {n}"),
-            ));
+        struct V<const MIN: usize, const MAX: usize>;
+        impl<const MIN: usize, const MAX: usize> Visitor<'_> for V<MIN, MAX> {
+            type Value = Text<MIN, MAX>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                if MIN == 0 && MAX == usize::MAX {
+                    return Ok(Text);
+                }
+                // A character is at least one byte and at most four: skip counting when the byte
+                // length alone decides.
+                let bytes = s.len();
+                if bytes >= MIN && bytes <= MAX {
+                    return Ok(Text);
+                }
+                let n = s.chars().count();
+                if n < MIN || n > MAX {
+                    return Err(err(
+                        ErrorCode::InvalidLength,
+                        format_args!("must be {MIN} to {MAX} characters long, got {n}"),
+                    ));
+                }
+                Ok(Text)
+            }
         }
-        Ok(Text(s))
-    }
-}
-
-impl<const MIN: usize, const MAX: usize> Serialize for Text<MIN, MAX> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        d.deserialize_str(V::<MIN, MAX>)
     }
 }
 
@@ -85,26 +94,29 @@ impl Serialize for RequestId {
     }
 }
 
-/// `Time` of the contract: an RFC 3339 timestamp, kept as written.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Time(pub String);
+/// `Time` of the contract: an RFC 3339 timestamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Time;
 
 impl<'de> Deserialize<'de> for Time {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        if s.len() > 64 || chrono::DateTime::parse_from_rfc3339(&s).is_err() {
-            return Err(err(
-                ErrorCode::InvalidFormat,
-                "must be an RFC 3339 timestamp such as 2026-11-25T07:00:00.000Z",
-            ));
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Time;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an RFC 3339 timestamp string")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Time, E> {
+                if s.len() > 64 || chrono::DateTime::parse_from_rfc3339(s).is_err() {
+                    return Err(err(
+                        ErrorCode::InvalidFormat,
+                        "must be an RFC 3339 timestamp such as 2026-11-25T07:00:00.000Z",
+                    ));
+                }
+                Ok(Time)
+            }
         }
-        Ok(Time(s))
-    }
-}
-
-impl Serialize for Time {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        d.deserialize_str(V)
     }
 }
 
@@ -141,12 +153,6 @@ impl<'de> Deserialize<'de> for Unit {
     }
 }
 
-impl Serialize for Unit {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(self.0)
-    }
-}
-
 /// A finite number `>= 0`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct NonNegative(pub f64);
@@ -158,12 +164,6 @@ impl<'de> Deserialize<'de> for NonNegative {
             return Err(err(ErrorCode::OutOfRange, format_args!("must be a number >= 0, got {v}")));
         }
         Ok(NonNegative(v))
-    }
-}
-
-impl Serialize for NonNegative {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(self.0)
     }
 }
 
@@ -190,75 +190,71 @@ impl<'de, const MIN: u64> Deserialize<'de> for Integer<MIN> {
     }
 }
 
-impl<const MIN: u64> Serialize for Integer<MIN> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(self.0)
-    }
-}
-
-/// A JSON array of at most `MAX` items.
-#[derive(Clone, Debug, PartialEq)]
-pub struct BoundedVec<T, const MAX: usize>(pub Vec<T>);
+/// A JSON array of at most `MAX` items, each a `T`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BoundedVec<T, const MAX: usize>(PhantomData<T>);
 
 impl<'de, T: Deserialize<'de>, const MAX: usize> Deserialize<'de> for BoundedVec<T, MAX> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V<T, const MAX: usize>(PhantomData<T>);
         impl<'de, T: Deserialize<'de>, const MAX: usize> Visitor<'de> for V<T, MAX> {
-            type Value = Vec<T>;
+            type Value = BoundedVec<T, MAX>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 write!(f, "an array of at most {MAX} items")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
-                let mut out = Vec::new();
-                while let Some(item) = seq.next_element()? {
-                    if out.len() == MAX {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut n = 0usize;
+                while seq.next_element::<T>()?.is_some() {
+                    if n == MAX {
                         return Err(err(ErrorCode::InvalidLength, format_args!("must have at most {MAX} items")));
                     }
-                    out.push(item);
+                    n += 1;
                 }
-                Ok(out)
+                Ok(BoundedVec(PhantomData))
             }
         }
-        d.deserialize_seq(V::<T, MAX>(PhantomData)).map(BoundedVec)
-    }
-}
-
-impl<T: Serialize, const MAX: usize> Serialize for BoundedVec<T, MAX> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        d.deserialize_seq(V::<T, MAX>(PhantomData))
     }
 }
 
 /// A JSON object of at most `MAX` keys with values of one type.
-#[derive(Clone, Debug, PartialEq)]
-pub struct BoundedMap<T, const MAX: usize>(pub BTreeMap<String, T>);
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BoundedMap<T, const MAX: usize>(PhantomData<T>);
+
+/// An object of numbers, of any size.
+pub type Numbers = BoundedMap<Number, { usize::MAX }>;
 
 impl<'de, T: Deserialize<'de>, const MAX: usize> Deserialize<'de> for BoundedMap<T, MAX> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V<T, const MAX: usize>(PhantomData<T>);
         impl<'de, T: Deserialize<'de>, const MAX: usize> Visitor<'de> for V<T, MAX> {
-            type Value = BTreeMap<String, T>;
+            type Value = BoundedMap<T, MAX>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 write!(f, "an object of at most {MAX} keys")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = BTreeMap::new();
-                while let Some((k, v)) = map.next_entry::<String, T>()? {
-                    if out.len() == MAX && !out.contains_key(&k) {
+                let mut n = 0usize;
+                while map.next_key::<de::IgnoredAny>()?.is_some() {
+                    if n == MAX {
                         return Err(err(ErrorCode::InvalidLength, format_args!("must have at most {MAX} keys")));
                     }
-                    out.insert(k, v);
+                    map.next_value::<T>()?;
+                    n += 1;
                 }
-                Ok(out)
+                Ok(BoundedMap(PhantomData))
             }
         }
-        d.deserialize_map(V::<T, MAX>(PhantomData)).map(BoundedMap)
+        d.deserialize_map(V::<T, MAX>(PhantomData))
     }
 }
 
-impl<T: Serialize, const MAX: usize> Serialize for BoundedMap<T, MAX> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+/// Any JSON number.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Number(pub f64);
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NumberVisitor).map(Number)
     }
 }
 
@@ -286,6 +282,7 @@ mod tests {
     #[test]
     fn unit_is_zero_to_one() {
         assert_eq!(parse::<Unit>("0").ok(), Some(Unit(0.0)));
+        assert!(parse::<Unit>("1e400").is_err());
         assert_eq!(parse::<Unit>("1").ok(), Some(Unit(1.0)));
         assert!(parse::<Unit>("1.0001").is_err());
         assert!(parse::<Unit>("-0.1").is_err());

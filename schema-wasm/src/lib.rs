@@ -6,11 +6,12 @@ pub mod catalog;
 pub mod error;
 pub mod event;
 pub mod formats;
+pub mod json_text;
 mod parse;
 
-pub use catalog::{EventData, EVENT_TYPES, SERVER_FRAME_TYPES};
+pub use catalog::{EVENT_TYPES, SERVER_FRAME_TYPES};
 pub use error::{ErrorCode, ValidationError};
-pub use event::{parse_data, parse_published, EnvelopeOut, PublishedEvent, Target};
+pub use event::{parse_published, EnvelopeOut, PublishedEvent, Target};
 pub use formats::RequestId;
 pub use event::{validate_data, validate_envelope};
 

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 
-use crate::formats::{BoundedMap, BoundedVec, Integer, NonNegative, RequestId, Text, Time, Unit, MAX_SAFE_INTEGER};
+use crate::formats::{BoundedMap, BoundedVec, Integer, NonNegative, Number, RequestId, Text, Time, Unit, MAX_SAFE_INTEGER};
 
 impl<const MIN: usize, const MAX: usize> JsonSchema for Text<MIN, MAX> {
     fn inline_schema() -> bool {
@@ -16,7 +16,11 @@ impl<const MIN: usize, const MAX: usize> JsonSchema for Text<MIN, MAX> {
         format!("Text_{MIN}_{MAX}").into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "string", "minLength": MIN, "maxLength": MAX })
+        match (MIN, MAX) {
+            (0, usize::MAX) => json_schema!({ "type": "string" }),
+            (_, usize::MAX) => json_schema!({ "type": "string", "minLength": MIN }),
+            _ => json_schema!({ "type": "string", "minLength": MIN, "maxLength": MAX }),
+        }
     }
 }
 
@@ -88,6 +92,9 @@ impl<T: JsonSchema, const MAX: usize> JsonSchema for BoundedVec<T, MAX> {
         format!("BoundedVec_{}_{MAX}", T::schema_name()).into()
     }
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        if MAX == usize::MAX {
+            return json_schema!({ "type": "array", "items": generator.subschema_for::<T>() });
+        }
         json_schema!({ "type": "array", "items": generator.subschema_for::<T>(), "maxItems": MAX })
     }
 }
@@ -100,6 +107,21 @@ impl<T: JsonSchema, const MAX: usize> JsonSchema for BoundedMap<T, MAX> {
         format!("BoundedMap_{}_{MAX}", T::schema_name()).into()
     }
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        if MAX == usize::MAX {
+            return json_schema!({ "type": "object", "additionalProperties": generator.subschema_for::<T>() });
+        }
         json_schema!({ "type": "object", "additionalProperties": generator.subschema_for::<T>(), "maxProperties": MAX })
+    }
+}
+
+impl JsonSchema for Number {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "Number".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "number" })
     }
 }

@@ -3,7 +3,7 @@
 
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { mkdtempSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,7 +28,13 @@ function testConfig() {
   }
   const text = out.join("\n").replace(/^main = "(.*)"$/m, (_, main) => `main = "${join(root, main)}"`);
   const path = join(dir, "wrangler.toml");
-  writeFileSync(path, text);
+  // Wrangler watches its config and reloads on change: never rewrite it under a running server,
+  // and never let one see a half-written file.
+  if (!existsSync(path) || readFileSync(path, "utf8") !== text) {
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, text);
+    renameSync(tmp, path);
+  }
   return path;
 }
 

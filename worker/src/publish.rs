@@ -78,7 +78,7 @@ mod tests {
         let body = format!(r#"{{"events":[{TASK},{}]}}"#, TASK.replace("t1", "t2"));
         let events = parse_body(body.as_bytes()).unwrap();
         assert_eq!(events.len(), 2);
-        assert!(events[1].data.to_json().unwrap().contains("t2"));
+        assert!(events[1].data.contains("t2"));
     }
 
     #[test]

@@ -185,10 +185,9 @@ async fn publish(mut req: Request, url: &worker::Url, env: &Env) -> std::result:
 
     let mut hub_events = Vec::with_capacity(events.len());
     for event in events {
-        let data = event.data.to_json().map_err(|_| ApiError::internal())?;
         hub_events.push(HubEvent {
-            type_name: event.type_name().to_string(),
-            data: RawValue::from_string(data).map_err(|_| ApiError::internal())?,
+            type_name: event.type_name.to_string(),
+            data: RawValue::from_string(event.data).map_err(|_| ApiError::internal())?,
             target: event.target,
         });
     }

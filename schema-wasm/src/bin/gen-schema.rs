@@ -8,14 +8,14 @@
 use std::path::PathBuf;
 
 use schemars::generate::SchemaSettings;
-use schema_wasm::{EventData, Target, SCHEMA_VERSION};
+use schema_wasm::{catalog::data_schemas, Target, SCHEMA_VERSION};
 use serde_json::{json, Map, Value};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out: PathBuf = std::env::args().nth(1).ok_or("usage: gen-schema <out-dir>")?.into();
     std::fs::create_dir_all(&out)?;
     let mut generator = SchemaSettings::draft2020_12().for_deserialize().into_generator();
-    let types = EventData::data_schemas(&mut generator);
+    let types = data_schemas(&mut generator);
     let target = generator.subschema_for::<Target>();
     let defs = generator.take_definitions(true);
 
