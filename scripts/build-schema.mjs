@@ -10,7 +10,7 @@ import { bin, root, run, setup, step } from "./lib/toolchain.mjs";
 
 const crate = join(root, "schema-wasm");
 const pkg = join(crate, "pkg");
-const inputs = ["Cargo.toml", "Cargo.lock", "schema-wasm/Cargo.toml", "schema-wasm/src", "schema-wasm/js"];
+const inputs = ["Cargo.toml", "Cargo.lock", "schema-wasm/Cargo.toml", "schema-wasm/src", "schema-wasm/js", "scripts/build-schema.mjs"];
 
 function files(path) {
   const full = join(root, path);

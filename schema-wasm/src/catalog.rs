@@ -255,6 +255,23 @@ macro_rules! catalog {
             })
         }
 
+        /// The catalog's own spelling of `name`, when it is a catalog type.
+        pub(crate) fn known_type(name: &str) -> Option<&'static str> {
+            match name {
+                $($name => Some($name),)*
+                _ => None,
+            }
+        }
+
+        /// Validates the next value of `map` as the `data` of `type_name`, tolerantly, in place
+        /// (the one-pass envelope check; errors carry no path, the caller re-checks to find it).
+        pub(crate) fn next_data<'de, A: serde::de::MapAccess<'de>>(type_name: &str, map: &mut A) -> Result<(), A::Error> {
+            match type_name {
+                $($name => map.next_value::<$variant>()?.check().map_err(|e| serde::de::Error::custom(e.message)),)*
+                _ => Err(serde::de::Error::custom("unknown type")),
+            }
+        }
+
         /// `(type, struct name, JSON Schema of data)` for every type, in catalog order.
         #[cfg(feature = "schema")]
         pub fn data_schemas(generator: &mut schemars::SchemaGenerator) -> Vec<(&'static str, &'static str, schemars::Schema)> {

@@ -109,11 +109,65 @@ impl Rules for RawEnvelope<'_> {}
 /// (`{"id","type","ts","data","target"?}`). Tolerant: fields this catalog does not know are ignored
 /// at every level, so a page keeps working when the server adds a field.
 pub fn validate_envelope(json: &str) -> Result<&'static str, ValidationError> {
+    if let Ok(OnePass(type_name)) = serde_json::from_str::<OnePass>(json) {
+        return Ok(type_name);
+    }
+    // Invalid (or unusual, such as `data` before `type`): the two-step check says exactly where.
     let raw: RawEnvelope<'_> = parse_typed::<_, false>(json)?;
     match validate_typed::<false>(&raw.type_name, raw.data.get()) {
         Some(Ok(type_name)) => Ok(type_name),
         Some(Err(e)) => Err(e.under("/data")),
         None => Err(unknown_type(&raw.type_name).under("/type")),
+    }
+}
+
+/// The common case in one pass: an envelope whose `type` comes before its `data` (as the server
+/// writes them) is checked while it is read, `data` included, without a second scan. Any failure
+/// here only means "look closer": `validate_envelope` then runs the two-step check for the error.
+struct OnePass(&'static str);
+
+impl<'de> Deserialize<'de> for OnePass {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = OnePass;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an envelope")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<OnePass, A::Error> {
+                use serde::de::Error;
+                let (mut id, mut ts, mut data, mut target) = (false, false, false, false);
+                let mut type_name: Option<&'static str> = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let seen = match key.as_ref() {
+                        "id" => std::mem::replace(&mut id, map.next_value::<EventId>().map(|_| true)?),
+                        "ts" => std::mem::replace(&mut ts, map.next_value::<crate::formats::Time>().map(|_| true)?),
+                        "type" => {
+                            let name = map.next_value::<std::borrow::Cow<'de, str>>()?;
+                            let known = crate::catalog::known_type(&name).ok_or_else(|| A::Error::custom("unknown type"))?;
+                            type_name.replace(known).is_some()
+                        }
+                        "data" => match type_name {
+                            Some(t) => {
+                                crate::catalog::next_data(t, &mut map)?;
+                                std::mem::replace(&mut data, true)
+                            }
+                            None => return Err(A::Error::custom("data before type")),
+                        },
+                        "target" => std::mem::replace(&mut target, map.next_value::<Option<Target>>().map(|_| true)?),
+                        _ => map.next_value::<serde::de::IgnoredAny>().map(|_| false)?,
+                    };
+                    if seen {
+                        return Err(A::Error::custom("duplicate field"));
+                    }
+                }
+                match (id, ts, data, type_name) {
+                    (true, true, true, Some(t)) => Ok(OnePass(t)),
+                    _ => Err(A::Error::custom("missing field")),
+                }
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
@@ -226,6 +280,18 @@ mod tests {
         assert_eq!(ok.target.unwrap().request_id.as_str(), "tab-1");
         let e = err(r#"{"type":"task.failed","data":{"taskId":"t","error":"x"},"target":{"requestId":"a b"}}"#);
         assert_eq!((e.path.as_str(), e.code), ("/target/requestId", ErrorCode::InvalidFormat));
+    }
+
+    #[test]
+    fn envelopes_check_the_same_in_any_field_order() {
+        let server_order = r#"{"id":"7","type":"task.failed","ts":"2026-11-25T07:00:00Z","data":{"taskId":"t","error":"e"}}"#;
+        let data_first = r#"{"data":{"taskId":"t","error":"e"},"ts":"2026-11-25T07:00:00Z","type":"task.failed","id":"7"}"#;
+        assert_eq!(validate_envelope(server_order), Ok("task.failed"));
+        assert_eq!(validate_envelope(data_first), Ok("task.failed"));
+        let bad_first = r#"{"data":{"taskId":"t"},"type":"task.failed","ts":"2026-11-25T07:00:00Z","id":"7"}"#;
+        assert_eq!(validate_envelope(bad_first).unwrap_err().path, "/data/error");
+        let dup = r#"{"id":"7","type":"task.failed","type":"task.failed","ts":"2026-11-25T07:00:00Z","data":{"taskId":"t","error":"e"}}"#;
+        assert!(validate_envelope(dup).is_err(), "duplicate fields are refused both ways");
     }
 
     #[test]
