@@ -1,11 +1,14 @@
 // `npm run dev [-- wrangler dev flags]`: set up, then serve the worker locally with wrangler dev.
 //   npm run dev -- --port 9000 --var HEARTBEAT_INTERVAL_MS:2000
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { root, setup, step } from "./lib/toolchain.mjs";
 
 setup();
+// The browser validators (schema-wasm/pkg), for pages served in dev; the worker itself is built by
+// wrangler's [build] command.
+if (spawnSync("node", [join(root, "scripts", "build-schema.mjs")], { stdio: "inherit" }).status !== 0) process.exit(1);
 const args = process.argv.slice(2).filter((a, i) => !(i === 0 && a === "--"));
 const has = (flag) => args.some((a) => a === flag || a.startsWith(`${flag}=`));
 const port = (() => {
