@@ -9,6 +9,10 @@ pub struct Config {
     pub retention: Retention,
     /// Frames one connection may have queued before it is cut off as too slow.
     pub queue_frames: usize,
+    /// Bytes one connection may have queued before it is cut off as too slow.
+    pub queue_bytes: usize,
+    /// Connections older than this are closed politely (clients reconnect and resume).
+    pub max_connection_age_ms: u64,
 }
 
 /// A var that is set but not usable; the message names it and says what is allowed.
@@ -20,6 +24,8 @@ pub const DEFAULT_RETRY_MS: u64 = 1_000;
 pub const DEFAULT_HISTORY_MAX_EVENTS: u64 = 10_000;
 pub const DEFAULT_HISTORY_MAX_AGE_SECONDS: u64 = 86_400;
 pub const DEFAULT_QUEUE_FRAMES: u64 = 1_024;
+pub const DEFAULT_QUEUE_BYTES: u64 = 1_048_576;
+pub const DEFAULT_MAX_CONNECTION_AGE_SECONDS: u64 = 3_600;
 
 impl Config {
     /// Builds the config from a lookup of var names (`None` = unset: use the default).
@@ -41,6 +47,8 @@ impl Config {
                 max_age_ms: num("HISTORY_MAX_AGE_SECONDS", DEFAULT_HISTORY_MAX_AGE_SECONDS, 1, 365 * 86_400)? * 1000,
             },
             queue_frames: num("QUEUE_MAX_FRAMES", DEFAULT_QUEUE_FRAMES, 1, 1_000_000)? as usize,
+            queue_bytes: num("QUEUE_MAX_BYTES", DEFAULT_QUEUE_BYTES, 1_024, 64 * 1_048_576)? as usize,
+            max_connection_age_ms: num("MAX_CONNECTION_AGE_SECONDS", DEFAULT_MAX_CONNECTION_AGE_SECONDS, 1, 7 * 86_400)? * 1000,
         })
     }
 }
@@ -61,6 +69,7 @@ mod tests {
         assert_eq!(c.heartbeat_interval_ms, 15_000);
         assert_eq!(c.retry_ms, 1_000);
         assert_eq!(c.retention, Retention { max_events: 10_000, max_age_ms: 86_400_000 });
+        assert_eq!((c.queue_frames, c.queue_bytes, c.max_connection_age_ms), (1_024, 1_048_576, 3_600_000));
     }
 
     #[test]

@@ -1,27 +1,31 @@
-//! `OrgHub`, the Durable Object of one org: it owns the org's log and open streams.
+//! `OrgHub`, the Durable Object of one org: it owns the org's log, its open streams and its
+//! pending versions.
 //!
 //! publish: assign ids -> append to the log -> encode each frame once -> offer the same bytes to
-//! every matching connection. stream: replay from the log after the client's last id, then live.
-//! Both run without an `await` between reading the log and registering or delivering, so the seam
-//! between replay and live has no gap and no duplicate.
+//! every matching connection. stream: register (replacing a connection with the same request id),
+//! replay from the log after the client's last id, run the on-connect observers, then live. Reading
+//! the log and registering happen without an `await` in between, so the seam between replay and
+//! live has no gap and no duplicate.
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use futures_channel::mpsc;
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::{self, LocalBoxStream, StreamExt};
 use schema_wasm::{EnvelopeOut, RequestId, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use worker::{durable_object, wasm_bindgen, DurableObject, Env, Request, Response, Result, State};
+use worker::{durable_object, wasm_bindgen, DurableObject, Env, Method, Request, Response, Result, State};
 
 use crate::api_error::ApiError;
 use crate::clock::{format_ts, now_ms};
 use crate::config::Config;
-use crate::connections::{Connections, Offer, Sink};
+use crate::connections::{ConnectionId, Connections, Offer, Sink};
 use crate::frame::Frame;
 use crate::http;
-use crate::log::{Append, ReplayLog};
+use crate::log::{Append, ReplayLog, ORG_WIDE};
+use crate::metrics::{Gauges, Metrics};
+use crate::observers::{self, Connected, Observer};
 use crate::replay::{self, ResetData, Resume, Window};
 
 /// Events one replay step reads from the log.
@@ -48,23 +52,94 @@ struct HistoryPage {
     gap: bool,
 }
 
-/// A connection's queue: bounded, never waited on.
-struct Queue(mpsc::Sender<Frame>);
+/// What a connection's queue and its reader share: the bytes waiting, and the frame to end with.
+struct QueueState {
+    bytes: Cell<usize>,
+    last: RefCell<Option<Frame>>,
+}
+
+/// A connection's queue: bounded by frames (the channel) and by bytes, never waited on.
+struct Queue {
+    tx: mpsc::Sender<Frame>,
+    state: Rc<QueueState>,
+    max_bytes: usize,
+}
 
 impl Sink for Queue {
     fn offer(&mut self, frame: &Frame) -> Offer {
-        match self.0.try_send(frame.clone()) {
-            Ok(()) => Offer::Queued,
+        if self.tx.is_closed() {
+            return Offer::Closed;
+        }
+        let bytes = self.state.bytes.get() + frame.len();
+        if bytes > self.max_bytes {
+            return Offer::Full;
+        }
+        match self.tx.try_send(frame.clone()) {
+            Ok(()) => {
+                self.state.bytes.set(bytes);
+                Offer::Queued
+            }
             Err(e) if e.is_full() => Offer::Full,
             Err(_) => Offer::Closed,
         }
+    }
+
+    fn close(&mut self, last: Option<Frame>) {
+        *self.state.last.borrow_mut() = last;
+        self.tx.close_channel();
+    }
+}
+
+/// Forgets the connection when its response body is dropped (the client went away, or the stream
+/// ended). Removal is by connection id, so it never touches a connection that replaced this one.
+struct OnDrop {
+    connections: Weak<RefCell<Connections<Queue>>>,
+    id: ConnectionId,
+}
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        if let Some(connections) = self.connections.upgrade() {
+            // A borrow in progress means we are inside a delivery; the next heartbeat finds it.
+            if let Ok(mut connections) = connections.try_borrow_mut() {
+                connections.remove(self.id);
+            }
+        }
+    }
+}
+
+/// On-connect observer: the pending version (org-wide, then the connection's request id).
+struct PendingVersions {
+    log: Rc<ReplayLog>,
+}
+
+impl Observer for PendingVersions {
+    fn name(&self) -> &'static str {
+        "pending-versions"
+    }
+
+    fn on_connect(&self, connected: &Connected<'_>) -> std::result::Result<Vec<Frame>, String> {
+        let mut scopes = vec![ORG_WIDE];
+        if let Some(rid) = connected.request_id {
+            scopes.push(rid.as_str());
+        }
+        let mut frames = Vec::new();
+        for scope in scopes {
+            if let Some(envelope) = self.log.pending_version(scope).map_err(|e| e.to_string())? {
+                // No `id:` line: a notice of the current state, it must not move Last-Event-ID.
+                frames.push(Frame::unnumbered("version.available", &envelope));
+            }
+        }
+        Ok(frames)
     }
 }
 
 struct Hub {
     config: Config,
     log: Rc<ReplayLog>,
-    connections: RefCell<Connections<Queue>>,
+    connections: Rc<RefCell<Connections<Queue>>>,
+    metrics: Rc<Metrics>,
+    observers: Vec<Box<dyn Observer>>,
     heartbeat_armed: Cell<bool>,
 }
 
@@ -89,18 +164,20 @@ impl DurableObject for OrgHub {
             Err(e) => return http::error(e),
         };
         let url = req.url()?;
-        let answer = match url.path() {
-            "/publish" => hub.publish(req).await,
-            "/stream" => {
+        let answer = match (url.path(), req.method()) {
+            ("/publish", _) => hub.publish(req).await,
+            ("/stream", _) => {
                 let response = hub.stream(&url);
                 if response.is_ok() {
                     self.arm_heartbeat(hub).await;
                 }
                 response
             }
-            "/history" => hub.history(&url),
-            "/metrics" => hub.metrics(),
-            other => Err(ApiError::not_found(other)),
+            ("/history", _) => hub.history(&url),
+            ("/metrics", _) => hub.metrics(),
+            ("/versions", Method::Put) => hub.put_version(req).await,
+            ("/versions", Method::Delete) => hub.delete_version(&url),
+            (other, _) => Err(ApiError::not_found(other)),
         };
         match answer {
             Ok(response) => Ok(response),
@@ -113,7 +190,11 @@ impl DurableObject for OrgHub {
         hub.heartbeat_armed.set(false);
         let now = now_ms();
         let frame = Frame::heartbeat(&format_ts(now));
-        hub.connections.borrow_mut().deliver(&frame, None);
+        {
+            let mut connections = hub.connections.borrow_mut();
+            connections.expire(now, hub.config.max_connection_age_ms);
+            connections.deliver(&frame, None);
+        }
         if let Err(e) = hub.log.prune(hub.config.retention, now) {
             worker::console_error!("pruning the log failed: {e}");
         }
@@ -125,14 +206,18 @@ impl DurableObject for OrgHub {
 fn open(state: &State, env: &Env) -> std::result::Result<Hub, ApiError> {
     let config = Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string()))
         .map_err(|e| ApiError::misconfigured(e.0))?;
-    let log = ReplayLog::open(state.storage().sql()).map_err(|e| {
+    let log = Rc::new(ReplayLog::open(state.storage().sql()).map_err(|e| {
         worker::console_error!("opening the event log failed: {e}");
         ApiError::internal()
-    })?;
+    })?);
+    // Observers run in this order on every connect.
+    let observers: Vec<Box<dyn Observer>> = vec![Box::new(PendingVersions { log: log.clone() })];
     Ok(Hub {
         config,
-        log: Rc::new(log),
-        connections: RefCell::new(Connections::default()),
+        log,
+        connections: Rc::new(RefCell::new(Connections::default())),
+        metrics: Rc::new(Metrics::default()),
+        observers,
         heartbeat_armed: Cell::new(false),
     })
 }
@@ -158,64 +243,109 @@ fn internal(context: &str) -> impl Fn(worker::Error) -> ApiError + '_ {
     }
 }
 
+fn request_id_param(url: &worker::Url) -> std::result::Result<Option<RequestId>, ApiError> {
+    match http::query(url, "requestId") {
+        Some(raw) => RequestId::parse(&raw).map(Some).map_err(|m| ApiError::bad_request(format!("requestId {m}"))),
+        None => Ok(None),
+    }
+}
+
+/// One event appended to the log: its id, envelope and where it goes.
+struct Appended {
+    id: u64,
+    type_name: String,
+    envelope: String,
+    target: Option<RequestId>,
+}
+
 impl Hub {
+    /// Assigns ids, appends to the log, and fans out. Returns what was appended.
+    fn append_and_send(&self, events: Vec<HubEvent>) -> std::result::Result<Vec<Appended>, ApiError> {
+        let now = now_ms();
+        let ts = format_ts(now);
+        let first = self.log.latest() + 1;
+        let mut appended = Vec::with_capacity(events.len());
+        for (offset, event) in events.into_iter().enumerate() {
+            let id = first + offset as u64;
+            let id_text = id.to_string();
+            let envelope = EnvelopeOut {
+                id: &id_text,
+                type_name: &event.type_name,
+                ts: &ts,
+                data: &event.data,
+                target: event.target.as_ref(),
+            };
+            let envelope = serde_json::to_string(&envelope).map_err(|_| ApiError::internal())?;
+            appended.push(Appended {
+                id,
+                type_name: event.type_name,
+                envelope,
+                target: event.target.map(|t| t.request_id),
+            });
+        }
+        let rows: Vec<Append<'_>> = appended
+            .iter()
+            .map(|a| Append {
+                id: a.id,
+                ts_ms: now,
+                type_name: &a.type_name,
+                request_id: a.target.as_ref().map(RequestId::as_str),
+                envelope: &a.envelope,
+            })
+            .collect();
+        self.log.append(&rows).map_err(internal("appending to the event log"))?;
+        self.log.prune(self.config.retention, now).map_err(internal("pruning the event log"))?;
+
+        let started = now_ms();
+        {
+            let mut connections = self.connections.borrow_mut();
+            for a in &appended {
+                connections.deliver(&Frame::event(a.id, &a.type_name, &a.envelope), a.target.as_ref());
+                self.metrics.published(&a.type_name);
+            }
+        }
+        // The runtime's clock advances only across I/O, so a fan-out that never awaits reads as
+        // 0 here in production; the histogram still counts fan-outs (see docs/protocol.md).
+        self.metrics.send_duration(now_ms().saturating_sub(started) as f64 / 1000.0);
+        Ok(appended)
+    }
+
     async fn publish(&self, mut req: Request) -> std::result::Result<Response, ApiError> {
         let text = req.text().await.map_err(internal("reading the events to publish"))?;
         let events: Vec<HubEvent> = serde_json::from_str(&text).map_err(|e| {
             worker::console_error!("the events to publish are not valid hub JSON: {e}");
             ApiError::internal()
         })?;
-        let now = now_ms();
-        let ts = format_ts(now);
-        let first = self.log.latest() + 1;
+        let appended = self.append_and_send(events)?;
+        let ids: Vec<String> = appended.iter().map(|a| a.id.to_string()).collect();
+        http::json(202, serde_json::json!({ "ids": ids }).to_string()).map_err(internal("answering a publish"))
+    }
 
-        let mut envelopes = Vec::with_capacity(events.len());
-        for (offset, event) in events.iter().enumerate() {
-            let id = (first + offset as u64).to_string();
-            let envelope = EnvelopeOut {
-                id: &id,
-                type_name: &event.type_name,
-                ts: &ts,
-                data: &event.data,
-                target: event.target.as_ref(),
-            };
-            envelopes.push(serde_json::to_string(&envelope).map_err(|_| ApiError::internal())?);
-        }
-        let rows: Vec<Append<'_>> = events
-            .iter()
-            .zip(&envelopes)
-            .enumerate()
-            .map(|(offset, (event, envelope))| Append {
-                id: first + offset as u64,
-                ts_ms: now,
-                type_name: &event.type_name,
-                request_id: event.target.as_ref().map(|t| t.request_id.as_str()),
-                envelope,
-            })
-            .collect();
-        self.log.append(&rows).map_err(internal("appending to the event log"))?;
-        self.log.prune(self.config.retention, now).map_err(internal("pruning the event log"))?;
+    /// `PUT /v1/versions`: publish a `version.available` event and keep it as the pending version
+    /// of its scope (the org, or its target request id), for every later connect.
+    async fn put_version(&self, mut req: Request) -> std::result::Result<Response, ApiError> {
+        let text = req.text().await.map_err(internal("reading the version"))?;
+        let event: HubEvent = serde_json::from_str(&text).map_err(|_| ApiError::internal())?;
+        let scope = event.target.as_ref().map(|t| t.request_id.as_str().to_string()).unwrap_or_default();
+        let appended = self.append_and_send(vec![event])?;
+        let Some(a) = appended.first() else { return Err(ApiError::internal()) };
+        self.log.set_pending_version(&scope, &a.envelope).map_err(internal("storing the pending version"))?;
+        let body = format!(r#"{{"ids":["{}"],"event":{}}}"#, a.id, a.envelope);
+        http::json(200, body).map_err(internal("answering a version"))
+    }
 
-        let mut connections = self.connections.borrow_mut();
-        for row in &rows {
-            let frame = Frame::event(row.id, row.type_name, row.envelope);
-            let target = row.request_id.and_then(|r| RequestId::parse(r).ok());
-            connections.deliver(&frame, target.as_ref());
-        }
-        drop(connections);
-
-        let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
-        let body = serde_json::json!({ "ids": ids }).to_string();
-        http::json(202, body).map_err(internal("answering a publish"))
+    /// `DELETE /v1/versions[?requestId=]`: clear the pending version of that scope.
+    fn delete_version(&self, url: &worker::Url) -> std::result::Result<Response, ApiError> {
+        let scope = request_id_param(url)?.map(|r| r.as_str().to_string()).unwrap_or_default();
+        let cleared = self.log.clear_pending_version(&scope).map_err(internal("clearing the pending version"))?;
+        http::json(200, serde_json::json!({ "cleared": cleared }).to_string()).map_err(internal("answering a version"))
     }
 
     fn stream(&self, url: &worker::Url) -> std::result::Result<Response, ApiError> {
-        let request_id = match http::query(url, "requestId") {
-            Some(raw) => Some(RequestId::parse(&raw).map_err(|m| ApiError::bad_request(format!("requestId {m}")))?),
-            None => None,
-        };
+        let request_id = request_id_param(url)?;
         let last_event_id = http::query(url, "lastEventId");
-        self.log.prune(self.config.retention, now_ms()).map_err(internal("pruning the event log"))?;
+        let now = now_ms();
+        self.log.prune(self.config.retention, now).map_err(internal("pruning the event log"))?;
         let window = self.log.window().map_err(internal("reading the log window"))?;
 
         let mut head = vec![Frame::opening(self.config.retry_ms)];
@@ -224,22 +354,45 @@ impl Hub {
             Resume::After(after) => Some(after),
             Resume::Reset(reason) => {
                 head.push(reset_frame(reason, window));
+                Metrics::add(&self.metrics.resets, 1);
                 None
             }
         };
 
         // Register before anything else can run: every event after `window.latest` is live.
         let (tx, rx) = mpsc::channel(self.config.queue_frames);
-        self.connections.borrow_mut().add(request_id.clone(), Queue(tx));
+        let state = Rc::new(QueueState { bytes: Cell::new(0), last: RefCell::new(None) });
+        let queue = Queue { tx, state: state.clone(), max_bytes: self.config.queue_bytes };
+        let id = self.connections.borrow_mut().open(request_id.clone(), now, queue);
+
+        // Observers' frames go into the queue now, so they follow the replay and precede any
+        // event published later.
+        let refs: Vec<&dyn Observer> = self.observers.iter().map(|o| o.as_ref()).collect();
+        let (frames, failures) = observers::run(&refs, &Connected { request_id: request_id.as_ref() });
+        for (name, why) in failures {
+            worker::console_error!("on-connect observer {name} failed: {why}");
+        }
+        self.connections.borrow_mut().deliver_to(id, &frames);
 
         let replay = match replay_from {
-            Some(after) => replay_stream(self.log.clone(), after, window.latest, request_id).boxed_local(),
+            Some(after) => replay_stream(self.log.clone(), self.metrics.clone(), after, window.latest, request_id).boxed_local(),
             None => stream::empty().boxed_local(),
         };
+        let live_state = state.clone();
+        let live = rx.map(move |frame| {
+            live_state.bytes.set(live_state.bytes.get().saturating_sub(frame.len()));
+            frame
+        });
+        let last = stream::once(async move { state.last.borrow_mut().take() }).filter_map(|f| async move { f });
+        let guard = OnDrop { connections: Rc::downgrade(&self.connections), id };
         let body = stream::iter(head)
             .chain(replay)
-            .chain(rx)
-            .map(|frame| Ok::<Vec<u8>, worker::Error>(frame.as_bytes().to_vec()));
+            .chain(live)
+            .chain(last)
+            .map(move |frame| {
+                let _keep = &guard;
+                Ok::<Vec<u8>, worker::Error>(frame.as_bytes().to_vec())
+            });
         let mut response = Response::from_stream(body).map_err(internal("opening a stream"))?;
         let headers = response.headers_mut();
         for (name, value) in [
@@ -265,19 +418,19 @@ impl Hub {
                 .ok_or_else(|| ApiError::bad_request("limit must be an integer from 1 to 1000"))?,
             None => 100,
         };
-        let request_id = http::query(url, "requestId");
+        let request_id = request_id_param(url)?;
         self.log.prune(self.config.retention, now_ms()).map_err(internal("pruning the event log"))?;
         let window = self.log.window().map_err(internal("reading the log window"))?;
         let mut rows = self
             .log
-            .page(after, window.latest, limit + 1, request_id.as_deref())
+            .page(after, window.latest, limit + 1, request_id.as_ref().map(RequestId::as_str))
             .map_err(internal("reading history"))?;
         let has_more = rows.len() as u64 > limit;
         rows.truncate(limit as usize);
 
         let mut events = Vec::with_capacity(rows.len());
-        for row in &rows {
-            events.push(RawValue::from_string(row.envelope.clone()).map_err(|_| ApiError::internal())?);
+        for row in rows {
+            events.push(RawValue::from_string(row.envelope).map_err(|_| ApiError::internal())?);
         }
         let reset = ResetData::new(replay::ResetReason::HistoryGap, window);
         let page = HistoryPage {
@@ -290,25 +443,15 @@ impl Hub {
         let body = serde_json::to_string(&page).map_err(|_| ApiError::internal())?;
         http::json(200, body).map_err(internal("answering history"))
     }
-}
 
-impl Hub {
-    /// Prometheus text for this org. Counters live as long as this Durable Object instance.
+    /// Prometheus text for this org.
     fn metrics(&self) -> std::result::Result<Response, ApiError> {
-        let window = self.log.window().map_err(internal("reading the log window"))?;
-        let retained = match window.earliest {
-            Some(earliest) => window.latest.saturating_sub(earliest) + 1,
-            None => 0,
+        let history_events = self.log.count().map_err(internal("counting the log"))?;
+        let (counts, active) = {
+            let connections = self.connections.borrow();
+            (connections.counts(), connections.len())
         };
-        let body = format!(
-            "# HELP orgstream_connections_active Open streams of this org.\n\
-             # TYPE orgstream_connections_active gauge\n\
-             orgstream_connections_active {}\n\
-             # HELP orgstream_history_events Events retained in this org's log (an upper bound).\n\
-             # TYPE orgstream_history_events gauge\n\
-             orgstream_history_events {retained}\n",
-            self.connections.borrow().len(),
-        );
+        let body = self.metrics.render(counts, Gauges { connections_active: active, history_events });
         let mut response = Response::ok(body).map_err(internal("answering metrics"))?;
         response
             .headers_mut()
@@ -327,18 +470,20 @@ fn reset_frame(reason: replay::ResetReason, window: Window) -> Frame {
 /// drop events before they were sent, the client gets `stream.reset` rather than a silent gap.
 fn replay_stream(
     log: Rc<ReplayLog>,
+    metrics: Rc<Metrics>,
     after: u64,
     until: u64,
     request_id: Option<RequestId>,
-) -> impl futures_util::Stream<Item = Frame> {
+) -> LocalBoxStream<'static, Frame> {
     struct Cursor {
         log: Rc<ReplayLog>,
+        metrics: Rc<Metrics>,
         sent_up_to: u64,
         until: u64,
         request_id: Option<RequestId>,
         done: bool,
     }
-    let start = Cursor { log, sent_up_to: after, until, request_id, done: after >= until };
+    let start = Cursor { log, metrics, sent_up_to: after, until, request_id, done: after >= until };
     stream::unfold(start, |mut c| async move {
         if c.done {
             return None;
@@ -347,6 +492,7 @@ fn replay_stream(
             Ok(Page::Frames(frames, last)) => {
                 c.sent_up_to = last;
                 c.done = last >= c.until;
+                Metrics::add(&c.metrics.replayed, frames.len() as u64);
                 frames
             }
             Ok(Page::End) => {
@@ -355,6 +501,7 @@ fn replay_stream(
             }
             Ok(Page::Gap(window)) => {
                 c.done = true;
+                Metrics::add(&c.metrics.resets, 1);
                 vec![reset_frame(replay::ResetReason::HistoryGap, window)]
             }
             Err(e) => {
@@ -366,6 +513,7 @@ fn replay_stream(
         Some((stream::iter(frames), c))
     })
     .flatten()
+    .boxed_local()
 }
 
 enum Page {

@@ -10,6 +10,8 @@ pub mod api_error;
 pub mod config;
 pub mod connections;
 pub mod frame;
+pub mod metrics;
+pub mod observers;
 pub mod publish;
 pub mod replay;
 pub mod token;

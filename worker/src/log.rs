@@ -21,7 +21,11 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts_ms);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('latest_id', 0);
+CREATE TABLE IF NOT EXISTS pending_versions (scope TEXT PRIMARY KEY, envelope TEXT NOT NULL);
 ";
+
+/// `scope` of the org-wide pending version (others are a request id).
+pub const ORG_WIDE: &str = "";
 
 /// One row of the log.
 #[derive(Deserialize)]
@@ -101,6 +105,39 @@ impl ReplayLog {
                 vec![int(after)?, int(until)?, request_id.map(str::to_string).into(), int(limit)?],
             )?
             .to_array()
+    }
+
+    /// Events retained in the log.
+    pub fn count(&self) -> worker::Result<u64> {
+        let n = self.sql.exec("SELECT COUNT(*) AS value FROM events", None)?.one::<Value>()?;
+        Ok(n.value.unwrap_or(0))
+    }
+
+    /// Makes `envelope` (a `version.available` event) the pending version of `scope`.
+    pub fn set_pending_version(&self, scope: &str, envelope: &str) -> worker::Result<()> {
+        self.sql.exec(
+            "INSERT INTO pending_versions (scope, envelope) VALUES (?, ?)
+             ON CONFLICT (scope) DO UPDATE SET envelope = excluded.envelope",
+            vec![scope.into(), envelope.into()],
+        )?;
+        Ok(())
+    }
+
+    /// The pending version envelope of `scope`, if any.
+    pub fn pending_version(&self, scope: &str) -> worker::Result<Option<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            envelope: String,
+        }
+        let rows: Vec<Row> =
+            self.sql.exec("SELECT envelope FROM pending_versions WHERE scope = ?", vec![scope.into()])?.to_array()?;
+        Ok(rows.into_iter().next().map(|r| r.envelope))
+    }
+
+    /// Clears the pending version of `scope`; whether there was one.
+    pub fn clear_pending_version(&self, scope: &str) -> worker::Result<bool> {
+        let cursor = self.sql.exec("DELETE FROM pending_versions WHERE scope = ?", vec![scope.into()])?;
+        Ok(cursor.rows_written() > 0)
     }
 
     /// Drops events beyond the retention limits.

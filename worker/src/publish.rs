@@ -62,6 +62,30 @@ pub fn parse_body(body: &[u8]) -> Result<Vec<PublishedEvent>, ApiError> {
     Ok(events)
 }
 
+/// The body of `PUT /v1/versions`: `{"version", "changelog"?, "target"?: {"requestId"}}`, checked
+/// as a `version.available` event. Error paths point into this body (`/version`).
+pub fn parse_version_body(body: &[u8]) -> Result<PublishedEvent, ApiError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+    }
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("body is not valid UTF-8"))?;
+    let mut fields: BTreeMap<String, &RawValue> = serde_json::from_str(text)
+        .map_err(|_| ApiError::bad_request(r#"body must be a JSON object: {"version", "changelog"?, "target"?}"#))?;
+    let target = fields.remove("target");
+    let data = serde_json::to_string(&fields).map_err(|_| ApiError::internal())?;
+    let event = match target {
+        Some(target) => format!(r#"{{"type":"version.available","data":{data},"target":{}}}"#, target.get()),
+        None => format!(r#"{{"type":"version.available","data":{data}}}"#),
+    };
+    parse_published(&event).map_err(|e| {
+        if e.code == ErrorCode::MalformedJson {
+            return ApiError::bad_request(format!("body is not valid JSON: {}", e.message));
+        }
+        let path = e.path.strip_prefix("/data").map(str::to_string).unwrap_or(e.path);
+        ApiError::invalid_event(vec![Detail { index: 0, path, code: e.code.as_str(), message: e.message }])
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +131,22 @@ mod tests {
         for body in [&b"{"[..], b"[1,2]", b"\"x\"", b"\xff\xfe", br#"{"events":{}}"#, br#"{"events":[],"type":"x"}"#, surrogate] {
             assert_eq!(parse_body(body).unwrap_err().status, 400, "{:?}", String::from_utf8_lossy(body));
         }
+    }
+
+    #[test]
+    fn version_bodies() {
+        let v = parse_version_body(br#"{"version":"1.2.3","changelog":"faster"}"#).unwrap();
+        assert_eq!(v.type_name, "version.available");
+        assert!(v.target.is_none());
+        let v = parse_version_body(br#"{"version":"1.2.3","target":{"requestId":"tab-1"}}"#).unwrap();
+        assert_eq!(v.target.unwrap().request_id.as_str(), "tab-1");
+        let e = parse_version_body(br#"{"changelog":"x"}"#).unwrap_err();
+        assert_eq!((e.status, e.details[0].path.as_str()), (422, "/version"));
+        let e = parse_version_body(br#"{"version":"","extra":1}"#).unwrap_err();
+        assert_eq!(e.status, 422);
+        let e = parse_version_body(br#"{"version":"1","target":{"requestId":"a b"}}"#).unwrap_err();
+        assert_eq!(e.details[0].path, "/target/requestId");
+        assert_eq!(parse_version_body(b"nope").unwrap_err().status, 400);
     }
 
     #[test]

@@ -10,7 +10,8 @@ use crate::api_error::ApiError;
 use crate::clock::now_ms;
 use crate::hub::HubEvent;
 use crate::http;
-use crate::publish::{parse_body, MAX_BODY_BYTES};
+use crate::publish::{parse_body, parse_version_body, MAX_BODY_BYTES};
+use schema_wasm::PublishedEvent;
 use crate::token::{verify, Claims, Scope};
 
 /// The Durable Object binding of `wrangler.toml`.
@@ -28,6 +29,9 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         ("/v1/events", Method::Get) => history(&req, &url, &env).await,
         ("/v1/events", Method::Post) => publish(req, &url, &env).await,
         ("/v1/events", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET, POST")),
+        ("/v1/versions", Method::Put) => put_version(req, &url, &env).await,
+        ("/v1/versions", Method::Delete) => delete_version(&req, &url, &env).await,
+        ("/v1/versions", m) => Err(ApiError::method_not_allowed(m.as_ref(), "PUT, DELETE")),
         ("/v1/metrics", Method::Get) => metrics(&req, &url, &env).await,
         ("/v1/metrics", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET")),
         (path, _) => Err(ApiError::not_found(path)),
@@ -169,8 +173,8 @@ async fn metrics(req: &Request, url: &worker::Url, env: &Env) -> std::result::Re
     to_hub(env, &claims.org, hub_req).await
 }
 
-async fn publish(mut req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
-    let claims = authenticate(&req, url, env, TokenIn::HeaderOnly, Scope::Publish)?;
+/// Checks the headers and reads the body of a publish-scope JSON request.
+async fn read_json_body(req: &mut Request) -> std::result::Result<Vec<u8>, ApiError> {
     let content_type = req.headers().get("content-type").ok().flatten().unwrap_or_default().to_ascii_lowercase();
     let media_type = content_type.split(';').next().unwrap_or_default().trim();
     if media_type != "application/json" {
@@ -180,9 +184,10 @@ async fn publish(mut req: Request, url: &worker::Url, env: &Env) -> std::result:
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
     }
-    let body = read_capped(&mut req).await?;
-    let events = parse_body(&body)?;
+    read_capped(req).await
+}
 
+fn hub_events(events: Vec<PublishedEvent>) -> std::result::Result<String, ApiError> {
     let mut hub_events = Vec::with_capacity(events.len());
     for event in events {
         hub_events.push(HubEvent {
@@ -191,10 +196,43 @@ async fn publish(mut req: Request, url: &worker::Url, env: &Env) -> std::result:
             target: event.target,
         });
     }
-    let payload = serde_json::to_string(&hub_events).map_err(|_| ApiError::internal())?;
+    serde_json::to_string(&hub_events).map_err(|_| ApiError::internal())
+}
+
+fn hub_request(path: &str, method: Method, body: String) -> std::result::Result<Request, ApiError> {
     let mut init = worker::RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(payload.into()));
-    let hub_req = Request::new_with_init(&hub_url("/publish", &[]), &init).map_err(ApiError::from_worker)?;
+    init.with_method(method).with_body(Some(body.into()));
+    Request::new_with_init(&hub_url(path, &[]), &init).map_err(ApiError::from_worker)
+}
+
+async fn publish(mut req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
+    let claims = authenticate(&req, url, env, TokenIn::HeaderOnly, Scope::Publish)?;
+    let body = read_json_body(&mut req).await?;
+    let payload = hub_events(parse_body(&body)?)?;
+    to_hub(env, &claims.org, hub_request("/publish", Method::Post, payload)?).await
+}
+
+async fn put_version(mut req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
+    let claims = authenticate(&req, url, env, TokenIn::HeaderOnly, Scope::Publish)?;
+    let body = read_json_body(&mut req).await?;
+    let event = parse_version_body(&body)?;
+    let payload = hub_events(vec![event])?;
+    // The hub takes one event here, not a list.
+    let payload = payload.strip_prefix('[').and_then(|p| p.strip_suffix(']')).unwrap_or(&payload).to_string();
+    to_hub(env, &claims.org, hub_request("/versions", Method::Put, payload)?).await
+}
+
+async fn delete_version(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
+    let claims = authenticate(req, url, env, TokenIn::HeaderOnly, Scope::Publish)?;
+    let request_id = http::query(url, "requestId");
+    if let Some(raw) = &request_id {
+        RequestId::parse(raw).map_err(|m| ApiError::bad_request(format!("requestId {m}")))?;
+    }
+    let hub_req = Request::new_with_init(
+        &hub_url("/versions", &[("requestId", request_id.as_deref())]),
+        worker::RequestInit::new().with_method(Method::Delete),
+    )
+    .map_err(ApiError::from_worker)?;
     to_hub(env, &claims.org, hub_req).await
 }
 
