@@ -47,7 +47,7 @@ impl Config {
                 max_age_ms: num("HISTORY_MAX_AGE_SECONDS", DEFAULT_HISTORY_MAX_AGE_SECONDS, 1, 365 * 86_400)? * 1000,
             },
             queue_frames: num("QUEUE_MAX_FRAMES", DEFAULT_QUEUE_FRAMES, 1, 1_000_000)? as usize,
-            queue_bytes: num("QUEUE_MAX_BYTES", DEFAULT_QUEUE_BYTES, 1_024, 64 * 1_048_576)? as usize,
+            queue_bytes: num("QUEUE_MAX_BYTES", DEFAULT_QUEUE_BYTES, 131_072, 64 * 1_048_576)? as usize,
             max_connection_age_ms: num("MAX_CONNECTION_AGE_SECONDS", DEFAULT_MAX_CONNECTION_AGE_SECONDS, 1, 7 * 86_400)? * 1000,
         })
     }

@@ -1,0 +1,255 @@
+// Connection management (issue 5) against the running worker: one connection per request id,
+// targeted delivery, pending versions on connect, tasks, slow consumers, age limit, metrics.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createParser } from "eventsource-parser";
+import { startWorker } from "./support/worker.mjs";
+import { token, publish, history, openStream, taskProgress, sleep } from "./support/client.mjs";
+import { readMetrics } from "./support/metrics.mjs";
+
+let server;
+before(async () => (server = await startWorker({ vars: { HEARTBEAT_INTERVAL_MS: 300, QUEUE_MAX_BYTES: 131072 } })));
+after(async () => server?.stop());
+
+const versions = (url, tok, method, body, query = "") =>
+  fetch(`${url}/v1/versions${query}`, {
+    method,
+    headers: { authorization: `Bearer ${tok}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+
+test("a new connection with the same requestId replaces the old one, which gets stream.replaced and ends", async () => {
+  const t = await token("replace-org", "subscribe publish metrics");
+  const old = await openStream(server.url, t, { query: { requestId: "tab-1" } });
+  const other = await openStream(server.url, t, { query: { requestId: "tab-2" } });
+  await old.until((x) => x.retry !== null);
+  const fresh = await openStream(server.url, t, { query: { requestId: "tab-1" } });
+  await old.until((x) => x.ended, 3000, "the old stream to end");
+  assert.equal(old.events.at(-1).event, "stream.replaced");
+  assert.equal(old.events.at(-1).id, undefined);
+
+  // The old client's late disconnect must not remove the new connection.
+  old.close();
+  await sleep(300);
+  await publish(server.url, t, { ...taskProgress("for-tab-1"), target: { requestId: "tab-1" } });
+  await fresh.until((x) => x.data.length === 1, 3000, "the targeted event on the new connection");
+  assert.equal(JSON.parse(fresh.data[0].data).data.taskId, "for-tab-1");
+  await sleep(200);
+  assert.equal(other.data.length, 0, "tab-2 does not see tab-1's event");
+  const m = await readMetrics(server.url, t);
+  assert.equal(m.value("orgstream_connections_total", { action: "replaced" }), 1);
+  assert.equal(m.value("orgstream_connections_active"), 2);
+  fresh.close();
+  other.close();
+});
+
+test("targeted events go to their connection only, are replayed only to it, and listed only for it", async () => {
+  const t = await token("target-org");
+  const mine = await openStream(server.url, t, { query: { requestId: "build-7" } });
+  const all = await openStream(server.url, t);
+  await Promise.all([mine.until((x) => x.retry !== null), all.until((x) => x.retry !== null)]);
+  await publish(server.url, t, { events: [taskProgress("broadcast"), { ...taskProgress("private"), target: { requestId: "build-7" } }] });
+  await mine.until((x) => x.data.length === 2);
+  await all.until((x) => x.data.length === 1);
+  await sleep(200);
+  assert.deepEqual(all.data.map((e) => e.id), ["1"]);
+  assert.deepEqual(JSON.parse(mine.data[1].data).target, { requestId: "build-7" });
+
+  const replayMine = await openStream(server.url, t, { lastEventId: "0", query: { requestId: "build-7" } });
+  const replayOther = await openStream(server.url, t, { lastEventId: "0", query: { requestId: "build-8" } });
+  await replayMine.until((x) => x.data.length === 2);
+  await replayOther.until((x) => x.data.length === 1);
+  await sleep(200);
+  assert.deepEqual(replayOther.data.map((e) => e.id), ["1"]);
+  assert.deepEqual((await history(server.url, t)).body.events.map((e) => e.id), ["1"]);
+  assert.deepEqual((await history(server.url, t, { requestId: "build-7" })).body.events.map((e) => e.id), ["1", "2"]);
+  for (const s of [mine, all, replayMine, replayOther]) s.close();
+});
+
+test("a pending version reaches every later connect, per org or per requestId, survives a restart, and DELETE clears it", async () => {
+  const t = await token("version-org", "subscribe publish");
+  const open = await openStream(server.url, t);
+  await open.until((x) => x.retry !== null);
+
+  const put = await versions(server.url, t, "PUT", { version: "2.0.0", changelog: "New dashboard" });
+  assert.equal(put.status, 200);
+  const body = await put.json();
+  assert.equal(body.event.type, "version.available");
+  await open.until((x) => x.data.some((e) => e.event === "version.available"), 3000, "the broadcast");
+  assert.equal(open.data.find((e) => e.event === "version.available").id, body.ids[0], "the broadcast is a normal event");
+
+  const perTab = await versions(server.url, t, "PUT", { version: "2.0.1-tab", target: { requestId: "tab-9" } });
+  assert.equal(perTab.status, 200);
+
+  const later = async (query = {}) => {
+    const s = await openStream(server.url, t, { query });
+    await s.until((x) => x.retry !== null);
+    await sleep(300);
+    s.close();
+    return s.events.filter((e) => e.event === "version.available").map((e) => ({ id: e.id, version: JSON.parse(e.data).data.version }));
+  };
+  // On connect: no `id:` line (it must not move Last-Event-ID), the envelope as data.
+  assert.deepEqual(await later(), [{ id: undefined, version: "2.0.0" }]);
+  assert.deepEqual(await later(), [{ id: undefined, version: "2.0.0" }], "sending does not clear it");
+  assert.deepEqual(await later({ requestId: "tab-9" }), [
+    { id: undefined, version: "2.0.0" },
+    { id: undefined, version: "2.0.1-tab" },
+  ]);
+
+  open.close();
+  server = await server.restart();
+  assert.deepEqual(await later(), [{ id: undefined, version: "2.0.0" }], "still pending after a restart");
+
+  const bad = await versions(server.url, t, "PUT", { changelog: "no version" });
+  assert.equal(bad.status, 422);
+  assert.equal((await bad.json()).error.details[0].path, "/version");
+
+  const del = await versions(server.url, t, "DELETE");
+  assert.equal(del.status, 200);
+  assert.deepEqual(await del.json(), { cleared: true });
+  assert.deepEqual(await later(), []);
+  assert.deepEqual(await later({ requestId: "tab-9" }), [{ id: undefined, version: "2.0.1-tab" }], "per-request pending stays");
+  const delTab = await versions(server.url, t, "DELETE", undefined, "?requestId=tab-9");
+  assert.deepEqual(await delTab.json(), { cleared: true });
+  assert.deepEqual(await later({ requestId: "tab-9" }), []);
+});
+
+test("task events flow like any event and completing a task never closes the connection", async () => {
+  const t = await token("task-org");
+  const s = await openStream(server.url, t);
+  await s.until((x) => x.retry !== null);
+  await publish(server.url, t, {
+    events: [
+      taskProgress("job", 0.5),
+      { type: "task.completed", data: { taskId: "job", result: { rows: 3 } } },
+      { type: "task.failed", data: { taskId: "job-2", error: "boom" } },
+    ],
+  });
+  await s.until((x) => x.data.length === 3);
+  await sleep(700);
+  assert.equal(s.ended, false);
+  await publish(server.url, t, taskProgress("after-completion"));
+  await s.until((x) => x.data.length === 4, 3000, "an event after task.completed");
+  assert.ok(s.events.some((e) => e.event === "heartbeat"));
+  s.close();
+});
+
+/**
+ * A stream reader that keeps only a count of events and the text of non-event frames, and can
+ * stop reading: while paused, the TCP window fills up back to the server.
+ */
+async function countingStream(url, tok) {
+  const controller = new AbortController();
+  const response = await fetch(`${url}/v1/stream?token=${tok}`, { signal: controller.signal });
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  const client = { events: 0, notices: [], ended: false, paused: false, close: () => controller.abort() };
+  const parser = createParser({
+    onEvent: (e) => {
+      if (e.id !== undefined) client.events += 1;
+      else if (e.event !== "heartbeat") client.notices.push(e.event);
+    },
+  });
+  let wake = null;
+  client.resume = () => {
+    client.paused = false;
+    wake?.();
+  };
+  (async () => {
+    try {
+      for (;;) {
+        while (client.paused) await new Promise((r) => (wake = r));
+        const { done, value } = await reader.read();
+        if (done) break;
+        parser.feed(decoder.decode(value, { stream: true }));
+      }
+    } catch {}
+    client.ended = true;
+  })();
+  return client;
+}
+
+test("a client that stops reading is cut off with stream.overflow while 50 others receive every event", async () => {
+  const t = await token("slow-org", "subscribe publish metrics");
+  const slow = await countingStream(server.url, t);
+  slow.paused = true;
+  const readers = await Promise.all(Array.from({ length: 50 }, () => countingStream(server.url, t)));
+
+  // Publish until the hub reports the overflow (wrangler dev, workerd and the kernel buffer some
+  // megabytes for the paused client first).
+  const error = "e".repeat(600);
+  let published = 0;
+  for (let round = 0; round < 600; round++) {
+    const r = await publish(server.url, t, { events: Array.from({ length: 40 }, (_, i) => ({ type: "task.failed", data: { taskId: `r${round}-${i}`, error } })) });
+    assert.equal(r.status, 202);
+    published += 40;
+    if (round % 10 === 9 && (await readMetrics(server.url, t)).value("orgstream_connections_total", { action: "overflow" }) >= 1) break;
+  }
+  const m = await readMetrics(server.url, t);
+  assert.equal(m.value("orgstream_connections_total", { action: "overflow" }), 1, `overflowed after ${published} events`);
+  assert.equal(m.value("orgstream_connections_active"), 50);
+
+  const deadline = Date.now() + 60_000;
+  while (readers.some((c) => c.events < published) && Date.now() < deadline) await sleep(100);
+  assert.deepEqual([...new Set(readers.map((c) => c.events))], [published], "every reader got every event");
+
+  slow.resume();
+  while (!slow.ended && Date.now() < deadline) await sleep(100);
+  assert.ok(slow.ended, "the slow client's stream ends");
+  assert.deepEqual(slow.notices, ["stream.overflow"], "and it is told why, last");
+  assert.ok(slow.events < published, `it got ${slow.events} of ${published} events, then was cut off`);
+  for (const c of readers) c.close();
+});
+
+test("connections older than MAX_CONNECTION_AGE_SECONDS are closed politely", async () => {
+  const short = await startWorker({ vars: { HEARTBEAT_INTERVAL_MS: 200, MAX_CONNECTION_AGE_SECONDS: 1 } });
+  try {
+    const t = await token("age-org", "subscribe metrics");
+    const s = await openStream(short.url, t);
+    await s.until((x) => x.ended, 4000, "the stream to be closed");
+    assert.ok(!s.events.some((e) => e.event.startsWith("stream.")), "no error frame, just the end");
+    const m = await readMetrics(short.url, t);
+    assert.equal(m.value("orgstream_connections_total", { action: "expired" }), 1);
+    assert.equal(m.value("orgstream_connections_active"), 0);
+  } finally {
+    await short.stop();
+  }
+});
+
+test("metrics parse as Prometheus text and move as the hub works", async () => {
+  const t = await token("metrics-org", "subscribe publish metrics");
+  const before = await readMetrics(server.url, t);
+  for (const name of [
+    "orgstream_connections_active", "orgstream_connections_total", "orgstream_events_published_total",
+    "orgstream_frames_sent_total", "orgstream_send_duration_seconds", "orgstream_replayed_events_total",
+    "orgstream_stream_resets_total", "orgstream_history_events",
+  ]) {
+    assert.ok(before.families.some((f) => f.name === name), `${name} is exposed`);
+  }
+  assert.equal(before.families.find((f) => f.name === "orgstream_send_duration_seconds").type, "HISTOGRAM");
+
+  const s = await openStream(server.url, t);
+  await s.until((x) => x.retry !== null);
+  await publish(server.url, t, { events: [taskProgress("a"), taskProgress("b"), { type: "task.failed", data: { taskId: "c", error: "x" } }] });
+  await s.until((x) => x.data.length === 3);
+  const replay = await openStream(server.url, t, { lastEventId: "1" });
+  await replay.until((x) => x.data.length === 2);
+  const reset = await openStream(server.url, t, { lastEventId: "999" });
+  await reset.until((x) => x.events.some((e) => e.event === "stream.reset"));
+  s.close();
+  await sleep(1000); // a closed stream is noticed when its body is dropped, or at the next heartbeat
+
+  const m = await readMetrics(server.url, t);
+  assert.equal(m.value("orgstream_events_published_total", { type: "task.progress" }), 2);
+  assert.equal(m.value("orgstream_events_published_total", { type: "task.failed" }), 1);
+  assert.equal(m.value("orgstream_connections_total", { action: "connect" }), 3);
+  assert.equal(m.value("orgstream_connections_total", { action: "disconnect" }), 1, "the closed stream was noticed");
+  assert.equal(m.value("orgstream_connections_active"), 2);
+  assert.equal(m.value("orgstream_replayed_events_total"), 2);
+  assert.equal(m.value("orgstream_stream_resets_total"), 1);
+  assert.equal(m.value("orgstream_history_events"), 3);
+  assert.equal(m.value("orgstream_send_duration_seconds"), 1, "one fan-out recorded");
+  assert.ok(m.value("orgstream_frames_sent_total") >= 3);
+  replay.close();
+  reset.close();
+});
