@@ -38,6 +38,6 @@ const suites = files.length
   ? files
   : readdirSync(join(root, "tests")).filter((f) => f.endsWith(".test.mjs")).sort().map((f) => join("tests", f));
 step(`integration tests against the worker in workerd: ${suites.length} files`);
-run("node", ["--test", "--test-concurrency=1", "--test-timeout=120000", "--test-reporter=spec", ...suites]);
+run("node", ["--test", "--test-concurrency=1", "--test-timeout=600000", "--test-reporter=spec", ...suites]);
 
 step(`all suites passed in ${((Date.now() - started) / 1000).toFixed(0)} s`);
