@@ -243,13 +243,6 @@ fn internal(context: &str) -> impl Fn(worker::Error) -> ApiError + '_ {
     }
 }
 
-fn request_id_param(url: &worker::Url) -> std::result::Result<Option<RequestId>, ApiError> {
-    match http::query(url, "requestId") {
-        Some(raw) => RequestId::parse(&raw).map(Some).map_err(|m| ApiError::bad_request(format!("requestId {m}"))),
-        None => Ok(None),
-    }
-}
-
 /// One event appended to the log: its id, envelope and where it goes.
 struct Appended {
     id: u64,
@@ -336,13 +329,13 @@ impl Hub {
 
     /// `DELETE /v1/versions[?requestId=]`: clear the pending version of that scope.
     fn delete_version(&self, url: &worker::Url) -> std::result::Result<Response, ApiError> {
-        let scope = request_id_param(url)?.map(|r| r.as_str().to_string()).unwrap_or_default();
+        let scope = http::request_id(url)?.map(|r| r.as_str().to_string()).unwrap_or_default();
         let cleared = self.log.clear_pending_version(&scope).map_err(internal("clearing the pending version"))?;
         http::json(200, serde_json::json!({ "cleared": cleared }).to_string()).map_err(internal("answering a version"))
     }
 
     fn stream(&self, url: &worker::Url) -> std::result::Result<Response, ApiError> {
-        let request_id = request_id_param(url)?;
+        let request_id = http::request_id(url)?;
         let last_event_id = http::query(url, "lastEventId");
         let now = now_ms();
         self.log.prune(self.config.retention, now).map_err(internal("pruning the event log"))?;
@@ -418,7 +411,7 @@ impl Hub {
                 .ok_or_else(|| ApiError::bad_request("limit must be an integer from 1 to 1000"))?,
             None => 100,
         };
-        let request_id = request_id_param(url)?;
+        let request_id = http::request_id(url)?;
         self.log.prune(self.config.retention, now_ms()).map_err(internal("pruning the event log"))?;
         let window = self.log.window().map_err(internal("reading the log window"))?;
         let mut rows = self

@@ -2,7 +2,6 @@
 //! The org always comes from the token, never from the URL or the body.
 
 use futures_util::StreamExt;
-use schema_wasm::RequestId;
 use serde_json::value::RawValue;
 use worker::{Env, Method, Request, Response, Result};
 
@@ -134,10 +133,7 @@ fn hub_url(path: &str, params: &[(&str, Option<&str>)]) -> String {
 
 async fn stream(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
     let claims = authenticate(req, url, env, TokenIn::HeaderOrQuery, Scope::Subscribe)?;
-    let request_id = http::query(url, "requestId");
-    if let Some(raw) = &request_id {
-        RequestId::parse(raw).map_err(|m| ApiError::bad_request(format!("requestId {m}")))?;
-    }
+    let request_id = http::request_id(url)?.map(|r| r.as_str().to_string());
     // The Last-Event-ID header (what EventSource sends on reconnect) wins over the query.
     let last_event_id = req.headers().get("last-event-id").ok().flatten().or_else(|| http::query(url, "lastEventId"));
     let hub_req = Request::new(
@@ -152,10 +148,7 @@ async fn history(req: &Request, url: &worker::Url, env: &Env) -> std::result::Re
     let claims = authenticate(req, url, env, TokenIn::HeaderOrQuery, Scope::Subscribe)?;
     let after = http::query(url, "after");
     let limit = http::query(url, "limit");
-    let request_id = http::query(url, "requestId");
-    if let Some(raw) = &request_id {
-        RequestId::parse(raw).map_err(|m| ApiError::bad_request(format!("requestId {m}")))?;
-    }
+    let request_id = http::request_id(url)?.map(|r| r.as_str().to_string());
     let hub_req = Request::new(
         &hub_url(
             "/history",
@@ -224,10 +217,7 @@ async fn put_version(mut req: Request, url: &worker::Url, env: &Env) -> std::res
 
 async fn delete_version(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
     let claims = authenticate(req, url, env, TokenIn::HeaderOnly, Scope::Publish)?;
-    let request_id = http::query(url, "requestId");
-    if let Some(raw) = &request_id {
-        RequestId::parse(raw).map_err(|m| ApiError::bad_request(format!("requestId {m}")))?;
-    }
+    let request_id = http::request_id(url)?.map(|r| r.as_str().to_string());
     let hub_req = Request::new_with_init(
         &hub_url("/versions", &[("requestId", request_id.as_deref())]),
         worker::RequestInit::new().with_method(Method::Delete),
