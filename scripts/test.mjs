@@ -32,6 +32,9 @@ step("fixture corpus through the wasm build in headless Chromium (wasm-bindgen-t
 wasmTest("wasm_browser", { CHROMEDRIVER: chromedriver });
 
 run("node", [join(root, "scripts", "build-schema.mjs")]);
+run("node", [join(root, "scripts", "build-client.mjs")]);
+step("client unit tests (fake clock, fake EventSource, real validators)");
+run("node", ["--test", "--test-reporter=spec", join(root, "client", "test", "stream.test.mjs")]);
 run("node", [join(root, "scripts", "build-worker.mjs")]);
 
 const suites = files.length

@@ -1,0 +1,354 @@
+// createOrgStream: one live stream of an org's events that never silently goes stale.
+//
+// - Native EventSource, `?token=` from getToken() on every attempt, `lastEventId` carried across
+//   attempts (a new EventSource does not send the previous one's Last-Event-ID by itself).
+// - Every event is validated (the wasm validators) before it is handed on; invalid ones go to
+//   onInvalid. Delivery is de-duplicated and in id order.
+// - Reconnects with exponential backoff and jitter; the failure count resets once a connection has
+//   delivered a heartbeat or an event. A stream silent for 30 s is closed and reopened.
+// - After 5 consecutive failures, polls GET /v1/events?after=<last id> every 10 s until
+//   reconnect() (or the network coming back) tries the stream again.
+// - stream.reset (or gap: true from polling) asks the app to resync.
+
+import { backoffDelay } from "./backoff.js";
+
+export type ConnectionStatus = "connected" | "reconnecting" | "polling-fallback" | "offline";
+
+/** The envelope every event travels in (the catalog's `OrgEvent`, see @orgstream/schema). */
+export interface Envelope {
+  id: string;
+  type: string;
+  ts: string;
+  data: unknown;
+  target?: { requestId: string };
+}
+
+export interface ValidationIssue {
+  path: string;
+  code: string;
+  message: string;
+}
+
+export type Validate = (json: string) => { ok: true; event: Envelope } | { ok: false; errors: ValidationIssue[] };
+
+export interface ResyncInfo {
+  reason: "history_gap" | "unknown_id";
+  earliestId: string | null;
+  latestId: string | null;
+}
+
+/** Timers, injectable so tests can drive time. */
+export interface Clock {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  now(): number;
+}
+
+/** Whether the browser reports a network, and a way to hear when that changes. */
+export interface Network {
+  isOnline(): boolean;
+  subscribe(onChange: () => void): () => void;
+}
+
+export interface EventSourceLike {
+  addEventListener(type: string, listener: (e: MessageEvent) => void): void;
+  removeEventListener(type: string, listener: (e: MessageEvent) => void): void;
+  onopen: ((e: Event) => void) | null;
+  onerror: ((e: Event) => void) | null;
+  close(): void;
+}
+
+export interface OrgStreamOptions {
+  /** Where the worker is, e.g. "" (same origin) or "https://events.example.com". */
+  baseUrl: string;
+  /** A fresh token for each attempt, so tokens can rotate. */
+  getToken: () => string | Promise<string>;
+  /** The validator: validateEnvelope from @orgstream/schema. */
+  validate: Validate;
+  /** Every catalog event type to listen for: eventTypes() from @orgstream/schema. */
+  eventTypes: readonly string[];
+  onEvent: (event: Envelope) => void;
+  onInvalid?: (raw: string, errors: ValidationIssue[]) => void;
+  onResync?: (info: ResyncInfo) => void;
+  /** This tab's stream was taken over by another with the same requestId; it will not reconnect. */
+  onReplaced?: () => void;
+  /** Open the stream with this requestId (one connection per id; targeted events). */
+  requestId?: string;
+  /** Start after this id (e.g. what the page already rendered). */
+  lastEventId?: string;
+  heartbeatTimeoutMs?: number;
+  failuresBeforePolling?: number;
+  pollIntervalMs?: number;
+  EventSource?: new (url: string) => EventSourceLike;
+  fetch?: typeof fetch;
+  clock?: Clock;
+  network?: Network;
+  random?: () => number;
+}
+
+export interface OrgStream {
+  readonly status: ConnectionStatus;
+  readonly lastEventId: string | null;
+  /** Called with the new status on every change; returns an unsubscribe function. */
+  subscribe(listener: (status: ConnectionStatus) => void): () => void;
+  /** Try the stream again now (from polling, or while waiting to reconnect). */
+  reconnect(): void;
+  /** Stop everything: timers, listeners, the EventSource, polling. */
+  close(): void;
+}
+
+const SERVER_NOTICES = ["stream.reset", "stream.replaced", "stream.overflow"];
+
+const defaultClock: Clock = {
+  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
+  clearTimeout: (h) => globalThis.clearTimeout(h as ReturnType<typeof setTimeout>),
+  now: () => Date.now(),
+};
+
+function browserNetwork(): Network {
+  const g = globalThis as { navigator?: { onLine?: boolean }; addEventListener?: typeof addEventListener; removeEventListener?: typeof removeEventListener };
+  return {
+    isOnline: () => g.navigator?.onLine !== false,
+    subscribe(onChange) {
+      if (!g.addEventListener || !g.removeEventListener) return () => {};
+      g.addEventListener("online", onChange);
+      g.addEventListener("offline", onChange);
+      return () => {
+        g.removeEventListener?.("online", onChange);
+        g.removeEventListener?.("offline", onChange);
+      };
+    },
+  };
+}
+
+export function createOrgStream(options: OrgStreamOptions): OrgStream {
+  const clock = options.clock ?? defaultClock;
+  const network = options.network ?? browserNetwork();
+  const random = options.random ?? Math.random;
+  const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 30_000;
+  const failuresBeforePolling = options.failuresBeforePolling ?? 5;
+  const pollIntervalMs = options.pollIntervalMs ?? 10_000;
+  const EventSourceImpl = options.EventSource ?? (globalThis as { EventSource?: new (url: string) => EventSourceLike }).EventSource;
+  const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const base = options.baseUrl.replace(/\/$/, "");
+
+  let status: ConnectionStatus = network.isOnline() ? "reconnecting" : "offline";
+  let lastId: bigint = options.lastEventId ? BigInt(options.lastEventId) : 0n;
+  let hasLastId = options.lastEventId !== undefined;
+  let failures = 0;
+  let source: EventSourceLike | null = null;
+  let detach: (() => void) | null = null;
+  let retryTimer: unknown = null;
+  let silenceTimer: unknown = null;
+  let pollTimer: unknown = null;
+  let generation = 0; // bumps on every (re)start; stale async work checks it
+  let closed = false;
+  const listeners = new Set<(s: ConnectionStatus) => void>();
+
+  const setStatus = (next: ConnectionStatus) => {
+    if (next === status) return;
+    status = next;
+    for (const l of [...listeners]) l(next);
+  };
+
+  const clear = (timer: unknown) => {
+    if (timer !== null) clock.clearTimeout(timer);
+    return null;
+  };
+
+  /** Hands on a validated envelope once, in id order. */
+  const deliver = (raw: string) => {
+    const result = options.validate(raw);
+    if (!result.ok) {
+      options.onInvalid?.(raw, result.errors);
+      return;
+    }
+    const id = BigInt(result.event.id);
+    if (hasLastId && id <= lastId) return; // already delivered
+    lastId = id;
+    hasLastId = true;
+    options.onEvent(result.event);
+  };
+
+  const stopStream = () => {
+    silenceTimer = clear(silenceTimer);
+    detach?.();
+    detach = null;
+    source?.close();
+    source = null;
+  };
+
+  const stopAll = () => {
+    generation += 1;
+    stopStream();
+    retryTimer = clear(retryTimer);
+    pollTimer = clear(pollTimer);
+  };
+
+  const armSilence = (gen: number) => {
+    silenceTimer = clear(silenceTimer);
+    silenceTimer = clock.setTimeout(() => {
+      if (gen === generation) fail();
+    }, heartbeatTimeoutMs);
+  };
+
+  /** The stream failed (error, silence, overflow): back off, or fall back to polling. */
+  const fail = () => {
+    stopAll();
+    if (closed) return;
+    if (!network.isOnline()) return setStatus("offline");
+    failures += 1;
+    if (failures >= failuresBeforePolling) return startPolling();
+    setStatus("reconnecting");
+    const gen = generation;
+    retryTimer = clock.setTimeout(() => {
+      retryTimer = null;
+      if (gen === generation) void openStream();
+    }, backoffDelay(failures, random));
+  };
+
+  const openStream = async () => {
+    const gen = generation;
+    let token: string;
+    try {
+      token = await options.getToken();
+    } catch {
+      if (gen === generation) fail();
+      return;
+    }
+    if (gen !== generation || closed) return;
+    const params = new URLSearchParams({ token });
+    if (hasLastId) params.set("lastEventId", lastId.toString());
+    if (options.requestId) params.set("requestId", options.requestId);
+    if (!EventSourceImpl) throw new Error("no EventSource in this environment; pass options.EventSource");
+    const es = new EventSourceImpl(`${base}/v1/stream?${params}`);
+    source = es;
+
+    const alive = () => {
+      failures = 0;
+      setStatus("connected");
+      armSilence(gen);
+    };
+    const onHeartbeat = () => alive();
+    const onEvent = (e: MessageEvent) => {
+      alive();
+      deliver(String(e.data));
+    };
+    const onNotice = (e: MessageEvent) => {
+      if (e.type === "stream.reset") {
+        alive();
+        let info: ResyncInfo;
+        try {
+          info = JSON.parse(String(e.data)) as ResyncInfo;
+        } catch {
+          info = { reason: "history_gap", earliestId: null, latestId: null };
+        }
+        // The server has moved on: continue from its latest id, after the app resyncs.
+        lastId = info.latestId ? BigInt(info.latestId) : 0n;
+        hasLastId = info.latestId !== null;
+        options.onResync?.(info);
+      } else if (e.type === "stream.replaced") {
+        stopAll();
+        closed = true;
+        setStatus("offline");
+        options.onReplaced?.();
+      } else {
+        fail(); // stream.overflow: resume from the last id at once (after the first backoff step)
+      }
+    };
+    es.addEventListener("heartbeat", onHeartbeat);
+    for (const type of options.eventTypes) es.addEventListener(type, onEvent);
+    for (const type of SERVER_NOTICES) es.addEventListener(type, onNotice);
+    es.onopen = () => {
+      if (gen === generation) {
+        setStatus("connected");
+        armSilence(gen);
+      }
+    };
+    es.onerror = () => {
+      if (gen === generation) fail();
+    };
+    detach = () => {
+      es.removeEventListener("heartbeat", onHeartbeat);
+      for (const type of options.eventTypes) es.removeEventListener(type, onEvent);
+      for (const type of SERVER_NOTICES) es.removeEventListener(type, onNotice);
+      es.onopen = null;
+      es.onerror = null;
+    };
+  };
+
+  const startPolling = () => {
+    setStatus("polling-fallback");
+    const gen = generation;
+    const poll = async () => {
+      pollTimer = null;
+      try {
+        let more = true;
+        while (more && gen === generation) {
+          const params = new URLSearchParams({ token: await options.getToken(), after: lastId.toString(), limit: "1000" });
+          if (options.requestId) params.set("requestId", options.requestId);
+          const response = await fetchImpl(`${base}/v1/events?${params}`);
+          if (gen !== generation) return;
+          if (!response.ok) break;
+          const page = (await response.json()) as { events: unknown[]; gap: boolean; hasMore: boolean; earliestId: string | null; latestId: string | null };
+          if (gen !== generation) return;
+          if (page.gap) {
+            lastId = page.latestId ? BigInt(page.latestId) : 0n;
+            hasLastId = page.latestId !== null;
+            options.onResync?.({ reason: "history_gap", earliestId: page.earliestId, latestId: page.latestId });
+            break;
+          }
+          for (const event of page.events) deliver(JSON.stringify(event));
+          more = page.hasMore;
+        }
+      } catch {
+        // The server is still away: keep polling.
+      }
+      if (gen === generation && !closed) pollTimer = clock.setTimeout(() => void poll(), pollIntervalMs);
+    };
+    void poll();
+  };
+
+  const start = () => {
+    stopAll();
+    if (closed) return;
+    if (!network.isOnline()) return setStatus("offline");
+    failures = 0;
+    setStatus(status === "connected" ? "connected" : "reconnecting");
+    void openStream();
+  };
+
+  const unsubscribeNetwork = network.subscribe(() => {
+    if (closed) return;
+    if (!network.isOnline()) {
+      stopAll();
+      setStatus("offline");
+    } else if (status === "offline") {
+      start();
+    }
+  });
+
+  start();
+
+  return {
+    get status() {
+      return status;
+    },
+    get lastEventId() {
+      return hasLastId ? lastId.toString() : null;
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    reconnect() {
+      if (!closed) start();
+    },
+    close() {
+      closed = true;
+      stopAll();
+      unsubscribeNetwork();
+      listeners.clear();
+    },
+  };
+}

@@ -1,0 +1,246 @@
+// Unit tests of the browser client with a fake clock, a fake EventSource, a fake network and a
+// fake history endpoint; events are checked by the real validators (the wasm module's Node build).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createOrgStream, backoffDelay } from "../dist/index.js";
+import { validateEnvelope, eventTypes } from "../../schema-wasm/pkg/node.js";
+import { FakeClock, makeEventSource, fakeNetwork, envelope, flush } from "./support.mjs";
+
+function setup(overrides = {}) {
+  const clock = new FakeClock();
+  const es = makeEventSource();
+  const network = fakeNetwork();
+  const delivered = [];
+  const invalid = [];
+  const resyncs = [];
+  const statuses = [];
+  const polls = [];
+  let tokens = 0;
+  const log = overrides.log ?? []; // the server's events, for polling
+  const fetch = async (url) => {
+    const u = new URL(url);
+    polls.push(u);
+    if (overrides.serverDown?.()) throw new TypeError("fetch failed");
+    const after = BigInt(u.searchParams.get("after"));
+    const events = log.filter((e) => BigInt(e.id) > after).slice(0, 1000);
+    return { ok: true, json: async () => ({ events, gap: false, hasMore: false, earliestId: log[0]?.id ?? null, latestId: log.at(-1)?.id ?? null }) };
+  };
+  const stream = createOrgStream({
+    baseUrl: "http://worker",
+    getToken: () => `token-${++tokens}`,
+    validate: validateEnvelope,
+    eventTypes: eventTypes(),
+    onEvent: (e) => delivered.push(e.id),
+    onInvalid: (raw, errors) => invalid.push(errors[0].path),
+    onResync: (info) => resyncs.push(info),
+    EventSource: es.FakeEventSource,
+    fetch,
+    clock,
+    network,
+    random: () => 0.5,
+    ...overrides.options,
+  });
+  stream.subscribe((s) => statuses.push(s));
+  return { clock, es, network, stream, delivered, invalid, resyncs, statuses, polls, log, tokens: () => tokens };
+}
+
+test("backoff: 1, 2, 4, 8, 16 s, capped at 30 s, jitter within +/-20 %", () => {
+  const bases = [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000];
+  bases.forEach((base, i) => {
+    assert.equal(backoffDelay(i + 1, () => 0.5), base);
+    assert.equal(backoffDelay(i + 1, () => 0), base * 0.8);
+    assert.ok(backoffDelay(i + 1, () => 0.999999) <= base * 1.2);
+  });
+  for (let i = 0; i < 1000; i++) {
+    const d = backoffDelay(3);
+    assert.ok(d >= 3200 && d <= 4800, `${d}`);
+  }
+});
+
+test("connects with a fresh token, delivers validated events in order, refuses invalid ones", async () => {
+  const t = setup({ options: { requestId: "tab-1" } });
+  await flush();
+  const first = t.es.latest;
+  assert.equal(first.url.searchParams.get("token"), "token-1");
+  assert.equal(first.url.searchParams.get("requestId"), "tab-1");
+  assert.equal(first.url.searchParams.get("lastEventId"), null);
+  first.open();
+  assert.equal(t.stream.status, "connected");
+  first.emit("task.progress", envelope(1));
+  first.emit("task.progress", '{"id":"2","type":"task.progress","ts":"2026-11-25T07:00:00Z","data":{"taskId":"x","progress":7}}');
+  first.emit("task.progress", envelope(3));
+  first.emit("task.progress", envelope(3)); // duplicate
+  first.emit("task.progress", envelope(2)); // older than the last delivered
+  assert.deepEqual(t.delivered, ["1", "3"]);
+  assert.deepEqual(t.invalid, ["/data/progress"]);
+  first.error();
+  await t.clock.advance(1000);
+  const second = t.es.latest;
+  assert.notEqual(second, first);
+  assert.equal(second.url.searchParams.get("token"), "token-2", "a new token for every attempt");
+  assert.equal(second.url.searchParams.get("lastEventId"), "3");
+  t.stream.close();
+});
+
+test("the failure count resets only once a connection delivered a heartbeat or an event", async () => {
+  const t = setup();
+  await flush();
+  for (let i = 1; i <= 3; i++) {
+    t.es.latest.error();
+    assert.equal(t.clock.nextDelay(), backoffDelay(i, () => 0.5));
+    await t.clock.advance(t.clock.nextDelay());
+  }
+  t.es.latest.open(); // open alone is not proof of life
+  t.es.latest.error();
+  assert.equal(t.clock.nextDelay(), 8000, "4th failure in a row");
+  await t.clock.advance(8000);
+  t.es.latest.open();
+  t.es.latest.heartbeat();
+  t.es.latest.error();
+  assert.equal(t.clock.nextDelay(), 1000, "a heartbeat reset the count");
+  t.stream.close();
+});
+
+test("a stream silent for 30 s is closed and reopened", async () => {
+  const t = setup();
+  await flush();
+  const first = t.es.latest;
+  first.open();
+  await t.clock.advance(20_000);
+  first.heartbeat();
+  await t.clock.advance(29_000);
+  assert.equal(first.closed, false, "a heartbeat 29 s ago keeps it");
+  await t.clock.advance(1_000);
+  assert.equal(first.closed, true);
+  assert.equal(t.stream.status, "reconnecting");
+  await t.clock.advance(1_000);
+  assert.notEqual(t.es.latest, first, "reopened");
+  t.stream.close();
+});
+
+test("after exactly 5 consecutive failures it polls every 10 s; reconnect() tries the stream at once", async () => {
+  const log = [1, 2, 3].map((id) => JSON.parse(envelope(id)));
+  const t = setup({ log });
+  await flush();
+  for (let i = 1; i <= 4; i++) {
+    t.es.latest.error();
+    assert.equal(t.stream.status, "reconnecting", `after ${i} failures`);
+    await t.clock.advance(t.clock.nextDelay());
+  }
+  t.es.latest.error();
+  await flush();
+  assert.equal(t.stream.status, "polling-fallback");
+  assert.equal(t.polls.length, 1);
+  assert.deepEqual(t.delivered, ["1", "2", "3"]);
+  log.push(JSON.parse(envelope(4)));
+  await t.clock.advance(10_000);
+  assert.equal(t.polls.length, 2);
+  assert.equal(t.polls[1].searchParams.get("after"), "3");
+  assert.deepEqual(t.delivered, ["1", "2", "3", "4"]);
+  const before = t.es.instances.length;
+  t.stream.reconnect();
+  await flush();
+  assert.equal(t.es.instances.length, before + 1);
+  assert.equal(t.es.latest.url.searchParams.get("lastEventId"), "4");
+  t.es.latest.open();
+  assert.equal(t.stream.status, "connected");
+  await t.clock.advance(30_000);
+  assert.equal(t.polls.length, 2, "no polling once the stream is back");
+  // ...and 30 s without a heartbeat then count as one failure of the new stream, not a fallback.
+  assert.deepEqual(t.statuses, ["polling-fallback", "reconnecting", "connected", "reconnecting"]);
+  t.stream.close();
+});
+
+test("stream.reset and gap: true ask the app to resync, and delivery continues from the server's latest id", async () => {
+  const t = setup();
+  await flush();
+  t.es.latest.open();
+  t.es.latest.emit("task.progress", envelope(5));
+  t.es.latest.emit("stream.reset", JSON.stringify({ reason: "unknown_id", earliestId: null, latestId: "2" }));
+  assert.deepEqual(t.resyncs.map((r) => r.reason), ["unknown_id"]);
+  t.es.latest.emit("task.progress", envelope(3));
+  assert.deepEqual(t.delivered, ["5", "3"], "after a reset, lower ids from the server are new again");
+  t.stream.close();
+});
+
+test("offline while the browser has no network, back at once when it returns", async () => {
+  const t = setup();
+  await flush();
+  const first = t.es.latest;
+  first.open();
+  t.network.set(false);
+  assert.equal(t.stream.status, "offline");
+  assert.equal(first.closed, true);
+  assert.equal(t.clock.pending, 0, "nothing scheduled while offline");
+  t.network.set(true);
+  await flush();
+  assert.notEqual(t.es.latest, first);
+  t.es.latest.open();
+  assert.equal(t.stream.status, "connected");
+  t.stream.close();
+});
+
+test("close() leaves no timer, listener, subscription or EventSource, and calls nothing afterwards", async () => {
+  const t = setup();
+  await flush();
+  const es = t.es.latest;
+  es.open();
+  es.heartbeat();
+  assert.ok(t.clock.pending > 0);
+  t.stream.close();
+  assert.equal(t.clock.pending, 0);
+  assert.equal(es.closed, true);
+  assert.equal(es.listenerCount, 0);
+  assert.equal(t.network.subscribers, 0);
+  es.emit("task.progress", envelope(1));
+  await t.clock.advance(60_000);
+  assert.deepEqual(t.delivered, []);
+  assert.equal(t.es.instances.length, 1);
+});
+
+test("randomized failures and switches between streaming and polling: every event once, in order", async () => {
+  for (let seed = 1; seed <= 200; seed++) {
+    let state = seed;
+    const rand = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const log = [];
+    let down = false;
+    const t = setup({ log, serverDown: () => down, options: { random: rand } });
+    await flush();
+    const publish = () => log.push(JSON.parse(envelope(log.length + 1)));
+    for (let step = 0; step < 60; step++) {
+      const r = rand();
+      if (r < 0.35) publish();
+      const es = t.es.latest;
+      if (t.stream.status !== "polling-fallback" && es && !es.closed) {
+        if (!down && rand() < 0.7) {
+          es.open();
+          // The server replays after the requested id, then sends live events; it may send a
+          // duplicate at the seam or stop halfway.
+          const after = BigInt(es.url.searchParams.get("lastEventId") ?? String(log.length));
+          const pending = log.filter((e) => BigInt(e.id) > after);
+          const upTo = Math.floor(rand() * (pending.length + 1));
+          for (const e of pending.slice(0, upTo)) es.emit(e.type, JSON.stringify(e));
+          if (upTo > 0 && rand() < 0.3) es.emit(pending[upTo - 1].type, JSON.stringify(pending[upTo - 1]));
+        }
+        if (rand() < 0.4) es.error();
+      }
+      if (rand() < 0.1) down = !down;
+      if (rand() < 0.1) t.stream.reconnect();
+      await t.clock.advance(Math.floor(rand() * 12_000));
+    }
+    // Heal: the server is up; drain by polling or streaming until caught up.
+    down = false;
+    t.stream.reconnect();
+    await flush();
+    const es = t.es.latest;
+    es.open();
+    const after = BigInt(es.url.searchParams.get("lastEventId") ?? "0");
+    for (const e of log.filter((x) => BigInt(x.id) > after)) es.emit(e.type, JSON.stringify(e));
+    const ids = t.delivered.map(Number);
+    const first = ids[0] ?? log.length + 1;
+    const want = Array.from({ length: log.length - first + 1 }, (_, i) => first + i);
+    assert.deepEqual(ids, want, `seed ${seed}: delivered ${ids} of ${log.length}`);
+    t.stream.close();
+    assert.equal(t.clock.pending, 0);
+  }
+});

@@ -1,0 +1,14 @@
+// Builds the browser client (client/src, TypeScript) into client/dist with esbuild, after
+// type-checking it with tsc. Used by npm test and npm run dev.
+import { join } from "node:path";
+import { root, run, step } from "./lib/toolchain.mjs";
+
+step("type-checking the client (tsc)");
+run(join(root, "node_modules", ".bin", "tsc"), ["-p", join(root, "client", "tsconfig.json")]);
+step("bundling the client (esbuild) into client/dist");
+run(join(root, "node_modules", ".bin", "esbuild"), [
+  join(root, "client", "src", "index.ts"),
+  "--bundle", "--format=esm", "--target=es2022", "--sourcemap",
+  `--outfile=${join(root, "client", "dist", "index.js")}`,
+  "--log-level=warning",
+]);
