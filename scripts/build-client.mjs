@@ -12,3 +12,10 @@ run(join(root, "node_modules", ".bin", "esbuild"), [
   `--outfile=${join(root, "client", "dist", "index.js")}`,
   "--log-level=warning",
 ]);
+run(join(root, "node_modules", ".bin", "esbuild"), [
+  join(root, "client", "src", "react.tsx"),
+  "--bundle", "--format=esm", "--target=es2022", "--jsx=automatic", "--sourcemap",
+  "--external:react", "--external:react/jsx-runtime", "--external:@tanstack/react-query",
+  `--outfile=${join(root, "client", "dist", "react.js")}`,
+  "--log-level=warning",
+]);

@@ -6,9 +6,11 @@ import { join } from "node:path";
 import { root, setup, step } from "./lib/toolchain.mjs";
 
 setup();
-// The browser validators (schema-wasm/pkg), for pages served in dev; the worker itself is built by
-// wrangler's [build] command.
-if (spawnSync("node", [join(root, "scripts", "build-schema.mjs")], { stdio: "inherit" }).status !== 0) process.exit(1);
+// The browser validators, the client and the dashboard (served at /); the worker itself is built
+// by wrangler's [build] command.
+for (const script of ["build-schema.mjs", "build-client.mjs", "build-dashboard.mjs"]) {
+  if (spawnSync("node", [join(root, "scripts", script)], { stdio: "inherit" }).status !== 0) process.exit(1);
+}
 const args = process.argv.slice(2).filter((a, i) => !(i === 0 && a === "--"));
 const has = (flag) => args.some((a) => a === flag || a.startsWith(`${flag}=`));
 const port = (() => {
@@ -21,6 +23,7 @@ if (!has("--ip")) extra.push("--ip", "127.0.0.1");
 if (!has("--port")) extra.push("--port", port);
 
 step(`starting wrangler dev on http://127.0.0.1:${port} (local Durable Object storage in .wrangler/state)`);
+step(`dashboard:    http://127.0.0.1:${port}/  (gets a dev token by itself)`);
 step(`get a token:  npm run token -- --org dev --scope "subscribe publish"`);
 step(`watch:        curl -N "http://127.0.0.1:${port}/v1/stream?token=$(npm run -s token)"`);
 

@@ -35,6 +35,7 @@ run("node", [join(root, "scripts", "build-schema.mjs")]);
 run("node", [join(root, "scripts", "build-client.mjs")]);
 step("client unit tests (fake clock, fake EventSource, real validators)");
 run("node", ["--test", "--test-reporter=spec", join(root, "client", "test", "stream.test.mjs")]);
+run("node", [join(root, "scripts", "build-dashboard.mjs")]);
 run("node", [join(root, "scripts", "build-worker.mjs")]);
 
 const suites = files.length

@@ -84,6 +84,8 @@ export interface OrgStreamOptions {
   clock?: Clock;
   network?: Network;
   random?: () => number;
+  /** The delay before reconnect attempt `failures` (default: backoffDelay, 1 s doubling to 30 s). */
+  backoff?: (failures: number) => number;
 }
 
 export interface OrgStream {
@@ -204,7 +206,7 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     retryTimer = clock.setTimeout(() => {
       retryTimer = null;
       if (gen === generation) void openStream();
-    }, backoffDelay(failures, random));
+    }, options.backoff ? options.backoff(failures) : backoffDelay(failures, random));
   };
 
   const openStream = async () => {

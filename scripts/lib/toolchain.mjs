@@ -101,13 +101,18 @@ function ensureNodeModules() {
 /** A local TOKEN_SECRET for wrangler dev; .dev.vars is never deployed and never committed. */
 export function ensureDevVars() {
   const path = join(root, ".dev.vars");
-  if (existsSync(path)) return;
-  step("writing .dev.vars with a random local TOKEN_SECRET (used by wrangler dev and npm run token)");
-  writeFileSync(
-    path,
-    `# Local secrets for wrangler dev (never deployed, git-ignored). Made by npm run setup.\n` +
-      `TOKEN_SECRET="${randomBytes(32).toString("hex")}"\n`,
-  );
+  if (!existsSync(path)) {
+    step("writing .dev.vars with a random local TOKEN_SECRET (used by wrangler dev and npm run token)");
+    writeFileSync(
+      path,
+      `# Local settings for wrangler dev (never deployed, git-ignored). Made by npm run setup.\n` +
+        `TOKEN_SECRET="${randomBytes(32).toString("hex")}"\n`,
+    );
+  }
+  if (!/^DEV_MODE\s*=/m.test(readFileSync(path, "utf8"))) {
+    step("enabling DEV_MODE in .dev.vars (the local server hands the dashboard a dev token)");
+    writeFileSync(path, `${readFileSync(path, "utf8")}DEV_MODE="true"\n`);
+  }
 }
 
 export function readDevSecret() {

@@ -26,7 +26,10 @@ function testConfig() {
     if (/^\[/.test(line)) inBuild = line.trim() === "[build]";
     if (!inBuild) out.push(line);
   }
-  const text = out.join("\n").replace(/^main = "(.*)"$/m, (_, main) => `main = "${join(root, main)}"`);
+  const text = out
+    .join("\n")
+    .replace(/^main = "(.*)"$/m, (_, main) => `main = "${join(root, main)}"`)
+    .replace(/^directory = "(.*)"$/m, (_, dir) => `directory = "${join(root, dir)}"`);
   const path = join(dir, "wrangler.toml");
   // Wrangler watches its config and reloads on change: never rewrite it under a running server,
   // and never let one see a half-written file.
@@ -75,13 +78,14 @@ export async function startWorker(options = {}) {
       return await startOnce(options);
     } catch (e) {
       if (!(e.portClash && attempt < 4)) throw e;
+      if (options.port) await new Promise((r) => setTimeout(r, 500)); // the same port: let it free up
     }
   }
 }
 
-async function startOnce({ vars = {}, persistDir } = {}) {
+async function startOnce({ vars = {}, persistDir, port: fixedPort } = {}) {
   const dir = persistDir ?? mkdtempSync(join(tmpdir(), "orgstream-state-"));
-  const port = await freePort();
+  const port = fixedPort ?? (await freePort());
   const inspector = await freePort();
   const allVars = { TOKEN_SECRET: TEST_SECRET, ...vars };
   const args = [
@@ -132,10 +136,14 @@ async function startOnce({ vars = {}, persistDir } = {}) {
       await exited;
       clearTimeout(timer);
     },
-    /** Stops the runtime and starts a new one on the same storage (a different port). */
-    async restart(newVars = vars) {
+    /** Stops the runtime and starts a new one on the same storage (a new port unless `samePort`). */
+    async restart(newVars = vars, { samePort = false } = {}) {
       await server.stop();
-      return startWorker({ vars: newVars, persistDir: dir });
+      return startWorker({ vars: newVars, persistDir: dir, port: samePort ? port : undefined });
+    },
+    /** Starts the runtime again on the same port and storage after stop(). */
+    async start() {
+      return startWorker({ vars, persistDir: dir, port });
     },
   };
   return server;

@@ -61,6 +61,11 @@ impl ApiError {
         e.details = details;
         e
     }
+    pub fn rate_limited(retry_after: u64, what: &str) -> ApiError {
+        let mut e = ApiError::new(429, "rate_limited", format!("too many {what}; retry in {retry_after} s"));
+        e.retry_after = Some(retry_after);
+        e
+    }
     /// A bug or an outage. The message is fixed: internals stay in the log.
     pub fn internal() -> ApiError {
         ApiError::new(500, "internal", "internal error; try again, and report it if it persists")

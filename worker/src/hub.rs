@@ -18,7 +18,9 @@ use serde_json::value::RawValue;
 use worker::{durable_object, wasm_bindgen, DurableObject, Env, Method, Request, Response, Result, State};
 
 use crate::api_error::ApiError;
+use crate::client_error::REPORTS_PER_MINUTE;
 use crate::clock::{format_ts, now_ms};
+use crate::rate_limit::RateLimiter;
 use crate::config::Config;
 use crate::connections::{ConnectionId, Connections, Offer, Sink};
 use crate::frame::Frame;
@@ -141,6 +143,7 @@ struct Hub {
     metrics: Rc<Metrics>,
     observers: Vec<Box<dyn Observer>>,
     heartbeat_armed: Cell<bool>,
+    client_errors: RefCell<RateLimiter>,
 }
 
 #[durable_object]
@@ -177,6 +180,7 @@ impl DurableObject for OrgHub {
             ("/metrics", _) => hub.metrics(),
             ("/versions", Method::Put) => hub.put_version(req).await,
             ("/versions", Method::Delete) => hub.delete_version(&url),
+            ("/audit", _) => hub.client_error(req).await,
             (other, _) => Err(ApiError::not_found(other)),
         };
         match answer {
@@ -219,6 +223,7 @@ fn open(state: &State, env: &Env) -> std::result::Result<Hub, ApiError> {
         metrics: Rc::new(Metrics::default()),
         observers,
         heartbeat_armed: Cell::new(false),
+        client_errors: RefCell::new(RateLimiter::new(60_000, REPORTS_PER_MINUTE)),
     })
 }
 
@@ -325,6 +330,27 @@ impl Hub {
         self.log.set_pending_version(&scope, &a.envelope).map_err(internal("storing the pending version"))?;
         let body = format!(r#"{{"ids":["{}"],"event":{}}}"#, a.id, a.envelope);
         http::json(200, body).map_err(internal("answering a version"))
+    }
+
+    /// A client error report (already checked by the front door): rate-limited per token, logged,
+    /// and kept in the org's log of client errors (the newest 1000).
+    async fn client_error(&self, mut req: Request) -> std::result::Result<Response, ApiError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Report {
+            token_key: String,
+            sub: String,
+            report: Box<RawValue>,
+        }
+        let text = req.text().await.map_err(internal("reading a client error"))?;
+        let r: Report = serde_json::from_str(&text).map_err(|_| ApiError::internal())?;
+        let now = now_ms();
+        if let Err(retry_after) = self.client_errors.borrow_mut().check(&r.token_key, now) {
+            return Err(ApiError::rate_limited(retry_after, "client error reports from this token"));
+        }
+        worker::console_log!("client error from {}: {}", r.sub, r.report.get());
+        self.log.keep_client_error(now, &r.sub, r.report.get()).map_err(internal("storing a client error"))?;
+        http::json(202, r#"{"ok":true}"#.to_string()).map_err(internal("answering a client error"))
     }
 
     /// `DELETE /v1/versions[?requestId=]`: clear the pending version of that scope.

@@ -13,9 +13,11 @@ pub mod frame;
 pub mod metrics;
 pub mod observers;
 pub mod publish;
+pub mod rate_limit;
 pub mod replay;
 pub mod token;
 
+pub mod client_error;
 pub mod clock;
 pub mod hub;
 mod http;

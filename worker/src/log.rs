@@ -22,6 +22,7 @@ CREATE INDEX IF NOT EXISTS events_ts ON events (ts_ms);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('latest_id', 0);
 CREATE TABLE IF NOT EXISTS pending_versions (scope TEXT PRIMARY KEY, envelope TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS client_errors (id INTEGER PRIMARY KEY AUTOINCREMENT, ts_ms INTEGER NOT NULL, sub TEXT NOT NULL, report TEXT NOT NULL);
 ";
 
 /// `scope` of the org-wide pending version (others are a request id).
@@ -105,6 +106,19 @@ impl ReplayLog {
                 vec![int(after)?, int(until)?, request_id.map(str::to_string).into(), int(limit)?],
             )?
             .to_array()
+    }
+
+    /// Keeps one client error report; only the newest 1000 are kept.
+    pub fn keep_client_error(&self, ts_ms: u64, sub: &str, report: &str) -> worker::Result<()> {
+        self.sql.exec(
+            "INSERT INTO client_errors (ts_ms, sub, report) VALUES (?, ?, ?)",
+            vec![int(ts_ms)?, sub.into(), report.into()],
+        )?;
+        self.sql.exec(
+            "DELETE FROM client_errors WHERE id <= (SELECT MAX(id) FROM client_errors) - 1000",
+            None,
+        )?;
+        Ok(())
     }
 
     /// Events retained in the log.

@@ -31,6 +31,9 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         ("/v1/versions", Method::Put) => put_version(req, &url, &env).await,
         ("/v1/versions", Method::Delete) => delete_version(&req, &url, &env).await,
         ("/v1/versions", m) => Err(ApiError::method_not_allowed(m.as_ref(), "PUT, DELETE")),
+        ("/v1/audit/client-error", Method::Post) => client_error(req, &url, &env).await,
+        ("/v1/audit/client-error", m) => Err(ApiError::method_not_allowed(m.as_ref(), "POST")),
+        ("/v1/dev/token", Method::Get) => dev_token(&url, &env),
         ("/v1/metrics", Method::Get) => metrics(&req, &url, &env).await,
         ("/v1/metrics", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET")),
         (path, _) => Err(ApiError::not_found(path)),
@@ -158,6 +161,38 @@ async fn history(req: &Request, url: &worker::Url, env: &Env) -> std::result::Re
     )
     .map_err(ApiError::from_worker)?;
     to_hub(env, &claims.org, hub_req).await
+}
+
+/// Whether this is a local dev server: `DEV_MODE = "true"` comes only from `.dev.vars` (written by
+/// `npm run setup`, never deployed) or `--var DEV_MODE:true`.
+fn dev_mode(env: &Env) -> bool {
+    env.var("DEV_MODE").map(|v| v.to_string() == "true").unwrap_or(false)
+}
+
+/// `GET /v1/dev/token?org=dev`: in dev mode only, a one-hour subscribe+publish token, so the
+/// dashboard works under `npm run dev` with no manual step. Elsewhere the route does not exist.
+fn dev_token(url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
+    if !dev_mode(env) {
+        return Err(ApiError::not_found(url.path()));
+    }
+    let org = http::query(url, "org").unwrap_or_else(|| "dev".to_string());
+    let secret = token_secret(env)?;
+    let exp = (now_ms() / 1000) as i64 + 3600;
+    let claims = serde_json::json!({ "org": org, "sub": "dev-dashboard", "scope": "subscribe publish", "exp": exp });
+    let token = crate::token::sign(&claims, secret.as_bytes()).ok_or_else(ApiError::internal)?;
+    // Check it like any other token (this also checks the org's format).
+    verify(&token, secret.as_bytes(), (now_ms() / 1000) as i64).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let body = serde_json::json!({ "token": token, "org": org, "expiresAt": exp }).to_string();
+    http::json(200, body).map_err(ApiError::from_worker)
+}
+
+/// `POST /v1/audit/client-error`: the report is checked here, rate-limited and kept by the hub.
+async fn client_error(mut req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
+    let claims = authenticate(&req, url, env, TokenIn::HeaderOnly, Scope::Subscribe)?;
+    let body = read_json_body(&mut req).await?;
+    let report = crate::client_error::parse(&body)?;
+    let payload = serde_json::json!({ "tokenKey": format!("{}:{}", claims.sub, claims.exp), "sub": claims.sub, "report": report }).to_string();
+    to_hub(env, &claims.org, hub_request("/audit", Method::Post, payload)?).await
 }
 
 async fn metrics(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {

@@ -1,0 +1,197 @@
+// React bindings: one shared stream per <OrgStreamProvider>, its status for the UI, and queries
+// that the stream keeps fresh (TanStack Query's cache, updated with setQueryData or invalidated,
+// per event type, by a small map the app provides).
+
+import { createContext, useContext, useEffect, useMemo, useState, useSyncExternalStore, Component, type ReactNode, type ErrorInfo } from "react";
+import { useQuery, useQueryClient, type QueryKey, type UseQueryOptions, type UseQueryResult } from "@tanstack/react-query";
+import { createOrgStream, type ConnectionStatus, type Envelope, type OrgStream, type OrgStreamOptions } from "./stream.js";
+
+type Listener = (event: Envelope) => void;
+
+/** One stream shared by every hook under a provider. */
+class SharedStream {
+  readonly stream: OrgStream;
+  readonly listeners = new Set<Listener>();
+  lastEvent: Envelope | null = null;
+  lastUpdatedAt: number | null = null;
+  private snapshot = 0;
+  private readonly watchers = new Set<() => void>();
+
+  constructor(options: Omit<OrgStreamOptions, "onEvent"> & { onEvent?: OrgStreamOptions["onEvent"] }) {
+    this.stream = createOrgStream({
+      ...options,
+      onEvent: (event) => {
+        this.lastEvent = event;
+        this.lastUpdatedAt = Date.now();
+        options.onEvent?.(event);
+        for (const l of [...this.listeners]) l(event);
+        this.changed();
+      },
+    });
+    this.stream.subscribe(() => this.changed());
+  }
+
+  private changed() {
+    this.snapshot += 1;
+    for (const w of [...this.watchers]) w();
+  }
+
+  watch = (onChange: () => void) => {
+    this.watchers.add(onChange);
+    return () => this.watchers.delete(onChange);
+  };
+
+  version = () => this.snapshot;
+}
+
+const Context = createContext<SharedStream | null>(null);
+
+export type OrgStreamProviderProps = {
+  options: Omit<OrgStreamOptions, "onEvent"> & { onEvent?: OrgStreamOptions["onEvent"] };
+  children: ReactNode;
+};
+
+/** Opens the stream on mount and closes it on unmount. Create `options` once (e.g. useMemo). */
+export function OrgStreamProvider({ options, children }: OrgStreamProviderProps) {
+  const [shared, setShared] = useState<SharedStream | null>(null);
+  useEffect(() => {
+    const s = new SharedStream(options);
+    setShared(s);
+    return () => s.stream.close();
+  }, [options]);
+  return shared ? <Context.Provider value={shared}>{children}</Context.Provider> : null;
+}
+
+function useShared(): SharedStream {
+  const shared = useContext(Context);
+  if (!shared) throw new Error("useOrgStream needs an <OrgStreamProvider> above it");
+  return shared;
+}
+
+export interface OrgStreamState {
+  status: ConnectionStatus;
+  lastEvent: Envelope | null;
+  lastUpdatedAt: number | null;
+  reconnect: () => void;
+}
+
+/** The stream's status, its last event and when it arrived. */
+export function useOrgStream(): OrgStreamState {
+  const shared = useShared();
+  useSyncExternalStore(shared.watch, shared.version);
+  return {
+    status: shared.stream.status,
+    lastEvent: shared.lastEvent,
+    lastUpdatedAt: shared.lastUpdatedAt,
+    reconnect: () => shared.stream.reconnect(),
+  };
+}
+
+/** Calls `handler` for every validated event (stable across renders while `handler` is). */
+export function useOrgEvents(handler: Listener): void {
+  const shared = useShared();
+  useEffect(() => {
+    shared.listeners.add(handler);
+    return () => {
+      shared.listeners.delete(handler);
+    };
+  }, [shared, handler]);
+}
+
+/** What an event of one type does to a query's cached data. */
+export type CacheRule<TData> = "invalidate" | ((data: TData | undefined, event: Envelope) => TData);
+
+export type ReliableQueryOptions<TData> = UseQueryOptions<TData, Error, TData, QueryKey> & {
+  queryKey: QueryKey;
+  /** Per event type: update the cached data (setQueryData), or invalidate the query. */
+  on: Record<string, CacheRule<TData>>;
+};
+
+export type ReliableQueryResult<TData> = UseQueryResult<TData, Error> & {
+  /** True while the stream is not connected (the data may be behind), or the query is stale. */
+  isStale: boolean;
+  /** When the data last changed, by fetch or by an event (ms since epoch), or null. */
+  lastUpdatedAt: number | null;
+  connectionStatus: ConnectionStatus;
+};
+
+/** useQuery, kept fresh by the stream through the `on` map. */
+export function useReliableQuery<TData>(options: ReliableQueryOptions<TData>): ReliableQueryResult<TData> {
+  const { on, ...queryOptions } = options;
+  const client = useQueryClient();
+  const query = useQuery(queryOptions);
+  const { status } = useOrgStream();
+  const [eventUpdatedAt, setEventUpdatedAt] = useState<number | null>(null);
+  const key = JSON.stringify(options.queryKey);
+  const handler = useMemo<Listener>(
+    () => (event) => {
+      const rule = on[event.type];
+      if (!rule) return;
+      if (rule === "invalidate") {
+        void client.invalidateQueries({ queryKey: options.queryKey });
+      } else {
+        client.setQueryData<TData>(options.queryKey, (data) => rule(data, event));
+        setEventUpdatedAt(Date.now());
+      }
+    },
+    // The map and key are the identity of the rules; a new map each render would resubscribe.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [client, key],
+  );
+  useOrgEvents(handler);
+  const fetchedAt = query.dataUpdatedAt || null;
+  const lastUpdatedAt = fetchedAt === null ? eventUpdatedAt : Math.max(fetchedAt, eventUpdatedAt ?? 0);
+  return Object.assign(query, {
+    isStale: status !== "connected" || query.isStale,
+    lastUpdatedAt,
+    connectionStatus: status,
+  });
+}
+
+const BADGE: Record<ConnectionStatus, { label: string; color: string }> = {
+  connected: { label: "Live", color: "#10b981" }, // emerald
+  reconnecting: { label: "Reconnecting", color: "#f59e0b" }, // amber
+  "polling-fallback": { label: "Polling", color: "#0ea5e9" }, // sky
+  offline: { label: "Offline", color: "#f43f5e" }, // rose
+};
+
+/** The connection status as a colored badge, with a Reconnect button while live updates are paused. */
+export function ConnectionStatusBadge({ status, onReconnect }: { status: ConnectionStatus; onReconnect?: () => void }) {
+  const { label, color } = BADGE[status];
+  const paused = status === "polling-fallback" || status === "offline";
+  return (
+    <span data-testid="connection-status" data-status={status} style={{ display: "inline-flex", gap: 8, alignItems: "center" }}>
+      <span style={{ background: color, color: "white", borderRadius: 999, padding: "2px 10px", fontSize: 13, fontWeight: 600 }}>{label}</span>
+      {paused && onReconnect ? (
+        <button type="button" onClick={onReconnect}>
+          Reconnect
+        </button>
+      ) : null}
+    </span>
+  );
+}
+
+/** App-level error boundary: reports the error (e.g. to POST /v1/audit/client-error) and offers a reload. */
+export class RootErrorBoundary extends Component<
+  { report: (error: Error, info: ErrorInfo) => void; children: ReactNode },
+  { error: Error | null }
+> {
+  state = { error: null as Error | null };
+  static getDerivedStateFromError(error: Error) {
+    return { error };
+  }
+  componentDidCatch(error: Error, info: ErrorInfo) {
+    this.props.report(error, info);
+  }
+  render() {
+    if (!this.state.error) return this.props.children;
+    return (
+      <div role="alert" data-testid="fatal-error">
+        <p>Something went wrong: {this.state.error.message}</p>
+        <button type="button" onClick={() => location.reload()}>
+          Reload dashboard
+        </button>
+      </div>
+    );
+  }
+}

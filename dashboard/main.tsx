@@ -1,0 +1,188 @@
+// The live dashboard served at `/`: the reference consumer of the client and its React bindings.
+// Under `npm run dev` it gets a dev token from GET /v1/dev/token; elsewhere it asks for one.
+// Test knobs (query string): backoffScale, pollMs, silenceMs, e.g. /?backoffScale=0.05&pollMs=500.
+
+import { StrictMode, useMemo, useState } from "react";
+import { createRoot } from "react-dom/client";
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { validateEnvelope, eventTypes, schemaVersion } from "../schema-wasm/pkg/index.js";
+import { backoffDelay } from "../client/src/backoff.js";
+import type { Envelope } from "../client/src/stream.js";
+import {
+  ConnectionStatusBadge,
+  OrgStreamProvider,
+  RootErrorBoundary,
+  useOrgStream,
+  useReliableQuery,
+  type CacheRule,
+} from "../client/src/react.js";
+
+const params = new URLSearchParams(location.search);
+const knob = (name: string) => (params.has(name) ? Number(params.get(name)) : undefined);
+const TYPES = eventTypes();
+
+async function devToken(): Promise<{ token: string; org: string } | null> {
+  const r = await fetch("/v1/dev/token");
+  return r.ok ? ((await r.json()) as { token: string; org: string }) : null;
+}
+
+function reportError(token: string) {
+  return (error: Error, info: { componentStack?: string | null }) => {
+    void fetch("/v1/audit/client-error", {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        message: error.message.slice(0, 2000) || "error",
+        stack: error.stack?.slice(0, 8000),
+        componentStack: info.componentStack?.slice(0, 8000) ?? undefined,
+        url: location.href.slice(0, 2048),
+        userAgent: navigator.userAgent.slice(0, 512),
+      }),
+    });
+  };
+}
+
+/** Appends an event to the feed once, in id order. */
+const append: CacheRule<Envelope[]> = (feed, event) => {
+  const list = feed ?? [];
+  if (list.some((e) => e.id === event.id)) return list;
+  return [...list, event].sort((a, b) => Number(a.id) - Number(b.id));
+};
+
+function Feed({ token }: { token: string }) {
+  const on = useMemo(() => Object.fromEntries(TYPES.map((t) => [t, append])), []);
+  const feed = useReliableQuery<Envelope[]>({
+    queryKey: ["events"],
+    queryFn: async () => {
+      const r = await fetch(`/v1/events?limit=1000&token=${encodeURIComponent(token)}`);
+      if (!r.ok) throw new Error(`history: ${r.status}`);
+      const page = (await r.json()) as { events: unknown[] };
+      return page.events.flatMap((e) => {
+        const checked = validateEnvelope(JSON.stringify(e));
+        return checked.ok ? [checked.event as Envelope] : [];
+      });
+    },
+    on,
+    staleTime: Infinity,
+  });
+  return (
+    <section className="card">
+      <h2 style={{ marginTop: 0 }}>Events</h2>
+      <p className="muted">
+        {feed.isStale ? "may be behind" : "up to date"}
+        {feed.lastUpdatedAt ? `, updated ${new Date(feed.lastUpdatedAt).toLocaleTimeString()}` : ""}
+      </p>
+      <ol data-testid="feed">
+        {(feed.data ?? []).map((e) => (
+          <li key={e.id} data-id={e.id} data-type={e.type}>
+            #{e.id} {e.type} {JSON.stringify(e.data).slice(0, 120)}
+          </li>
+        ))}
+      </ol>
+    </section>
+  );
+}
+
+function PublishForm({ token }: { token: string }) {
+  const [n, setN] = useState(1);
+  const [result, setResult] = useState("");
+  const publish = async () => {
+    const r = await fetch("/v1/events", {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ type: "task.progress", data: { taskId: `dashboard-${n}`, progress: 0.5, message: "from the dashboard" } }),
+    });
+    setResult(r.ok ? `published ${(await r.json()).ids.join(", ")}` : `refused: ${(await r.json()).error.message}`);
+    setN(n + 1);
+  };
+  return (
+    <section className="card">
+      <h2 style={{ marginTop: 0 }}>Publish a test event</h2>
+      <button type="button" data-testid="publish" onClick={() => void publish()}>
+        Publish task.progress
+      </button>{" "}
+      <span className="muted" data-testid="publish-result">{result}</span>
+    </section>
+  );
+}
+
+function Dashboard({ token, org }: { token: string; org: string }) {
+  const { status, reconnect } = useOrgStream();
+  const [crash, setCrash] = useState(false);
+  if (crash) throw new Error("test crash requested from the dashboard");
+  return (
+    <>
+      <header>
+        <strong>orgstream</strong>
+        <span className="muted">org {org} · catalog {schemaVersion()}</span>
+        <ConnectionStatusBadge status={status} onReconnect={reconnect} />
+      </header>
+      <main>
+        {status === "polling-fallback" || status === "offline" ? (
+          <div className="banner" role="status" data-testid="paused-banner">
+            <strong>Live updates paused</strong>
+            <span className="muted">{status === "offline" ? "no network" : "polling every few seconds"}</span>
+            <button type="button" onClick={reconnect}>
+              Reconnect
+            </button>
+          </div>
+        ) : null}
+        <Feed token={token} />
+        <PublishForm token={token} />
+        {params.has("crashButton") ? (
+          <button type="button" data-testid="crash" onClick={() => setCrash(true)}>
+            Crash
+          </button>
+        ) : null}
+      </main>
+    </>
+  );
+}
+
+function App({ token, org }: { token: string; org: string }) {
+  const client = useMemo(() => new QueryClient(), []);
+  const scale = knob("backoffScale");
+  const options = useMemo(
+    () => ({
+      baseUrl: "",
+      getToken: () => token,
+      validate: validateEnvelope as never,
+      eventTypes: TYPES,
+      pollIntervalMs: knob("pollMs"),
+      heartbeatTimeoutMs: knob("silenceMs"),
+      backoff: scale === undefined ? undefined : (failures: number) => backoffDelay(failures) * scale,
+      onInvalid: (raw: string, errors: { path: string; message: string }[]) => console.warn("invalid event", errors, raw),
+      onResync: () => void client.invalidateQueries(),
+    }),
+    [client, scale, token],
+  );
+  return (
+    <RootErrorBoundary report={reportError(token)}>
+      <QueryClientProvider client={client}>
+        <OrgStreamProvider options={options}>
+          <Dashboard token={token} org={org} />
+        </OrgStreamProvider>
+      </QueryClientProvider>
+    </RootErrorBoundary>
+  );
+}
+
+function AskForToken() {
+  const [value, setValue] = useState("");
+  return (
+    <main>
+      <p>This server hands out no dev token. Paste a token (scope subscribe, and publish to use the form):</p>
+      <input value={value} onChange={(e) => setValue(e.target.value)} size={80} />{" "}
+      <button type="button" onClick={() => { sessionStorage.setItem("orgstream-token", value); location.reload(); }}>
+        Use token
+      </button>
+    </main>
+  );
+}
+
+const root = createRoot(document.getElementById("root")!);
+const dev = await devToken().catch(() => null);
+const pasted = sessionStorage.getItem("orgstream-token");
+if (dev) root.render(<StrictMode><App token={dev.token} org={dev.org} /></StrictMode>);
+else if (pasted) root.render(<StrictMode><App token={pasted} org="(from token)" /></StrictMode>);
+else root.render(<AskForToken />);

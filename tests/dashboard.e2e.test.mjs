@@ -1,0 +1,109 @@
+// The dashboard in real headless Chromium (playwright-core with Debian's chromium; no browser
+// download) against the worker: connected within 1 s, events within 1 s, reconnecting and polling
+// with the banner while the server is away, Reconnect back to connected, and every event shown
+// exactly once, in order. Screenshots of each state go to tests/artifacts/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { startWorker, root } from "./support/worker.mjs";
+import { token, publish, taskProgress } from "./support/client.mjs";
+
+const artifacts = join(root, "tests", "artifacts");
+mkdirSync(artifacts, { recursive: true });
+
+let server;
+let browser;
+before(async () => {
+  server = await startWorker({ vars: { DEV_MODE: "true", HEARTBEAT_INTERVAL_MS: 1000 } });
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+const status = (page) => page.getAttribute('[data-testid="connection-status"]', "data-status");
+const feedIds = (page) => page.$$eval('[data-testid="feed"] li', (lis) => lis.map((li) => li.dataset.id));
+const shot = (page, name) => page.screenshot({ path: join(artifacts, `dashboard-${name}.png`), fullPage: true });
+
+test("the dashboard stays honest through a server outage and shows every event once, in order", async () => {
+  const page = await browser.newPage();
+  const consoleErrors = [];
+  page.on("pageerror", (e) => consoleErrors.push(e.message));
+  const t = await token("dev"); // the dev token's default org
+  const published = [];
+  const send = async (label) => {
+    const r = await publish(server.url, t, taskProgress(label));
+    assert.equal(r.status, 202);
+    published.push(r.body.ids[0]);
+  };
+  await send("before-load");
+
+  await page.goto(`${server.url}/?backoffScale=0.05&pollMs=700&silenceMs=5000`);
+  const loadedAt = Date.now();
+  await page.waitForSelector('[data-status="connected"]', { timeout: 1000 });
+  assert.ok(Date.now() - loadedAt <= 1000, "connected within 1 s of load");
+  await page.waitForSelector('[data-testid="feed"] li[data-id="1"]', { timeout: 2000 });
+  await shot(page, "1-connected");
+
+  await send("live-1");
+  const sentAt = Date.now();
+  await page.waitForSelector(`[data-testid="feed"] li[data-id="${published.at(-1)}"]`, { timeout: 1000 });
+  assert.ok(Date.now() - sentAt <= 1000, "a published event shows within 1 s");
+  assert.equal(await page.getAttribute(`li[data-id="${published.at(-1)}"]`, "data-type"), "task.progress");
+
+  // The publish form on the page uses the dev token.
+  await page.click('[data-testid="publish"]');
+  await page.waitForFunction(() => document.querySelector('[data-testid="publish-result"]')?.textContent?.startsWith("published"));
+  const formId = (await page.textContent('[data-testid="publish-result"]')).match(/\d+/)[0];
+  published.push(formId);
+  await page.waitForSelector(`li[data-id="${formId}"]`, { timeout: 1000 });
+
+  // The server goes away: reconnecting, then (after 5 failures) polling with the banner.
+  await server.stop();
+  await page.waitForSelector('[data-status="reconnecting"]', { timeout: 5000 });
+  await shot(page, "2-reconnecting");
+  await page.waitForSelector('[data-status="polling-fallback"]', { timeout: 15000 });
+  await page.waitForSelector('[data-testid="paused-banner"]', { timeout: 1000 });
+  assert.match(await page.textContent('[data-testid="paused-banner"]'), /Live updates paused/);
+  await shot(page, "3-polling");
+
+  // Back, still polling: events published now arrive by polling.
+  server = await server.start();
+  await send("while-polling");
+  await page.waitForSelector(`li[data-id="${published.at(-1)}"]`, { timeout: 5000 });
+  assert.equal(await status(page), "polling-fallback");
+
+  // Reconnect: back to the stream.
+  await page.click('[data-testid="paused-banner"] button');
+  await page.waitForSelector('[data-status="connected"]', { timeout: 3000 });
+  assert.equal(await page.$('[data-testid="paused-banner"]'), null, "the banner is gone");
+  await send("after-reconnect");
+  await page.waitForSelector(`li[data-id="${published.at(-1)}"]`, { timeout: 1000 });
+  await shot(page, "4-reconnected");
+
+  assert.deepEqual(await feedIds(page), published, "every event exactly once, in order");
+  assert.deepEqual(consoleErrors, []);
+  await page.close();
+});
+
+test("the error boundary reports to POST /v1/audit/client-error", async () => {
+  const page = await browser.newPage();
+  const reports = [];
+  page.on("response", (r) => {
+    if (r.url().endsWith("/v1/audit/client-error")) reports.push(r.status());
+  });
+  await page.goto(`${server.url}/?crashButton=1`);
+  await page.waitForSelector('[data-status="connected"]', { timeout: 3000 });
+  await page.click('[data-testid="crash"]');
+  await page.waitForSelector('[data-testid="fatal-error"]', { timeout: 2000 });
+  for (let i = 0; i < 40 && reports.length === 0; i++) await page.waitForTimeout(50);
+  assert.deepEqual(reports, [202]);
+  await shot(page, "5-error-boundary");
+  await page.close();
+});
