@@ -62,6 +62,13 @@ test("npm run dev passes flags through to wrangler dev, and npm run token mints 
     url = await startDev();
     if (!url && attempt >= 3) assert.fail("npm run dev lost its port three times");
   }
+  // The dashboard is served at / and, in dev mode (.dev.vars), gets a dev token with no manual step.
+  const page = await fetch(`${url}/`);
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /orgstream live dashboard/);
+  const dev = await fetch(`${url}/v1/dev/token`);
+  assert.equal(dev.status, 200, "npm run dev serves a dev token");
+
   const tok = execFileSync("npm", ["run", "-s", "token", "--", "--org", "dev-cmd", "--scope", "subscribe publish"], {
     cwd: root,
     encoding: "utf8",
