@@ -92,6 +92,20 @@ test("the dashboard stays honest through a server outage and shows every event o
   await page.close();
 });
 
+test("the badge says offline while the browser has no network, and reconnects when it returns", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${server.url}/`);
+  await page.waitForSelector('[data-status="connected"]', { timeout: 3000 });
+  await context.setOffline(true);
+  await page.waitForSelector('[data-status="offline"]', { timeout: 2000 });
+  await page.waitForSelector('[data-testid="paused-banner"]', { timeout: 1000 });
+  await shot(page, "6-offline");
+  await context.setOffline(false);
+  await page.waitForSelector('[data-status="connected"]', { timeout: 3000 });
+  await context.close();
+});
+
 test("the error boundary reports to POST /v1/audit/client-error", async () => {
   const page = await browser.newPage();
   const reports = [];
