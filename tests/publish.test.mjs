@@ -3,7 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "./support/worker.mjs";
-import { token, publish, history, taskProgress } from "./support/client.mjs";
+import { token, publish, history, openStream, taskProgress } from "./support/client.mjs";
 
 let server;
 before(async () => (server = await startWorker()));
@@ -112,4 +112,39 @@ test("history pages with after and limit, and refuses bad parameters", async () 
   }
   const ahead = await history(server.url, t, { after: "50" });
   assert.equal(ahead.body.gap, true, "an id the server never issued means the client must resync");
+});
+
+test("a history page stops at about 2 MiB of events and says there is more; any after is answered", async () => {
+  const t = await token("big-page-org");
+  const result = "r".repeat(60_000);
+  for (let i = 0; i < 60; i++) {
+    // One event of ~60 KB per publish (the body limit is 64 KiB): 3.6 MB in all.
+    const r = await publish(server.url, t, { type: "task.completed", data: { taskId: `big-${i}`, result } });
+    assert.equal(r.status, 202);
+  }
+  const first = await history(server.url, t, { limit: "1000" });
+  assert.equal(first.status, 200);
+  const n = first.body.events.length;
+  const bytes = JSON.stringify(first.body.events).length;
+  assert.ok(n >= 30 && n < 40, `a page of ${n} events`);
+  assert.ok(bytes <= 2.1 * 1024 * 1024, `${bytes} bytes`);
+  assert.equal(first.body.hasMore, true);
+  let after = first.body.events.at(-1).id;
+  let seen = n;
+  for (let guard = 0; guard < 5; guard++) {
+    const page = await history(server.url, t, { after, limit: "1000" });
+    assert.equal(page.body.events[0].id, String(Number(after) + 1), "pages continue without a gap");
+    seen += page.body.events.length;
+    after = page.body.events.at(-1).id;
+    if (!page.body.hasMore) break;
+  }
+  assert.equal(seen, 60);
+  // A reconnect that is far behind replays all of it, page by page.
+  const s = await openStream(server.url, t, { lastEventId: "0" });
+  await s.until((x) => x.data.length === 60, 10_000, "60 big events replayed");
+  s.close();
+  const huge = await history(server.url, t, { after: "18446744073709551615" });
+  assert.equal(huge.status, 200);
+  assert.equal(huge.body.gap, true);
+  assert.deepEqual(huge.body.events, []);
 });

@@ -126,8 +126,13 @@ test("lastEventId in the query works, and the Last-Event-ID header wins over it"
   await both.until((x) => x.data.length === 1);
   await sleep(200);
   assert.deepEqual(both.data.map((e) => e.id), ["5"]);
+  const emptyHeader = await openStream(server.url, t, { query: { lastEventId: "4" }, lastEventId: "" });
+  await emptyHeader.until((x) => x.data.length === 1);
+  await sleep(200);
+  assert.deepEqual(emptyHeader.data.map((e) => e.id), ["5"], "an empty Last-Event-ID header counts as none");
   viaQuery.close();
   both.close();
+  emptyHeader.close();
 });
 
 test("the seam between replay and live has no gap and no duplicate under concurrent publishing", async () => {

@@ -27,7 +27,52 @@ fn too_long(field: &str, value: &Option<String>, max: usize) -> Option<String> {
     value.as_ref().filter(|v| v.chars().count() > max).map(|_| format!("{field} must be at most {max} characters"))
 }
 
-/// Parses and checks a report body.
+/// Removes what looks like a token from report text before it is logged or kept: the value of any
+/// `token=` parameter, and anything shaped like a JWT (`eyJ...` `.` `...` `.` `...`). Pages put
+/// tokens in stream URLs, and tokens must never reach logs.
+pub fn redact(text: &str) -> String {
+    let is_b64 = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let param = rest.find("token=").map(|i| (i, true));
+        let jwt = rest.find("eyJ").map(|i| (i, false));
+        let next = match (param, jwt) {
+            (Some(p), Some(j)) => Some(if p.0 <= j.0 { p } else { j }),
+            (p, j) => p.or(j),
+        };
+        let Some((at, is_param)) = next else {
+            out.push_str(rest);
+            return out;
+        };
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        if is_param {
+            out.push_str("token=[redacted]");
+            let value = from.get("token=".len()..).unwrap_or("");
+            let end = value.find(|c: char| c == '&' || c == '#' || c.is_whitespace() || c == '"').unwrap_or(value.len());
+            rest = value.get(end..).unwrap_or("");
+        } else {
+            // A JWT: three base64url parts joined by dots (the last may be empty). `from` starts
+            // with "eyJ", so `end` is at least 3 and the scan always moves on.
+            let mut end = 0;
+            let mut dots = 0;
+            for (i, c) in from.char_indices() {
+                if is_b64(c) || (c == '.' && dots < 2) {
+                    dots += usize::from(c == '.');
+                    end = i + c.len_utf8();
+                } else {
+                    break;
+                }
+            }
+            let (seen, after) = from.split_at(end);
+            out.push_str(if dots == 2 { "[redacted-token]" } else { seen });
+            rest = after;
+        }
+    }
+}
+
+/// Parses and checks a report body, and removes tokens from its text.
 pub fn parse(body: &[u8]) -> Result<ClientError, ApiError> {
     if body.len() > MAX_REPORT_BYTES {
         return Err(ApiError::payload_too_large(MAX_REPORT_BYTES));
@@ -50,12 +95,31 @@ pub fn parse(body: &[u8]) -> Result<ClientError, ApiError> {
     if let Some(problem) = problems.into_iter().flatten().next() {
         return Err(ApiError::bad_request(problem));
     }
-    Ok(report)
+    let clean = |v: Option<String>| v.map(|s| redact(&s));
+    Ok(ClientError {
+        message: redact(&report.message),
+        stack: clean(report.stack),
+        component_stack: clean(report.component_stack),
+        url: clean(report.url),
+        user_agent: report.user_agent,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_are_redacted() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJvcmciOiJhIn0.sig-_part";
+        assert_eq!(redact(&format!("http://h/v1/stream?token={jwt}&x=1")), "http://h/v1/stream?token=[redacted]&x=1");
+        assert_eq!(redact(&format!("failed with {jwt} at line 3")), "failed with [redacted-token] at line 3");
+        assert_eq!(redact("eyJ not a token, eyJabc.def"), "eyJ not a token, eyJabc.def");
+        assert_eq!(redact("plain text"), "plain text");
+        assert_eq!(redact("ends with token="), "ends with token=[redacted]");
+        let r = parse(format!(r#"{{"message":"x","url":"http://h/?token={jwt}"}}"#).as_bytes()).unwrap();
+        assert_eq!(r.url.as_deref(), Some("http://h/?token=[redacted]"));
+    }
 
     #[test]
     fn reports_are_checked() {

@@ -30,8 +30,11 @@ use crate::metrics::{Gauges, Metrics};
 use crate::observers::{self, Connected, Observer};
 use crate::replay::{self, ResetData, Resume, Window};
 
-/// Events one replay step reads from the log.
+/// Events one replay step reads from the log, and the bytes it stops at.
 const REPLAY_PAGE: u64 = 256;
+const REPLAY_PAGE_BYTES: u64 = 1 << 20;
+/// The bytes of envelopes one history page stops at (it still holds at least one event).
+const HISTORY_PAGE_BYTES: u64 = 2 << 20;
 
 /// One validated event, as the front worker hands it to the hub.
 #[derive(Serialize, Deserialize)]
@@ -292,7 +295,6 @@ impl Hub {
             })
             .collect();
         self.log.append(&rows).map_err(internal("appending to the event log"))?;
-        self.log.prune(self.config.retention, now).map_err(internal("pruning the event log"))?;
 
         let started = now_ms();
         {
@@ -305,6 +307,10 @@ impl Hub {
         // The runtime's clock advances only across I/O, so a fan-out that never awaits reads as
         // 0 here in production; the histogram still counts fan-outs (see docs/protocol.md).
         self.metrics.send_duration(now_ms().saturating_sub(started) as f64 / 1000.0);
+        // After delivery, and best effort: stored events must reach live connections whatever happens here.
+        if let Err(e) = self.log.prune(self.config.retention, now) {
+            worker::console_error!("pruning the event log failed: {e}");
+        }
         Ok(appended)
     }
 
@@ -327,7 +333,14 @@ impl Hub {
         let scope = event.target.as_ref().map(|t| t.request_id.as_str().to_string()).unwrap_or_default();
         let appended = self.append_and_send(vec![event])?;
         let Some(a) = appended.first() else { return Err(ApiError::internal()) };
-        self.log.set_pending_version(&scope, &a.envelope).map_err(internal("storing the pending version"))?;
+        // The event is published and delivered by now; if it cannot be made pending, say so.
+        self.log.set_pending_version(&scope, &a.envelope).map_err(|e| {
+            worker::console_error!("storing the pending version failed: {e}");
+            ApiError::misconfigured(format!(
+                "version.available {} was published but could not be stored as pending; retry the PUT",
+                a.id
+            ))
+        })?;
         let body = format!(r#"{{"ids":["{}"],"event":{}}}"#, a.id, a.envelope);
         http::json(200, body).map_err(internal("answering a version"))
     }
@@ -379,7 +392,8 @@ impl Hub {
         };
 
         // Register before anything else can run: every event after `window.latest` is live.
-        let (tx, rx) = mpsc::channel(self.config.queue_frames);
+        // A futures channel holds `buffer + 1` items (one per sender): ask for one less.
+        let (tx, rx) = mpsc::channel(self.config.queue_frames.saturating_sub(1));
         let state = Rc::new(QueueState { bytes: Cell::new(0), last: RefCell::new(None) });
         let queue = Queue { tx, state: state.clone(), max_bytes: self.config.queue_bytes };
         let id = self.connections.borrow_mut().open(request_id.clone(), now, queue);
@@ -440,12 +454,13 @@ impl Hub {
         let request_id = http::request_id(url)?;
         self.log.prune(self.config.retention, now_ms()).map_err(internal("pruning the event log"))?;
         let window = self.log.window().map_err(internal("reading the log window"))?;
-        let mut rows = self
+        let rid = request_id.as_ref().map(RequestId::as_str);
+        let rows = self
             .log
-            .page(after, window.latest, limit + 1, request_id.as_ref().map(RequestId::as_str))
+            .page(after, window.latest, limit, HISTORY_PAGE_BYTES, rid)
             .map_err(internal("reading history"))?;
-        let has_more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
+        let next = rows.last().map_or(after, |r| r.id);
+        let has_more = self.log.has_after(next, window.latest, rid).map_err(internal("reading history"))?;
 
         let mut events = Vec::with_capacity(rows.len());
         for row in rows {
@@ -550,15 +565,11 @@ fn next_page(log: &ReplayLog, after: u64, until: u64, request_id: Option<&Reques
     if !still_whole {
         return Ok(Page::Gap(window));
     }
-    let rows = log.page(after, until, REPLAY_PAGE, request_id.map(RequestId::as_str))?;
-    // Rows are in id order; a page shorter than asked means the log has nothing more up to `until`.
-    let last = match rows.last() {
-        Some(row) if rows.len() as u64 == REPLAY_PAGE => row.id,
-        Some(_) | None => until,
-    };
-    if rows.is_empty() {
+    let rows = log.page(after, until, REPLAY_PAGE, REPLAY_PAGE_BYTES, request_id.map(RequestId::as_str))?;
+    // Rows are in id order; the next page starts after the last one. An empty page: nothing more.
+    let Some(last) = rows.last().map(|row| row.id) else {
         return Ok(Page::End);
-    }
+    };
     let frames = rows.iter().map(|r| Frame::event(r.id, &r.type_name, &r.envelope)).collect();
     Ok(Page::Frames(frames, last))
 }

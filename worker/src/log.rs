@@ -66,8 +66,17 @@ fn int(v: u64) -> worker::Result<SqlStorageValue> {
 impl ReplayLog {
     pub fn open(sql: SqlStorage) -> worker::Result<ReplayLog> {
         sql.exec(SCHEMA, None)?;
-        let latest = sql.exec("SELECT value FROM meta WHERE key = 'latest_id'", None)?.one::<Value>()?;
-        Ok(ReplayLog { sql, latest: Cell::new(latest.value.unwrap_or(0)) })
+        let log = ReplayLog { sql, latest: Cell::new(0) };
+        log.latest.set(log.stored_latest()?);
+        Ok(log)
+    }
+
+    /// The latest id as stored: the counter, or a row beyond it left by an append that failed
+    /// halfway (its rows are not rolled back), so an id is never handed out twice.
+    fn stored_latest(&self) -> worker::Result<u64> {
+        let counter = self.sql.exec("SELECT value FROM meta WHERE key = 'latest_id'", None)?.one::<Value>()?;
+        let rows = self.sql.exec("SELECT MAX(id) AS value FROM events", None)?.one::<Value>()?;
+        Ok(counter.value.unwrap_or(0).max(rows.value.unwrap_or(0)))
     }
 
     pub fn latest(&self) -> u64 {
@@ -82,6 +91,17 @@ impl ReplayLog {
     /// Appends events whose ids continue from `latest()`. All rows and the new latest id are
     /// written without an `await` in between, so the Durable Object commits them together.
     pub fn append(&self, events: &[Append<'_>]) -> worker::Result<()> {
+        let result = self.append_rows(events);
+        if result.is_err() {
+            // Rows written before the failure stay: never reuse their ids.
+            if let Ok(latest) = self.stored_latest() {
+                self.latest.set(latest);
+            }
+        }
+        result
+    }
+
+    fn append_rows(&self, events: &[Append<'_>]) -> worker::Result<()> {
         let mut latest = self.latest.get();
         for e in events {
             self.sql.exec(
@@ -97,15 +117,36 @@ impl ReplayLog {
 
     /// Events after `after` (at most `limit`, at most up to `until`), in id order, that a reader
     /// with `request_id` may see: broadcast events and events targeted at that request id.
-    pub fn page(&self, after: u64, until: u64, limit: u64, request_id: Option<&str>) -> worker::Result<Vec<Stored>> {
+    ///
+    /// A page also stops before it passes `max_bytes` of envelopes (it always holds at least one
+    /// event): events can be 64 KiB each, and a Durable Object has 128 MB in all.
+    pub fn page(&self, after: u64, until: u64, limit: u64, max_bytes: u64, request_id: Option<&str>) -> worker::Result<Vec<Stored>> {
+        let after = after.min(until);
         self.sql
             .exec(
-                "SELECT id, type, request_id, envelope FROM events
-                 WHERE id > ? AND id <= ? AND (request_id IS NULL OR request_id = ?)
-                 ORDER BY id LIMIT ?",
-                vec![int(after)?, int(until)?, request_id.map(str::to_string).into(), int(limit)?],
+                "SELECT id, type, request_id, envelope FROM (
+                   SELECT id, type, request_id, envelope,
+                          SUM(LENGTH(CAST(envelope AS BLOB))) OVER (ORDER BY id) - LENGTH(CAST(envelope AS BLOB)) AS before
+                   FROM (SELECT id, type, request_id, envelope FROM events
+                         WHERE id > ? AND id <= ? AND (request_id IS NULL OR request_id = ?)
+                         ORDER BY id LIMIT ?))
+                 WHERE before < ? ORDER BY id",
+                vec![int(after)?, int(until)?, request_id.map(str::to_string).into(), int(limit)?, int(max_bytes)?],
             )?
             .to_array()
+    }
+
+    /// Whether an event after `after` (up to `until`) exists for a reader with `request_id`.
+    pub fn has_after(&self, after: u64, until: u64, request_id: Option<&str>) -> worker::Result<bool> {
+        let after = after.min(until);
+        let rows: Vec<Value> = self
+            .sql
+            .exec(
+                "SELECT id AS value FROM events WHERE id > ? AND id <= ? AND (request_id IS NULL OR request_id = ?) LIMIT 1",
+                vec![int(after)?, int(until)?, request_id.map(str::to_string).into()],
+            )?
+            .to_array()?;
+        Ok(!rows.is_empty())
     }
 
     /// Keeps one client error report; only the newest 1000 are kept.

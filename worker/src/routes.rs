@@ -138,7 +138,13 @@ async fn stream(req: &Request, url: &worker::Url, env: &Env) -> std::result::Res
     let claims = authenticate(req, url, env, TokenIn::HeaderOrQuery, Scope::Subscribe)?;
     let request_id = http::request_id(url)?.map(|r| r.as_str().to_string());
     // The Last-Event-ID header (what EventSource sends on reconnect) wins over the query.
-    let last_event_id = req.headers().get("last-event-id").ok().flatten().or_else(|| http::query(url, "lastEventId"));
+    let last_event_id = req
+        .headers()
+        .get("last-event-id")
+        .ok()
+        .flatten()
+        .filter(|v| !v.is_empty()) // an empty header counts as none
+        .or_else(|| http::query(url, "lastEventId"));
     let hub_req = Request::new(
         &hub_url("/stream", &[("lastEventId", last_event_id.as_deref()), ("requestId", request_id.as_deref())]),
         Method::Get,
