@@ -21,8 +21,12 @@ const params = new URLSearchParams(location.search);
 const knob = (name: string) => (params.has(name) ? Number(params.get(name)) : undefined);
 const TYPES = eventTypes();
 
+/** The org to show: ?org=<org> (dev mode), else the dev token's default org `dev`. */
+const ORG = params.get("org") ?? "dev";
+
+/** In dev mode the local server hands out one-hour tokens; ask again on every attempt. */
 async function devToken(): Promise<{ token: string; org: string } | null> {
-  const r = await fetch("/v1/dev/token");
+  const r = await fetch(`/v1/dev/token?org=${encodeURIComponent(ORG)}`);
   return r.ok ? ((await r.json()) as { token: string; org: string }) : null;
 }
 
@@ -49,12 +53,14 @@ const append: CacheRule<Envelope[]> = (feed, event) => {
   return [...list, event].sort((a, b) => Number(a.id) - Number(b.id));
 };
 
-function Feed({ token }: { token: string }) {
+type GetToken = () => Promise<string> | string;
+
+function Feed({ getToken }: { getToken: GetToken }) {
   const on = useMemo(() => Object.fromEntries(TYPES.map((t) => [t, append])), []);
   const feed = useReliableQuery<Envelope[]>({
     queryKey: ["events"],
     queryFn: async () => {
-      const r = await fetch(`/v1/events?limit=1000&token=${encodeURIComponent(token)}`);
+      const r = await fetch(`/v1/events?limit=1000&token=${encodeURIComponent(await getToken())}`);
       if (!r.ok) throw new Error(`history: ${r.status}`);
       const page = (await r.json()) as { events: unknown[] };
       return page.events.flatMap((e) => {
@@ -83,13 +89,13 @@ function Feed({ token }: { token: string }) {
   );
 }
 
-function PublishForm({ token }: { token: string }) {
+function PublishForm({ getToken }: { getToken: GetToken }) {
   const [n, setN] = useState(1);
   const [result, setResult] = useState("");
   const publish = async () => {
     const r = await fetch("/v1/events", {
       method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      headers: { authorization: `Bearer ${await getToken()}`, "content-type": "application/json" },
       body: JSON.stringify({ type: "task.progress", data: { taskId: `dashboard-${n}`, progress: 0.5, message: "from the dashboard" } }),
     });
     setResult(r.ok ? `published ${(await r.json()).ids.join(", ")}` : `refused: ${(await r.json()).error.message}`);
@@ -106,7 +112,7 @@ function PublishForm({ token }: { token: string }) {
   );
 }
 
-function Dashboard({ token, org }: { token: string; org: string }) {
+function Dashboard({ getToken, org }: { getToken: GetToken; org: string }) {
   const { status, reconnect } = useOrgStream();
   const [crash, setCrash] = useState(false);
   if (crash) throw new Error("test crash requested from the dashboard");
@@ -127,8 +133,8 @@ function Dashboard({ token, org }: { token: string; org: string }) {
             </button>
           </div>
         ) : null}
-        <Feed token={token} />
-        <PublishForm token={token} />
+        <Feed getToken={getToken} />
+        <PublishForm getToken={getToken} />
         {params.has("crashButton") ? (
           <button type="button" data-testid="crash" onClick={() => setCrash(true)}>
             Crash
@@ -139,13 +145,15 @@ function Dashboard({ token, org }: { token: string; org: string }) {
   );
 }
 
-function App({ token, org }: { token: string; org: string }) {
+function App({ token, org, fresh }: { token: string; org: string; fresh: boolean }) {
   const client = useMemo(() => new QueryClient(), []);
   const scale = knob("backoffScale");
+  // A dev token is fetched anew on every use, so a page left open past its hour recovers.
+  const getToken = useMemo<GetToken>(() => (fresh ? async () => (await devToken())?.token ?? token : () => token), [fresh, token]);
   const options = useMemo(
     () => ({
       baseUrl: "",
-      getToken: () => token,
+      getToken,
       validate: validateEnvelope as never,
       eventTypes: TYPES,
       pollIntervalMs: knob("pollMs"),
@@ -154,13 +162,13 @@ function App({ token, org }: { token: string; org: string }) {
       onInvalid: (raw: string, errors: { path: string; message: string }[]) => console.warn("invalid event", errors, raw),
       onResync: () => void client.invalidateQueries(),
     }),
-    [client, scale, token],
+    [client, scale, getToken],
   );
   return (
     <RootErrorBoundary report={reportError(token)}>
       <QueryClientProvider client={client}>
         <OrgStreamProvider options={options}>
-          <Dashboard token={token} org={org} />
+          <Dashboard getToken={getToken} org={org} />
         </OrgStreamProvider>
       </QueryClientProvider>
     </RootErrorBoundary>
@@ -183,6 +191,6 @@ function AskForToken() {
 const root = createRoot(document.getElementById("root")!);
 const dev = await devToken().catch(() => null);
 const pasted = sessionStorage.getItem("orgstream-token");
-if (dev) root.render(<StrictMode><App token={dev.token} org={dev.org} /></StrictMode>);
-else if (pasted) root.render(<StrictMode><App token={pasted} org="(from token)" /></StrictMode>);
+if (dev) root.render(<StrictMode><App token={dev.token} org={dev.org} fresh /></StrictMode>);
+else if (pasted) root.render(<StrictMode><App token={pasted} org="(from token)" fresh={false} /></StrictMode>);
 else root.render(<AskForToken />);

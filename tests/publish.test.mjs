@@ -81,6 +81,26 @@ test("bodies the contract refuses: 400, 413, 415", async () => {
   assert.equal((await history(server.url, t)).body.events.length, 1, "only the accepted publish was stored");
 });
 
+test("a chunked body over 64 KiB is refused with 413 and the server keeps answering", async () => {
+  const t = await token("chunked-org");
+  const body = new ReadableStream({
+    start(c) {
+      for (let i = 0; i < 7; i++) c.enqueue(new Uint8Array(10_000).fill(97));
+      c.close();
+    },
+  });
+  const r = await fetch(`${server.url}/v1/events`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${t}`, "content-type": "application/json" },
+    body,
+    duplex: "half", // no content-length: transfer-encoding chunked
+  });
+  assert.equal(r.status, 413);
+  assert.equal((await r.json()).error.code, "payload_too_large");
+  const next = await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(3000) });
+  assert.equal(next.status, 200, "the next request is not stalled");
+});
+
 test("a full batch of 100 just under 64 KiB is accepted", async () => {
   const t = await token("big-org");
   const events = Array.from({ length: 100 }, (_, i) => ({ type: "task.failed", data: { taskId: `t${i}`, error: "e".repeat(580) } }));

@@ -82,7 +82,10 @@ pub fn parse_version_body(body: &[u8]) -> Result<PublishedEvent, ApiError> {
             return ApiError::bad_request(format!("body is not valid JSON: {}", e.message));
         }
         let path = e.path.strip_prefix("/data").map(str::to_string).unwrap_or(e.path);
-        ApiError::invalid_event(vec![Detail { index: 0, path, code: e.code.as_str(), message: e.message }])
+        let shown = if path.is_empty() { "the root".to_string() } else { path.clone() };
+        let mut err = ApiError::invalid_event(vec![Detail { index: 0, path, code: e.code.as_str(), message: e.message.clone() }]);
+        err.message = format!("the version is invalid at {shown}: {}", e.message);
+        err
     })
 }
 

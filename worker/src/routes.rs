@@ -267,18 +267,29 @@ async fn delete_version(req: &Request, url: &worker::Url, env: &Env) -> std::res
     to_hub(env, &claims.org, hub_req).await
 }
 
-/// Reads the body, stopping as soon as it passes the limit: a huge body is never held in memory.
+/// Reads the body, keeping at most the limit in memory. A body over the limit is read on (and
+/// thrown away) up to `DRAIN_BYTES`, so the connection is left in a clean state for the next request
+/// (left unread, a chunked body stalled the connection's next request under wrangler dev).
 async fn read_capped(req: &mut Request) -> std::result::Result<Vec<u8>, ApiError> {
+    const DRAIN_BYTES: usize = 1 << 20;
     let mut body = Vec::new();
     let Ok(mut chunks) = req.stream() else {
         return Ok(body);
     };
+    let mut total = 0usize;
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk.map_err(|_| ApiError::bad_request("the request body could not be read"))?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+        total += chunk.len();
+        if total > MAX_BODY_BYTES {
+            if total > DRAIN_BYTES {
+                break;
+            }
+            continue;
         }
         body.extend_from_slice(&chunk);
+    }
+    if total > MAX_BODY_BYTES {
+        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
     }
     Ok(body)
 }
