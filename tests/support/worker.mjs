@@ -107,6 +107,15 @@ async function startOnce({ vars = {}, persistDir, port: fixedPort } = {}) {
     env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
   });
   closeSync(log);
+  // If this test process ends without stopping it (a crash, a timeout), take wrangler down too:
+  // it runs in its own process group and would outlive us.
+  const reap = () => {
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch {}
+  };
+  process.once("exit", reap);
+  child.once("exit", () => process.off("exit", reap));
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitHealthy(url, child, logPath);
