@@ -3,34 +3,17 @@
 // wasm-opt from the npm `binaryen` package, plus the JS entries and generated types in
 // schema-wasm/js. Skips the build when no input changed.
 
-import { createHash } from "node:crypto";
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join, relative } from "node:path";
-import { bin, root, run, setup, step } from "./lib/toolchain.mjs";
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { bin, fingerprint, root, run, setup, step } from "./lib/toolchain.mjs";
 
 const crate = join(root, "schema-wasm");
 const pkg = join(crate, "pkg");
 const inputs = ["Cargo.toml", "Cargo.lock", "schema-wasm/Cargo.toml", "schema-wasm/src", "schema-wasm/js", "scripts/build-schema.mjs"];
 
-function files(path) {
-  const full = join(root, path);
-  if (!existsSync(full)) return [];
-  if (statSync(full).isFile()) return [full];
-  return readdirSync(full).flatMap((name) => files(join(path, name)));
-}
-
-function fingerprint() {
-  const h = createHash("sha256");
-  for (const f of inputs.flatMap(files).sort()) {
-    h.update(relative(root, f));
-    h.update(readFileSync(f));
-  }
-  return h.digest("hex");
-}
-
 setup({ quiet: true });
 const stamp = join(pkg, ".fingerprint");
-const want = fingerprint();
+const want = fingerprint(inputs);
 if (existsSync(stamp) && readFileSync(stamp, "utf8") === want) {
   step("schema-wasm/pkg is up to date");
   process.exit(0);

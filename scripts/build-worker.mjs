@@ -5,37 +5,17 @@
 //   node scripts/build-worker.mjs            fast local build (no wasm-opt)
 //   ORGSTREAM_OPTIMIZE=1 ...                 also run wasm-opt (npm run deploy does)
 
-import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, writeFileSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
-import { buildEnv, bin, root, run, setup, step } from "./lib/toolchain.mjs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { buildEnv, bin, fingerprint, root, run, setup, step } from "./lib/toolchain.mjs";
 
 const optimize = process.env.ORGSTREAM_OPTIMIZE === "1";
 const inputs = ["Cargo.toml", "Cargo.lock", "worker", "schema-wasm"];
 
-function files(path) {
-  const full = join(root, path);
-  if (!existsSync(full)) return [];
-  if (statSync(full).isFile()) return [full];
-  return readdirSync(full, { withFileTypes: true })
-    .filter((d) => !["target", "pkg", "build"].includes(d.name) && !d.name.startsWith("."))
-    .flatMap((d) => files(join(path, d.name)));
-}
-
-function fingerprint() {
-  const h = createHash("sha256");
-  h.update(`optimize=${optimize}\n`);
-  for (const f of inputs.flatMap(files).sort()) {
-    h.update(relative(root, f));
-    h.update(readFileSync(f));
-  }
-  return h.digest("hex");
-}
-
 setup({ quiet: true });
 const out = join(root, "worker", "build");
 const stamp = join(out, ".fingerprint");
-const want = fingerprint();
+const want = fingerprint(inputs, `optimize=${optimize}`);
 if (existsSync(join(out, "index.js")) && existsSync(stamp) && readFileSync(stamp, "utf8") === want) {
   step("worker build is up to date");
 } else {

@@ -4,10 +4,10 @@
 // Only Node built-ins here: this runs before `npm ci` on a fresh clone.
 
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync, statSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, statSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
 import { homedir } from "node:os";
-import { join, dirname } from "node:path";
+import { join, dirname, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -144,4 +144,27 @@ export function buildEnv() {
     ESBUILD_BIN: join(root, "node_modules", ".bin", "esbuild"),
     WASM_OPT_BIN: join(root, "node_modules", ".bin", "wasm-opt"),
   };
+}
+
+function files(path) {
+  const full = join(root, path);
+  if (!existsSync(full)) return [];
+  if (statSync(full).isFile()) return [full];
+  return readdirSync(full, { withFileTypes: true })
+    .filter((d) => !["target", "pkg", "build"].includes(d.name) && !d.name.startsWith("."))
+    .flatMap((d) => files(join(path, d.name)));
+}
+
+/**
+ * A hash of the names and contents of `inputs` (paths under the root; build outputs and dot files
+ * skipped) and of `salt`: a build whose fingerprint matches its last one can be skipped.
+ */
+export function fingerprint(inputs, salt = "") {
+  const h = createHash("sha256");
+  h.update(`${salt}\n`);
+  for (const f of inputs.flatMap(files).sort()) {
+    h.update(relative(root, f));
+    h.update(readFileSync(f));
+  }
+  return h.digest("hex");
 }
