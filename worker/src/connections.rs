@@ -112,23 +112,10 @@ impl<S: Sink> Connections<S> {
             if target.is_some_and(|t| c.request_id.as_ref() != Some(t)) {
                 return true;
             }
-            match c.sink.offer(frame) {
-                Offer::Queued => {
-                    queued += 1;
-                    true
-                }
-                Offer::Full => {
-                    c.sink.close(Some(Frame::unnumbered("stream.overflow", "{}")));
-                    counts.overflow += 1;
-                    false
-                }
-                Offer::Closed => {
-                    counts.disconnect += 1;
-                    false
-                }
-            }
+            let offer = c.sink.offer(frame);
+            queued += usize::from(offer == Offer::Queued);
+            settle(counts, c, offer)
         });
-        counts.frames_sent += queued as u64;
         queued
     }
 
@@ -136,20 +123,11 @@ impl<S: Sink> Connections<S> {
     pub fn deliver_to(&mut self, id: ConnectionId, frames: &[Frame]) {
         let Some(at) = self.open.iter().position(|c| c.id == id) else { return };
         for frame in frames {
-            let outcome = self.open.get_mut(at).map(|c| c.sink.offer(frame));
-            match outcome {
-                Some(Offer::Queued) => self.counts.frames_sent += 1,
-                Some(Offer::Full) => {
-                    let mut c = self.open.swap_remove(at);
-                    c.sink.close(Some(Frame::unnumbered("stream.overflow", "{}")));
-                    self.counts.overflow += 1;
-                    return;
-                }
-                Some(Offer::Closed) | None => {
-                    self.open.swap_remove(at);
-                    self.counts.disconnect += 1;
-                    return;
-                }
+            let Some(c) = self.open.get_mut(at) else { return };
+            let offer = c.sink.offer(frame);
+            if !settle(&mut self.counts, c, offer) {
+                self.open.swap_remove(at);
+                return;
             }
         }
     }
@@ -169,6 +147,26 @@ impl<S: Sink> Connections<S> {
         let expired = before - self.open.len();
         self.counts.expired += expired as u64;
         expired
+    }
+}
+
+/// What an offer means for a connection: counted, and whether it stays. One that overflowed is
+/// closed with `stream.overflow`; one whose reader is gone is just dropped.
+fn settle<S: Sink>(counts: &mut Counts, c: &mut Connection<S>, offer: Offer) -> bool {
+    match offer {
+        Offer::Queued => {
+            counts.frames_sent += 1;
+            true
+        }
+        Offer::Full => {
+            c.sink.close(Some(Frame::unnumbered("stream.overflow", "{}")));
+            counts.overflow += 1;
+            false
+        }
+        Offer::Closed => {
+            counts.disconnect += 1;
+            false
+        }
     }
 }
 
