@@ -16,8 +16,7 @@ export const TEST_SECRET = "orgstream-test-secret-0123456789abcdef0123456789";
  * once, and wrangler dev's own build watcher would otherwise rebuild and restart the runtime
  * shortly after start (dropping open streams mid-test). Bindings, migrations and vars are the same.
  */
-function testConfig() {
-  const dir = join(root, ".wrangler", "test-config");
+export function testConfig(dir = join(root, ".wrangler", "test-config")) {
   mkdirSync(dir, { recursive: true });
   const lines = readFileSync(join(root, "wrangler.toml"), "utf8").split("\n");
   const out = [];
@@ -83,14 +82,18 @@ export async function startWorker(options = {}) {
   }
 }
 
-async function startOnce({ vars = {}, persistDir, port: fixedPort } = {}) {
+/**
+ * `config`: a wrangler.toml of the test's own (see `testConfig(dir)`), for a test that changes it
+ * under a running server (wrangler reloads the worker, as a deploy would).
+ */
+async function startOnce({ vars = {}, persistDir, port: fixedPort, config } = {}) {
   const dir = persistDir ?? mkdtempSync(join(tmpdir(), "orgstream-state-"));
   const port = fixedPort ?? (await freePort());
   const inspector = await freePort();
   const allVars = { TOKEN_SECRET: TEST_SECRET, ...vars };
   const args = [
     "dev",
-    "--config", testConfig(),
+    "--config", config ?? testConfig(),
     "--ip", "127.0.0.1",
     "--port", String(port),
     "--inspector-port", String(inspector),
@@ -148,11 +151,11 @@ async function startOnce({ vars = {}, persistDir, port: fixedPort } = {}) {
     /** Stops the runtime and starts a new one on the same storage (a new port unless `samePort`). */
     async restart(newVars = vars, { samePort = false } = {}) {
       await server.stop();
-      return startWorker({ vars: newVars, persistDir: dir, port: samePort ? port : undefined });
+      return startWorker({ vars: newVars, persistDir: dir, port: samePort ? port : undefined, config });
     },
     /** Starts the runtime again on the same port and storage after stop(). */
     async start() {
-      return startWorker({ vars, persistDir: dir, port });
+      return startWorker({ vars, persistDir: dir, port, config });
     },
   };
   return server;

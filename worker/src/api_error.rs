@@ -66,7 +66,8 @@ impl ApiError {
         e.retry_after = Some(retry_after);
         e
     }
-    /// A bug or an outage. The message is fixed: internals stay in the log.
+    /// A bug or an outage. The message is fixed: internals stay in the log. Prefer `internal`,
+    /// which logs the cause.
     pub fn internal() -> ApiError {
         ApiError::new(500, "internal", "internal error; try again, and report it if it persists")
     }
@@ -89,6 +90,15 @@ impl ApiError {
         let outer = Outer { error: Inner { code: self.code, message: &self.message, details: &self.details } };
         serde_json::to_string(&outer)
             .unwrap_or_else(|_| r#"{"error":{"code":"internal","message":"internal error","details":[]}}"#.to_string())
+    }
+}
+
+/// The one path for internal errors: logs what failed (`context`) and why, answers with the fixed
+/// message. Use as `.map_err(internal("reading history"))`.
+pub fn internal<E: std::fmt::Display>(context: &'static str) -> impl Fn(E) -> ApiError {
+    move |cause| {
+        worker::console_error!("{context}: {cause}");
+        ApiError::internal()
     }
 }
 

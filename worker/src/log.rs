@@ -9,6 +9,7 @@ use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue};
 
 use crate::replay::{Retention, Window};
+use crate::replay_pager::LogPages;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -23,6 +24,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('latest_id', 0);
 CREATE TABLE IF NOT EXISTS pending_versions (scope TEXT PRIMARY KEY, envelope TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS client_errors (id INTEGER PRIMARY KEY AUTOINCREMENT, ts_ms INTEGER NOT NULL, sub TEXT NOT NULL, report TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT NOT NULL, label TEXT NOT NULL, value INTEGER NOT NULL, PRIMARY KEY (name, label));
+INSERT OR IGNORE INTO meta (key, value) VALUES ('latest_connection', 0);
 ";
 
 /// `scope` of the org-wide pending version (others are a request id).
@@ -195,6 +198,39 @@ impl ReplayLog {
         Ok(cursor.rows_written() > 0)
     }
 
+    /// Adds to stored counters (`metrics::Tally::take`).
+    pub fn add_counters(&self, additions: &[(&'static str, String, u64)]) -> worker::Result<()> {
+        for (name, label, n) in additions {
+            self.sql.exec(
+                "INSERT INTO counters (name, label, value) VALUES (?, ?, ?)
+                 ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value",
+                vec![(*name).into(), label.as_str().into(), int(*n)?],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Every stored counter as `(name, label, value)`.
+    pub fn counters(&self) -> worker::Result<Vec<(String, String, u64)>> {
+        #[derive(Deserialize)]
+        struct Row {
+            name: String,
+            label: String,
+            value: u64,
+        }
+        let rows: Vec<Row> = self.sql.exec("SELECT name, label, value FROM counters", None)?.to_array()?;
+        Ok(rows.into_iter().map(|r| (r.name, r.label, r.value)).collect())
+    }
+
+    /// A new connection id, never handed out before in this org.
+    pub fn next_connection_id(&self) -> worker::Result<u64> {
+        let row = self
+            .sql
+            .exec("UPDATE meta SET value = value + 1 WHERE key = 'latest_connection' RETURNING value", None)?
+            .one::<Value>()?;
+        Ok(row.value.unwrap_or(0))
+    }
+
     /// Drops events beyond the retention limits.
     pub fn prune(&self, retention: Retention, now_ms: u64) -> worker::Result<()> {
         self.sql.exec(
@@ -202,5 +238,15 @@ impl ReplayLog {
             vec![int(retention.keep_from_id(self.latest.get()))?, int(retention.keep_from_ms(now_ms))?],
         )?;
         Ok(())
+    }
+}
+
+impl LogPages for ReplayLog {
+    fn page(&self, after: u64, until: u64, limit: u64, max_bytes: u64, request_id: Option<&str>) -> worker::Result<Vec<Stored>> {
+        ReplayLog::page(self, after, until, limit, max_bytes, request_id)
+    }
+
+    fn has_after(&self, after: u64, until: u64, request_id: Option<&str>) -> worker::Result<bool> {
+        ReplayLog::has_after(self, after, until, request_id)
     }
 }

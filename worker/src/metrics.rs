@@ -1,23 +1,91 @@
 //! The org's counters, and their Prometheus text exposition (`GET /v1/metrics`).
-//! They live in the org's Durable Object: a restart or eviction of the object resets them.
+//!
+//! Counters are stored in the org's SQLite log, so they survive the hub sleeping between events
+//! (and restarts): Prometheus never sees a reset when an org goes idle. The hub adds to them in
+//! memory while it handles one thing (`Tally`) and writes the sums once at the end of it.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::connections::Counts;
+use crate::hub_api::CloseCode;
 
 /// Upper bounds (seconds) of the fan-out duration histogram.
 pub const SEND_BUCKETS: [f64; 8] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0];
 
+/// The stored counters: a name, and a label value (empty when the series has none).
+pub mod name {
+    pub const CONNECTIONS: &str = "connections_total";
+    pub const PUBLISHED: &str = "events_published_total";
+    pub const FRAMES_SENT: &str = "frames_sent_total";
+    pub const REPLAYED: &str = "replayed_events_total";
+    pub const RESETS: &str = "stream_resets_total";
+    pub const WAKEUPS: &str = "hub_wakeups_total";
+    /// One row per bucket (label: its index), not cumulative; rendered cumulative.
+    pub const SEND_BUCKET: &str = "send_duration_bucket";
+    pub const SEND_COUNT: &str = "send_duration_count";
+    pub const SEND_SUM_US: &str = "send_duration_sum_us";
+}
+
+/// Connection lifecycle actions (`orgstream_connections_total{action}`).
+pub const ACTIONS: [&str; 5] = ["connect", "disconnect", "replaced", "overflow", "expired"];
+
+/// Additions not yet stored.
 #[derive(Default)]
-pub struct Metrics {
-    pub published: RefCell<BTreeMap<String, u64>>,
-    pub replayed: Cell<u64>,
-    pub resets: Cell<u64>,
-    send_buckets: RefCell<[u64; SEND_BUCKETS.len()]>,
-    send_count: Cell<u64>,
-    send_sum: Cell<f64>,
+pub struct Tally(RefCell<BTreeMap<(&'static str, String), u64>>);
+
+impl Tally {
+    pub fn add(&self, name: &'static str, label: &str, n: u64) {
+        if n > 0 {
+            *self.0.borrow_mut().entry((name, label.to_string())).or_insert(0) += n;
+        }
+    }
+
+    pub fn connection(&self, action: &str) {
+        self.add(name::CONNECTIONS, action, 1);
+    }
+
+    /// Counts a stream's socket closing, by why it closed. A replaced stream was counted when it
+    /// was replaced.
+    pub fn closed(&self, code: CloseCode) {
+        match code {
+            CloseCode::Replaced => {}
+            CloseCode::Overflow => self.connection("overflow"),
+            CloseCode::Expired => self.connection("expired"),
+            CloseCode::ClientLeft | CloseCode::HubSilent | CloseCode::Other(_) => self.connection("disconnect"),
+        }
+    }
+
+    /// Records one fan-out (the delivery of one published batch to every stream).
+    pub fn send_duration(&self, seconds: f64) {
+        let bucket = SEND_BUCKETS.iter().position(|bound| seconds <= *bound).unwrap_or(SEND_BUCKETS.len());
+        self.add(name::SEND_BUCKET, &bucket.to_string(), 1);
+        self.add(name::SEND_COUNT, "", 1);
+        self.add(name::SEND_SUM_US, "", (seconds * 1e6).round() as u64);
+    }
+
+    /// Takes what was added, to store it.
+    pub fn take(&self) -> Vec<(&'static str, String, u64)> {
+        std::mem::take(&mut *self.0.borrow_mut()).into_iter().map(|((n, l), v)| (n, l, v)).collect()
+    }
+}
+
+/// Stored counter values.
+#[derive(Default)]
+pub struct Stored(BTreeMap<(String, String), u64>);
+
+impl Stored {
+    pub fn from_rows(rows: impl IntoIterator<Item = (String, String, u64)>) -> Stored {
+        Stored(rows.into_iter().map(|(n, l, v)| ((n, l), v)).collect())
+    }
+
+    fn get(&self, name: &str, label: &str) -> u64 {
+        self.0.get(&(name.to_string(), label.to_string())).copied().unwrap_or(0)
+    }
+
+    fn labels<'a>(&'a self, name: &'a str) -> impl Iterator<Item = (&'a str, u64)> + 'a {
+        self.0.iter().filter(move |((n, _), _)| n == name).map(|((_, l), v)| (l.as_str(), *v))
+    }
 }
 
 /// Values read at exposition time.
@@ -26,82 +94,72 @@ pub struct Gauges {
     pub history_events: u64,
 }
 
-impl Metrics {
-    pub fn published(&self, type_name: &str) {
-        *self.published.borrow_mut().entry(type_name.to_string()).or_insert(0) += 1;
+pub fn render(stored: &Stored, gauges: Gauges) -> String {
+    let mut out = String::new();
+    fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
-
-    pub fn add(cell: &Cell<u64>, n: u64) {
-        cell.set(cell.get() + n);
+    family(&mut out, "orgstream_connections_active", "gauge", "Open streams of this org.");
+    let _ = writeln!(out, "orgstream_connections_active {}", gauges.connections_active);
+    family(&mut out, "orgstream_connections_total", "counter", "Stream lifecycle events, by action.");
+    for action in ACTIONS {
+        let _ = writeln!(out, "orgstream_connections_total{{action=\"{action}\"}} {}", stored.get(name::CONNECTIONS, action));
     }
-
-    /// Records one fan-out (the delivery of one published batch to every connection).
-    pub fn send_duration(&self, seconds: f64) {
-        let mut buckets = self.send_buckets.borrow_mut();
-        for (bound, count) in SEND_BUCKETS.iter().zip(buckets.iter_mut()) {
-            if seconds <= *bound {
-                *count += 1;
-            }
-        }
-        self.send_count.set(self.send_count.get() + 1);
-        self.send_sum.set(self.send_sum.get() + seconds);
+    family(&mut out, "orgstream_events_published_total", "counter", "Events published, by type.");
+    for (type_name, n) in stored.labels(name::PUBLISHED) {
+        let _ = writeln!(out, "orgstream_events_published_total{{type=\"{type_name}\"}} {n}");
     }
-
-    pub fn render(&self, counts: Counts, gauges: Gauges) -> String {
-        let mut out = String::new();
-        fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        }
-        family(&mut out, "orgstream_connections_active", "gauge", "Open streams of this org.");
-        let _ = writeln!(out, "orgstream_connections_active {}", gauges.connections_active);
-        family(&mut out, "orgstream_connections_total", "counter", "Stream lifecycle events, by action.");
-        for (action, n) in [
-            ("connect", counts.connect),
-            ("disconnect", counts.disconnect),
-            ("replaced", counts.replaced),
-            ("overflow", counts.overflow),
-            ("expired", counts.expired),
-        ] {
-            let _ = writeln!(out, "orgstream_connections_total{{action=\"{action}\"}} {n}");
-        }
-        family(&mut out, "orgstream_events_published_total", "counter", "Events published, by type.");
-        for (type_name, n) in self.published.borrow().iter() {
-            let _ = writeln!(out, "orgstream_events_published_total{{type=\"{type_name}\"}} {n}");
-        }
-        family(&mut out, "orgstream_frames_sent_total", "counter", "Frames queued to connections (events, heartbeats, on-connect frames).");
-        let _ = writeln!(out, "orgstream_frames_sent_total {}", counts.frames_sent);
-        family(&mut out, "orgstream_send_duration_seconds", "histogram", "Duration of one fan-out of a published batch.");
-        let buckets = self.send_buckets.borrow();
-        for (bound, n) in SEND_BUCKETS.iter().zip(buckets.iter()) {
-            let _ = writeln!(out, "orgstream_send_duration_seconds_bucket{{le=\"{bound}\"}} {n}");
-        }
-        let count = self.send_count.get();
-        let _ = writeln!(out, "orgstream_send_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "orgstream_send_duration_seconds_sum {}", self.send_sum.get());
-        let _ = writeln!(out, "orgstream_send_duration_seconds_count {count}");
-        family(&mut out, "orgstream_replayed_events_total", "counter", "Events sent from the log to reconnecting streams.");
-        let _ = writeln!(out, "orgstream_replayed_events_total {}", self.replayed.get());
-        family(&mut out, "orgstream_stream_resets_total", "counter", "stream.reset frames sent.");
-        let _ = writeln!(out, "orgstream_stream_resets_total {}", self.resets.get());
-        family(&mut out, "orgstream_history_events", "gauge", "Events retained in this org's log.");
-        let _ = writeln!(out, "orgstream_history_events {}", gauges.history_events);
-        out
+    family(&mut out, "orgstream_frames_sent_total", "counter", "Frames the hub sent to streams (events, replayed events, on-connect frames).");
+    let _ = writeln!(out, "orgstream_frames_sent_total {}", stored.get(name::FRAMES_SENT, ""));
+    family(&mut out, "orgstream_send_duration_seconds", "histogram", "Duration of one fan-out of a published batch.");
+    let mut cumulative = 0;
+    for (i, bound) in SEND_BUCKETS.iter().enumerate() {
+        cumulative += stored.get(name::SEND_BUCKET, &i.to_string());
+        let _ = writeln!(out, "orgstream_send_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}");
     }
+    let count = stored.get(name::SEND_COUNT, "");
+    let _ = writeln!(out, "orgstream_send_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+    let _ = writeln!(out, "orgstream_send_duration_seconds_sum {}", stored.get(name::SEND_SUM_US, "") as f64 / 1e6);
+    let _ = writeln!(out, "orgstream_send_duration_seconds_count {count}");
+    family(&mut out, "orgstream_replayed_events_total", "counter", "Events sent from the log to reconnecting streams.");
+    let _ = writeln!(out, "orgstream_replayed_events_total {}", stored.get(name::REPLAYED, ""));
+    family(&mut out, "orgstream_stream_resets_total", "counter", "stream.reset frames sent.");
+    let _ = writeln!(out, "orgstream_stream_resets_total {}", stored.get(name::RESETS, ""));
+    family(&mut out, "orgstream_history_events", "gauge", "Events retained in this org's log.");
+    let _ = writeln!(out, "orgstream_history_events {}", gauges.history_events);
+    family(&mut out, "orgstream_hub_wakeups_total", "counter", "Times the org's hub was loaded into memory (first use, after sleeping, after a restart).");
+    let _ = writeln!(out, "orgstream_hub_wakeups_total {}", stored.get(name::WAKEUPS, ""));
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// What a store does with a tally: add it to what it holds.
+    fn store(into: &mut Vec<(String, String, u64)>, tally: &Tally) {
+        for (n, l, v) in tally.take() {
+            match into.iter_mut().find(|(n2, l2, _)| n2 == n && *l2 == l) {
+                Some(row) => row.2 += v,
+                None => into.push((n.to_string(), l, v)),
+            }
+        }
+    }
+
     #[test]
     fn exposition_has_every_family_and_cumulative_buckets() {
-        let m = Metrics::default();
-        m.published("task.progress");
-        m.published("task.progress");
-        m.send_duration(0.002);
-        m.send_duration(0.3);
-        Metrics::add(&m.replayed, 3);
-        let text = m.render(Counts { connect: 2, frames_sent: 5, ..Counts::default() }, Gauges { connections_active: 1, history_events: 7 });
+        let t = Tally::default();
+        t.add(name::PUBLISHED, "task.progress", 2);
+        t.send_duration(0.002);
+        t.send_duration(0.3);
+        t.add(name::REPLAYED, "", 3);
+        t.connection("connect");
+        t.connection("connect");
+        t.add(name::FRAMES_SENT, "", 5);
+        t.add(name::WAKEUPS, "", 1);
+        let mut rows = Vec::new();
+        store(&mut rows, &t);
+        let text = render(&Stored::from_rows(rows), Gauges { connections_active: 1, history_events: 7 });
         for line in [
             "orgstream_connections_active 1",
             "orgstream_connections_total{action=\"connect\"} 2",
@@ -112,12 +170,37 @@ mod tests {
             "orgstream_send_duration_seconds_bucket{le=\"0.0025\"} 1",
             "orgstream_send_duration_seconds_bucket{le=\"1\"} 2",
             "orgstream_send_duration_seconds_bucket{le=\"+Inf\"} 2",
+            "orgstream_send_duration_seconds_sum 0.302",
             "orgstream_send_duration_seconds_count 2",
             "orgstream_replayed_events_total 3",
             "orgstream_stream_resets_total 0",
             "orgstream_history_events 7",
+            "orgstream_hub_wakeups_total 1",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn tallies_add_up_across_stores_and_are_taken_once() {
+        let mut rows = Vec::new();
+        for _ in 0..3 {
+            let t = Tally::default();
+            t.add(name::WAKEUPS, "", 1);
+            store(&mut rows, &t);
+            assert!(t.take().is_empty());
+        }
+        assert_eq!(Stored::from_rows(rows).get(name::WAKEUPS, ""), 3);
+    }
+
+    #[test]
+    fn closes_are_counted_by_why() {
+        let t = Tally::default();
+        for code in [CloseCode::ClientLeft, CloseCode::Other(1006), CloseCode::Overflow, CloseCode::Expired, CloseCode::Replaced] {
+            t.closed(code);
+        }
+        let stored = Stored::from_rows(t.take().into_iter().map(|(n, l, v)| (n.to_string(), l, v)));
+        let counts: Vec<u64> = ACTIONS.iter().map(|a| stored.get(name::CONNECTIONS, a)).collect();
+        assert_eq!(counts, vec![0, 2, 0, 1, 1], "replaced is counted when it happens, not on close");
     }
 }

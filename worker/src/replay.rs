@@ -1,6 +1,6 @@
 //! The replay and retention rules (contract 4.1 and 4.4), as pure functions of the log's window.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What the log holds: the earliest retained id (none when nothing is retained) and the latest id
 /// ever assigned (0 before the first event). Retention drops events from the front only.
@@ -48,14 +48,31 @@ pub fn parse_id(raw: &str) -> Option<u64> {
     raw.parse().ok()
 }
 
-/// Decides how to resume a stream given the client's last event id (header or query; an empty
-/// value counts as none, as browsers never send an empty `Last-Event-ID`).
-pub fn resume(last_event_id: Option<&str>, window: Window) -> Resume {
-    let Some(raw) = last_event_id.filter(|s| !s.is_empty()) else {
-        return Resume::Live;
-    };
-    let Some(id) = parse_id(raw) else {
-        return Resume::Reset(ResetReason::UnknownId);
+/// A client's last event id as it arrived (`Last-Event-ID` or `lastEventId`), parsed once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LastEventId {
+    Id(u64),
+    /// Not a decimal number: never issued, so the client must resync.
+    NotAnId,
+}
+
+impl LastEventId {
+    /// `None` for an empty value: browsers never send an empty `Last-Event-ID`, so it means none.
+    pub fn parse(raw: &str) -> Option<LastEventId> {
+        if raw.is_empty() {
+            return None;
+        }
+        Some(parse_id(raw).map_or(LastEventId::NotAnId, LastEventId::Id))
+    }
+}
+
+/// Decides how to resume a stream given the client's last event id.
+pub fn resume(last_event_id: Option<LastEventId>, window: Window) -> Resume {
+    let id = match last_event_id {
+        None => return Resume::Live,
+        Some(LastEventId::NotAnId) => return Resume::Reset(ResetReason::UnknownId),
+        Some(LastEventId::Id(id)) => id,
     };
     if id > window.latest {
         return Resume::Reset(ResetReason::UnknownId);
@@ -120,48 +137,48 @@ mod tests {
     #[test]
     fn no_id_means_live() {
         assert_eq!(resume(None, W), Resume::Live);
-        assert_eq!(resume(Some(""), W), Resume::Live);
+        assert_eq!(resume(LastEventId::parse(""), W), Resume::Live);
     }
 
     #[test]
     fn exact_replay_inside_the_window() {
-        assert_eq!(resume(Some("7"), W), Resume::After(7));
-        assert_eq!(resume(Some("10"), W), Resume::After(10), "caught up: nothing to replay");
+        assert_eq!(resume(LastEventId::parse("7"), W), Resume::After(7));
+        assert_eq!(resume(LastEventId::parse("10"), W), Resume::After(10), "caught up: nothing to replay");
     }
 
     #[test]
     fn the_seam_earliest_minus_one_is_still_exact() {
-        assert_eq!(resume(Some("4"), W), Resume::After(4));
-        assert_eq!(resume(Some("3"), W), Resume::Reset(ResetReason::HistoryGap));
-        assert_eq!(resume(Some("0"), W), Resume::Reset(ResetReason::HistoryGap));
+        assert_eq!(resume(LastEventId::parse("4"), W), Resume::After(4));
+        assert_eq!(resume(LastEventId::parse("3"), W), Resume::Reset(ResetReason::HistoryGap));
+        assert_eq!(resume(LastEventId::parse("0"), W), Resume::Reset(ResetReason::HistoryGap));
     }
 
     #[test]
     fn from_zero_replays_all_when_nothing_was_dropped() {
         let w = Window { earliest: Some(1), latest: 3 };
-        assert_eq!(resume(Some("0"), w), Resume::After(0));
+        assert_eq!(resume(LastEventId::parse("0"), w), Resume::After(0));
     }
 
     #[test]
     fn greater_than_latest_is_unknown() {
-        assert_eq!(resume(Some("11"), W), Resume::Reset(ResetReason::UnknownId));
+        assert_eq!(resume(LastEventId::parse("11"), W), Resume::Reset(ResetReason::UnknownId));
         let empty = Window { earliest: None, latest: 0 };
-        assert_eq!(resume(Some("1"), empty), Resume::Reset(ResetReason::UnknownId));
-        assert_eq!(resume(Some("0"), empty), Resume::After(0));
+        assert_eq!(resume(LastEventId::parse("1"), empty), Resume::Reset(ResetReason::UnknownId));
+        assert_eq!(resume(LastEventId::parse("0"), empty), Resume::After(0));
     }
 
     #[test]
     fn non_numeric_is_unknown() {
         for raw in ["abc", "-1", "+5", "5 ", " 5", "1e3", "0x10", "99999999999999999999999"] {
-            assert_eq!(resume(Some(raw), W), Resume::Reset(ResetReason::UnknownId), "{raw:?}");
+            assert_eq!(resume(LastEventId::parse(raw), W), Resume::Reset(ResetReason::UnknownId), "{raw:?}");
         }
     }
 
     #[test]
     fn everything_expired() {
         let w = Window { earliest: None, latest: 10 };
-        assert_eq!(resume(Some("10"), w), Resume::After(10));
-        assert_eq!(resume(Some("9"), w), Resume::Reset(ResetReason::HistoryGap));
+        assert_eq!(resume(LastEventId::parse("10"), w), Resume::After(10));
+        assert_eq!(resume(LastEventId::parse("9"), w), Resume::Reset(ResetReason::HistoryGap));
     }
 
     #[test]

@@ -5,11 +5,13 @@ use futures_util::StreamExt;
 use serde_json::value::RawValue;
 use worker::{Env, Method, Request, Response, Result};
 
-use crate::api_error::ApiError;
+use crate::api_error::{internal, ApiError};
 use crate::clock::now_ms;
-use crate::hub::HubEvent;
+use crate::config::Config;
 use crate::http;
+use crate::hub_api::{Connect, HubCall, HubEvent, CALL_URL};
 use crate::publish::{parse_body, parse_version_body, MAX_BODY_BYTES};
+use crate::replay::{self, LastEventId};
 use schema_wasm::PublishedEvent;
 use crate::token::{verify, Claims, Scope};
 
@@ -110,63 +112,58 @@ fn token_secret(env: &Env) -> std::result::Result<String, ApiError> {
     Ok(secret)
 }
 
-/// Forwards a request to the org's hub.
-async fn to_hub(env: &Env, org: &str, hub_req: Request) -> std::result::Result<Response, ApiError> {
-    let stub = env
-        .durable_object(HUB_BINDING)
-        .and_then(|ns| ns.get_by_name(org))
-        .map_err(ApiError::from_worker)?;
-    stub.fetch_with_request(hub_req).await.map_err(ApiError::from_worker)
+/// The org's hub.
+pub fn hub(env: &Env, org: &str) -> std::result::Result<worker::Stub, ApiError> {
+    env.durable_object(HUB_BINDING).and_then(|ns| ns.get_by_name(org)).map_err(internal("finding the org's hub"))
 }
 
-fn hub_url(path: &str, params: &[(&str, Option<&str>)]) -> String {
-    let mut url = format!("https://hub{path}");
-    let mut sep = '?';
-    for (name, value) in params {
-        if let Some(value) = value {
-            url.push(sep);
-            url.push_str(name);
-            url.push('=');
-            url.extend(url::form_urlencoded::byte_serialize(value.as_bytes()));
-            sep = '&';
-        }
-    }
-    url
+/// Makes a call to the org's hub; its answer is the client's answer.
+async fn call_hub(env: &Env, org: &str, call: &HubCall) -> std::result::Result<Response, ApiError> {
+    let body = call.to_json().map_err(internal("encoding a hub call"))?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let req = Request::new_with_init(CALL_URL, &init).map_err(internal("building a hub call"))?;
+    hub(env, org)?.fetch_with_request(req).await.map_err(internal("calling the org's hub"))
+}
+
+/// The settings, or the 500 that names the bad one.
+fn config(env: &Env) -> std::result::Result<Config, ApiError> {
+    Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string())).map_err(|e| ApiError::misconfigured(e.0))
 }
 
 async fn stream(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
     let claims = authenticate(req, url, env, TokenIn::HeaderOrQuery, Scope::Subscribe)?;
-    let request_id = http::request_id(url)?.map(|r| r.as_str().to_string());
-    // The Last-Event-ID header (what EventSource sends on reconnect) wins over the query.
+    let config = config(env)?;
+    let request_id = http::request_id(url)?;
+    // The Last-Event-ID header (what EventSource sends on reconnect) wins over the query; an
+    // empty value counts as none.
     let last_event_id = req
         .headers()
         .get("last-event-id")
         .ok()
         .flatten()
-        .filter(|v| !v.is_empty()) // an empty header counts as none
-        .or_else(|| http::query(url, "lastEventId"));
-    let hub_req = Request::new(
-        &hub_url("/stream", &[("lastEventId", last_event_id.as_deref()), ("requestId", request_id.as_deref())]),
-        Method::Get,
-    )
-    .map_err(ApiError::from_worker)?;
-    to_hub(env, &claims.org, hub_req).await
+        .and_then(|v| LastEventId::parse(&v))
+        .or_else(|| http::query(url, "lastEventId").and_then(|v| LastEventId::parse(&v)));
+    let connect = Connect { last_event_id, request_id, sub: claims.sub, exp: claims.exp };
+    crate::stream::open(hub(env, &claims.org)?, &config, connect).await
 }
 
 async fn history(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
     let claims = authenticate(req, url, env, TokenIn::HeaderOrQuery, Scope::Subscribe)?;
-    let after = http::query(url, "after");
-    let limit = http::query(url, "limit");
-    let request_id = http::request_id(url)?.map(|r| r.as_str().to_string());
-    let hub_req = Request::new(
-        &hub_url(
-            "/history",
-            &[("after", after.as_deref()), ("limit", limit.as_deref()), ("requestId", request_id.as_deref())],
-        ),
-        Method::Get,
-    )
-    .map_err(ApiError::from_worker)?;
-    to_hub(env, &claims.org, hub_req).await
+    let after = match http::query(url, "after") {
+        Some(raw) => replay::parse_id(&raw).ok_or_else(|| ApiError::bad_request("after must be an event id (a decimal number)"))?,
+        None => 0,
+    };
+    let limit = match http::query(url, "limit") {
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .filter(|l| (1..=1000).contains(l))
+            .ok_or_else(|| ApiError::bad_request("limit must be an integer from 1 to 1000"))?,
+        None => 100,
+    };
+    let request_id = http::request_id(url)?;
+    call_hub(env, &claims.org, &HubCall::History { after, limit, request_id }).await
 }
 
 /// Whether this is a local dev server: `DEV_MODE = "true"` comes only from `.dev.vars` (written by
@@ -197,14 +194,13 @@ async fn client_error(mut req: Request, url: &worker::Url, env: &Env) -> std::re
     let claims = authenticate(&req, url, env, TokenIn::HeaderOnly, Scope::Subscribe)?;
     let body = read_json_body(&mut req).await?;
     let report = crate::client_error::parse(&body)?;
-    let payload = serde_json::json!({ "tokenKey": format!("{}:{}", claims.sub, claims.exp), "sub": claims.sub, "report": report }).to_string();
-    to_hub(env, &claims.org, hub_request("/audit", Method::Post, payload)?).await
+    let call = HubCall::ClientError { token_key: format!("{}:{}", claims.sub, claims.exp), sub: claims.sub, report };
+    call_hub(env, &claims.org, &call).await
 }
 
 async fn metrics(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
     let claims = authenticate(req, url, env, TokenIn::HeaderOnly, Scope::Metrics)?;
-    let hub_req = Request::new(&hub_url("/metrics", &[]), Method::Get).map_err(ApiError::from_worker)?;
-    to_hub(env, &claims.org, hub_req).await
+    call_hub(env, &claims.org, &HubCall::Metrics).await
 }
 
 /// Checks the headers and reads the body of a publish-scope JSON request.
@@ -221,50 +217,32 @@ async fn read_json_body(req: &mut Request) -> std::result::Result<Vec<u8>, ApiEr
     read_capped(req).await
 }
 
-fn hub_events(events: Vec<PublishedEvent>) -> std::result::Result<String, ApiError> {
-    let mut hub_events = Vec::with_capacity(events.len());
-    for event in events {
-        hub_events.push(HubEvent {
-            type_name: event.type_name.to_string(),
-            data: RawValue::from_string(event.data).map_err(|_| ApiError::internal())?,
-            target: event.target,
-        });
-    }
-    serde_json::to_string(&hub_events).map_err(|_| ApiError::internal())
-}
-
-fn hub_request(path: &str, method: Method, body: String) -> std::result::Result<Request, ApiError> {
-    let mut init = worker::RequestInit::new();
-    init.with_method(method).with_body(Some(body.into()));
-    Request::new_with_init(&hub_url(path, &[]), &init).map_err(ApiError::from_worker)
+fn hub_event(event: PublishedEvent) -> std::result::Result<HubEvent, ApiError> {
+    Ok(HubEvent {
+        type_name: event.type_name.to_string(),
+        data: RawValue::from_string(event.data).map_err(internal("validated data that is not JSON"))?,
+        target: event.target,
+    })
 }
 
 async fn publish(mut req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
     let claims = authenticate(&req, url, env, TokenIn::HeaderOnly, Scope::Publish)?;
     let body = read_json_body(&mut req).await?;
-    let payload = hub_events(parse_body(&body)?)?;
-    to_hub(env, &claims.org, hub_request("/publish", Method::Post, payload)?).await
+    let events = parse_body(&body)?.into_iter().map(hub_event).collect::<std::result::Result<Vec<_>, _>>()?;
+    call_hub(env, &claims.org, &HubCall::Publish { events }).await
 }
 
 async fn put_version(mut req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
     let claims = authenticate(&req, url, env, TokenIn::HeaderOnly, Scope::Publish)?;
     let body = read_json_body(&mut req).await?;
-    let event = parse_version_body(&body)?;
-    let payload = hub_events(vec![event])?;
-    // The hub takes one event here, not a list.
-    let payload = payload.strip_prefix('[').and_then(|p| p.strip_suffix(']')).unwrap_or(&payload).to_string();
-    to_hub(env, &claims.org, hub_request("/versions", Method::Put, payload)?).await
+    let event = hub_event(parse_version_body(&body)?)?;
+    call_hub(env, &claims.org, &HubCall::PutVersion { event }).await
 }
 
 async fn delete_version(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
     let claims = authenticate(req, url, env, TokenIn::HeaderOnly, Scope::Publish)?;
-    let request_id = http::request_id(url)?.map(|r| r.as_str().to_string());
-    let hub_req = Request::new_with_init(
-        &hub_url("/versions", &[("requestId", request_id.as_deref())]),
-        worker::RequestInit::new().with_method(Method::Delete),
-    )
-    .map_err(ApiError::from_worker)?;
-    to_hub(env, &claims.org, hub_req).await
+    let request_id = http::request_id(url)?;
+    call_hub(env, &claims.org, &HubCall::DeleteVersion { request_id }).await
 }
 
 /// Reads the body, keeping at most the limit in memory. A body over the limit is read on (and

@@ -1,0 +1,196 @@
+//! The hub's calls: publish (append, then fan out the same bytes to every stream), history,
+//! pending versions, client error reports, metrics. Each answers with the public HTTP answer.
+
+use schema_wasm::{EnvelopeOut, RequestId};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use worker::{Response, State};
+
+use super::runtime::RuntimeSockets;
+use super::Hub;
+use crate::api_error::{internal, ApiError};
+use crate::client_error::ClientError;
+use crate::clock::{format_ts, now_ms};
+use crate::frame::Frame;
+use crate::http;
+use crate::hub_api::{HubCall, HubEvent};
+use crate::log::Append;
+use crate::metrics::{self, name, Gauges, Stored};
+use crate::replay::{self, ResetData};
+use crate::sockets::{self, Outgoing};
+
+/// The bytes of envelopes one history page stops at (it still holds at least one event).
+const HISTORY_PAGE_BYTES: u64 = 2 << 20;
+
+pub fn handle(hub: &Hub, state: &State, call: HubCall) -> Result<Response, ApiError> {
+    match call {
+        HubCall::Publish { events } => publish(hub, state, events),
+        HubCall::PutVersion { event } => put_version(hub, state, event),
+        HubCall::DeleteVersion { request_id } => delete_version(hub, request_id),
+        HubCall::History { after, limit, request_id } => history(hub, after, limit, request_id),
+        HubCall::Metrics => metrics(hub, state),
+        HubCall::ClientError { token_key, sub, report } => client_error(hub, &token_key, &sub, &report),
+    }
+}
+
+/// One event appended to the log: its id, envelope and where it goes.
+struct Appended {
+    id: u64,
+    type_name: String,
+    envelope: String,
+    target: Option<RequestId>,
+}
+
+/// Assigns ids, appends to the log, and fans out. Returns what was appended.
+fn append_and_send(hub: &Hub, state: &State, events: Vec<HubEvent>) -> Result<Vec<Appended>, ApiError> {
+    let now = now_ms();
+    let ts = format_ts(now);
+    let first = hub.log.latest() + 1;
+    let mut appended = Vec::with_capacity(events.len());
+    for (offset, event) in events.into_iter().enumerate() {
+        let id = first + offset as u64;
+        let id_text = id.to_string();
+        let envelope = EnvelopeOut {
+            id: &id_text,
+            type_name: &event.type_name,
+            ts: &ts,
+            data: &event.data,
+            target: event.target.as_ref(),
+        };
+        let envelope = serde_json::to_string(&envelope).map_err(internal("encoding an envelope"))?;
+        appended.push(Appended { id, type_name: event.type_name, envelope, target: event.target.map(|t| t.request_id) });
+    }
+    let rows: Vec<Append<'_>> = appended
+        .iter()
+        .map(|a| Append {
+            id: a.id,
+            ts_ms: now,
+            type_name: &a.type_name,
+            request_id: a.target.as_ref().map(RequestId::as_str),
+            envelope: &a.envelope,
+        })
+        .collect();
+    hub.log.append(&rows).map_err(internal("appending to the event log"))?;
+
+    let started = now_ms();
+    let frames: Vec<Frame> = appended.iter().map(|a| Frame::event(a.id, &a.type_name, &a.envelope)).collect();
+    let batch: Vec<Outgoing<'_>> =
+        frames.iter().zip(&appended).map(|(frame, a)| Outgoing { frame, target: a.target.as_ref() }).collect();
+    let sent = sockets::fan_out(&RuntimeSockets(state), &batch);
+    for a in &appended {
+        hub.tally.add(name::PUBLISHED, &a.type_name, 1);
+    }
+    hub.tally.add(name::FRAMES_SENT, "", sent);
+    // The runtime's clock advances only across I/O, so a fan-out that never awaits reads as
+    // 0 here in production; the histogram still counts fan-outs (see docs/protocol.md).
+    hub.tally.send_duration(now_ms().saturating_sub(started) as f64 / 1000.0);
+    // After delivery, and best effort: stored events must reach live streams whatever happens here.
+    if let Err(e) = hub.log.prune(hub.config.retention, now) {
+        worker::console_error!("pruning the event log failed: {e}");
+    }
+    Ok(appended)
+}
+
+fn publish(hub: &Hub, state: &State, events: Vec<HubEvent>) -> Result<Response, ApiError> {
+    #[derive(Serialize)]
+    struct Published {
+        ids: Vec<String>,
+    }
+    let appended = append_and_send(hub, state, events)?;
+    let body = Published { ids: appended.iter().map(|a| a.id.to_string()).collect() };
+    let body = serde_json::to_string(&body).map_err(internal("answering a publish"))?;
+    http::json(202, body).map_err(internal("answering a publish"))
+}
+
+/// `PUT /v1/versions`: publish a `version.available` event and keep it as the pending version
+/// of its scope (the org, or its target request id), for every later connect.
+fn put_version(hub: &Hub, state: &State, event: HubEvent) -> Result<Response, ApiError> {
+    let scope = event.target.as_ref().map(|t| t.request_id.as_str().to_string()).unwrap_or_default();
+    let appended = append_and_send(hub, state, vec![event])?;
+    let Some(a) = appended.first() else { return Err(ApiError::internal()) };
+    // The event is published and delivered by now; if it cannot be made pending, say so.
+    hub.log.set_pending_version(&scope, &a.envelope).map_err(|e| {
+        worker::console_error!("storing the pending version failed: {e}");
+        ApiError::misconfigured(format!(
+            "version.available {} was published but could not be stored as pending; retry the PUT",
+            a.id
+        ))
+    })?;
+    let body = format!(r#"{{"ids":["{}"],"event":{}}}"#, a.id, a.envelope);
+    http::json(200, body).map_err(internal("answering a version"))
+}
+
+/// `DELETE /v1/versions[?requestId=]`: clear the pending version of that scope.
+fn delete_version(hub: &Hub, request_id: Option<RequestId>) -> Result<Response, ApiError> {
+    #[derive(Serialize)]
+    struct Cleared {
+        cleared: bool,
+    }
+    let scope = request_id.map(|r| r.as_str().to_string()).unwrap_or_default();
+    let cleared = hub.log.clear_pending_version(&scope).map_err(internal("clearing the pending version"))?;
+    let body = serde_json::to_string(&Cleared { cleared }).map_err(internal("answering a version"))?;
+    http::json(200, body).map_err(internal("answering a version"))
+}
+
+/// A client error report (already checked by the front door): rate-limited per token, logged,
+/// and kept in the org's log of client errors (the newest 1000).
+fn client_error(hub: &Hub, token_key: &str, sub: &str, report: &ClientError) -> Result<Response, ApiError> {
+    let now = now_ms();
+    if let Err(retry_after) = hub.client_errors.borrow_mut().check(token_key, now) {
+        return Err(ApiError::rate_limited(retry_after, "client error reports from this token"));
+    }
+    let report = serde_json::to_string(report).map_err(internal("encoding a client error"))?;
+    worker::console_log!("client error from {sub}: {report}");
+    hub.log.keep_client_error(now, sub, &report).map_err(internal("storing a client error"))?;
+    http::json(202, r#"{"ok":true}"#.to_string()).map_err(internal("answering a client error"))
+}
+
+/// The history page (contract 4.4). Envelopes are the stored bytes, exactly as the stream sends them.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HistoryPage {
+    events: Vec<Box<RawValue>>,
+    earliest_id: Option<String>,
+    latest_id: Option<String>,
+    has_more: bool,
+    gap: bool,
+}
+
+fn history(hub: &Hub, after: u64, limit: u64, request_id: Option<RequestId>) -> Result<Response, ApiError> {
+    hub.log.prune(hub.config.retention, now_ms()).map_err(internal("pruning the event log"))?;
+    let window = hub.log.window().map_err(internal("reading the log window"))?;
+    let rid = request_id.as_ref().map(RequestId::as_str);
+    let rows = hub.log.page(after, window.latest, limit, HISTORY_PAGE_BYTES, rid).map_err(internal("reading history"))?;
+    let next = rows.last().map_or(after, |r| r.id);
+    let has_more = hub.log.has_after(next, window.latest, rid).map_err(internal("reading history"))?;
+
+    let mut events = Vec::with_capacity(rows.len());
+    for row in rows {
+        events.push(RawValue::from_string(row.envelope).map_err(internal("a stored envelope that is not JSON"))?);
+    }
+    let reset = ResetData::new(replay::ResetReason::HistoryGap, window);
+    let page = HistoryPage {
+        events,
+        earliest_id: reset.earliest_id,
+        latest_id: reset.latest_id,
+        has_more,
+        gap: replay::history_gap(after, window),
+    };
+    let body = serde_json::to_string(&page).map_err(internal("encoding a history page"))?;
+    http::json(200, body).map_err(internal("answering history"))
+}
+
+/// Prometheus text for this org.
+fn metrics(hub: &Hub, state: &State) -> Result<Response, ApiError> {
+    // What was counted so far in this call is stored first, so the answer includes it.
+    hub.store_tally();
+    let history_events = hub.log.count().map_err(internal("counting the log"))?;
+    let stored = Stored::from_rows(hub.log.counters().map_err(internal("reading counters"))?);
+    let gauges = Gauges { connections_active: sockets::active(&RuntimeSockets(state)), history_events };
+    let mut response = Response::ok(metrics::render(&stored, gauges)).map_err(internal("answering metrics"))?;
+    response
+        .headers_mut()
+        .set("content-type", "text/plain; version=0.0.4; charset=utf-8")
+        .map_err(internal("answering metrics"))?;
+    Ok(response)
+}

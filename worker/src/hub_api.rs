@@ -1,0 +1,261 @@
+//! What crosses between the front worker and an org's hub, in one place.
+//!
+//! Calls (`HubCall`) are JSON in the body of a `POST` to the hub; a stream opens with a WebSocket
+//! upgrade whose `Connect` parameters are JSON in one query parameter. The hub answers calls with
+//! the public HTTP answer itself (status, JSON body), which the front worker passes on unchanged.
+//! On an open stream the hub sends binary messages (`Frames`: a frame count, then SSE bytes, written
+//! to the client as they are); the front worker sends only the heartbeat ping, which the runtime
+//! answers without waking the hub, and a close code saying why the stream ended (`CloseCode`).
+//! Each side parses what it receives once, here, and passes typed values inward.
+
+use schema_wasm::{RequestId, Target};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::client_error::ClientError;
+use crate::replay::LastEventId;
+
+/// The URL of a call to the hub (the host is not used: the stub routes to the org's object).
+pub const CALL_URL: &str = "https://hub/call";
+/// The URL of a stream's upgrade request; the `Connect` JSON is the `connect` query parameter.
+pub const CONNECT_URL: &str = "https://hub/connect";
+const CONNECT_PARAM: &str = "connect";
+/// The header of a replay page answer (instead of an upgrade): where to continue from.
+pub const PAGE_HEADER: &str = "x-orgstream-page";
+
+/// The heartbeat ping the front worker sends, and the answer the runtime gives for the hub
+/// (`setWebSocketAutoResponse`) without waking it.
+pub const PING: &str = "ping";
+pub const PONG: &str = "pong";
+
+/// One validated event, as the front worker hands it to the hub.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct HubEvent {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub data: Box<RawValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+}
+
+/// Everything the front worker asks of a hub other than opening a stream.
+#[derive(Serialize, Deserialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub enum HubCall {
+    /// `POST /v1/events`: append and fan out (already validated).
+    Publish { events: Vec<HubEvent> },
+    /// `PUT /v1/versions`: publish and keep as the pending version of its scope.
+    PutVersion { event: HubEvent },
+    /// `DELETE /v1/versions`: clear the pending version of the org, or of a request id.
+    #[serde(rename_all = "camelCase")]
+    DeleteVersion { request_id: Option<RequestId> },
+    /// `GET /v1/events`.
+    #[serde(rename_all = "camelCase")]
+    History { after: u64, limit: u64, request_id: Option<RequestId> },
+    /// `GET /v1/metrics`.
+    Metrics,
+    /// `POST /v1/audit/client-error` (the report is already checked).
+    #[serde(rename_all = "camelCase")]
+    ClientError { token_key: String, sub: String, report: ClientError },
+}
+
+impl HubCall {
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
+    }
+
+    pub fn parse(text: &str) -> Result<HubCall, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
+/// The parameters of a stream, checked by the front worker.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Connect {
+    /// Where the client is (`Last-Event-ID`); `None`: live only.
+    pub last_event_id: Option<LastEventId>,
+    pub request_id: Option<RequestId>,
+    /// The token's subject and expiry (seconds), kept with the socket.
+    pub sub: String,
+    pub exp: i64,
+}
+
+impl Connect {
+    pub fn to_url(&self) -> Result<String, serde_json::Error> {
+        let json = serde_json::to_string(self)?;
+        let mut url = format!("{CONNECT_URL}?{CONNECT_PARAM}=");
+        url.extend(url::form_urlencoded::byte_serialize(json.as_bytes()));
+        Ok(url)
+    }
+
+    /// Reads the parameters back from the upgrade request's URL.
+    pub fn from_url(url: &url::Url) -> Result<Connect, String> {
+        let json = url
+            .query_pairs()
+            .find(|(k, _)| k == CONNECT_PARAM)
+            .map(|(_, v)| v.into_owned())
+            .ok_or_else(|| format!("the upgrade request has no `{CONNECT_PARAM}` parameter"))?;
+        serde_json::from_str(&json).map_err(|e| format!("the connect parameters are not valid: {e}"))
+    }
+}
+
+/// The hub's answer to a connect that is more than one page behind: a page of replayed frames
+/// (the body) and where to go on from. The front worker sends the page to its client and, once
+/// the client has read it, connects again with `resume_after` as the last event id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageEnd {
+    pub resume_after: u64,
+    /// SSE frames in the body.
+    pub frames: u32,
+}
+
+impl PageEnd {
+    /// The `x-orgstream-page` header: `<frames> <resume_after>`.
+    pub fn to_header(self) -> String {
+        format!("{} {}", self.frames, self.resume_after)
+    }
+
+    pub fn from_header(value: &str) -> Option<PageEnd> {
+        let (frames, after) = value.split_once(' ')?;
+        Some(PageEnd { frames: frames.parse().ok()?, resume_after: after.parse().ok()? })
+    }
+}
+
+/// A binary message from the hub on an open stream: `frames` SSE frames, ready to write.
+/// Encoded as the frame count (4 bytes, little endian), then the bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Frames<'a> {
+    pub count: u32,
+    pub bytes: &'a [u8],
+}
+
+impl<'a> Frames<'a> {
+    pub fn encode(count: u32, parts: &[&[u8]]) -> Vec<u8> {
+        let len = parts.iter().map(|p| p.len()).sum::<usize>();
+        let mut out = Vec::with_capacity(4 + len);
+        out.extend_from_slice(&count.to_le_bytes());
+        for part in parts {
+            out.extend_from_slice(part);
+        }
+        out
+    }
+
+    pub fn decode(message: &'a [u8]) -> Option<Frames<'a>> {
+        let (count, bytes) = message.split_first_chunk::<4>()?;
+        Some(Frames { count: u32::from_le_bytes(*count), bytes })
+    }
+}
+
+/// Why a stream's socket was closed: the code travels with the close, so the other side counts
+/// and reacts without another message. Codes 4000-4999 are for applications (RFC 6455 7.4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseCode {
+    /// The browser went away (or the front worker ended the response for another reason).
+    ClientLeft,
+    /// The client fell too far behind; it got `stream.overflow` (front worker).
+    Overflow,
+    /// The stream reached `MAX_CONNECTION_AGE_SECONDS` (front worker).
+    Expired,
+    /// No heartbeat answer within two intervals: the hub is unreachable (front worker).
+    HubSilent,
+    /// A newer stream with the same request id replaced this one (hub).
+    Replaced,
+    /// Anything else: the runtime dropped the socket, a restart, a deploy.
+    Other(u16),
+}
+
+impl CloseCode {
+    pub fn code(self) -> u16 {
+        match self {
+            CloseCode::ClientLeft => 1000,
+            CloseCode::Overflow => 4001,
+            CloseCode::Expired => 4002,
+            CloseCode::HubSilent => 4003,
+            CloseCode::Replaced => 4010,
+            CloseCode::Other(code) => code,
+        }
+    }
+
+    pub fn reason(self) -> &'static str {
+        match self {
+            CloseCode::ClientLeft => "client left",
+            CloseCode::Overflow => "overflow",
+            CloseCode::Expired => "expired",
+            CloseCode::HubSilent => "hub silent",
+            CloseCode::Replaced => "replaced",
+            CloseCode::Other(_) => "closed",
+        }
+    }
+
+    pub fn from_code(code: u16) -> CloseCode {
+        match code {
+            1000 => CloseCode::ClientLeft,
+            4001 => CloseCode::Overflow,
+            4002 => CloseCode::Expired,
+            4003 => CloseCode::HubSilent,
+            4010 => CloseCode::Replaced,
+            other => CloseCode::Other(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_round_trips_with_its_raw_data_intact() {
+        let event = HubEvent {
+            type_name: "task.progress".into(),
+            data: RawValue::from_string(r#"{"taskId":"a","progress":0.50}"#.into()).unwrap(),
+            target: Some(Target { request_id: RequestId::parse("tab-1").unwrap() }),
+        };
+        let json = HubCall::Publish { events: vec![event] }.to_json().unwrap();
+        let HubCall::Publish { events } = HubCall::parse(&json).unwrap() else { panic!("not a publish") };
+        assert_eq!(events[0].data.get(), r#"{"taskId":"a","progress":0.50}"#);
+        assert_eq!(events[0].target.as_ref().unwrap().request_id.as_str(), "tab-1");
+        let history = HubCall::History { after: 4, limit: 10, request_id: None }.to_json().unwrap();
+        assert!(matches!(HubCall::parse(&history).unwrap(), HubCall::History { after: 4, limit: 10, request_id: None }));
+    }
+
+    #[test]
+    fn connect_parameters_survive_the_url() {
+        let c = Connect {
+            last_event_id: Some(LastEventId::NotAnId),
+            request_id: Some(RequestId::parse("tab_1").unwrap()),
+            sub: "user é & co".into(),
+            exp: 1_800_000_000,
+        };
+        let url = url::Url::parse(&c.to_url().unwrap()).unwrap();
+        assert_eq!(Connect::from_url(&url).unwrap(), c);
+        let c = Connect { last_event_id: Some(LastEventId::Id(42)), request_id: None, sub: "s".into(), exp: 1 };
+        assert_eq!(Connect::from_url(&url::Url::parse(&c.to_url().unwrap()).unwrap()).unwrap(), c);
+        assert!(Connect::from_url(&url::Url::parse(CONNECT_URL).unwrap()).is_err());
+    }
+
+    #[test]
+    fn page_ends_read_back() {
+        for end in [PageEnd { resume_after: 256, frames: 256 }, PageEnd { resume_after: 7, frames: 1 }] {
+            assert_eq!(PageEnd::from_header(&end.to_header()), Some(end));
+        }
+        assert_eq!(PageEnd::from_header("x 1"), None);
+        assert_eq!(PageEnd::from_header("3"), None);
+        assert_eq!(PageEnd::from_header("3 live"), None);
+    }
+
+    #[test]
+    fn frames_carry_their_count() {
+        let message = Frames::encode(2, &[b"id: 1\n\n", b"id: 2\n\n"]);
+        assert_eq!(Frames::decode(&message), Some(Frames { count: 2, bytes: b"id: 1\n\nid: 2\n\n" }));
+        assert_eq!(Frames::decode(b"abc"), None, "too short for a count");
+    }
+
+    #[test]
+    fn close_codes_read_back() {
+        for c in [CloseCode::ClientLeft, CloseCode::Overflow, CloseCode::Expired, CloseCode::HubSilent, CloseCode::Replaced] {
+            assert_eq!(CloseCode::from_code(c.code()), c);
+        }
+        assert_eq!(CloseCode::from_code(1006), CloseCode::Other(1006));
+    }
+}

@@ -1,0 +1,217 @@
+//! Catching a connecting stream up with the log, a page at a time (contract 4.1).
+//!
+//! A connect carries the client's last event id. If what it missed fits in one page, the hub
+//! sends that page and makes the stream live in the same step (no `await` between reading the log
+//! and joining the live sockets), so the seam has no gap and no duplicate. If more is missing, the
+//! hub answers with one page and where to go on from; the front worker sends it to its client and
+//! connects again once the client has read it. Neither side ever holds more than a page of the
+//! backlog, however far behind the client is, and events published meanwhile are simply in a
+//! later page. Retention that overtakes a slow replay shows up at the next connect as a gap, and
+//! the client gets `stream.reset` rather than a silent hole.
+
+use crate::frame::Frame;
+use crate::log::Stored;
+use crate::replay::{ResetData, ResetReason, Resume, Window};
+
+/// Events one replay page holds at most, and the bytes of envelopes it stops at.
+pub const PAGE_EVENTS: u64 = 256;
+pub const PAGE_BYTES: u64 = 1 << 20;
+
+/// Reading the log, as the pager needs it (the org's SQLite log; a vector in tests).
+pub trait LogPages {
+    /// Events in `(after, until]` visible to `request_id`, in id order: at most `limit`, and
+    /// stopping before `max_bytes` of envelopes (at least one event).
+    fn page(&self, after: u64, until: u64, limit: u64, max_bytes: u64, request_id: Option<&str>) -> worker::Result<Vec<Stored>>;
+    /// Whether an event in `(after, until]` is visible to `request_id`.
+    fn has_after(&self, after: u64, until: u64, request_id: Option<&str>) -> worker::Result<bool>;
+}
+
+/// How a connect goes on.
+#[derive(Debug, PartialEq)]
+pub enum CatchUp {
+    /// Send these frames (the rest of the backlog, or a reset, or nothing), then live.
+    Live { frames: Vec<Frame>, replayed: u64, reset: bool },
+    /// Send this page; the client connects again after `resume_after`.
+    Page { frames: Vec<Frame>, resume_after: u64 },
+}
+
+pub fn reset_frame(reason: ResetReason, window: Window) -> Frame {
+    let data = serde_json::to_string(&ResetData::new(reason, window)).unwrap_or_else(|_| "{}".to_string());
+    Frame::unnumbered("stream.reset", &data)
+}
+
+/// Decides how a connect that resumes as `resume` goes on, given the log's `window` now.
+pub fn catch_up(log: &impl LogPages, resume: Resume, window: Window, request_id: Option<&str>) -> worker::Result<CatchUp> {
+    let after = match resume {
+        Resume::Live => return Ok(CatchUp::Live { frames: Vec::new(), replayed: 0, reset: false }),
+        Resume::Reset(reason) => {
+            return Ok(CatchUp::Live { frames: vec![reset_frame(reason, window)], replayed: 0, reset: true })
+        }
+        Resume::After(after) => after,
+    };
+    let rows = log.page(after, window.latest, PAGE_EVENTS, PAGE_BYTES, request_id)?;
+    let frames: Vec<Frame> = rows.iter().map(|r| Frame::event(r.id, &r.type_name, &r.envelope)).collect();
+    let Some(last) = rows.last().map(|r| r.id) else {
+        return Ok(CatchUp::Live { frames, replayed: 0, reset: false });
+    };
+    if log.has_after(last, window.latest, request_id)? {
+        Ok(CatchUp::Page { frames, resume_after: last })
+    } else {
+        let replayed = frames.len() as u64;
+        Ok(CatchUp::Live { frames, replayed, reset: false })
+    }
+}
+
+impl CatchUp {
+    /// Events sent from the log by this step.
+    pub fn replayed(&self) -> u64 {
+        match self {
+            CatchUp::Live { replayed, .. } => *replayed,
+            CatchUp::Page { frames, .. } => frames.len() as u64,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replay::{resume, LastEventId};
+
+    /// A log of `n` events; events whose id is in `targeted` are for request id "mine" only.
+    struct FakeLog {
+        rows: Vec<(u64, Option<&'static str>, usize)>,
+    }
+
+    impl FakeLog {
+        fn new(ids: std::ops::RangeInclusive<u64>) -> FakeLog {
+            FakeLog { rows: ids.map(|id| (id, None, 10)).collect() }
+        }
+        fn window(&self) -> Window {
+            Window { earliest: self.rows.first().map(|r| r.0), latest: self.rows.last().map_or(0, |r| r.0) }
+        }
+        fn visible<'a>(&'a self, after: u64, until: u64, rid: Option<&'a str>) -> impl Iterator<Item = &'a (u64, Option<&'static str>, usize)> + 'a {
+            self.rows.iter().filter(move |r| r.0 > after && r.0 <= until && (r.1.is_none() || r.1 == rid))
+        }
+    }
+
+    impl LogPages for FakeLog {
+        fn page(&self, after: u64, until: u64, limit: u64, max_bytes: u64, rid: Option<&str>) -> worker::Result<Vec<Stored>> {
+            let mut out = Vec::new();
+            let mut bytes = 0;
+            for (id, target, size) in self.visible(after, until, rid).take(limit as usize) {
+                if !out.is_empty() && bytes + *size as u64 > max_bytes {
+                    break;
+                }
+                bytes += *size as u64;
+                out.push(Stored {
+                    id: *id,
+                    request_id: target.map(str::to_string),
+                    envelope: "x".repeat(*size),
+                    type_name: "t".into(),
+                });
+            }
+            Ok(out)
+        }
+        fn has_after(&self, after: u64, until: u64, rid: Option<&str>) -> worker::Result<bool> {
+            Ok(self.visible(after, until, rid).next().is_some())
+        }
+    }
+
+    fn ids(frames: &[Frame]) -> Vec<u64> {
+        frames
+            .iter()
+            .filter_map(|f| std::str::from_utf8(f.as_bytes()).ok()?.strip_prefix("id: ")?.split('\n').next()?.parse().ok())
+            .collect()
+    }
+
+    /// Connects as the front worker does: again after every page, until live.
+    fn connect_until_live(log: &FakeLog, last: &str, rid: Option<&str>) -> (Vec<u64>, usize) {
+        let mut last = LastEventId::parse(last);
+        let (mut got, mut pages) = (Vec::new(), 0);
+        loop {
+            match catch_up(log, resume(last, log.window()), log.window(), rid).unwrap() {
+                CatchUp::Page { frames, resume_after } => {
+                    assert!(frames.len() as u64 <= PAGE_EVENTS);
+                    got.extend(ids(&frames));
+                    pages += 1;
+                    last = Some(LastEventId::Id(resume_after));
+                }
+                CatchUp::Live { frames, .. } => {
+                    got.extend(ids(&frames));
+                    return (got, pages);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_backlog_that_fits_one_page_goes_live_in_the_same_step() {
+        let log = FakeLog::new(1..=10);
+        let step = catch_up(&log, Resume::After(7), log.window(), None).unwrap();
+        assert!(matches!(&step, CatchUp::Live { replayed: 3, reset: false, .. }));
+        let CatchUp::Live { frames, .. } = step else { unreachable!() };
+        assert_eq!(ids(&frames), vec![8, 9, 10]);
+    }
+
+    #[test]
+    fn a_long_backlog_comes_a_page_at_a_time_without_gap_or_duplicate() {
+        let log = FakeLog::new(1..=10_000);
+        let (got, pages) = connect_until_live(&log, "0", None);
+        assert_eq!(got, (1..=10_000).collect::<Vec<_>>());
+        assert_eq!(pages, 39, "10,000 events in pages of 256, the last one live");
+    }
+
+    #[test]
+    fn pages_also_stop_at_their_byte_budget() {
+        let log = FakeLog { rows: (1..=10).map(|id| (id, None, (PAGE_BYTES / 3) as usize)).collect() };
+        let step = catch_up(&log, Resume::After(0), log.window(), None).unwrap();
+        assert_eq!(step, CatchUp::Page { frames: step_frames(&step), resume_after: 3 });
+        assert_eq!(connect_until_live(&log, "0", None).0, (1..=10).collect::<Vec<_>>());
+    }
+
+    fn step_frames(step: &CatchUp) -> Vec<Frame> {
+        match step {
+            CatchUp::Page { frames, .. } | CatchUp::Live { frames, .. } => frames.clone(),
+        }
+    }
+
+    #[test]
+    fn events_published_between_pages_arrive_in_a_later_page() {
+        let mut log = FakeLog::new(1..=300);
+        let first = catch_up(&log, Resume::After(0), log.window(), None).unwrap();
+        let CatchUp::Page { resume_after, .. } = first else { panic!("expected a page") };
+        log.rows.extend((301..=310).map(|id| (id, None, 10)));
+        let (rest, _) = connect_until_live(&log, &resume_after.to_string(), None);
+        assert_eq!(rest, (257..=310).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn targeted_events_of_other_connections_are_skipped_and_do_not_hold_the_stream_back() {
+        let mut log = FakeLog::new(1..=5);
+        log.rows.push((6, Some("other"), 10));
+        log.rows.push((7, Some("mine"), 10));
+        log.rows.push((8, Some("other"), 10));
+        assert_eq!(connect_until_live(&log, "0", Some("mine")).0, vec![1, 2, 3, 4, 5, 7]);
+        assert_eq!(connect_until_live(&log, "5", None).0, Vec::<u64>::new());
+    }
+
+    #[test]
+    fn retention_overtaking_a_replay_is_a_reset_at_the_next_connect() {
+        let mut log = FakeLog::new(1..=600);
+        let CatchUp::Page { resume_after, .. } = catch_up(&log, Resume::After(0), log.window(), None).unwrap() else {
+            panic!("expected a page")
+        };
+        log.rows.retain(|r| r.0 > 400);
+        let next = catch_up(&log, resume(Some(LastEventId::Id(resume_after)), log.window()), log.window(), None).unwrap();
+        let CatchUp::Live { frames, reset: true, .. } = next else { panic!("expected a reset, got {next:?}") };
+        let text = String::from_utf8(frames[0].as_bytes().to_vec()).unwrap();
+        assert!(text.starts_with("event: stream.reset\ndata: {\"reason\":\"history_gap\",\"earliestId\":\"401\""), "{text}");
+    }
+
+    #[test]
+    fn live_and_caught_up_connects_send_nothing() {
+        let log = FakeLog::new(1..=3);
+        assert_eq!(catch_up(&log, Resume::Live, log.window(), None).unwrap(), CatchUp::Live { frames: vec![], replayed: 0, reset: false });
+        assert_eq!(catch_up(&log, Resume::After(3), log.window(), None).unwrap(), CatchUp::Live { frames: vec![], replayed: 0, reset: false });
+    }
+}

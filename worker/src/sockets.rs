@@ -1,0 +1,262 @@
+//! The open streams of one org, as the hub sees them: the runtime's list of hibernatable
+//! sockets, each tagged when it was accepted. Nothing here lives in the hub's memory, so all of it
+//! works the same after the hub slept and woke up.
+//!
+//! Pure: a socket is anything that can be sent bytes and closed (`Socket`), and the list is
+//! anything that can find sockets, all or by tag (`SocketList`). Sending never waits, so one slow
+//! or dead stream cannot hold up the others: the front worker that holds each stream bounds its
+//! own queue. A stream opened with the request id of an open one replaces it: the old one is
+//! closed with `Replaced` and its front worker ends it with `stream.replaced`.
+
+use schema_wasm::RequestId;
+
+use crate::frame::Frame;
+use crate::hub_api::{CloseCode, Frames};
+
+/// Every stream socket carries this tag.
+pub const STREAM_TAG: &str = "stream";
+
+/// The runtime's list of stream sockets, as the hub uses it. A message is prepared once and
+/// sent to many sockets (in the runtime: one JS buffer, not a copy per socket).
+pub trait Sockets {
+    type Socket;
+    type Message;
+    fn tagged(&self, tag: &str) -> Vec<Self::Socket>;
+    fn tags_of(&self, socket: &Self::Socket) -> Vec<String>;
+    fn message(&self, bytes: Vec<u8>) -> Self::Message;
+    /// Sends one message; false when the socket can no longer take it (closing or closed).
+    fn send(&self, socket: &Self::Socket, message: &Self::Message) -> bool;
+    fn close(&self, socket: &Self::Socket, code: CloseCode);
+    /// Open, not closing.
+    fn is_open(&self, socket: &Self::Socket) -> bool;
+}
+
+/// The tag that finds the stream of a request id.
+pub fn request_tag(request_id: &RequestId) -> String {
+    format!("rid:{}", request_id.as_str())
+}
+
+/// The tags a new stream is accepted with.
+pub fn tags(request_id: Option<&RequestId>) -> Vec<String> {
+    let mut tags = vec![STREAM_TAG.to_string()];
+    tags.extend(request_id.map(request_tag));
+    tags
+}
+
+/// Open streams.
+pub fn active(sockets: &impl Sockets) -> usize {
+    sockets.tagged(STREAM_TAG).iter().filter(|s| sockets.is_open(s)).count()
+}
+
+/// Closes the open streams of `request_id` as replaced; how many there were.
+pub fn replace(sockets: &impl Sockets, request_id: &RequestId) -> u64 {
+    let mut replaced = 0;
+    for socket in sockets.tagged(&request_tag(request_id)) {
+        if sockets.is_open(&socket) {
+            sockets.close(&socket, CloseCode::Replaced);
+            replaced += 1;
+        }
+    }
+    replaced
+}
+
+/// One frame to fan out, and the request id it is for (`None`: everyone).
+pub struct Outgoing<'a> {
+    pub frame: &'a Frame,
+    pub target: Option<&'a RequestId>,
+}
+
+/// Sends a batch to every stream it is meant for, one message per stream, frames in order.
+/// Broadcast frames are encoded into one message shared by every stream; only a stream that has
+/// targeted frames in the batch gets a message of its own. Returns the frames sent.
+pub fn fan_out<S: Sockets>(sockets: &S, batch: &[Outgoing<'_>]) -> u64 {
+    let broadcast: Vec<&[u8]> = batch.iter().filter(|o| o.target.is_none()).map(|o| o.frame.as_bytes()).collect();
+    let mut targets: Vec<&RequestId> = batch.iter().filter_map(|o| o.target).collect();
+    targets.sort();
+    targets.dedup();
+
+    let mut sent = 0u64;
+    for target in &targets {
+        let parts: Vec<&[u8]> = batch
+            .iter()
+            .filter(|o| o.target.is_none_or(|t| t == *target))
+            .map(|o| o.frame.as_bytes())
+            .collect();
+        let message = sockets.message(Frames::encode(parts.len() as u32, &parts));
+        for socket in sockets.tagged(&request_tag(target)) {
+            if sockets.send(&socket, &message) {
+                sent += parts.len() as u64;
+            }
+        }
+    }
+    if broadcast.is_empty() {
+        return sent;
+    }
+    let served: Vec<String> = targets.iter().map(|t| request_tag(t)).collect();
+    let message = sockets.message(Frames::encode(broadcast.len() as u32, &broadcast));
+    for socket in sockets.tagged(STREAM_TAG) {
+        // Only when the batch has targets: a stream of a target already had its own message.
+        if !served.is_empty() && sockets.tags_of(&socket).iter().any(|t| served.contains(t)) {
+            continue;
+        }
+        if sockets.send(&socket, &message) {
+            sent += broadcast.len() as u64;
+        }
+    }
+    sent
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// A socket that records what it was sent and how it was closed.
+    #[derive(Clone)]
+    struct Probe {
+        tags: Vec<String>,
+        got: Rc<RefCell<Vec<Vec<u8>>>>,
+        closed: Rc<RefCell<Option<CloseCode>>>,
+    }
+
+    impl Probe {
+        /// The ids of the event frames it received, in order.
+        fn event_ids(&self) -> Vec<u64> {
+            let mut ids = Vec::new();
+            for message in self.got.borrow().iter() {
+                let frames = Frames::decode(message).unwrap();
+                let text = std::str::from_utf8(frames.bytes).unwrap();
+                let found: Vec<u64> = text.lines().filter_map(|l| l.strip_prefix("id: ")?.parse().ok()).collect();
+                assert_eq!(found.len() as u32, frames.count, "the count matches the frames");
+                ids.extend(found);
+            }
+            ids
+        }
+    }
+
+    impl Probe {
+        fn close(&self, code: CloseCode) {
+            *self.closed.borrow_mut() = Some(code);
+        }
+        fn is_open(&self) -> bool {
+            self.closed.borrow().is_none()
+        }
+    }
+
+    #[derive(Default)]
+    struct Runtime {
+        sockets: RefCell<Vec<Probe>>,
+    }
+
+    impl Runtime {
+        fn accept(&self, request_id: Option<&str>) -> Probe {
+            let rid = request_id.map(|r| RequestId::parse(r).unwrap());
+            let probe = Probe {
+                tags: tags(rid.as_ref()),
+                got: Rc::default(),
+                closed: Rc::default(),
+            };
+            self.sockets.borrow_mut().push(probe.clone());
+            probe
+        }
+    }
+
+    impl Sockets for Runtime {
+        type Socket = Probe;
+        type Message = Vec<u8>;
+        fn tagged(&self, tag: &str) -> Vec<Probe> {
+            self.sockets.borrow().iter().filter(|s| s.tags.iter().any(|t| t == tag)).cloned().collect()
+        }
+        fn tags_of(&self, socket: &Probe) -> Vec<String> {
+            socket.tags.clone()
+        }
+        fn message(&self, bytes: Vec<u8>) -> Vec<u8> {
+            bytes
+        }
+        fn send(&self, socket: &Probe, message: &Vec<u8>) -> bool {
+            if !socket.is_open() {
+                return false;
+            }
+            socket.got.borrow_mut().push(message.clone());
+            true
+        }
+        fn close(&self, socket: &Probe, code: CloseCode) {
+            socket.close(code);
+        }
+        fn is_open(&self, socket: &Probe) -> bool {
+            socket.is_open()
+        }
+    }
+
+    fn rid(s: &str) -> RequestId {
+        RequestId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_broadcast_batch_is_one_shared_message_to_every_stream() {
+        let rt = Runtime::default();
+        let (a, b) = (rt.accept(None), rt.accept(Some("tab")));
+        let frames: Vec<Frame> = (1..=3).map(|id| Frame::event(id, "t", "{}")).collect();
+        let batch: Vec<Outgoing<'_>> = frames.iter().map(|frame| Outgoing { frame, target: None }).collect();
+        assert_eq!(fan_out(&rt, &batch), 6);
+        assert_eq!((a.got.borrow().len(), b.got.borrow().len()), (1, 1), "one message each");
+        assert_eq!(a.got.borrow()[0], b.got.borrow()[0], "the same bytes");
+        assert_eq!(a.event_ids(), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn targeted_frames_reach_only_their_request_id_and_keep_their_place_in_the_batch() {
+        let rt = Runtime::default();
+        let (all, one, two) = (rt.accept(None), rt.accept(Some("one")), rt.accept(Some("two")));
+        let frames: Vec<Frame> = (1..=4).map(|id| Frame::event(id, "t", "{}")).collect();
+        let (r1, r2) = (rid("one"), rid("two"));
+        let batch = [
+            Outgoing { frame: &frames[0], target: None },
+            Outgoing { frame: &frames[1], target: Some(&r2) },
+            Outgoing { frame: &frames[2], target: None },
+            Outgoing { frame: &frames[3], target: Some(&r1) },
+        ];
+        fan_out(&rt, &batch);
+        assert_eq!(all.event_ids(), vec![1, 3]);
+        assert_eq!(one.event_ids(), vec![1, 3, 4]);
+        assert_eq!(two.event_ids(), vec![1, 2, 3]);
+        assert_eq!(two.got.borrow().len(), 1, "one message per stream, also with targets");
+    }
+
+    #[test]
+    fn a_targeted_frame_alone_sends_nothing_to_the_others() {
+        let rt = Runtime::default();
+        let (all, mine) = (rt.accept(None), rt.accept(Some("mine")));
+        let frame = Frame::event(1, "t", "{}");
+        let r = rid("mine");
+        assert_eq!(fan_out(&rt, &[Outgoing { frame: &frame, target: Some(&r) }]), 1);
+        assert!(all.got.borrow().is_empty());
+        assert_eq!(mine.event_ids(), vec![1]);
+    }
+
+    #[test]
+    fn a_new_stream_with_the_same_request_id_closes_the_old_one_as_replaced() {
+        let rt = Runtime::default();
+        let (old, other) = (rt.accept(Some("tab")), rt.accept(Some("other")));
+        assert_eq!(replace(&rt, &rid("tab")), 1);
+        assert_eq!(*old.closed.borrow(), Some(CloseCode::Replaced));
+        assert!(other.is_open());
+        let new = rt.accept(Some("tab"));
+        assert_eq!(replace(&rt, &rid("nobody")), 0);
+        let frame = Frame::event(9, "t", "{}");
+        let r = rid("tab");
+        fan_out(&rt, &[Outgoing { frame: &frame, target: Some(&r) }]);
+        assert_eq!((old.event_ids(), new.event_ids()), (vec![], vec![9]), "the closed one gets nothing");
+    }
+
+    #[test]
+    fn closing_streams_do_not_count_as_active_and_are_not_counted_as_sent() {
+        let rt = Runtime::default();
+        let (a, _b) = (rt.accept(None), rt.accept(None));
+        a.close(CloseCode::ClientLeft);
+        assert_eq!(active(&rt), 1);
+        let frame = Frame::event(1, "t", "{}");
+        assert_eq!(fan_out(&rt, &[Outgoing { frame: &frame, target: None }]), 1);
+    }
+}

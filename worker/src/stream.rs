@@ -1,0 +1,338 @@
+//! `GET /v1/stream` in the front worker: the SSE response is held here, not in the org's hub.
+//!
+//! The worker connects to the hub with a WebSocket (catching up a page at a time first when the
+//! client is far behind), writes the hub's frames to the response as they come, and owns the
+//! heartbeat: it pings the hub every `HEARTBEAT_INTERVAL_MS`, the runtime answers for the hub
+//! without waking it, and the answer becomes the client's heartbeat. The stream's state and rules
+//! are in `relay`; this file only wires them to the socket, a timer and the response body.
+//!
+//! When the browser leaves, the runtime drops the response body; dropping it closes the socket,
+//! and the hub's close handler runs. When the hub's socket closes (replaced, restart, deploy), the
+//! response ends after what was queued, and the browser resumes by id.
+
+use std::cell::RefCell;
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures_util::Stream;
+use worker::wasm_bindgen::closure::Closure;
+use worker::wasm_bindgen::JsCast;
+use worker::{js_sys, web_sys, Delay, Headers, Request, RequestInit, Response, Stub, WebSocket};
+
+use crate::api_error::{internal, ApiError};
+use crate::clock::now_ms;
+use crate::config::Config;
+use crate::frame::Frame;
+use crate::hub_api::{CloseCode, Connect, Frames, PageEnd, PAGE_HEADER, PING, PONG};
+use crate::relay::{Ending, Limits, Next, Relay, Tick, Timing};
+use crate::replay::LastEventId;
+
+/// Opens a stream for a client whose token and parameters were checked.
+pub async fn open(hub: Stub, config: &Config, mut connect: Connect) -> Result<Response, ApiError> {
+    // The first attempt is made before answering, so a hub that cannot serve is an HTTP error.
+    let first = match attempt(&hub, &connect).await? {
+        Attempt::Answer(response) => return Ok(response),
+        first => first,
+    };
+    let limits = Limits { max_frames: config.queue_frames, max_bytes: config.queue_bytes };
+    let timing = Timing { heartbeat_interval_ms: config.heartbeat_interval_ms, max_age_ms: config.max_connection_age_ms };
+    let shared = Rc::new(Shared {
+        relay: RefCell::new(Relay::new(limits, timing, now_ms())),
+        reader: RefCell::new(None),
+        drained: RefCell::new(None),
+        socket: RefCell::new(None),
+    });
+    shared.relay.borrow_mut().write(Frame::opening(config.retry_ms).as_bytes().to_vec(), 1);
+    let mut page = None;
+    match first {
+        Attempt::Live(ws) => go_live(&shared, ws)?,
+        Attempt::Page(bytes, end) => {
+            shared.relay.borrow_mut().write(bytes, end.frames as usize);
+            page = Some(end);
+        }
+        Attempt::Answer(_) => {}
+    }
+    let interval = Duration::from_millis(config.heartbeat_interval_ms);
+    let task_shared = shared.clone();
+    worker::wasm_bindgen_futures::spawn_local(async move {
+        if let Some(end) = page {
+            connect.last_event_id = Some(LastEventId::Id(end.resume_after));
+            catch_up(&hub, connect, &task_shared).await;
+        }
+        heartbeats(&task_shared, interval).await;
+    });
+
+    let mut response = Response::from_stream(Body { shared }).map_err(internal("opening a stream"))?;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("content-type", "text/event-stream; charset=utf-8"),
+        ("cache-control", "no-cache, no-transform"),
+        ("x-accel-buffering", "no"),
+    ] {
+        headers.set(name, value).map_err(internal("setting stream headers"))?;
+    }
+    Ok(response)
+}
+
+/// One stream's state, shared by the response body, the socket's listeners and the timer.
+struct Shared {
+    relay: RefCell<Relay>,
+    /// The response body, waiting for bytes.
+    reader: RefCell<Option<Waker>>,
+    /// The pager, waiting for the client to read a replay page.
+    drained: RefCell<Option<Waker>>,
+    socket: RefCell<Option<Socket>>,
+}
+
+impl Shared {
+    fn wake(&self) {
+        if let Some(waker) = self.reader.borrow_mut().take() {
+            waker.wake();
+        }
+        let drained = self.relay.borrow().is_drained() || self.relay.borrow().ending().is_some();
+        if drained {
+            if let Some(waker) = self.drained.borrow_mut().take() {
+                waker.wake();
+            }
+        }
+    }
+
+    fn close_hub(&self, code: CloseCode) {
+        if let Some(socket) = self.socket.borrow().as_ref() {
+            // Fails only when the socket is already closed, which is what we want.
+            let _ = socket.ws.close(Some(code.code()), Some(code.reason()));
+        }
+    }
+
+    fn ended(&self) -> bool {
+        self.relay.borrow().ending().is_some()
+    }
+}
+
+/// The socket to the hub and its listeners, removed when it is dropped.
+struct Socket {
+    ws: WebSocket,
+    on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
+    on_close: Closure<dyn FnMut(web_sys::CloseEvent)>,
+    on_error: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        let target: &web_sys::EventTarget = self.ws.as_ref();
+        let _ = target.remove_event_listener_with_callback("message", self.on_message.as_ref().unchecked_ref());
+        let _ = target.remove_event_listener_with_callback("close", self.on_close.as_ref().unchecked_ref());
+        let _ = target.remove_event_listener_with_callback("error", self.on_error.as_ref().unchecked_ref());
+    }
+}
+
+/// What one connect to the hub gave.
+enum Attempt {
+    /// The socket: live from now on (the hub has sent what the client missed).
+    Live(WebSocket),
+    /// The client is more than a page behind: this page, then connect again.
+    Page(Vec<u8>, PageEnd),
+    /// The hub's own answer (an error): the client's answer.
+    Answer(Response),
+}
+
+async fn attempt(hub: &Stub, connect: &Connect) -> Result<Attempt, ApiError> {
+    let url = connect.to_url().map_err(internal("encoding a connect"))?;
+    let headers = Headers::new();
+    headers.set("upgrade", "websocket").map_err(internal("building a connect"))?;
+    let req = Request::new_with_init(&url, RequestInit::new().with_headers(headers)).map_err(internal("building a connect"))?;
+    let mut response = hub.fetch_with_request(req).await.map_err(internal("connecting to the org's hub"))?;
+    if response.status_code() == 101 {
+        return response.websocket().map(Attempt::Live).ok_or_else(|| internal("a 101 without a socket")("the hub"));
+    }
+    let page = response.headers().get(PAGE_HEADER).ok().flatten().and_then(|h| PageEnd::from_header(&h));
+    match page {
+        Some(end) => Ok(Attempt::Page(response.bytes().await.map_err(internal("reading a replay page"))?, end)),
+        None => Ok(Attempt::Answer(response)),
+    }
+}
+
+/// Pages until the client has caught up, each once the client has read the last; then live.
+async fn catch_up(hub: &Stub, mut connect: Connect, shared: &Rc<Shared>) {
+    loop {
+        Drained(shared.clone()).await;
+        if shared.ended() {
+            return;
+        }
+        let attempt = attempt(hub, &connect).await;
+        if shared.ended() {
+            if let Ok(Attempt::Live(ws)) = attempt {
+                let _ = ws.close(Some(CloseCode::ClientLeft.code()), Some(CloseCode::ClientLeft.reason()));
+            }
+            return;
+        }
+        match attempt {
+            Ok(Attempt::Live(ws)) => {
+                if let Err(e) = go_live(shared, ws) {
+                    worker::console_error!("a stream could not go live: {}", e.message);
+                    shared.relay.borrow_mut().end(Ending::HubGone);
+                }
+                shared.wake();
+                return;
+            }
+            Ok(Attempt::Page(bytes, end)) => {
+                shared.relay.borrow_mut().write(bytes, end.frames as usize);
+                connect.last_event_id = Some(LastEventId::Id(end.resume_after));
+                shared.wake();
+            }
+            Ok(Attempt::Answer(response)) => {
+                worker::console_error!("the hub refused a replay page with status {}", response.status_code());
+                shared.relay.borrow_mut().end(Ending::HubGone);
+                shared.wake();
+                return;
+            }
+            Err(_) => {
+                shared.relay.borrow_mut().end(Ending::HubGone);
+                shared.wake();
+                return;
+            }
+        }
+    }
+}
+
+/// Pings the hub every interval until the stream ends; ends it when it is too old or the hub is
+/// silent.
+async fn heartbeats(shared: &Rc<Shared>, interval: Duration) {
+    loop {
+        Delay::from(interval).await;
+        if shared.ended() {
+            return;
+        }
+        let tick = shared.relay.borrow_mut().tick(now_ms());
+        match tick {
+            Tick::Nothing => {}
+            Tick::Ping => {
+                let sent = shared.socket.borrow().as_ref().map(|s| s.ws.send_with_str(PING));
+                if let Some(Err(e)) = sent {
+                    worker::console_error!("pinging the hub failed: {e}");
+                    shared.relay.borrow_mut().end(Ending::HubGone);
+                }
+            }
+            Tick::Close(code) => shared.close_hub(code),
+        }
+        shared.wake();
+    }
+}
+
+/// Listens to the hub's socket and accepts it: from now on its frames go to the client.
+fn go_live(shared: &Rc<Shared>, ws: WebSocket) -> Result<(), ApiError> {
+    let weak = Rc::downgrade(shared);
+    let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new({
+        let weak = weak.clone();
+        move |event: web_sys::MessageEvent| on_message(&weak, event)
+    });
+    let on_close = Closure::<dyn FnMut(web_sys::CloseEvent)>::new({
+        let weak = weak.clone();
+        move |event: web_sys::CloseEvent| on_hub_closed(&weak, CloseCode::from_code(event.code()))
+    });
+    let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_event: web_sys::Event| {
+        on_hub_closed(&weak, CloseCode::Other(1006));
+    });
+    let target: &web_sys::EventTarget = ws.as_ref();
+    for (name, callback) in [
+        ("message", on_message.as_ref()),
+        ("close", on_close.as_ref()),
+        ("error", on_error.as_ref()),
+    ] {
+        target
+            .add_event_listener_with_callback(name, callback.unchecked_ref())
+            .map_err(|e| internal("listening to the hub's socket")(format!("{e:?}")))?;
+    }
+    // Binary messages as ArrayBuffers (the default is Blob, which cannot be read synchronously).
+    ws.as_ref().set_binary_type(web_sys::BinaryType::Arraybuffer);
+    ws.accept().map_err(internal("accepting the hub's socket"))?;
+    *shared.socket.borrow_mut() = Some(Socket { ws, on_message, on_close, on_error });
+    shared.relay.borrow_mut().connected();
+    Ok(())
+}
+
+fn on_message(weak: &Weak<Shared>, event: web_sys::MessageEvent) {
+    let Some(shared) = weak.upgrade() else { return };
+    let data = event.data();
+    let close = if let Some(text) = data.as_string() {
+        if text == PONG {
+            shared.relay.borrow_mut().pong(now_ms())
+        } else {
+            worker::console_error!("unexpected text from the hub ({} bytes); ignored", text.len());
+            None
+        }
+    } else {
+        let message = js_sys::Uint8Array::new(&data).to_vec();
+        match Frames::decode(&message) {
+            Some(frames) => shared.relay.borrow_mut().offer(frames.bytes.to_vec(), frames.count as usize),
+            None => {
+                worker::console_error!("a message from the hub without a frame count ({} bytes); ignored", message.len());
+                None
+            }
+        }
+    };
+    if let Some(code) = close {
+        shared.close_hub(code);
+    }
+    shared.wake();
+}
+
+fn on_hub_closed(weak: &Weak<Shared>, code: CloseCode) {
+    let Some(shared) = weak.upgrade() else { return };
+    shared.relay.borrow_mut().hub_closed(code);
+    // Finish the close handshake (a no-op when it is finished).
+    shared.close_hub(code);
+    shared.wake();
+}
+
+/// Resolves once the client has read everything queued, or the stream ended.
+struct Drained(Rc<Shared>);
+
+impl std::future::Future for Drained {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0.relay.borrow().is_drained() || self.0.ended() {
+            return Poll::Ready(());
+        }
+        *self.0.drained.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// The response body: what the relay has for the client, as the client reads.
+struct Body {
+    shared: Rc<Shared>,
+}
+
+impl Stream for Body {
+    type Item = Result<Vec<u8>, worker::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let next = self.shared.relay.borrow_mut().take_next();
+        match next {
+            Next::Bytes(bytes) => {
+                self.shared.wake();
+                Poll::Ready(Some(Ok(bytes)))
+            }
+            Next::Wait => {
+                *self.shared.reader.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+            Next::End => Poll::Ready(None),
+        }
+    }
+}
+
+impl Drop for Body {
+    /// The body is dropped when the client leaves (or after the stream's last byte): tell the hub
+    /// and let go of the socket.
+    fn drop(&mut self) {
+        let code = self.shared.relay.borrow_mut().end(Ending::ClientLeft).unwrap_or(CloseCode::ClientLeft);
+        self.shared.close_hub(code);
+        self.shared.socket.borrow_mut().take();
+        self.shared.wake();
+    }
+}
