@@ -145,7 +145,7 @@ async fn stream(req: &Request, url: &worker::Url, env: &Env) -> std::result::Res
         .and_then(|v| LastEventId::parse(&v))
         .or_else(|| http::query(url, "lastEventId").and_then(|v| LastEventId::parse(&v)));
     let connect = Connect { last_event_id, request_id, sub: claims.sub, exp: claims.exp };
-    crate::stream::open(hub(env, &claims.org)?, &config, connect).await
+    crate::stream::open(hub(env, &claims.org)?, &config, connect, req.inner().signal()).await
 }
 
 async fn history(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {

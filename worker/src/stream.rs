@@ -29,8 +29,9 @@ use crate::hub_api::{CloseCode, Connect, Frames, PageEnd, PAGE_HEADER, PING, PON
 use crate::relay::{Ending, Limits, Next, Relay, Tick, Timing};
 use crate::replay::LastEventId;
 
-/// Opens a stream for a client whose token and parameters were checked.
-pub async fn open(hub: Stub, config: &Config, mut connect: Connect) -> Result<Response, ApiError> {
+/// Opens a stream for a client whose token and parameters were checked. `client_gone` is the
+/// request's abort signal: the runtime fires it when the client disconnects.
+pub async fn open(hub: Stub, config: &Config, mut connect: Connect, client_gone: web_sys::AbortSignal) -> Result<Response, ApiError> {
     // The first attempt is made before answering, so a hub that cannot serve is an HTTP error.
     let first = match attempt(&hub, &connect).await? {
         Attempt::Answer(response) => return Ok(response),
@@ -43,7 +44,9 @@ pub async fn open(hub: Stub, config: &Config, mut connect: Connect) -> Result<Re
         reader: RefCell::new(None),
         drained: RefCell::new(None),
         socket: RefCell::new(None),
+        client_gone: RefCell::new(None),
     });
+    watch_client(&shared, client_gone);
     shared.relay.borrow_mut().write(Frame::opening(config.retry_ms).as_bytes().to_vec(), 1);
     let mut page = None;
     match first {
@@ -84,9 +87,18 @@ struct Shared {
     /// The pager, waiting for the client to read a replay page.
     drained: RefCell<Option<Waker>>,
     socket: RefCell<Option<Socket>>,
+    client_gone: RefCell<Option<ClientWatch>>,
 }
 
 impl Shared {
+    /// The client went away: tell the hub at once, and end.
+    fn client_left(&self) {
+        let code = self.relay.borrow_mut().end(Ending::ClientLeft).unwrap_or(CloseCode::ClientLeft);
+        self.close_hub(code);
+        self.socket.borrow_mut().take();
+        self.wake();
+    }
+
     fn wake(&self) {
         if let Some(waker) = self.reader.borrow_mut().take() {
             waker.wake();
@@ -125,6 +137,35 @@ impl Drop for Socket {
         let _ = target.remove_event_listener_with_callback("message", self.on_message.as_ref().unchecked_ref());
         let _ = target.remove_event_listener_with_callback("close", self.on_close.as_ref().unchecked_ref());
         let _ = target.remove_event_listener_with_callback("error", self.on_error.as_ref().unchecked_ref());
+    }
+}
+
+/// The listener on the request's abort signal (with `enable_request_signal`, the runtime aborts
+/// it when the client disconnects, sooner than a failed write would tell).
+struct ClientWatch {
+    signal: web_sys::AbortSignal,
+    on_abort: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+impl Drop for ClientWatch {
+    fn drop(&mut self) {
+        let target: &web_sys::EventTarget = self.signal.as_ref();
+        let _ = target.remove_event_listener_with_callback("abort", self.on_abort.as_ref().unchecked_ref());
+    }
+}
+
+fn watch_client(shared: &Rc<Shared>, signal: web_sys::AbortSignal) {
+    let weak = Rc::downgrade(shared);
+    let on_abort = Closure::<dyn FnMut(web_sys::Event)>::new(move |_event: web_sys::Event| {
+        if let Some(shared) = weak.upgrade() {
+            shared.client_left();
+        }
+    });
+    let target: &web_sys::EventTarget = signal.as_ref();
+    match target.add_event_listener_with_callback("abort", on_abort.as_ref().unchecked_ref()) {
+        Ok(()) => *shared.client_gone.borrow_mut() = Some(ClientWatch { signal, on_abort }),
+        // Without it, the client's departure is found at the next write that fails.
+        Err(e) => worker::console_error!("watching the request's abort signal failed: {e:?}"),
     }
 }
 
@@ -330,9 +371,7 @@ impl Drop for Body {
     /// The body is dropped when the client leaves (or after the stream's last byte): tell the hub
     /// and let go of the socket.
     fn drop(&mut self) {
-        let code = self.shared.relay.borrow_mut().end(Ending::ClientLeft).unwrap_or(CloseCode::ClientLeft);
-        self.shared.close_hub(code);
-        self.shared.socket.borrow_mut().take();
-        self.shared.wake();
+        self.shared.client_left();
+        self.shared.client_gone.borrow_mut().take();
     }
 }

@@ -1,0 +1,268 @@
+// The stream path that lets an org's hub sleep (issue 8): the front worker holds each SSE
+// response and a hibernatable WebSocket to the hub; heartbeats never wake the hub. Each test
+// here checks that the wire contract holds across the hub sleeping and waking up.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createParser } from "eventsource-parser";
+import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startWorker, testConfig } from "./support/worker.mjs";
+import { token, publish, history, openStream, taskProgress, sleep } from "./support/client.mjs";
+import { readMetrics } from "./support/metrics.mjs";
+
+// Local workerd evicts an object whose only open things are hibernatable sockets after ~10 s idle.
+const EVICTION_MS = 10_000;
+const HEARTBEAT_MS = 1000;
+let server;
+before(async () => (server = await startWorker({ vars: { HEARTBEAT_INTERVAL_MS: HEARTBEAT_MS, QUEUE_MAX_BYTES: 131072 } })));
+after(async () => server?.stop());
+
+const wakeups = async (tok) => (await readMetrics(server.url, tok)).value("orgstream_hub_wakeups_total");
+
+/** Gaps (ms) between a stream's heartbeats, from the moment it opened. */
+function heartbeatGaps(stream, openedAt) {
+  const times = [openedAt, ...stream.heartbeatTimes];
+  return times.slice(1).map((t, i) => t - times[i]);
+}
+
+/** openStream, plus the arrival time of every heartbeat. */
+async function timedStream(url, tok, options) {
+  const s = await openStream(url, tok, options);
+  s.heartbeatTimes = [];
+  let seen = 0;
+  s.waiters.add(() => {
+    const beats = s.events.filter((e) => e.event === "heartbeat").length;
+    for (; seen < beats; seen++) s.heartbeatTimes.push(Date.now());
+  });
+  return s;
+}
+
+test("100 idle subscribers keep their heartbeats while the hub sleeps; an event after the idle period reaches each exactly once", async () => {
+  const t = await token("sleepy-org", "subscribe publish metrics");
+  const openedAt = Date.now();
+  const streams = await Promise.all(Array.from({ length: 100 }, () => timedStream(server.url, t)));
+  await Promise.all(streams.map((s) => s.until((x) => x.retry !== null)));
+  const before = await wakeups(t);
+  assert.ok(before >= 1, "the hub was loaded to accept the streams");
+
+  await sleep(2 * EVICTION_MS); // nothing but heartbeats for 20 s
+  const r = await publish(server.url, t, taskProgress("after-the-nap"));
+  assert.equal(r.status, 202);
+  await Promise.all(streams.map((s) => s.until((x) => x.data.length === 1, 5000, "the event after the idle period")));
+  await sleep(300);
+
+  const after = await wakeups(t);
+  assert.ok(after > before, `the hub was evicted while idle and loaded again (wakeups ${before} -> ${after})`);
+  for (const s of streams) {
+    assert.deepEqual(s.data.map((e) => e.id), [r.body.ids[0]], "exactly once");
+    const gaps = heartbeatGaps(s, openedAt);
+    assert.ok(gaps.length >= 18, `a heartbeat every interval for 20 s (got ${gaps.length})`);
+    // Every interval, with room for a busy machine: never two intervals without one.
+    assert.ok(Math.max(...gaps) < 2 * HEARTBEAT_MS, `heartbeat gaps ${JSON.stringify(gaps)}`);
+  }
+  const m = await readMetrics(server.url, t);
+  assert.equal(m.value("orgstream_connections_active"), 100);
+  for (const s of streams) s.close();
+});
+
+test("a subscriber that disconnects is gone from orgstream_connections_active within 2 s", async (ctx) => {
+  const t = await token("leaving-org", "subscribe metrics");
+  const stay = await openStream(server.url, t);
+  const leave = await openStream(server.url, t);
+  await Promise.all([stay.until((x) => x.retry !== null), leave.until((x) => x.retry !== null)]);
+  assert.equal((await readMetrics(server.url, t)).value("orgstream_connections_active"), 2);
+
+  const left = Date.now();
+  leave.close();
+  let active = 2;
+  while (active !== 1 && Date.now() - left < 5000) {
+    await sleep(50);
+    active = (await readMetrics(server.url, t)).value("orgstream_connections_active");
+  }
+  const took = Date.now() - left;
+  assert.equal(active, 1, "the departed subscriber is no longer counted");
+  ctx.diagnostic(`noticed after ${took} ms`);
+  assert.ok(took <= 2000, `noticed after ${took} ms`);
+  const m = await readMetrics(server.url, t);
+  assert.equal(m.value("orgstream_connections_total", { action: "disconnect" }), 1);
+  stay.close();
+});
+
+/** A stream reader that can stop reading (the TCP window then fills back to the server). */
+async function pausableStream(url, tok) {
+  const controller = new AbortController();
+  const response = await fetch(`${url}/v1/stream?token=${tok}`, { signal: controller.signal });
+  const reader = response.body.getReader();
+  const client = { events: 0, notices: [], ended: false, paused: true, close: () => controller.abort() };
+  const parser = createParser({
+    onEvent: (e) => {
+      if (e.id !== undefined) client.events += 1;
+      else if (e.event !== "heartbeat") client.notices.push(e.event);
+    },
+  });
+  let wake = null;
+  client.resume = () => {
+    client.paused = false;
+    wake?.();
+  };
+  (async () => {
+    const decoder = new TextDecoder();
+    try {
+      for (;;) {
+        while (client.paused) await new Promise((r) => (wake = r));
+        const { done, value } = await reader.read();
+        if (done) break;
+        parser.feed(decoder.decode(value, { stream: true }));
+      }
+    } catch {}
+    client.ended = true;
+  })();
+  return client;
+}
+
+test("replacement, targeting, pending versions and overflow work on streams opened before the hub slept", async () => {
+  const t = await token("napping-org", "subscribe publish metrics");
+  const mine = await openStream(server.url, t, { query: { requestId: "tab-a" } });
+  const other = await openStream(server.url, t, { query: { requestId: "tab-b" } });
+  const plain = await openStream(server.url, t);
+  const slow = await pausableStream(server.url, t);
+  await Promise.all([mine, other, plain].map((s) => s.until((x) => x.retry !== null)));
+  const before = await wakeups(t);
+
+  await sleep(EVICTION_MS + 3000);
+
+  // Targeting: only tab-b's stream gets it.
+  const targeted = await publish(server.url, t, { ...taskProgress("for-b"), target: { requestId: "tab-b" } });
+  assert.equal(targeted.status, 202);
+  assert.ok((await wakeups(t)) > before, "the hub had slept and woke for the publish");
+  await other.until((x) => x.data.length === 1, 3000, "the targeted event");
+
+  // Pending versions: the broadcast reaches the old streams; a new stream gets it on connect.
+  const put = await fetch(`${server.url}/v1/versions`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${t}`, "content-type": "application/json" },
+    body: JSON.stringify({ version: "9.9.9" }),
+  });
+  assert.equal(put.status, 200);
+  for (const s of [mine, other, plain]) await s.until((x) => x.data.some((e) => e.event === "version.available"), 3000, "the version broadcast");
+  const late = await openStream(server.url, t);
+  await late.until((x) => x.events.some((e) => e.event === "version.available" && e.id === undefined), 3000, "the pending version on connect");
+
+  // Replacement: a new stream with tab-a's request id ends the one opened before the nap.
+  const fresh = await openStream(server.url, t, { query: { requestId: "tab-a" } });
+  await mine.until((x) => x.ended, 3000, "the replaced stream to end");
+  assert.equal(mine.events.at(-1).event, "stream.replaced");
+  await fresh.until((x) => x.retry !== null);
+
+  // Overflow: the reader paused since before the nap is cut off; the others get every event.
+  const error = "e".repeat(600);
+  let published = 0;
+  for (let round = 0; round < 600; round++) {
+    const r = await publish(server.url, t, { events: Array.from({ length: 40 }, (_, i) => ({ type: "task.failed", data: { taskId: `r${round}-${i}`, error } })) });
+    assert.equal(r.status, 202);
+    published += 40;
+    if ((await readMetrics(server.url, t)).value("orgstream_connections_total", { action: "overflow" }) >= 1) break;
+  }
+  slow.resume();
+  const deadline = Date.now() + 30_000;
+  while (!slow.ended && Date.now() < deadline) await sleep(50);
+  assert.deepEqual(slow.notices, ["stream.overflow"], "the paused reader is told why, last");
+  await plain.until((x) => x.data.filter((e) => e.event === "task.failed").length === published, 30_000, "every event on a reading stream");
+
+  assert.deepEqual(
+    other.data.filter((e) => e.event === "task.progress").map((e) => JSON.parse(e.data).data.taskId),
+    ["for-b"],
+  );
+  assert.ok(!plain.data.some((e) => e.event === "task.progress"), "the targeted event reached only tab-b");
+  const m = await readMetrics(server.url, t);
+  assert.equal(m.value("orgstream_connections_total", { action: "replaced" }), 1);
+  assert.equal(m.value("orgstream_connections_total", { action: "overflow" }), 1);
+  for (const s of [other, plain, late, fresh]) s.close();
+});
+
+test("a reconnect 10,000 events behind gets every event once, in order, while publishing goes on", async () => {
+  const big = await startWorker({ vars: { HISTORY_MAX_EVENTS: 20000 } });
+  try {
+    const t = await token("backlog-org");
+    const batch = (from) => ({ events: Array.from({ length: 100 }, (_, i) => taskProgress(`b${from + i}`)) });
+    for (let i = 0; i < 100; i++) assert.equal((await publish(big.url, t, batch(i * 100))).status, 202);
+
+    const s = await openStream(big.url, t, { lastEventId: "0" });
+    // Publish 2,000 more while the replay is running.
+    let latest = 10_000;
+    for (let i = 0; i < 100; i++) {
+      const r = await publish(big.url, t, { events: Array.from({ length: 20 }, (_, j) => taskProgress(`live${i}-${j}`)) });
+      latest = Number(r.body.ids.at(-1));
+    }
+    assert.equal(latest, 12_000);
+    await s.until((x) => x.data.length >= latest, 120_000, "every event");
+    await sleep(500);
+    const ids = s.data.map((e) => Number(e.id));
+    assert.equal(ids.length, latest, "no duplicate");
+    ids.forEach((id, i) => assert.equal(id, i + 1, "in order, no gap"));
+    s.close();
+  } finally {
+    await big.stop();
+  }
+});
+
+test("a runtime restart ends every open stream; clients resume by id and lose nothing acknowledged", async () => {
+  const t = await token("restart-org");
+  const streams = await Promise.all(Array.from({ length: 20 }, () => openStream(server.url, t)));
+  await Promise.all(streams.map((s) => s.until((x) => x.retry !== null)));
+  const acknowledged = [];
+  for (let i = 0; i < 10; i++) acknowledged.push(...(await publish(server.url, t, { events: [taskProgress(`a${i}`), taskProgress(`b${i}`)] })).body.ids);
+  await Promise.all(streams.map((s) => s.until((x) => x.data.length === 20)));
+
+  const stopped = Date.now();
+  server = await server.restart(undefined, { samePort: true });
+  await Promise.all(streams.map((s) => s.until((x) => x.ended, 10_000, "the stream to end")));
+  const restartMs = Date.now() - stopped;
+
+  for (let i = 0; i < 5; i++) acknowledged.push(...(await publish(server.url, t, taskProgress(`after${i}`))).body.ids);
+  const resumed = await Promise.all(streams.map((s) => openStream(server.url, t, { lastEventId: s.data.at(-1).id })));
+  for (const [i, s] of resumed.entries()) {
+    await s.until((x) => x.data.length === 5, 5000, "the events published after the restart");
+    assert.deepEqual([...streams[i].data, ...s.data].map((e) => e.id), acknowledged, "every acknowledged event, once, in order");
+  }
+  assert.deepEqual((await history(server.url, t, { limit: "1000" })).body.events.map((e) => e.id), acknowledged);
+  for (const s of resumed) s.close();
+  assert.ok(restartMs < 60_000);
+});
+
+test("a deploy (the runtime reloads the worker) ends every open stream promptly; clients resume by id and lose nothing", async (ctx) => {
+  const config = testConfig(mkdtempSync(join(tmpdir(), "orgstream-config-")));
+  const deployed = await startWorker({ config });
+  try {
+    const t = await token("deploy-org");
+    const streams = await Promise.all(Array.from({ length: 20 }, () => openStream(deployed.url, t)));
+    await Promise.all(streams.map((s) => s.until((x) => x.retry !== null)));
+    const acknowledged = [];
+    for (let i = 0; i < 5; i++) acknowledged.push(...(await publish(deployed.url, t, taskProgress(`before${i}`))).body.ids);
+    await Promise.all(streams.map((s) => s.until((x) => x.data.length === 5)));
+
+    // Wrangler reloads the worker when its config changes, as a deploy replaces it.
+    const deployedAt = Date.now();
+    writeFileSync(config, readFileSync(config, "utf8").replace(/^RETRY_MS = .*$/m, 'RETRY_MS = "1001"'));
+    await Promise.all(streams.map((s) => s.until((x) => x.ended, 30_000, "the stream to end after the deploy")));
+    ctx.diagnostic(`every stream ended ${Date.now() - deployedAt} ms after the config changed`);
+
+    let resumed;
+    for (const deadline = Date.now() + 30_000; ; await sleep(200)) {
+      resumed = await openStream(deployed.url, t, { lastEventId: streams[0].data.at(-1).id }).catch(() => null);
+      if (resumed?.status === 200 && resumed.response.headers.get("content-type")?.startsWith("text/event-stream")) break;
+      assert.ok(Date.now() < deadline, "the new version serves streams");
+    }
+    await resumed.until((x) => x.retry === 1001, 5000, "the new version's retry hint");
+    const rest = await Promise.all(streams.slice(1).map((s) => openStream(deployed.url, t, { lastEventId: s.data.at(-1).id })));
+    for (let i = 0; i < 5; i++) acknowledged.push(...(await publish(deployed.url, t, taskProgress(`after${i}`))).body.ids);
+    for (const [i, s] of [resumed, ...rest].entries()) {
+      await s.until((x) => x.data.length === 5, 5000, "the events published after the deploy");
+      assert.deepEqual([...streams[i].data, ...s.data].map((e) => e.id), acknowledged, "every acknowledged event, once, in order");
+    }
+    for (const s of [resumed, ...rest]) s.close();
+  } finally {
+    await deployed.stop();
+  }
+});
