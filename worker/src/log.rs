@@ -8,6 +8,7 @@ use std::cell::Cell;
 use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue};
 
+use crate::rate_limit;
 use crate::replay::{Retention, Window};
 use crate::replay_pager::LogPages;
 
@@ -26,6 +27,7 @@ CREATE TABLE IF NOT EXISTS pending_versions (scope TEXT PRIMARY KEY, envelope TE
 CREATE TABLE IF NOT EXISTS client_errors (id INTEGER PRIMARY KEY AUTOINCREMENT, ts_ms INTEGER NOT NULL, sub TEXT NOT NULL, report TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT NOT NULL, label TEXT NOT NULL, value INTEGER NOT NULL, PRIMARY KEY (name, label));
 INSERT OR IGNORE INTO meta (key, value) VALUES ('latest_connection', 0);
+CREATE TABLE IF NOT EXISTS rate_windows (key TEXT PRIMARY KEY, start_ms INTEGER NOT NULL, count INTEGER NOT NULL);
 ";
 
 /// `scope` of the org-wide pending version (others are a request id).
@@ -220,6 +222,29 @@ impl ReplayLog {
         }
         let rows: Vec<Row> = self.sql.exec("SELECT name, label, value FROM counters", None)?.to_array()?;
         Ok(rows.into_iter().map(|r| (r.name, r.label, r.value)).collect())
+    }
+
+    /// The current rate-limit window of `key`, if any.
+    pub fn rate_window(&self, key: &str) -> worker::Result<Option<rate_limit::Window>> {
+        #[derive(Deserialize)]
+        struct Row {
+            start_ms: u64,
+            count: u32,
+        }
+        let rows: Vec<Row> =
+            self.sql.exec("SELECT start_ms, count FROM rate_windows WHERE key = ?", vec![key.into()])?.to_array()?;
+        Ok(rows.into_iter().next().map(|r| rate_limit::Window { start_ms: r.start_ms, count: r.count }))
+    }
+
+    /// Stores `key`'s window, and forgets windows that started before `forget_before_ms`.
+    pub fn set_rate_window(&self, key: &str, window: rate_limit::Window, forget_before_ms: u64) -> worker::Result<()> {
+        self.sql.exec("DELETE FROM rate_windows WHERE start_ms < ?", vec![int(forget_before_ms)?])?;
+        self.sql.exec(
+            "INSERT INTO rate_windows (key, start_ms, count) VALUES (?, ?, ?)
+             ON CONFLICT (key) DO UPDATE SET start_ms = excluded.start_ms, count = excluded.count",
+            vec![key.into(), int(window.start_ms)?, int(u64::from(window.count))?],
+        )?;
+        Ok(())
     }
 
     /// A new connection id, never handed out before in this org.

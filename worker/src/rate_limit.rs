@@ -1,34 +1,38 @@
-//! A fixed-window rate limiter per key (client error reports, per token).
+//! A fixed-window rate limit per key (client error reports, per token), as a pure rule over the
+//! key's current window. The hub stores windows in SQLite, so a limit holds across the hub
+//! sleeping between requests.
 
-use std::collections::HashMap;
-
-pub struct RateLimiter {
-    window_ms: u64,
-    max: u32,
-    windows: HashMap<String, (u64, u32)>,
+/// One key's window: when it started and how many requests it let through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub start_ms: u64,
+    pub count: u32,
 }
 
-impl RateLimiter {
-    pub fn new(window_ms: u64, max: u32) -> RateLimiter {
-        RateLimiter { window_ms, max, windows: HashMap::new() }
-    }
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    pub window_ms: u64,
+    pub max: u32,
+}
 
-    /// Counts one request for `key` at `now_ms`: `Ok` if allowed, else the seconds until it is.
-    pub fn check(&mut self, key: &str, now_ms: u64) -> Result<(), u64> {
-        let window_ms = self.window_ms;
-        // Forget finished windows, so the map holds only keys seen in the last window.
-        self.windows.retain(|_, (start, _)| now_ms < start.saturating_add(window_ms));
-        let (start, count) = self.windows.entry(key.to_string()).or_insert((now_ms, 0));
-        if *count >= self.max {
-            let left_ms = start.saturating_add(window_ms).saturating_sub(now_ms);
+impl Limit {
+    /// Counts one request at `now_ms` against the key's `current` window: the window to store,
+    /// or the seconds until a request is allowed again.
+    pub fn admit(&self, current: Option<Window>, now_ms: u64) -> Result<Window, u64> {
+        let window = match current {
+            Some(w) if now_ms < w.start_ms.saturating_add(self.window_ms) => w,
+            _ => Window { start_ms: now_ms, count: 0 },
+        };
+        if window.count >= self.max {
+            let left_ms = window.start_ms.saturating_add(self.window_ms).saturating_sub(now_ms);
             return Err(left_ms.div_ceil(1000).max(1));
         }
-        *count += 1;
-        Ok(())
+        Ok(Window { count: window.count + 1, ..window })
     }
 
-    pub fn tracked(&self) -> usize {
-        self.windows.len()
+    /// Windows that started before this are over and can be forgotten.
+    pub fn forget_before(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.window_ms)
     }
 }
 
@@ -36,24 +40,28 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
+    const LIMIT: Limit = Limit { window_ms: 60_000, max: 3 };
+
     #[test]
-    fn allows_max_per_window_per_key() {
-        let mut r = RateLimiter::new(60_000, 3);
+    fn allows_max_per_window() {
+        let mut w = None;
         for _ in 0..3 {
-            assert_eq!(r.check("a", 1_000), Ok(()));
+            w = Some(LIMIT.admit(w, 1_000).unwrap());
         }
-        assert_eq!(r.check("a", 2_000), Err(59));
-        assert_eq!(r.check("b", 2_000), Ok(()), "keys are independent");
-        assert_eq!(r.check("a", 61_000), Ok(()), "a new window");
+        assert_eq!(LIMIT.admit(w, 2_000), Err(59));
+        assert_eq!(LIMIT.admit(w, 61_000), Ok(Window { start_ms: 61_000, count: 1 }), "a new window");
+        assert_eq!(LIMIT.admit(None, 2_000), Ok(Window { start_ms: 2_000, count: 1 }), "another key starts afresh");
     }
 
     #[test]
-    fn old_windows_are_forgotten() {
-        let mut r = RateLimiter::new(1_000, 1);
-        for k in 0..100 {
-            let _ = r.check(&k.to_string(), 0);
-        }
-        let _ = r.check("x", 5_000);
-        assert_eq!(r.tracked(), 1);
+    fn the_wait_is_at_least_a_second() {
+        let full = Some(Window { start_ms: 0, count: 3 });
+        assert_eq!(LIMIT.admit(full, 59_999), Err(1));
+    }
+
+    #[test]
+    fn finished_windows_can_be_forgotten() {
+        assert_eq!(LIMIT.forget_before(100_000), 40_000);
+        assert_eq!(LIMIT.forget_before(10), 0);
     }
 }

@@ -9,7 +9,8 @@ use worker::{Response, State};
 use super::runtime::RuntimeSockets;
 use super::Hub;
 use crate::api_error::{internal, ApiError};
-use crate::client_error::ClientError;
+use crate::client_error::{ClientError, REPORTS_PER_MINUTE};
+use crate::rate_limit::Limit;
 use crate::clock::{format_ts, now_ms};
 use crate::frame::Frame;
 use crate::http;
@@ -18,6 +19,9 @@ use crate::log::Append;
 use crate::metrics::{self, name, Gauges, Stored};
 use crate::replay::{self, ResetData};
 use crate::sockets::{self, Outgoing};
+
+/// Client error reports one token may send per minute.
+const REPORT_LIMIT: Limit = Limit { window_ms: 60_000, max: REPORTS_PER_MINUTE };
 
 /// The bytes of envelopes one history page stops at (it still holds at least one event).
 const HISTORY_PAGE_BYTES: u64 = 2 << 20;
@@ -136,9 +140,11 @@ fn delete_version(hub: &Hub, request_id: Option<RequestId>) -> Result<Response, 
 /// and kept in the org's log of client errors (the newest 1000).
 fn client_error(hub: &Hub, token_key: &str, sub: &str, report: &ClientError) -> Result<Response, ApiError> {
     let now = now_ms();
-    if let Err(retry_after) = hub.client_errors.borrow_mut().check(token_key, now) {
-        return Err(ApiError::rate_limited(retry_after, "client error reports from this token"));
-    }
+    let current = hub.log.rate_window(token_key).map_err(internal("reading a rate limit"))?;
+    let window = REPORT_LIMIT
+        .admit(current, now)
+        .map_err(|retry_after| ApiError::rate_limited(retry_after, "client error reports from this token"))?;
+    hub.log.set_rate_window(token_key, window, REPORT_LIMIT.forget_before(now)).map_err(internal("storing a rate limit"))?;
     let report = serde_json::to_string(report).map_err(internal("encoding a client error"))?;
     worker::console_log!("client error from {sub}: {report}");
     hub.log.keep_client_error(now, sub, &report).map_err(internal("storing a client error"))?;

@@ -16,27 +16,23 @@ mod calls;
 mod connect;
 mod runtime;
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use worker::{durable_object, wasm_bindgen, DurableObject, Env, Request, Response, Result, State, WebSocket, WebSocketIncomingMessage};
 
 use crate::api_error::{internal, ApiError};
-use crate::client_error::REPORTS_PER_MINUTE;
 use crate::config::Config;
 use crate::http;
 use crate::hub_api::{CloseCode, HubCall, PING, PONG};
 use crate::log::ReplayLog;
 use crate::metrics::{name, Tally};
 use crate::observers::Observer;
-use crate::rate_limit::RateLimiter;
 
 pub(crate) struct Hub {
     config: Config,
     log: Rc<ReplayLog>,
     tally: Tally,
     observers: Vec<Box<dyn Observer>>,
-    client_errors: RefCell<RateLimiter>,
 }
 
 impl Hub {
@@ -144,6 +140,5 @@ fn open(state: &State, env: &Env) -> std::result::Result<Hub, ApiError> {
         tally: Tally::default(),
         // Observers run in this order on every connect.
         observers: vec![Box::new(connect::PendingVersions { log: log.clone() })],
-        client_errors: RefCell::new(RateLimiter::new(60_000, REPORTS_PER_MINUTE)),
     })
 }
