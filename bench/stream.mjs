@@ -8,13 +8,20 @@
 //
 //   npm run bench                       both runtimes, default sizes
 //   npm run bench -- --fanout 100,500,1000 --events 300
+//   npm run bench -- --runtime direct --before OTHER/worker/build/index.js
+//                                       also another build (e.g. an older commit's) in workerd
+//                                       direct, in the same run, for a before/after comparison
+//   npm run bench -- --runtime direct --idle 1000
+//                                       workerd's memory per idle stream (1000 streams of one org),
+//                                       with the hub awake and after it was evicted
 
 import { parseArgs } from "node:util";
-import { join } from "node:path";
-import { mkdtempSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { Miniflare } from "miniflare";
-import { startWorker, root, TEST_SECRET } from "../tests/support/worker.mjs";
+import { startWorker, root, TEST_SECRET, wranglerSettings } from "../tests/support/worker.mjs";
 import { token, publish, openStream, sleep } from "../tests/support/client.mjs";
 
 const { values } = parseArgs({
@@ -22,7 +29,10 @@ const { values } = parseArgs({
     events: { type: "string", default: "200" },
     fanout: { type: "string", default: "10,100,500,1000" },
     runtime: { type: "string", default: "both" },
+    before: { type: "string" },
+    idle: { type: "string" },
   },
+  strict: true,
 });
 const EVENTS = Number(values.events);
 const FANOUT = values.fanout.split(",").map(Number);
@@ -113,17 +123,19 @@ console.log(`orgstream stream bench (node ${process.version}; figures from this 
 if (values.runtime !== "direct") {
   const server = await startWorker();
   try {
-    await measure("wrangler dev", server.url);
+    await (values.idle ? idleMemory : measure)("wrangler dev", server.url);
   } finally {
     await server.stop();
   }
 }
-if (values.runtime !== "wrangler") {
+/** The build at `scriptPath` in workerd through Miniflare (no wrangler proxy). */
+async function direct(name, scriptPath, run) {
   const mf = new Miniflare({
-    scriptPath: join(root, "worker", "build", "index.js"),
+    scriptPath,
+    modulesRoot: dirname(scriptPath),
     modules: true,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
-    compatibilityDate: "2026-04-20",
+    ...wranglerSettings(),
     durableObjects: { ORG_HUB: { className: "OrgHub", useSQLite: true } },
     durableObjectsPersist: mkdtempSync(join(tmpdir(), "orgstream-bench-")),
     bindings: { TOKEN_SECRET: TEST_SECRET },
@@ -132,8 +144,59 @@ if (values.runtime !== "wrangler") {
   });
   try {
     const url = (await mf.ready).toString().replace(/\/$/, "");
-    await measure("workerd direct (Miniflare)", url);
+    await run(name, url);
   } finally {
     await mf.dispose();
+  }
+}
+
+/** Resident memory (KiB) of the workerd processes this process started. */
+function workerdRssKiB() {
+  const rows = execFileSync("ps", ["-eo", "pid=,ppid=,rss=,comm="], { encoding: "utf8" })
+    .trim()
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/))
+    .map(([pid, ppid, rss, comm]) => ({ pid: Number(pid), ppid: Number(ppid), rss: Number(rss), comm }));
+  const mine = new Set([process.pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const r of rows) if (mine.has(r.ppid) && !mine.has(r.pid)) (mine.add(r.pid), (grew = true));
+  }
+  return rows.filter((r) => mine.has(r.pid) && r.comm.startsWith("workerd")).reduce((sum, r) => sum + r.rss, 0);
+}
+
+/** Memory per idle stream: N streams of one org, the hub awake, then after it could sleep. */
+async function idleMemory(name, url) {
+  const n = Number(values.idle);
+  const t = await token("bench-idle");
+  const first = await openStream(url, t); // the hub and the front worker are loaded
+  await first.until((x) => x.retry !== null);
+  await sleep(1000);
+  const before = workerdRssKiB();
+  const streams = [];
+  for (let i = 0; i < n; i += 50) {
+    streams.push(...(await Promise.all(Array.from({ length: Math.min(50, n - i) }, () => openStream(url, t)))));
+  }
+  await Promise.all(streams.map((s) => s.until((x) => x.retry !== null, 30_000)));
+  await sleep(2000);
+  const open = workerdRssKiB();
+  await sleep(15_000); // long enough for local workerd to evict a hub that holds only hibernatable sockets
+  const idle = workerdRssKiB();
+  const per = (kib) => `${(((kib - before) * 1024) / n / 1024).toFixed(1)} KiB`;
+  console.log(`\n${name}: workerd memory with ${n} idle streams of one org (RSS of the workerd processes)`);
+  console.log(`  before: ${(before / 1024).toFixed(1)} MiB; ${n} streams open: ${(open / 1024).toFixed(1)} MiB (${per(open)} per stream)`);
+  console.log(`  after 15 s idle: ${(idle / 1024).toFixed(1)} MiB (${per(idle)} per stream)`);
+  for (const s of [first, ...streams]) s.close();
+  await sleep(500);
+}
+
+if (values.runtime !== "wrangler") {
+  const build = join(root, "worker", "build", "index.js");
+  if (values.idle) {
+    if (values.before) await direct("workerd direct, --before build", values.before, idleMemory);
+    await direct("workerd direct (Miniflare)", build, idleMemory);
+  } else {
+    if (values.before) await direct("workerd direct, --before build", values.before, measure);
+    await direct("workerd direct (Miniflare)", build, measure);
   }
 }

@@ -40,6 +40,14 @@ export function testConfig(dir = join(root, ".wrangler", "test-config")) {
   return path;
 }
 
+/** The runtime settings of wrangler.toml that Miniflare needs too (one source for both). */
+export function wranglerSettings(path = join(root, "wrangler.toml")) {
+  const text = readFileSync(path, "utf8");
+  const date = text.match(/^compatibility_date = "(.*)"$/m)?.[1];
+  const flags = text.match(/^compatibility_flags = \[(.*)\]$/m)?.[1] ?? "";
+  return { compatibilityDate: date, compatibilityFlags: [...flags.matchAll(/"([^"]+)"/g)].map((m) => m[1]) };
+}
+
 async function freePort() {
   return new Promise((resolve, reject) => {
     const srv = createServer();
