@@ -8,20 +8,20 @@
 //
 //   npm run bench                       both runtimes, default sizes
 //   npm run bench -- --fanout 100,500,1000 --events 300
-//   npm run bench -- --runtime direct --before OTHER/worker/build/index.js
-//                                       also another build (e.g. an older commit's) in workerd
-//                                       direct, in the same run, for a before/after comparison
+//   npm run bench -- --before OTHER/worker/build/index.js
+//                                       also another build (e.g. an older commit's), first, in
+//                                       the same run, for a before/after comparison
 //   npm run bench -- --runtime direct --idle 1000
 //                                       workerd's memory per idle stream (1000 streams of one org),
 //                                       with the hub awake and after it was evicted
 
 import { parseArgs } from "node:util";
 import { dirname, join } from "node:path";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { Miniflare } from "miniflare";
-import { startWorker, root, TEST_SECRET, wranglerSettings } from "../tests/support/worker.mjs";
+import { startWorker, root, TEST_SECRET, testConfig, wranglerSettings } from "../tests/support/worker.mjs";
 import { token, publish, openStream, sleep } from "../tests/support/client.mjs";
 
 const { values } = parseArgs({
@@ -121,6 +121,17 @@ async function measure(name, url) {
 
 console.log(`orgstream stream bench (node ${process.version}; figures from this machine, this run)`);
 if (values.runtime !== "direct") {
+  if (values.before) {
+    // The same wrangler.toml, its entry pointing at the other build.
+    const config = testConfig(mkdtempSync(join(tmpdir(), "orgstream-bench-config-")));
+    writeFileSync(config, readFileSync(config, "utf8").replace(/^main = .*$/m, `main = ${JSON.stringify(values.before)}`));
+    const server = await startWorker({ config });
+    try {
+      await (values.idle ? idleMemory : measure)("wrangler dev, --before build", server.url);
+    } finally {
+      await server.stop();
+    }
+  }
   const server = await startWorker();
   try {
     await (values.idle ? idleMemory : measure)("wrangler dev", server.url);

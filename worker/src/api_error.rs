@@ -66,9 +66,9 @@ impl ApiError {
         e.retry_after = Some(retry_after);
         e
     }
-    /// A bug or an outage. The message is fixed: internals stay in the log. Prefer `internal`,
-    /// which logs the cause.
-    pub fn internal() -> ApiError {
+    /// A bug or an outage. The message is fixed: internals stay in the log. Only through
+    /// `internal`, which logs the cause.
+    fn internal() -> ApiError {
         ApiError::new(500, "internal", "internal error; try again, and report it if it persists")
     }
     /// A server-side misconfiguration the operator can fix (the message names the setting).

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use schema_wasm::{parse_published, ErrorCode, PublishedEvent};
 use serde_json::value::RawValue;
 
-use crate::api_error::{ApiError, Detail};
+use crate::api_error::{internal, ApiError, Detail};
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_BATCH: usize = 100;
@@ -72,7 +72,7 @@ pub fn parse_version_body(body: &[u8]) -> Result<PublishedEvent, ApiError> {
     let mut fields: BTreeMap<String, &RawValue> = serde_json::from_str(text)
         .map_err(|_| ApiError::bad_request(r#"body must be a JSON object: {"version", "changelog"?, "target"?}"#))?;
     let target = fields.remove("target");
-    let data = serde_json::to_string(&fields).map_err(|_| ApiError::internal())?;
+    let data = serde_json::to_string(&fields).map_err(internal("encoding a version's data"))?;
     let event = match target {
         Some(target) => format!(r#"{{"type":"version.available","data":{data},"target":{}}}"#, target.get()),
         None => format!(r#"{{"type":"version.available","data":{data}}}"#),

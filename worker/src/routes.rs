@@ -23,7 +23,7 @@ const MIN_SECRET_BYTES: usize = 32;
 pub async fn handle(req: Request, env: Env) -> Result<Response> {
     let url = req.url()?;
     let answer = match (url.path(), req.method()) {
-        ("/healthz", Method::Get) => http::json(200, r#"{"ok":true}"#.to_string()).map_err(ApiError::from_worker),
+        ("/healthz", Method::Get) => http::json(200, r#"{"ok":true}"#.to_string()).map_err(internal("answering a health check")),
         ("/healthz", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET")),
         ("/v1/stream", Method::Get) => stream(&req, &url, &env).await,
         ("/v1/stream", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET")),
@@ -43,13 +43,6 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
     match answer {
         Ok(response) => Ok(response),
         Err(e) => http::error(&e),
-    }
-}
-
-impl ApiError {
-    fn from_worker(e: worker::Error) -> ApiError {
-        worker::console_error!("{e}");
-        ApiError::internal()
     }
 }
 
@@ -182,11 +175,11 @@ fn dev_token(url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiE
     let secret = token_secret(env)?;
     let exp = (now_ms() / 1000) as i64 + 3600;
     let claims = serde_json::json!({ "org": org, "sub": "dev-dashboard", "scope": "subscribe publish", "exp": exp });
-    let token = crate::token::sign(&claims, secret.as_bytes()).ok_or_else(ApiError::internal)?;
+    let token = crate::token::sign(&claims, secret.as_bytes()).ok_or("the claims could not be encoded").map_err(internal("signing a dev token"))?;
     // Check it like any other token (this also checks the org's format).
     verify(&token, secret.as_bytes(), (now_ms() / 1000) as i64).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let body = serde_json::json!({ "token": token, "org": org, "expiresAt": exp }).to_string();
-    http::json(200, body).map_err(ApiError::from_worker)
+    http::json(200, body).map_err(internal("answering a dev token"))
 }
 
 /// `POST /v1/audit/client-error`: the report is checked here, rate-limited and kept by the hub.

@@ -111,7 +111,7 @@ fn publish(hub: &Hub, state: &State, events: Vec<HubEvent>) -> Result<Response, 
 fn put_version(hub: &Hub, state: &State, event: HubEvent) -> Result<Response, ApiError> {
     let scope = event.target.as_ref().map(|t| t.request_id.as_str().to_string()).unwrap_or_default();
     let appended = append_and_send(hub, state, vec![event])?;
-    let Some(a) = appended.first() else { return Err(ApiError::internal()) };
+    let a = appended.first().ok_or("the version was not appended").map_err(internal("publishing a version"))?;
     // The event is published and delivered by now; if it cannot be made pending, say so.
     hub.log.set_pending_version(&scope, &a.envelope).map_err(|e| {
         worker::console_error!("storing the pending version failed: {e}");

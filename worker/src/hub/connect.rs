@@ -62,9 +62,6 @@ pub fn connect(hub: &Hub, state: &State, url: &worker::Url) -> Result<Response, 
         hub.tally.add(name::CONNECTIONS, "replaced", replaced);
     }
     let pair = WebSocketPair::new().map_err(internal("creating a stream socket"))?;
-    let tags = sockets::tags(connect.request_id.as_ref());
-    let tag_refs: Vec<&str> = tags.iter().map(String::as_str).collect();
-    state.accept_websocket_with_tags(&pair.server, &tag_refs);
     let attachment = Attachment {
         connection: hub.log.next_connection_id().map_err(internal("numbering a connection"))?,
         request_id: rid,
@@ -72,7 +69,14 @@ pub fn connect(hub: &Hub, state: &State, url: &worker::Url) -> Result<Response, 
         opened_ms: now,
         exp: connect.exp,
     };
-    pair.server.serialize_attachment(&attachment).map_err(internal("attaching a stream's state"))?;
+    let tags = sockets::tags(connect.request_id.as_ref());
+    let tag_refs: Vec<&str> = tags.iter().map(String::as_str).collect();
+    state.accept_websocket_with_tags(&pair.server, &tag_refs);
+    if let Err(e) = pair.server.serialize_attachment(&attachment) {
+        // Never leave an accepted socket behind that no stream will use.
+        let _ = pair.server.close(Some(1011), Some("internal error"));
+        return Err(internal("attaching a stream's state")(e));
+    }
     hub.tally.connection("connect");
 
     // On-connect observers: after the replay, before anything published later.
@@ -85,9 +89,10 @@ pub fn connect(hub: &Hub, state: &State, url: &worker::Url) -> Result<Response, 
     frames.extend(more);
     if !frames.is_empty() {
         let parts: Vec<&[u8]> = frames.iter().map(Frame::as_bytes).collect();
-        pair.server
-            .send_with_bytes(Frames::encode(frames.len() as u32, &parts))
-            .map_err(internal("sending a stream's first frames"))?;
+        if let Err(e) = pair.server.send_with_bytes(Frames::encode(frames.len() as u32, &parts)) {
+            let _ = pair.server.close(Some(1011), Some("internal error"));
+            return Err(internal("sending a stream's first frames")(e));
+        }
     }
     Response::from_websocket(pair.client).map_err(internal("answering a connect"))
 }
