@@ -13,6 +13,9 @@ pub struct Config {
     pub queue_bytes: usize,
     /// Connections older than this are closed politely (clients reconnect and resume).
     pub max_connection_age_ms: u64,
+    /// A stream that was written nothing for this long gets a one-line comment, so a client that
+    /// left is noticed (the runtime tells only at a write); 0: only heartbeats tell.
+    pub liveness_probe_ms: u64,
 }
 
 /// A var that is set but not usable; the message names it and says what is allowed.
@@ -26,6 +29,7 @@ pub const DEFAULT_HISTORY_MAX_AGE_SECONDS: u64 = 86_400;
 pub const DEFAULT_QUEUE_FRAMES: u64 = 1_024;
 pub const DEFAULT_QUEUE_BYTES: u64 = 1_048_576;
 pub const DEFAULT_MAX_CONNECTION_AGE_SECONDS: u64 = 3_600;
+pub const DEFAULT_LIVENESS_PROBE_MS: u64 = 500;
 
 impl Config {
     /// Builds the config from a lookup of var names (`None` = unset: use the default).
@@ -49,6 +53,7 @@ impl Config {
             queue_frames: num("QUEUE_MAX_FRAMES", DEFAULT_QUEUE_FRAMES, 1, 1_000_000)? as usize,
             queue_bytes: num("QUEUE_MAX_BYTES", DEFAULT_QUEUE_BYTES, 131_072, 64 * 1_048_576)? as usize,
             max_connection_age_ms: num("MAX_CONNECTION_AGE_SECONDS", DEFAULT_MAX_CONNECTION_AGE_SECONDS, 1, 7 * 86_400)? * 1000,
+            liveness_probe_ms: num("LIVENESS_PROBE_MS", DEFAULT_LIVENESS_PROBE_MS, 0, 3_600_000)?,
         })
     }
 }
@@ -70,6 +75,7 @@ mod tests {
         assert_eq!(c.retry_ms, 1_000);
         assert_eq!(c.retention, Retention { max_events: 10_000, max_age_ms: 86_400_000 });
         assert_eq!((c.queue_frames, c.queue_bytes, c.max_connection_age_ms), (1_024, 1_048_576, 3_600_000));
+        assert_eq!(c.liveness_probe_ms, 500);
     }
 
     #[test]

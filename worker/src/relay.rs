@@ -26,7 +26,23 @@ pub struct Limits {
 pub struct Timing {
     pub heartbeat_interval_ms: u64,
     pub max_age_ms: u64,
+    /// Nothing written for this long: write a probe (0: never).
+    pub probe_ms: u64,
 }
+
+impl Timing {
+    /// How often the glue calls `tick`: often enough for both the heartbeat and the probe.
+    pub fn tick_ms(&self) -> u64 {
+        match self.probe_ms {
+            0 => self.heartbeat_interval_ms,
+            probe => probe.min(self.heartbeat_interval_ms),
+        }
+    }
+}
+
+/// The probe: an empty SSE comment line. Clients ignore it; writing it is how the runtime tells
+/// the front worker that a client left (it notices only at a write).
+pub const PROBE: &[u8] = b":\n";
 
 /// Why a stream ends; what its client is told, and what the hub is told.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +118,8 @@ pub struct Relay {
     /// Set once the socket to the hub is open (after any replay pages).
     connected: bool,
     ping_sent_ms: Option<u64>,
+    last_ping_ms: u64,
+    last_queued_ms: u64,
     ending: Option<Ending>,
     last_written: bool,
 }
@@ -117,15 +135,18 @@ impl Relay {
             opened_ms,
             connected: false,
             ping_sent_ms: None,
+            last_ping_ms: opened_ms,
+            last_queued_ms: opened_ms,
             ending: None,
             last_written: false,
         }
     }
 
     /// Queues frames the client must get whatever its pace (the opening, a replay page).
-    pub fn write(&mut self, bytes: Vec<u8>, frames: usize) {
+    pub fn write(&mut self, bytes: Vec<u8>, frames: usize, now_ms: u64) {
         if self.ending.is_none() && !bytes.is_empty() {
             self.queue.push_back(Chunk { bytes, frames, live: false });
+            self.last_queued_ms = now_ms;
         }
     }
 
@@ -136,7 +157,7 @@ impl Relay {
 
     /// Offers live frames. When they do not fit, the stream ends with `stream.overflow`; the
     /// returned code tells the hub.
-    pub fn offer(&mut self, bytes: Vec<u8>, frames: usize) -> Option<CloseCode> {
+    pub fn offer(&mut self, bytes: Vec<u8>, frames: usize, now_ms: u64) -> Option<CloseCode> {
         if self.ending.is_some() {
             return None;
         }
@@ -146,16 +167,17 @@ impl Relay {
         self.live_frames += frames;
         self.live_bytes += bytes.len();
         self.queue.push_back(Chunk { bytes, frames, live: true });
+        self.last_queued_ms = now_ms;
         None
     }
 
     /// The hub answered the heartbeat ping: the client gets a heartbeat.
     pub fn pong(&mut self, now_ms: u64) -> Option<CloseCode> {
         self.ping_sent_ms = None;
-        self.offer(Frame::heartbeat(&format_ts(now_ms)).as_bytes().to_vec(), 2)
+        self.offer(Frame::heartbeat(&format_ts(now_ms)).as_bytes().to_vec(), 2, now_ms)
     }
 
-    /// Called every heartbeat interval.
+    /// Called every `Timing::tick_ms`.
     pub fn tick(&mut self, now_ms: u64) -> Tick {
         if self.ending.is_some() || !self.connected {
             return Tick::Nothing;
@@ -163,16 +185,26 @@ impl Relay {
         if now_ms.saturating_sub(self.opened_ms) >= self.timing.max_age_ms {
             return self.end(Ending::Expired).map_or(Tick::Nothing, Tick::Close);
         }
+        // Timers fire a little early or late: a tick within half a tick of the due time counts.
+        let slack = self.timing.tick_ms() / 2;
         match self.ping_sent_ms {
-            None => {
+            Some(sent) if now_ms.saturating_sub(sent) + slack >= 2 * self.timing.heartbeat_interval_ms => {
+                return self.end(Ending::HubSilent).map_or(Tick::Nothing, Tick::Close);
+            }
+            Some(_) => {}
+            None if now_ms.saturating_sub(self.last_ping_ms) + slack >= self.timing.heartbeat_interval_ms => {
                 self.ping_sent_ms = Some(now_ms);
-                Tick::Ping
+                self.last_ping_ms = now_ms;
+                return Tick::Ping;
             }
-            Some(sent) if now_ms.saturating_sub(sent) >= 2 * self.timing.heartbeat_interval_ms => {
-                self.end(Ending::HubSilent).map_or(Tick::Nothing, Tick::Close)
-            }
-            Some(_) => Tick::Nothing,
+            None => {}
         }
+        let probe = self.timing.probe_ms;
+        if probe > 0 && now_ms.saturating_sub(self.last_queued_ms) + slack >= probe && self.queue.is_empty() {
+            self.queue.push_back(Chunk { bytes: PROBE.to_vec(), frames: 0, live: false });
+            self.last_queued_ms = now_ms;
+        }
+        Tick::Nothing
     }
 
     /// The hub closed the socket: replaced, or gone (restart, deploy).
@@ -231,7 +263,7 @@ mod tests {
     use super::*;
 
     const LIMITS: Limits = Limits { max_frames: 3, max_bytes: 100 };
-    const TIMING: Timing = Timing { heartbeat_interval_ms: 1_000, max_age_ms: 60_000 };
+    const TIMING: Timing = Timing { heartbeat_interval_ms: 1_000, max_age_ms: 60_000, probe_ms: 0 };
 
     fn live() -> Relay {
         let mut r = Relay::new(LIMITS, TIMING, 0);
@@ -250,10 +282,10 @@ mod tests {
     #[test]
     fn frames_reach_the_client_in_the_order_they_came() {
         let mut r = Relay::new(LIMITS, TIMING, 0);
-        r.write(b"retry: 1000\n:ok\n\n".to_vec(), 1);
-        r.write(b"id: 1\n\n".to_vec(), 1);
+        r.write(b"retry: 1000\n:ok\n\n".to_vec(), 1, 0);
+        r.write(b"id: 1\n\n".to_vec(), 1, 0);
         r.connected();
-        assert_eq!(r.offer(b"id: 2\n\n".to_vec(), 1), None);
+        assert_eq!(r.offer(b"id: 2\n\n".to_vec(), 1, 0), None);
         assert_eq!(drain(&mut r), "retry: 1000\n:ok\n\nid: 1\n\nid: 2\n\n");
         assert_eq!(r.take_next(), Next::Wait, "open, waiting for more");
     }
@@ -262,10 +294,10 @@ mod tests {
     fn a_client_that_falls_behind_gets_what_was_queued_then_stream_overflow_then_the_end() {
         let mut r = live();
         for id in 1..=3 {
-            assert_eq!(r.offer(format!("id: {id}\n\n").into_bytes(), 1), None);
+            assert_eq!(r.offer(format!("id: {id}\n\n").into_bytes(), 1, 0), None);
         }
-        assert_eq!(r.offer(b"id: 4\n\n".to_vec(), 1), Some(CloseCode::Overflow), "the hub is told once");
-        assert_eq!(r.offer(b"id: 5\n\n".to_vec(), 1), None, "nothing after the end");
+        assert_eq!(r.offer(b"id: 4\n\n".to_vec(), 1, 0), Some(CloseCode::Overflow), "the hub is told once");
+        assert_eq!(r.offer(b"id: 5\n\n".to_vec(), 1, 0), None, "nothing after the end");
         assert_eq!(drain(&mut r), "id: 1\n\nid: 2\n\nid: 3\n\nevent: stream.overflow\ndata: {}\n\n");
         assert_eq!(r.take_next(), Next::End);
     }
@@ -273,19 +305,19 @@ mod tests {
     #[test]
     fn the_byte_bound_counts_too_and_reading_frees_room() {
         let mut r = live();
-        assert_eq!(r.offer(vec![b'x'; 60], 1), None);
+        assert_eq!(r.offer(vec![b'x'; 60], 1, 0), None);
         assert!(matches!(r.take_next(), Next::Bytes(_)));
-        assert_eq!(r.offer(vec![b'x'; 60], 1), None, "the first 60 bytes were read");
-        assert_eq!(r.offer(vec![b'x'; 60], 1), Some(CloseCode::Overflow));
+        assert_eq!(r.offer(vec![b'x'; 60], 1, 0), None, "the first 60 bytes were read");
+        assert_eq!(r.offer(vec![b'x'; 60], 1, 0), Some(CloseCode::Overflow));
     }
 
     #[test]
     fn replay_pages_are_not_bounded_by_the_live_queue() {
         let mut r = Relay::new(LIMITS, TIMING, 0);
-        r.write(vec![b'x'; 1000], 50);
+        r.write(vec![b'x'; 1000], 50, 0);
         assert_eq!(r.ending(), None);
         r.connected();
-        assert_eq!(r.offer(vec![b'y'; 10], 1), None, "live room is untouched by the page");
+        assert_eq!(r.offer(vec![b'y'; 10], 1, 0), None, "live room is untouched by the page");
         assert!(!r.is_drained());
     }
 
@@ -310,6 +342,31 @@ mod tests {
     }
 
     #[test]
+    fn a_quiet_stream_gets_a_probe_so_that_a_departed_client_is_noticed() {
+        let timing = Timing { probe_ms: 500, ..TIMING };
+        assert_eq!(timing.tick_ms(), 500);
+        let mut r = Relay::new(LIMITS, timing, 0);
+        r.connected();
+        assert_eq!(r.tick(500), Tick::Nothing);
+        assert_eq!(drain(&mut r), ":\n", "quiet for 500 ms: one comment line");
+        r.offer(b"id: 1\n\n".to_vec(), 1, 700);
+        assert_eq!(r.tick(1_000), Tick::Ping, "the heartbeat is due first");
+        assert_eq!(drain(&mut r), "id: 1\n\n", "written 300 ms ago: no probe");
+        assert_eq!(r.pong(1_010), None);
+        assert_eq!(r.tick(1_500), Tick::Nothing);
+        assert!(drain(&mut r).starts_with(":heartbeat"), "the heartbeat was written 490 ms ago");
+        assert_eq!(r.tick(2_000), Tick::Ping);
+        assert_eq!(r.tick(2_500), Tick::Nothing);
+        assert_eq!(drain(&mut r), ":\n");
+    }
+
+    #[test]
+    fn a_tick_a_little_early_still_pings_on_time() {
+        let mut r = live();
+        assert_eq!(r.tick(990), Tick::Ping);
+    }
+
+    #[test]
     fn nothing_pings_before_the_socket_is_open() {
         let mut r = Relay::new(LIMITS, TIMING, 0);
         assert_eq!(r.tick(5_000), Tick::Nothing);
@@ -318,7 +375,7 @@ mod tests {
     #[test]
     fn an_old_stream_ends_politely() {
         let mut r = live();
-        r.offer(b"id: 1\n\n".to_vec(), 1);
+        r.offer(b"id: 1\n\n".to_vec(), 1, 0);
         assert_eq!(r.tick(60_000), Tick::Close(CloseCode::Expired));
         assert_eq!(drain(&mut r), "id: 1\n\n", "what was queued, and no notice");
         assert_eq!(r.take_next(), Next::End);
@@ -327,7 +384,7 @@ mod tests {
     #[test]
     fn replaced_by_the_hub_the_client_gets_stream_replaced_last() {
         let mut r = live();
-        r.offer(b"id: 1\n\n".to_vec(), 1);
+        r.offer(b"id: 1\n\n".to_vec(), 1, 0);
         r.hub_closed(CloseCode::Replaced);
         assert_eq!(drain(&mut r), "id: 1\n\nevent: stream.replaced\ndata: {}\n\n");
     }
@@ -343,7 +400,7 @@ mod tests {
     #[test]
     fn when_the_client_leaves_nothing_more_is_kept() {
         let mut r = live();
-        r.offer(b"id: 1\n\n".to_vec(), 1);
+        r.offer(b"id: 1\n\n".to_vec(), 1, 0);
         assert_eq!(r.end(Ending::ClientLeft), Some(CloseCode::ClientLeft));
         assert!(r.is_drained());
         assert_eq!(r.end(Ending::Overflow), None, "it ends once");

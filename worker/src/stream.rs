@@ -38,7 +38,11 @@ pub async fn open(hub: Stub, config: &Config, mut connect: Connect, client_gone:
         first => first,
     };
     let limits = Limits { max_frames: config.queue_frames, max_bytes: config.queue_bytes };
-    let timing = Timing { heartbeat_interval_ms: config.heartbeat_interval_ms, max_age_ms: config.max_connection_age_ms };
+    let timing = Timing {
+        heartbeat_interval_ms: config.heartbeat_interval_ms,
+        max_age_ms: config.max_connection_age_ms,
+        probe_ms: config.liveness_probe_ms,
+    };
     let shared = Rc::new(Shared {
         relay: RefCell::new(Relay::new(limits, timing, now_ms())),
         reader: RefCell::new(None),
@@ -47,17 +51,17 @@ pub async fn open(hub: Stub, config: &Config, mut connect: Connect, client_gone:
         client_gone: RefCell::new(None),
     });
     watch_client(&shared, client_gone);
-    shared.relay.borrow_mut().write(Frame::opening(config.retry_ms).as_bytes().to_vec(), 1);
+    shared.relay.borrow_mut().write(Frame::opening(config.retry_ms).as_bytes().to_vec(), 1, now_ms());
     let mut page = None;
     match first {
         Attempt::Live(ws) => go_live(&shared, ws)?,
         Attempt::Page(bytes, end) => {
-            shared.relay.borrow_mut().write(bytes, end.frames as usize);
+            shared.relay.borrow_mut().write(bytes, end.frames as usize, now_ms());
             page = Some(end);
         }
         Attempt::Answer(_) => {}
     }
-    let interval = Duration::from_millis(config.heartbeat_interval_ms);
+    let interval = Duration::from_millis(timing.tick_ms());
     let task_shared = shared.clone();
     worker::wasm_bindgen_futures::spawn_local(async move {
         if let Some(end) = page {
@@ -219,7 +223,7 @@ async fn catch_up(hub: &Stub, mut connect: Connect, shared: &Rc<Shared>) {
                 return;
             }
             Ok(Attempt::Page(bytes, end)) => {
-                shared.relay.borrow_mut().write(bytes, end.frames as usize);
+                shared.relay.borrow_mut().write(bytes, end.frames as usize, now_ms());
                 connect.last_event_id = Some(LastEventId::Id(end.resume_after));
                 shared.wake();
             }
@@ -238,8 +242,8 @@ async fn catch_up(hub: &Stub, mut connect: Connect, shared: &Rc<Shared>) {
     }
 }
 
-/// Pings the hub every interval until the stream ends; ends it when it is too old or the hub is
-/// silent.
+/// Ticks the relay until the stream ends: it pings the hub every heartbeat interval, probes a
+/// quiet stream, and ends one that is too old or whose hub is silent.
 async fn heartbeats(shared: &Rc<Shared>, interval: Duration) {
     loop {
         Delay::from(interval).await;
@@ -307,7 +311,7 @@ fn on_message(weak: &Weak<Shared>, event: web_sys::MessageEvent) {
     } else {
         let message = js_sys::Uint8Array::new(&data).to_vec();
         match Frames::decode(&message) {
-            Some(frames) => shared.relay.borrow_mut().offer(frames.bytes.to_vec(), frames.count as usize),
+            Some(frames) => shared.relay.borrow_mut().offer(frames.bytes.to_vec(), frames.count as usize, now_ms()),
             None => {
                 worker::console_error!("a message from the hub without a frame count ({} bytes); ignored", message.len());
                 None
