@@ -188,6 +188,22 @@ test("replacement, targeting, pending versions and overflow work on streams open
   for (const s of [other, plain, late, fresh]) s.close();
 });
 
+test("a backlog larger than the client's live queue arrives whole on reconnect, not as an overflow", async () => {
+  // QUEUE_MAX_BYTES is 128 KiB here; 200 events of about 1.1 KB are one replay page of about 220 KB.
+  const t = await token("big-page-org", "subscribe publish metrics");
+  const error = "x".repeat(1000);
+  const events = Array.from({ length: 50 }, (_, i) => ({ type: "task.failed", data: { taskId: `t${i}`, error } }));
+  for (let i = 0; i < 4; i++) assert.equal((await publish(server.url, t, { events })).status, 202);
+  const s = await openStream(server.url, t, { lastEventId: "0" });
+  await s.until((x) => x.data.length === 200, 10_000, "the whole backlog");
+  await sleep(300);
+  assert.equal(s.ended, false);
+  assert.ok(!s.events.some((e) => e.event === "stream.overflow"));
+  const m = await readMetrics(server.url, t);
+  assert.equal(m.value("orgstream_connections_total", { action: "overflow" }), 0);
+  s.close();
+});
+
 test("a reconnect 10,000 events behind gets every event once, in order, while publishing goes on", async () => {
   const big = await startWorker({ vars: { HISTORY_MAX_EVENTS: 20000 } });
   try {

@@ -122,18 +122,23 @@ impl PageEnd {
     }
 }
 
-/// A binary message from the hub on an open stream: `frames` SSE frames, ready to write.
-/// Encoded as the frame count (4 bytes, little endian), then the bytes.
+/// A binary message from the hub on an open stream: `count` SSE frames, ready to write.
+/// `catch_up` marks the frames a stream gets as it opens (the rest of its backlog, a reset, the
+/// pending versions): the client must get them whatever its pace, so they never count against
+/// its live queue. Encoded as one byte (`C` catch-up, `L` live), the frame count (4 bytes, little
+/// endian), then the bytes.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Frames<'a> {
+    pub catch_up: bool,
     pub count: u32,
     pub bytes: &'a [u8],
 }
 
 impl<'a> Frames<'a> {
-    pub fn encode(count: u32, parts: &[&[u8]]) -> Vec<u8> {
+    pub fn encode(catch_up: bool, count: u32, parts: &[&[u8]]) -> Vec<u8> {
         let len = parts.iter().map(|p| p.len()).sum::<usize>();
-        let mut out = Vec::with_capacity(4 + len);
+        let mut out = Vec::with_capacity(5 + len);
+        out.push(if catch_up { b'C' } else { b'L' });
         out.extend_from_slice(&count.to_le_bytes());
         for part in parts {
             out.extend_from_slice(part);
@@ -142,8 +147,14 @@ impl<'a> Frames<'a> {
     }
 
     pub fn decode(message: &'a [u8]) -> Option<Frames<'a>> {
-        let (count, bytes) = message.split_first_chunk::<4>()?;
-        Some(Frames { count: u32::from_le_bytes(*count), bytes })
+        let (kind, rest) = message.split_first()?;
+        let catch_up = match kind {
+            b'C' => true,
+            b'L' => false,
+            _ => return None,
+        };
+        let (count, bytes) = rest.split_first_chunk::<4>()?;
+        Some(Frames { catch_up, count: u32::from_le_bytes(*count), bytes })
     }
 }
 
@@ -245,10 +256,14 @@ mod tests {
     }
 
     #[test]
-    fn frames_carry_their_count() {
-        let message = Frames::encode(2, &[b"id: 1\n\n", b"id: 2\n\n"]);
-        assert_eq!(Frames::decode(&message), Some(Frames { count: 2, bytes: b"id: 1\n\nid: 2\n\n" }));
-        assert_eq!(Frames::decode(b"abc"), None, "too short for a count");
+    fn frames_carry_their_kind_and_count() {
+        let message = Frames::encode(false, 2, &[b"id: 1\n\n", b"id: 2\n\n"]);
+        assert_eq!(Frames::decode(&message), Some(Frames { catch_up: false, count: 2, bytes: b"id: 1\n\nid: 2\n\n" }));
+        let message = Frames::encode(true, 0, &[]);
+        assert_eq!(Frames::decode(&message), Some(Frames { catch_up: true, count: 0, bytes: b"" }));
+        assert_eq!(Frames::decode(b"Labc"), None, "too short for a count");
+        assert_eq!(Frames::decode(b"X\x01\0\0\0id"), None, "an unknown kind");
+        assert_eq!(Frames::decode(b""), None);
     }
 
     #[test]

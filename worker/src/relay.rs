@@ -156,12 +156,16 @@ impl Relay {
     }
 
     /// Offers live frames. When they do not fit, the stream ends with `stream.overflow`; the
-    /// returned code tells the hub.
+    /// returned code tells the hub. A client with nothing live queued has kept up, so whatever
+    /// comes then is taken, however large (a full batch, a heartbeat with a tiny frame bound).
     pub fn offer(&mut self, bytes: Vec<u8>, frames: usize, now_ms: u64) -> Option<CloseCode> {
         if self.ending.is_some() {
             return None;
         }
-        if self.live_frames + frames > self.limits.max_frames || self.live_bytes + bytes.len() > self.limits.max_bytes {
+        let kept_up = self.live_frames == 0 && self.live_bytes == 0;
+        if !kept_up
+            && (self.live_frames + frames > self.limits.max_frames || self.live_bytes + bytes.len() > self.limits.max_bytes)
+        {
             return self.end(Ending::Overflow);
         }
         self.live_frames += frames;
@@ -300,6 +304,16 @@ mod tests {
         assert_eq!(r.offer(b"id: 5\n\n".to_vec(), 1, 0), None, "nothing after the end");
         assert_eq!(drain(&mut r), "id: 1\n\nid: 2\n\nid: 3\n\nevent: stream.overflow\ndata: {}\n\n");
         assert_eq!(r.take_next(), Next::End);
+    }
+
+    #[test]
+    fn a_client_that_kept_up_takes_whatever_comes_next() {
+        let mut r = live();
+        assert_eq!(r.offer(vec![b'x'; 500], 100, 0), None, "a batch over both bounds, into an empty queue");
+        assert_eq!(r.offer(b"id: 1\n\n".to_vec(), 1, 0), Some(CloseCode::Overflow), "but nothing after it");
+        let mut r = Relay::new(Limits { max_frames: 1, max_bytes: 100 }, TIMING, 0);
+        r.connected();
+        assert_eq!(r.pong(1), None, "a heartbeat (two frames) with a one-frame bound");
     }
 
     #[test]

@@ -82,7 +82,7 @@ pub fn fan_out<S: Sockets>(sockets: &S, batch: &[Outgoing<'_>]) -> u64 {
             .filter(|o| o.target.is_none_or(|t| t == *target))
             .map(|o| o.frame.as_bytes())
             .collect();
-        let message = sockets.message(Frames::encode(parts.len() as u32, &parts));
+        let message = sockets.message(Frames::encode(false, parts.len() as u32, &parts));
         for socket in sockets.tagged(&request_tag(target)) {
             if sockets.send(&socket, &message) {
                 sent += parts.len() as u64;
@@ -93,7 +93,7 @@ pub fn fan_out<S: Sockets>(sockets: &S, batch: &[Outgoing<'_>]) -> u64 {
         return sent;
     }
     let served: Vec<String> = targets.iter().map(|t| request_tag(t)).collect();
-    let message = sockets.message(Frames::encode(broadcast.len() as u32, &broadcast));
+    let message = sockets.message(Frames::encode(false, broadcast.len() as u32, &broadcast));
     for socket in sockets.tagged(STREAM_TAG) {
         // Only when the batch has targets: a stream of a target already had its own message.
         if !served.is_empty() && sockets.tags_of(&socket).iter().any(|t| served.contains(t)) {

@@ -16,6 +16,7 @@ use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use futures_util::future::select;
 use futures_util::Stream;
 use worker::wasm_bindgen::closure::Closure;
 use worker::wasm_bindgen::JsCast;
@@ -47,11 +48,22 @@ pub async fn open(hub: Stub, config: &Config, mut connect: Connect, client_gone:
         relay: RefCell::new(Relay::new(limits, timing, now_ms())),
         reader: RefCell::new(None),
         drained: RefCell::new(None),
+        ended_waker: RefCell::new(None),
         socket: RefCell::new(None),
         client_gone: RefCell::new(None),
     });
     watch_client(&shared, client_gone);
     shared.relay.borrow_mut().write(Frame::opening(config.retry_ms).as_bytes().to_vec(), 1, now_ms());
+    let mut response = Response::from_stream(Body { shared: shared.clone() }).map_err(internal("opening a stream"))?;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("content-type", "text/event-stream; charset=utf-8"),
+        ("cache-control", "no-cache, no-transform"),
+        ("x-accel-buffering", "no"),
+    ] {
+        headers.set(name, value).map_err(internal("setting stream headers"))?;
+    }
+
     let mut page = None;
     match first {
         Attempt::Live(ws) => go_live(&shared, ws)?,
@@ -62,24 +74,13 @@ pub async fn open(hub: Stub, config: &Config, mut connect: Connect, client_gone:
         Attempt::Answer(_) => {}
     }
     let interval = Duration::from_millis(timing.tick_ms());
-    let task_shared = shared.clone();
     worker::wasm_bindgen_futures::spawn_local(async move {
         if let Some(end) = page {
             connect.last_event_id = Some(LastEventId::Id(end.resume_after));
-            catch_up(&hub, connect, &task_shared).await;
+            catch_up(&hub, connect, &shared).await;
         }
-        heartbeats(&task_shared, interval).await;
+        heartbeats(&shared, interval).await;
     });
-
-    let mut response = Response::from_stream(Body { shared }).map_err(internal("opening a stream"))?;
-    let headers = response.headers_mut();
-    for (name, value) in [
-        ("content-type", "text/event-stream; charset=utf-8"),
-        ("cache-control", "no-cache, no-transform"),
-        ("x-accel-buffering", "no"),
-    ] {
-        headers.set(name, value).map_err(internal("setting stream headers"))?;
-    }
     Ok(response)
 }
 
@@ -90,6 +91,8 @@ struct Shared {
     reader: RefCell<Option<Waker>>,
     /// The pager, waiting for the client to read a replay page.
     drained: RefCell<Option<Waker>>,
+    /// The timer task, waiting for its next tick or for the stream to end.
+    ended_waker: RefCell<Option<Waker>>,
     socket: RefCell<Option<Socket>>,
     client_gone: RefCell<Option<ClientWatch>>,
 }
@@ -103,22 +106,40 @@ impl Shared {
         self.wake();
     }
 
+    /// Wakes whoever waits for what changed: the reader, the pager, the timer task.
     fn wake(&self) {
-        if let Some(waker) = self.reader.borrow_mut().take() {
+        let reader = self.reader.borrow_mut().take();
+        if let Some(waker) = reader {
             waker.wake();
         }
-        let drained = self.relay.borrow().is_drained() || self.relay.borrow().ending().is_some();
+        let (drained, ended) = {
+            let relay = self.relay.borrow();
+            (relay.is_drained() || relay.ending().is_some(), relay.ending().is_some())
+        };
         if drained {
-            if let Some(waker) = self.drained.borrow_mut().take() {
+            let pager = self.drained.borrow_mut().take();
+            if let Some(waker) = pager {
+                waker.wake();
+            }
+        }
+        if ended {
+            let timer = self.ended_waker.borrow_mut().take();
+            if let Some(waker) = timer {
                 waker.wake();
             }
         }
     }
 
     fn close_hub(&self, code: CloseCode) {
+        // Codes a peer may send: 1000 and the application range. Others (1005, 1006) describe a
+        // close that already happened.
+        let code = code.code();
+        if code != 1000 && !(3000..5000).contains(&code) {
+            return;
+        }
         if let Some(socket) = self.socket.borrow().as_ref() {
             // Fails only when the socket is already closed, which is what we want.
-            let _ = socket.ws.close(Some(code.code()), Some(code.reason()));
+            let _ = socket.ws.close(Some(code), Some(CloseCode::from_code(code).reason()));
         }
     }
 
@@ -209,6 +230,8 @@ async fn catch_up(hub: &Stub, mut connect: Connect, shared: &Rc<Shared>) {
         let attempt = attempt(hub, &connect).await;
         if shared.ended() {
             if let Ok(Attempt::Live(ws)) = attempt {
+                // A socket must be accepted before it can be closed; the hub then counts it.
+                let _ = ws.accept();
                 let _ = ws.close(Some(CloseCode::ClientLeft.code()), Some(CloseCode::ClientLeft.reason()));
             }
             return;
@@ -246,7 +269,9 @@ async fn catch_up(hub: &Stub, mut connect: Connect, shared: &Rc<Shared>) {
 /// quiet stream, and ends one that is too old or whose hub is silent.
 async fn heartbeats(shared: &Rc<Shared>, interval: Duration) {
     loop {
-        Delay::from(interval).await;
+        // The stream's end wakes the task at once (dropping the timer clears it), so the task
+        // never outlives its stream waiting on a timer.
+        select(Delay::from(interval), Ended(shared.clone())).await;
         if shared.ended() {
             return;
         }
@@ -280,20 +305,22 @@ fn go_live(shared: &Rc<Shared>, ws: WebSocket) -> Result<(), ApiError> {
     let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_event: web_sys::Event| {
         on_hub_closed(&weak, CloseCode::Other(1006));
     });
-    let target: &web_sys::EventTarget = ws.as_ref();
+    // From here on, dropping `socket` (on any error below too) removes the listeners.
+    let socket = Socket { ws, on_message, on_close, on_error };
+    let target: &web_sys::EventTarget = socket.ws.as_ref();
     for (name, callback) in [
-        ("message", on_message.as_ref()),
-        ("close", on_close.as_ref()),
-        ("error", on_error.as_ref()),
+        ("message", socket.on_message.as_ref()),
+        ("close", socket.on_close.as_ref()),
+        ("error", socket.on_error.as_ref()),
     ] {
         target
             .add_event_listener_with_callback(name, callback.unchecked_ref())
             .map_err(|e| internal("listening to the hub's socket")(format!("{e:?}")))?;
     }
     // Binary messages as ArrayBuffers (the default is Blob, which cannot be read synchronously).
-    ws.as_ref().set_binary_type(web_sys::BinaryType::Arraybuffer);
-    ws.accept().map_err(internal("accepting the hub's socket"))?;
-    *shared.socket.borrow_mut() = Some(Socket { ws, on_message, on_close, on_error });
+    socket.ws.as_ref().set_binary_type(web_sys::BinaryType::Arraybuffer);
+    socket.ws.accept().map_err(internal("accepting the hub's socket"))?;
+    *shared.socket.borrow_mut() = Some(socket);
     shared.relay.borrow_mut().connected();
     Ok(())
 }
@@ -311,6 +338,10 @@ fn on_message(weak: &Weak<Shared>, event: web_sys::MessageEvent) {
     } else {
         let message = js_sys::Uint8Array::new(&data).to_vec();
         match Frames::decode(&message) {
+            Some(frames) if frames.catch_up => {
+                shared.relay.borrow_mut().write(frames.bytes.to_vec(), frames.count as usize, now_ms());
+                None
+            }
             Some(frames) => shared.relay.borrow_mut().offer(frames.bytes.to_vec(), frames.count as usize, now_ms()),
             None => {
                 worker::console_error!("a message from the hub without a frame count ({} bytes); ignored", message.len());
@@ -343,6 +374,21 @@ impl std::future::Future for Drained {
             return Poll::Ready(());
         }
         *self.0.drained.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// Resolves once the stream ended.
+struct Ended(Rc<Shared>);
+
+impl std::future::Future for Ended {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0.ended() {
+            return Poll::Ready(());
+        }
+        *self.0.ended_waker.borrow_mut() = Some(cx.waker().clone());
         Poll::Pending
     }
 }

@@ -56,11 +56,6 @@ pub fn connect(hub: &Hub, state: &State, url: &worker::Url) -> Result<Response, 
         hub.tally.add(name::FRAMES_SENT, "", 1);
     }
 
-    let sockets = RuntimeSockets(state);
-    if let Some(request_id) = &connect.request_id {
-        let replaced = sockets::replace(&sockets, request_id);
-        hub.tally.add(name::CONNECTIONS, "replaced", replaced);
-    }
     let pair = WebSocketPair::new().map_err(internal("creating a stream socket"))?;
     let attachment = Attachment {
         connection: hub.log.next_connection_id().map_err(internal("numbering a connection"))?,
@@ -69,6 +64,12 @@ pub fn connect(hub: &Hub, state: &State, url: &worker::Url) -> Result<Response, 
         opened_ms: now,
         exp: connect.exp,
     };
+    // Replace an open stream with this request id only once nothing before accepting can fail
+    // (and before accepting, so that the new socket, which carries the same tag, is not closed).
+    if let Some(request_id) = &connect.request_id {
+        let replaced = sockets::replace(&RuntimeSockets(state), request_id);
+        hub.tally.add(name::CONNECTIONS, "replaced", replaced);
+    }
     let tags = sockets::tags(connect.request_id.as_ref());
     let tag_refs: Vec<&str> = tags.iter().map(String::as_str).collect();
     state.accept_websocket_with_tags(&pair.server, &tag_refs);
@@ -89,7 +90,7 @@ pub fn connect(hub: &Hub, state: &State, url: &worker::Url) -> Result<Response, 
     frames.extend(more);
     if !frames.is_empty() {
         let parts: Vec<&[u8]> = frames.iter().map(Frame::as_bytes).collect();
-        if let Err(e) = pair.server.send_with_bytes(Frames::encode(frames.len() as u32, &parts)) {
+        if let Err(e) = pair.server.send_with_bytes(Frames::encode(true, frames.len() as u32, &parts)) {
             let _ = pair.server.close(Some(1011), Some("internal error"));
             return Err(internal("sending a stream's first frames")(e));
         }

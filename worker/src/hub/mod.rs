@@ -119,8 +119,13 @@ impl DurableObject for OrgHub {
         Ok(())
     }
 
+    /// A socket that fails gets this and no close: count it as a disconnect.
     async fn websocket_error(&self, _ws: WebSocket, error: worker::Error) -> Result<()> {
         worker::console_error!("a stream socket failed: {error}");
+        if let Ok(hub) = &self.hub {
+            hub.tally.closed(CloseCode::Other(1006));
+            hub.store_tally();
+        }
         Ok(())
     }
 
