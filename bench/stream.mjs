@@ -1,4 +1,4 @@
-// `npm run bench` - how fast an event gets from a publisher to subscribers, and how many
+// `npm run bench:stream` - how fast an event gets from a publisher to subscribers, and how many
 // subscribers one org holds, on this machine. Prints figures; asserts nothing.
 //
 // Each figure comes with a baseline measured in the same run against the same runtime: the
@@ -6,12 +6,12 @@
 //   - "wrangler dev": the path users run locally (wrangler's proxy in front of workerd);
 //   - "workerd direct": the same build in workerd through Miniflare, without wrangler's proxy.
 //
-//   npm run bench                       both runtimes, default sizes
-//   npm run bench -- --fanout 100,500,1000 --events 300
-//   npm run bench -- --before OTHER/worker/build/index.js
+//   npm run bench:stream                both runtimes, default sizes
+//   npm run bench:stream -- --fanout 100,500,1000 --events 300
+//   npm run bench:stream -- --before OTHER/worker/build/index.js
 //                                       also another build (e.g. an older commit's), first, in
 //                                       the same run, for a before/after comparison
-//   npm run bench -- --runtime direct --idle 1000
+//   npm run bench:stream -- --runtime direct --idle 1000
 //                                       workerd's memory per idle stream (1000 streams of one org),
 //                                       with the hub awake and after it was evicted
 

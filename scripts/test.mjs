@@ -44,4 +44,9 @@ const suites = files.length
 step(`integration tests against the worker in workerd: ${suites.length} files`);
 run("node", ["--test", "--test-concurrency=1", "--test-timeout=600000", "--test-reporter=spec", ...suites]);
 
+if (!files.length) {
+  step("bench harness smoke run: npm run bench -- --quick (every server and scenario, tiny sizes; asserts nothing about speed)");
+  run("node", [join(root, "bench", "run.mjs"), "--quick"]);
+}
+
 step(`all suites passed in ${((Date.now() - started) / 1000).toFixed(0)} s`);

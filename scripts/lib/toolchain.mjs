@@ -81,13 +81,21 @@ function ensureCargoTool(crate, version, binary, versionLine) {
 export const chromium = "/usr/bin/chromium";
 export const chromedriver = "/usr/bin/chromedriver";
 
-function ensureChromium() {
-  if (existsSync(chromium) && existsSync(chromedriver)) return;
+/**
+ * Installs Debian packages with apt-get unless every file in `needs` exists (first run only);
+ * `why` says what for.
+ */
+export function ensureDebianPackages(needs, packages, why) {
+  if (needs.every((path) => existsSync(path))) return;
   const asRoot = process.getuid?.() === 0;
-  step("installing Debian's chromium and chromium-driver for the browser tests (apt-get; first run only)");
+  step(`installing Debian's ${packages.join(", ")} ${why} (apt-get; first run only)`);
   const apt = asRoot ? ["apt-get"] : ["sudo", "apt-get"];
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  run(apt[0], [...apt.slice(1), "install", "-y", "--no-install-recommends", "chromium", "chromium-driver"], { env });
+  run(apt[0], [...apt.slice(1), "install", "-y", "--no-install-recommends", ...packages], { env });
+}
+
+function ensureChromium() {
+  ensureDebianPackages([chromium, chromedriver], ["chromium", "chromium-driver"], "for the browser tests");
 }
 
 function ensureNodeModules() {

@@ -1,0 +1,346 @@
+//! The load generator of `npm run bench`: N SSE subscribers and one publisher against one server,
+//! with one clock for send and receive times. Prints one JSON object with its figures.
+//!
+//!   loadgen --addr 127.0.0.1:8787 --subscribe '/v1/stream?token=T' --publish /v1/events \
+//!           --publish-header 'authorization: Bearer T' --subscribers 1000 --events 1000
+//!
+//! Options:
+//!   --addr HOST:PORT          the server
+//!   --subscribe PATH          the SSE path; --subscribe-header 'name: value' (repeatable)
+//!   --publish PATH            the publish path; --publish-header 'name: value' (repeatable)
+//!   --style orgstream|raw     publish bodies: orgstream events (batches as {"events": [...]}),
+//!                             or one raw message per request (Nchan: a batch is sent as B requests)
+//!   --subscribers N           subscribers to open (default 1)
+//!   --events E                events to publish (default 100)
+//!   --batch B                 events per publish (default 1)
+//!   --rate R                  events per second (default 0: each publish right after the last answer)
+//!   --expect K                with --events 0: wait until each subscriber has K events
+//!                             (a catch-up: the events were published before)
+//!   --hold S                  after connecting, print READY to stderr and hold the
+//!                             connections S seconds (memory per connection)
+//!   --timeout S               give up waiting for deliveries after S seconds (default 60)
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use orgstream_bench::sse::{seq, Splitter};
+use orgstream_bench::{cpu_seconds, stats::percentile};
+use serde::Serialize;
+use tokio::net::TcpStream;
+use tokio::task::LocalSet;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Style {
+    Orgstream,
+    Raw,
+}
+
+struct Args {
+    addr: SocketAddr,
+    subscribe: String,
+    subscribe_headers: Vec<(String, String)>,
+    publish: String,
+    publish_headers: Vec<(String, String)>,
+    style: Style,
+    subscribers: usize,
+    events: usize,
+    batch: usize,
+    rate: f64,
+    expect: usize,
+    hold: u64,
+    timeout: u64,
+}
+
+fn header(raw: &str) -> Result<(String, String), String> {
+    let (name, value) = raw.split_once(':').ok_or_else(|| format!("a header is 'name: value', got {raw:?}"))?;
+    Ok((name.trim().to_string(), value.trim().to_string()))
+}
+
+fn parse_args() -> Result<Args, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut a = Args {
+        addr: "127.0.0.1:8787".parse().map_err(|_| "bad default address")?,
+        subscribe: "/v1/stream".into(),
+        subscribe_headers: Vec::new(),
+        publish: "/v1/events".into(),
+        publish_headers: Vec::new(),
+        style: Style::Orgstream,
+        subscribers: 1,
+        events: 100,
+        batch: 1,
+        rate: 0.0,
+        expect: 0,
+        hold: 0,
+        timeout: 60,
+    };
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("addr") => a.addr = parser.value()?.parse()?,
+            Long("subscribe") => a.subscribe = parser.value()?.string()?,
+            Long("subscribe-header") => a.subscribe_headers.push(header(&parser.value()?.string()?)?),
+            Long("publish") => a.publish = parser.value()?.string()?,
+            Long("publish-header") => a.publish_headers.push(header(&parser.value()?.string()?)?),
+            Long("style") => {
+                a.style = match parser.value()?.string()?.as_str() {
+                    "orgstream" => Style::Orgstream,
+                    "raw" => Style::Raw,
+                    other => return Err(format!("--style is orgstream or raw, got {other:?}").into()),
+                }
+            }
+            Long("subscribers") => a.subscribers = parser.value()?.parse()?,
+            Long("events") => a.events = parser.value()?.parse()?,
+            Long("batch") => a.batch = parser.value()?.parse::<usize>()?.max(1),
+            Long("rate") => a.rate = parser.value()?.parse()?,
+            Long("expect") => a.expect = parser.value()?.parse()?,
+            Long("hold") => a.hold = parser.value()?.parse()?,
+            Long("timeout") => a.timeout = parser.value()?.parse()?,
+            Long("help") => {
+                println!("see the comment at the top of bench/loadgen/src/bin/loadgen.rs");
+                std::process::exit(0);
+            }
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(a)
+}
+
+/// What every subscriber records, on one clock.
+struct Recorder {
+    sent: Vec<Option<Instant>>,
+    latencies_ms: Vec<f64>,
+    per_subscriber: Vec<usize>,
+    connected: usize,
+    first_sent: Option<Instant>,
+    last_received: Option<Instant>,
+    failures: Vec<String>,
+}
+
+async fn open(addr: SocketAddr) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String> {
+    let stream = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+    tokio::task::spawn_local(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+async fn subscriber(args: Rc<Args>, index: usize, rec: Rc<RefCell<Recorder>>) -> Result<(), String> {
+    let stream = TcpStream::connect(args.addr).await.map_err(|e| format!("connect: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+    tokio::task::spawn_local(async move {
+        let _ = conn.await;
+    });
+    let mut req = Request::get(&args.subscribe).header("host", args.addr.to_string()).header("accept", "text/event-stream");
+    for (k, v) in &args.subscribe_headers {
+        req = req.header(k, v);
+    }
+    let req = req.body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?;
+    let res = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    if !res.status().is_success() {
+        return Err(format!("subscribe answered {}", res.status()));
+    }
+    rec.borrow_mut().connected += 1;
+    let mut body = res.into_body();
+    let mut splitter = Splitter::default();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|e| e.to_string())?.into_data() else { continue };
+        let now = Instant::now();
+        let mut r = rec.borrow_mut();
+        splitter.feed(&data, |f| {
+            if let Some(s) = seq(f) {
+                r.per_subscriber[index] += 1;
+                if let Some(Some(sent)) = r.sent.get(s as usize) {
+                    let ms = now.duration_since(*sent).as_secs_f64() * 1000.0;
+                    r.latencies_ms.push(ms);
+                }
+                r.last_received = Some(now);
+            }
+        });
+    }
+    Ok(())
+}
+
+fn event(seq: usize) -> String {
+    format!(r#"{{"type":"task.progress","data":{{"taskId":"s{seq}","progress":0.5}}}}"#)
+}
+
+async fn publisher(args: Rc<Args>, rec: Rc<RefCell<Recorder>>) -> Result<(), String> {
+    let mut sender = open(args.addr).await?;
+    let started = Instant::now();
+    let mut seq = 0;
+    while seq < args.events {
+        let n = args.batch.min(args.events - seq);
+        if args.rate > 0.0 {
+            let due = started + Duration::from_secs_f64(seq as f64 / args.rate);
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let bodies: Vec<String> = match (args.style, n) {
+            (Style::Orgstream, 1) => vec![event(seq)],
+            (Style::Orgstream, _) => vec![format!(r#"{{"events":[{}]}}"#, (seq..seq + n).map(event).collect::<Vec<_>>().join(","))],
+            (Style::Raw, _) => (seq..seq + n).map(event).collect(),
+        };
+        let per_body = if bodies.len() == 1 { n } else { 1 };
+        for body in bodies {
+            let now = Instant::now();
+            {
+                let mut r = rec.borrow_mut();
+                r.first_sent.get_or_insert(now);
+                for s in seq..seq + per_body {
+                    if let Some(slot) = r.sent.get_mut(s) {
+                        *slot = Some(now);
+                    }
+                }
+            }
+            let mut req = Request::post(&args.publish).header("host", args.addr.to_string()).header("content-type", "application/json");
+            for (k, v) in &args.publish_headers {
+                req = req.header(k, v);
+            }
+            let req = req.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
+            if sender.ready().await.is_err() {
+                sender = open(args.addr).await?;
+            }
+            let res = sender.send_request(req).await.map_err(|e| e.to_string())?;
+            let status = res.status();
+            let _ = res.into_body().collect().await;
+            if !status.is_success() {
+                return Err(format!("publish answered {status}"));
+            }
+            seq += per_body;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Report {
+    subscribers: usize,
+    connected: usize,
+    events: usize,
+    batch: usize,
+    rate: f64,
+    expected_frames: usize,
+    delivered_frames: usize,
+    subscribers_missing_events: usize,
+    connect_seconds: f64,
+    duration_seconds: f64,
+    frames_per_second: f64,
+    latency_ms: Latency,
+    /// Latency percentiles 1..=100, for a CDF.
+    latency_cdf_ms: Vec<f64>,
+    loadgen_cpu_seconds: f64,
+    failures: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Latency {
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+async fn run(args: Args) -> Report {
+    let args = Rc::new(args);
+    let per = if args.events > 0 { args.events } else { args.expect };
+    let rec = Rc::new(RefCell::new(Recorder {
+        sent: vec![None; args.events],
+        latencies_ms: Vec::with_capacity(args.subscribers * args.events),
+        per_subscriber: vec![0; args.subscribers],
+        connected: 0,
+        first_sent: None,
+        last_received: None,
+        failures: Vec::new(),
+    }));
+    let connect_started = Instant::now();
+    for i in 0..args.subscribers {
+        let (args, rec) = (args.clone(), rec.clone());
+        tokio::task::spawn_local(async move {
+            if let Err(e) = subscriber(args, i, rec.clone()).await {
+                rec.borrow_mut().failures.push(e);
+            }
+        });
+    }
+    // Wait until every subscriber is connected (or failed).
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    while {
+        let r = rec.borrow();
+        r.connected + r.failures.len() < args.subscribers
+    } && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let connect_seconds = connect_started.elapsed().as_secs_f64();
+    if args.hold > 0 {
+        eprintln!("READY {}", rec.borrow().connected);
+        tokio::time::sleep(Duration::from_secs(args.hold)).await;
+    }
+    // A catch-up has no publisher: time from connecting.
+    if args.events == 0 {
+        rec.borrow_mut().first_sent = Some(connect_started);
+    }
+    if let Err(e) = publisher(args.clone(), rec.clone()).await {
+        rec.borrow_mut().failures.push(e);
+    }
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    while rec.borrow().per_subscriber.iter().any(|&n| n < per) && Instant::now() < deadline && rec.borrow().failures.is_empty() {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut r = rec.borrow_mut();
+    let delivered: usize = r.per_subscriber.iter().sum();
+    let duration = match (r.first_sent, r.last_received) {
+        (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
+        _ => 0.0,
+    };
+    r.latencies_ms.sort_by(f64::total_cmp);
+    let lat = &r.latencies_ms;
+    Report {
+        subscribers: args.subscribers,
+        connected: r.connected,
+        events: args.events,
+        batch: args.batch,
+        rate: args.rate,
+        expected_frames: per * args.subscribers,
+        delivered_frames: delivered,
+        subscribers_missing_events: r.per_subscriber.iter().filter(|&&n| n < per).count(),
+        connect_seconds,
+        duration_seconds: duration,
+        frames_per_second: if duration > 0.0 { delivered as f64 / duration } else { 0.0 },
+        latency_ms: Latency { p50: percentile(lat, 50.0), p99: percentile(lat, 99.0), max: lat.last().copied().unwrap_or(0.0) },
+        latency_cdf_ms: (1..=100).map(|p| percentile(lat, p as f64)).collect(),
+        loadgen_cpu_seconds: cpu_seconds(),
+        failures: r.failures.iter().take(5).cloned().collect(),
+    }
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("loadgen: {e}; see --help");
+            std::process::exit(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("loadgen: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let report = LocalSet::new().block_on(&runtime, run(args));
+    match serde_json::to_string(&report) {
+        Ok(json) => println!("{json}"),
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            std::process::exit(1);
+        }
+    }
+}

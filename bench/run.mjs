@@ -1,0 +1,176 @@
+// `npm run bench`: every server (bench/servers.mjs) through every scenario with one load generator
+// (bench/loadgen, Rust), figures as a table with ratios to Nchan and to the native ceiling, JSON
+// and SVG charts in docs/bench/. Asserts nothing about speed.
+//
+//   npm run bench                          everything (about 15 minutes here)
+//   npm run bench -- --quick               a short run that keeps the harness working (CI);
+//                                          writes to a temp dir, not docs/bench
+//   npm run bench -- --servers workerd,nchan --scenarios fanout
+//
+// Scenarios: fanout (one event per request), rate (a fixed rate), batch (batches of 100),
+// catchup (one subscriber 1000 / 10,000 events behind), connections (idle streams, memory).
+
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { ensureDebianPackages, root, run, step } from "../scripts/lib/toolchain.mjs";
+import { SERVERS, cpuSeconds, rssKiB } from "./servers.mjs";
+import { writeReport } from "./report.mjs";
+
+const USAGE = "usage: npm run bench -- [--quick] [--servers workerd,wrangler,nchan,native] [--scenarios fanout,rate,batch,catchup,connections]";
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      quick: { type: "boolean", default: false },
+      servers: { type: "string", default: "workerd,wrangler,nchan,native" },
+      scenarios: { type: "string", default: "fanout,rate,batch,catchup,connections" },
+      out: { type: "string" },
+    },
+    strict: true,
+  }));
+} catch (e) {
+  console.error(`bench: ${e.message}\n${USAGE}`);
+  process.exit(2);
+}
+const servers = values.servers.split(",");
+const scenarios = values.scenarios.split(",");
+for (const s of servers) if (!SERVERS[s]) (console.error(`bench: unknown server ${s}\n${USAGE}`), process.exit(2));
+
+const quick = values.quick;
+const SIZES = quick
+  ? { fanout: [20, 100], events: 50, rate: 100, catchup: [200], connections: [200] }
+  : { fanout: [100, 1000, 5000], events: 1000, rate: 200, catchup: [1000, 10000], connections: [1000, 5000] };
+// At most a million frames a run: 1000 events to 100 and 1000 subscribers, 200 to 5000.
+const eventsFor = (n) => String(Math.max(10, Math.min(SIZES.events, Math.floor(1_000_000 / n))));
+const out = values.out ?? (quick ? mkdtempSync(join(tmpdir(), "orgstream-bench-quick-")) : join(root, "docs", "bench"));
+
+step("building the load generator and the native broadcaster (cargo, release; the first build takes about a minute)");
+run("cargo", ["build", "--release", "--quiet", "--manifest-path", join(root, "bench", "loadgen", "Cargo.toml")]);
+const bin = join(root, "bench", "loadgen", "target", "release");
+if (servers.includes("nchan")) {
+  ensureDebianPackages(["/usr/sbin/nginx", "/usr/lib/nginx/modules/ngx_nchan_module.so"], ["nginx-light", "libnginx-mod-nchan"], "for the side-by-side benchmark");
+}
+if (servers.includes("workerd") || servers.includes("wrangler")) run("node", [join(root, "scripts", "build-worker.mjs")]);
+
+/** Runs the load generator; resolves with its JSON report. `onReady` runs once it holds its connections. */
+function loadgen(args, onReady) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(join(bin, "loadgen"), args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => {
+      stderr += d;
+      if (onReady && /READY/.test(stderr)) {
+        const ready = onReady;
+        onReady = null;
+        ready();
+      }
+    });
+    child.on("exit", (code) => {
+      if (code !== 0) return reject(new Error(`loadgen exited ${code}: ${stderr.trim()}`));
+      try {
+        resolve(JSON.parse(stdout));
+      } catch (e) {
+        reject(new Error(`loadgen printed no JSON: ${stdout.slice(0, 200)} ${stderr.slice(0, 200)}`));
+      }
+    });
+  });
+}
+
+const target = (server, t, extra) => [
+  "--addr", server.url.replace("http://", ""),
+  "--subscribe", t.subscribe,
+  ...t.subscribeHeaders.flatMap((h) => ["--subscribe-header", h]),
+  "--publish", t.publish,
+  ...t.publishHeaders.flatMap((h) => ["--publish-header", h]),
+  "--style", t.style,
+  ...extra,
+];
+
+let runId = 0;
+/** One load generator run against `server`, with the server's CPU over the run. */
+async function measure(server, extra, { catchUp = false, before } = {}) {
+  const org = `bench-${process.pid}-${++runId}`;
+  const t = await server.target(org);
+  if (before) await loadgen(target(server, t, before));
+  const args = catchUp
+    ? target(server, { ...t, subscribe: t.catchUp.subscribe, subscribeHeaders: t.catchUp.headers }, extra)
+    : target(server, t, extra);
+  const cpu0 = cpuSeconds(server.pids());
+  const report = await loadgen(args);
+  report.server_cpu_seconds = cpuSeconds(server.pids()) - cpu0;
+  report.command = `loadgen ${args.map((a) => (/[\s?&;]/.test(a) ? `'${a}'` : a)).join(" ")}`.replace(/token=[^&' ]+/g, "token=$TOKEN").replace(/Bearer [^' ]+/g, "Bearer $TOKEN");
+  return report;
+}
+
+const rows = [];
+function record(server, scenario, params, report) {
+  rows.push({ server: server.key, serverName: server.name, scenario, params, ...report });
+  const lat = report.latency_ms;
+  console.log(
+    `  ${scenario} ${JSON.stringify(params)}: ${Math.round(report.frames_per_second)} frames/s, ` +
+      `latency p50 ${lat.p50.toFixed(1)} / p99 ${lat.p99.toFixed(1)} / max ${lat.max.toFixed(1)} ms, ` +
+      `delivered ${report.delivered_frames}/${report.expected_frames}, server CPU ${report.server_cpu_seconds.toFixed(2)} s, ` +
+      `loadgen CPU ${report.loadgen_cpu_seconds.toFixed(2)} s` + (report.failures.length ? `, failures: ${report.failures.join("; ")}` : ""),
+  );
+}
+
+for (const key of servers) {
+  step(`server: ${key}`);
+  const server = await SERVERS[key](bin);
+  server.key = key;
+  try {
+    for (const n of SIZES.fanout) {
+      const events = eventsFor(n);
+      if (scenarios.includes("fanout"))
+        record(server, "fanout", { subscribers: n, events: Number(events) }, await measure(server, ["--subscribers", String(n), "--events", events]));
+      if (scenarios.includes("rate"))
+        record(server, "rate", { subscribers: n, events: Number(events), rate: SIZES.rate }, await measure(server, ["--subscribers", String(n), "--events", events, "--rate", String(SIZES.rate)]));
+      if (scenarios.includes("batch"))
+        record(server, "batch", { subscribers: n, events: Number(events), batch: 100 }, await measure(server, ["--subscribers", String(n), "--events", events, "--batch", "100"]));
+    }
+    if (scenarios.includes("catchup")) {
+      for (const k of SIZES.catchup) {
+        const probe = await server.target("probe");
+        if (!probe.catchUp) continue;
+        const publish = ["--subscribers", "0", "--events", String(k), "--batch", "100"];
+        const report = await measure(server, ["--subscribers", "1", "--events", "0", "--expect", String(k)], { catchUp: true, before: publish });
+        report.time_to_last_ms = report.duration_seconds * 1000;
+        record(server, "catchup", { behind: k }, report);
+      }
+    }
+    if (scenarios.includes("connections")) {
+      for (const n of SIZES.connections) {
+        const org = `bench-idle-${process.pid}-${++runId}`;
+        const t = await server.target(org);
+        await new Promise((r) => setTimeout(r, 1000));
+        const base = rssKiB(server.pids());
+        let held = 0;
+        const report = await loadgen(target(server, t, ["--subscribers", String(n), "--events", "0", "--hold", "4"]), async () => {
+          await new Promise((r) => setTimeout(r, 2500));
+          held = rssKiB(server.pids());
+        });
+        report.server_cpu_seconds = 0;
+        report.rss_per_connection_kib = report.connected ? (held - base) / report.connected : 0;
+        report.command = `loadgen --subscribers ${n} --events 0 --hold 4 (against ${key}; RSS sampled while held)`;
+        rows.push({ server: key, serverName: server.name, scenario: "connections", params: { subscribers: n }, ...report });
+        console.log(`  connections {"subscribers":${n}}: ${report.connected} held, ${report.rss_per_connection_kib.toFixed(1)} KiB per connection`);
+      }
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+mkdirSync(out, { recursive: true });
+const results = {
+  machine: { cores: (await import("node:os")).cpus().length, node: process.version, date: new Date().toISOString(), quick },
+  rows,
+};
+writeFileSync(join(out, "results.json"), JSON.stringify(results, null, 1));
+const table = writeReport(out, results);
+console.log(`\n${table}\nresults: ${join(out, "results.json")}`);

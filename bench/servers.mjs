@@ -1,0 +1,184 @@
+// The servers `npm run bench` compares, each started and stopped by the runner, each described by
+// how the load generator reaches it and which processes are its own (for CPU and memory).
+//
+//   workerd  orgstream's worker in workerd directly (Miniflare, no wrangler proxy)
+//   wrangler orgstream under wrangler dev (what a developer sees locally)
+//   nchan    nginx + Nchan from Debian's packages, one worker, EventSource subscribers
+//   native   bench/loadgen's sse-native: a minimal one-thread Rust broadcaster, the machine's ceiling
+
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { Miniflare } from "miniflare";
+import { startWorker, root, TEST_SECRET, wranglerSettings } from "../tests/support/worker.mjs";
+import { token } from "../tests/support/client.mjs";
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitHealthy(url, what) {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} did not answer /healthz within 30 s`);
+}
+
+/** Every process under `pid` (itself included) whose command starts with `comm` (any when null). */
+export function processTree(pid, comm = null) {
+  const rows = execFileSync("ps", ["-eo", "pid=,ppid=,comm="], { encoding: "utf8" })
+    .trim()
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/))
+    .map(([p, pp, c]) => ({ pid: Number(p), ppid: Number(pp), comm: c }));
+  const mine = new Set([pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const r of rows) if (mine.has(r.ppid) && !mine.has(r.pid)) (mine.add(r.pid), (grew = true));
+  }
+  return rows.filter((r) => mine.has(r.pid) && (comm === null || r.comm.startsWith(comm))).map((r) => r.pid);
+}
+
+/** orgstream: a fresh org per run, a token for it. */
+async function orgstreamTarget(url, org) {
+  const t = await token(org, "subscribe publish");
+  return {
+    subscribe: `/v1/stream?token=${t}`,
+    subscribeHeaders: [],
+    publish: "/v1/events",
+    publishHeaders: [`authorization: Bearer ${t}`],
+    style: "orgstream",
+    catchUp: { subscribe: `/v1/stream?token=${t}`, headers: ["last-event-id: 0"] },
+  };
+}
+
+export const SERVERS = {
+  async workerd() {
+    const scriptPath = join(root, "worker", "build", "index.js");
+    const mf = new Miniflare({
+      scriptPath,
+      modulesRoot: dirname(scriptPath),
+      modules: true,
+      modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+      ...wranglerSettings(),
+      durableObjects: { ORG_HUB: { className: "OrgHub", useSQLite: true } },
+      durableObjectsPersist: mkdtempSync(join(tmpdir(), "orgstream-bench-")),
+      // Room for the catch-up scenario's 10,000 events.
+      bindings: { TOKEN_SECRET: TEST_SECRET, HISTORY_MAX_EVENTS: "20000" },
+      host: "127.0.0.1",
+      port: await freePort(),
+    });
+    const url = (await mf.ready).toString().replace(/\/$/, "");
+    return {
+      name: "orgstream, workerd direct",
+      url,
+      pids: () => processTree(process.pid, "workerd"),
+      target: (org) => orgstreamTarget(url, org),
+      stop: () => mf.dispose(),
+    };
+  },
+
+  async wrangler() {
+    const server = await startWorker({ vars: { HISTORY_MAX_EVENTS: 20000 } });
+    return {
+      name: "orgstream, wrangler dev",
+      url: server.url,
+      pids: () => processTree(process.pid, "workerd"),
+      target: (org) => orgstreamTarget(server.url, org),
+      stop: () => server.stop(),
+    };
+  },
+
+  async nchan() {
+    const prefix = mkdtempSync(join(tmpdir(), "orgstream-nchan-"));
+    for (const d of ["body", "proxy", "fastcgi", "uwsgi", "scgi"]) mkdirSync(join(prefix, d));
+    const port = await freePort();
+    const conf = readFileSync(join(root, "bench", "nchan", "nginx.conf.template"), "utf8")
+      .replaceAll("@PORT@", String(port))
+      .replaceAll("@PREFIX@", prefix);
+    writeFileSync(join(prefix, "nginx.conf"), conf);
+    const child = spawn("nginx", ["-p", prefix, "-c", join(prefix, "nginx.conf")], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const url = `http://127.0.0.1:${port}`;
+    await waitHealthy(url, `nginx + Nchan (${stderr.trim() || "no output"}; see ${prefix}/error.log)`);
+    return {
+      name: "nginx + Nchan",
+      url,
+      pids: () => [child.pid],
+      target: async (org) => ({
+        subscribe: `/sub?id=${org}`,
+        subscribeHeaders: [],
+        publish: `/pub?id=${org}`,
+        publishHeaders: [],
+        style: "raw",
+        catchUp: { subscribe: `/sub-oldest?id=${org}`, headers: [] },
+      }),
+      stop: async () => {
+        child.kill("SIGTERM");
+        await new Promise((r) => child.once("exit", r));
+      },
+    };
+  },
+
+  async native(loadgenDir) {
+    const port = await freePort();
+    const child = spawn(join(loadgenDir, "sse-native"), ["--port", String(port)], { stdio: ["ignore", "ignore", "inherit"] });
+    const url = `http://127.0.0.1:${port}`;
+    await waitHealthy(url, "sse-native");
+    return {
+      name: "native Rust broadcaster",
+      url,
+      pids: () => [child.pid],
+      target: async () => ({
+        subscribe: "/stream",
+        subscribeHeaders: [],
+        publish: "/publish",
+        publishHeaders: [],
+        style: "orgstream",
+        catchUp: null, // no history
+      }),
+      stop: async () => {
+        child.kill("SIGTERM");
+        await new Promise((r) => child.once("exit", r));
+      },
+    };
+  },
+};
+
+/** CPU seconds (user + system) the processes have used so far. */
+export function cpuSeconds(pids) {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+    } catch {}
+  }
+  return ticks / 100; // USER_HZ
+}
+
+/** Resident memory (KiB) of the processes. */
+export function rssKiB(pids) {
+  let kib = 0;
+  for (const pid of pids) {
+    try {
+      const m = readFileSync(`/proc/${pid}/status`, "utf8").match(/^VmRSS:\s+(\d+) kB$/m);
+      kib += m ? Number(m[1]) : 0;
+    } catch {}
+  }
+  return kib;
+}
