@@ -230,6 +230,38 @@ test("a reconnect 10,000 events behind gets every event once, in order, while pu
   }
 });
 
+test("600 subscribers leaving at once do not disturb the streams that come after them", async (ctx) => {
+  // A regression test: per-stream timers once ran as futures and broke the worker for every
+  // stream after a mass departure.
+  const t = await token("crowd-org", "subscribe publish metrics");
+  const first = [];
+  for (let i = 0; i < 600; i += 100) first.push(...(await Promise.all(Array.from({ length: 100 }, () => openStream(server.url, t)))));
+  await Promise.all(first.map((s) => s.until((x) => x.retry !== null, 10_000)));
+  for (let i = 0; i < 20; i++) await publish(server.url, t, taskProgress(`first${i}`));
+  await Promise.all(first.map((s) => s.until((x) => x.data.length === 20, 20_000, "the first events")));
+  for (const s of first) s.close();
+
+  const next = await Promise.all(Array.from({ length: 200 }, () => openStream(server.url, t)));
+  await Promise.all(next.map((s) => s.until((x) => x.retry !== null, 10_000)));
+  for (let i = 0; i < 10; i++) assert.equal((await publish(server.url, t, taskProgress(`next${i}`))).status, 202);
+  await Promise.all(next.map((s) => s.until((x) => x.data.length === 10, 10_000, "every event after the crowd left")));
+  await sleep(2 * HEARTBEAT_MS);
+  for (const s of next) {
+    assert.equal(s.ended, false);
+    assert.ok(s.events.some((e) => e.event === "heartbeat"), "heartbeats go on");
+  }
+  // The crowd's departures reach the hub as each stream's next write fails.
+  let active;
+  const leftAt = Date.now();
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(250)) {
+    active = (await readMetrics(server.url, t)).value("orgstream_connections_active");
+    if (active === 200) break;
+  }
+  ctx.diagnostic(`the crowd's 600 departures were all counted ${Date.now() - leftAt} ms after the check began`);
+  assert.equal(active, 200);
+  for (const s of next) s.close();
+});
+
 test("a runtime restart ends every open stream; clients resume by id and lose nothing acknowledged", async () => {
   const t = await token("restart-org");
   const streams = await Promise.all(Array.from({ length: 20 }, () => openStream(server.url, t)));

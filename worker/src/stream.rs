@@ -14,13 +14,12 @@ use std::cell::RefCell;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
 
-use futures_util::future::select;
 use futures_util::Stream;
 use worker::wasm_bindgen::closure::Closure;
 use worker::wasm_bindgen::JsCast;
-use worker::{js_sys, web_sys, Delay, Headers, Request, RequestInit, Response, Stub, WebSocket};
+use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
+use worker::{js_sys, web_sys, Headers, Request, RequestInit, Response, Stub, WebSocket};
 
 use crate::api_error::{internal, ApiError};
 use crate::clock::now_ms;
@@ -48,7 +47,7 @@ pub async fn open(hub: Stub, config: &Config, mut connect: Connect, client_gone:
         relay: RefCell::new(Relay::new(limits, timing, now_ms())),
         reader: RefCell::new(None),
         drained: RefCell::new(None),
-        ended_waker: RefCell::new(None),
+        ticker: RefCell::new(None),
         socket: RefCell::new(None),
         client_gone: RefCell::new(None),
     });
@@ -73,14 +72,16 @@ pub async fn open(hub: Stub, config: &Config, mut connect: Connect, client_gone:
         }
         Attempt::Answer(_) => {}
     }
-    let interval = Duration::from_millis(timing.tick_ms());
-    worker::wasm_bindgen_futures::spawn_local(async move {
-        if let Some(end) = page {
-            connect.last_event_id = Some(LastEventId::Id(end.resume_after));
+    // The timer is a JS interval made here, in this request's own context, and ticks the relay
+    // directly: no future waits on it (a future's timer can be registered from another request's
+    // context, and is lost when that request ends).
+    start_ticker(&shared, timing.tick_ms());
+    if let Some(end) = page {
+        connect.last_event_id = Some(LastEventId::Id(end.resume_after));
+        worker::wasm_bindgen_futures::spawn_local(async move {
             catch_up(&hub, connect, &shared).await;
-        }
-        heartbeats(&shared, interval).await;
-    });
+        });
+    }
     Ok(response)
 }
 
@@ -91,8 +92,8 @@ struct Shared {
     reader: RefCell<Option<Waker>>,
     /// The pager, waiting for the client to read a replay page.
     drained: RefCell<Option<Waker>>,
-    /// The timer task, waiting for its next tick or for the stream to end.
-    ended_waker: RefCell<Option<Waker>>,
+    /// The heartbeat and probe timer, stopped when the stream ends.
+    ticker: RefCell<Option<Ticker>>,
     socket: RefCell<Option<Socket>>,
     client_gone: RefCell<Option<ClientWatch>>,
 }
@@ -100,10 +101,23 @@ struct Shared {
 impl Shared {
     /// The client went away: tell the hub at once, and end.
     fn client_left(&self) {
-        let code = self.relay.borrow_mut().end(Ending::ClientLeft).unwrap_or(CloseCode::ClientLeft);
-        self.close_hub(code);
-        self.socket.borrow_mut().take();
+        self.relay.borrow_mut().end(Ending::ClientLeft);
+        self.release();
+    }
+
+    /// Lets go of everything the stream holds in the runtime: closes the hub's socket (telling
+    /// the hub why, if it was not told yet), removes every listener, stops the timer. Only from
+    /// this request's own events (its timer, its socket, its abort signal): elsewhere (a body
+    /// dropped outside any request, say) the runtime refuses closing a socket or clearing a timer.
+    fn release(&self) {
+        self.close_hub(CloseCode::ClientLeft);
+        let socket = self.socket.borrow_mut().take();
+        drop(socket);
+        let watch = self.client_gone.borrow_mut().take();
+        drop(watch);
+        // Last: the timer's callback holds this stream alive until here.
         self.wake();
+        self.stop_ticker();
     }
 
     /// Wakes whoever waits for what changed: the reader, the pager, the timer task.
@@ -112,9 +126,9 @@ impl Shared {
         if let Some(waker) = reader {
             waker.wake();
         }
-        let (drained, ended) = {
+        let drained = {
             let relay = self.relay.borrow();
-            (relay.is_drained() || relay.ending().is_some(), relay.ending().is_some())
+            relay.is_drained() || relay.ending().is_some()
         };
         if drained {
             let pager = self.drained.borrow_mut().take();
@@ -122,12 +136,7 @@ impl Shared {
                 waker.wake();
             }
         }
-        if ended {
-            let timer = self.ended_waker.borrow_mut().take();
-            if let Some(waker) = timer {
-                waker.wake();
-            }
-        }
+
     }
 
     fn close_hub(&self, code: CloseCode) {
@@ -145,6 +154,13 @@ impl Shared {
 
     fn ended(&self) -> bool {
         self.relay.borrow().ending().is_some()
+    }
+
+    /// Stops the timer. Called only from this request's own events (its timer, its socket, its
+    /// body being dropped), where clearing a timer of this request works.
+    fn stop_ticker(&self) {
+        let ticker = self.ticker.borrow_mut().take();
+        drop(ticker);
     }
 }
 
@@ -265,29 +281,73 @@ async fn catch_up(hub: &Stub, mut connect: Connect, shared: &Rc<Shared>) {
     }
 }
 
-/// Ticks the relay until the stream ends: it pings the hub every heartbeat interval, probes a
-/// quiet stream, and ends one that is too old or whose hub is silent.
-async fn heartbeats(shared: &Rc<Shared>, interval: Duration) {
-    loop {
-        // The stream's end wakes the task at once (dropping the timer clears it), so the task
-        // never outlives its stream waiting on a timer.
-        select(Delay::from(interval), Ended(shared.clone())).await;
-        if shared.ended() {
-            return;
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = setInterval)]
+    fn set_interval(callback: &js_sys::Function, ms: i32) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch, js_name = clearInterval)]
+    fn clear_interval(id: &JsValue) -> Result<(), JsValue>;
+}
+
+/// A JS interval calling back into the stream; cleared when the stream ends or is dropped.
+struct Ticker {
+    id: JsValue,
+    _callback: Closure<dyn FnMut()>,
+}
+
+impl Ticker {
+    fn stop(&self) {
+        // Fails only when it is already gone.
+        let _ = clear_interval(&self.id);
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The timer's callback holds the stream (a cycle that `Shared::stop_ticker` breaks), so that
+/// however the response body goes away, the stream is released by its own timer, in its own
+/// request.
+fn start_ticker(shared: &Rc<Shared>, every_ms: u64) {
+    let strong = shared.clone();
+    let callback = Closure::<dyn FnMut()>::new(move || on_tick(&strong));
+    let ms = i32::try_from(every_ms).unwrap_or(i32::MAX);
+    match set_interval(callback.as_ref().unchecked_ref(), ms) {
+        Ok(id) => *shared.ticker.borrow_mut() = Some(Ticker { id, _callback: callback }),
+        Err(e) => {
+            worker::console_error!("starting a stream's timer failed: {e:?}");
+            shared.relay.borrow_mut().end(Ending::HubGone);
+            shared.wake();
         }
-        let tick = shared.relay.borrow_mut().tick(now_ms());
-        match tick {
-            Tick::Nothing => {}
-            Tick::Ping => {
-                let sent = shared.socket.borrow().as_ref().map(|s| s.ws.send_with_str(PING));
-                if let Some(Err(e)) = sent {
-                    worker::console_error!("pinging the hub failed: {e}");
-                    shared.relay.borrow_mut().end(Ending::HubGone);
-                }
+    }
+}
+
+/// Every tick: ping the hub each heartbeat interval, probe a quiet stream, end one that is too
+/// old or whose hub is silent.
+fn on_tick(shared: &Rc<Shared>) {
+    if shared.ended() {
+        shared.release();
+        return;
+    }
+    let tick = shared.relay.borrow_mut().tick(now_ms());
+    match tick {
+        Tick::Nothing => {}
+        Tick::Ping => {
+            let sent = shared.socket.borrow().as_ref().map(|s| s.ws.send_with_str(PING));
+            if let Some(Err(e)) = sent {
+                worker::console_error!("pinging the hub failed: {e}");
+                shared.relay.borrow_mut().end(Ending::HubGone);
             }
-            Tick::Close(code) => shared.close_hub(code),
         }
-        shared.wake();
+        Tick::Close(code) => shared.close_hub(code),
+    }
+    shared.wake();
+    if shared.ended() {
+        // Dropping the callback from inside it is safe: the runtime frees it once it returns.
+        shared.release();
     }
 }
 
@@ -378,21 +438,6 @@ impl std::future::Future for Drained {
     }
 }
 
-/// Resolves once the stream ended.
-struct Ended(Rc<Shared>);
-
-impl std::future::Future for Ended {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0.ended() {
-            return Poll::Ready(());
-        }
-        *self.0.ended_waker.borrow_mut() = Some(cx.waker().clone());
-        Poll::Pending
-    }
-}
-
 /// The response body: what the relay has for the client, as the client reads.
 struct Body {
     shared: Rc<Shared>,
@@ -418,10 +463,12 @@ impl Stream for Body {
 }
 
 impl Drop for Body {
-    /// The body is dropped when the client leaves (or after the stream's last byte): tell the hub
-    /// and let go of the socket.
+    /// The body is dropped when the client leaves (or after the stream's last byte).
     fn drop(&mut self) {
-        self.shared.client_left();
-        self.shared.client_gone.borrow_mut().take();
+        // This may run outside the request (the runtime drops a cancelled body later): only
+        // mark the end here; the stream's timer releases the socket and listeners in the
+        // request's own context, within one tick.
+        self.shared.relay.borrow_mut().end(Ending::ClientLeft);
+        self.shared.wake();
     }
 }
