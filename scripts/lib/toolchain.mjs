@@ -91,6 +91,8 @@ export function ensureDebianPackages(needs, packages, why) {
   step(`installing Debian's ${packages.join(", ")} ${why} (apt-get; first run only)`);
   const apt = asRoot ? ["apt-get"] : ["sudo", "apt-get"];
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  // A fresh machine may have no package lists yet.
+  run(apt[0], [...apt.slice(1), "update", "-qq"], { env });
   run(apt[0], [...apt.slice(1), "install", "-y", "--no-install-recommends", ...packages], { env });
 }
 
