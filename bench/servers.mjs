@@ -8,23 +8,10 @@
 
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { Miniflare } from "miniflare";
-import { startWorker, root, TEST_SECRET, wranglerSettings } from "../tests/support/worker.mjs";
+import { join } from "node:path";
+import { freePort, startDirect, startWorker, root } from "../tests/support/worker.mjs";
 import { token } from "../tests/support/client.mjs";
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitHealthy(url, what) {
   const deadline = Date.now() + 30_000;
@@ -67,27 +54,14 @@ async function orgstreamTarget(url, org) {
 
 export const SERVERS = {
   async workerd() {
-    const scriptPath = join(root, "worker", "build", "index.js");
-    const mf = new Miniflare({
-      scriptPath,
-      modulesRoot: dirname(scriptPath),
-      modules: true,
-      modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
-      ...wranglerSettings(),
-      durableObjects: { ORG_HUB: { className: "OrgHub", useSQLite: true } },
-      durableObjectsPersist: mkdtempSync(join(tmpdir(), "orgstream-bench-")),
-      // Room for the catch-up scenario's 10,000 events.
-      bindings: { TOKEN_SECRET: TEST_SECRET, HISTORY_MAX_EVENTS: "20000" },
-      host: "127.0.0.1",
-      port: await freePort(),
-    });
-    const url = (await mf.ready).toString().replace(/\/$/, "");
+    // Room for the catch-up scenario's 10,000 events.
+    const server = await startDirect({ vars: { HISTORY_MAX_EVENTS: "20000" } });
     return {
       name: "orgstream, workerd direct",
-      url,
+      url: server.url,
       pids: () => processTree(process.pid, "workerd"),
-      target: (org) => orgstreamTarget(url, org),
-      stop: () => mf.dispose(),
+      target: (org) => orgstreamTarget(server.url, org),
+      stop: () => server.stop(),
     };
   },
 

@@ -16,12 +16,11 @@
 //                                       with the hub awake and after it was evicted
 
 import { parseArgs } from "node:util";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
-import { Miniflare } from "miniflare";
-import { startWorker, root, TEST_SECRET, testConfig, wranglerSettings } from "../tests/support/worker.mjs";
+import { startDirect, startWorker, root, testConfig } from "../tests/support/worker.mjs";
+import { processTree, rssKiB } from "./servers.mjs";
 import { token, publish, openStream, sleep } from "../tests/support/client.mjs";
 
 const { values } = parseArgs({
@@ -139,42 +138,18 @@ if (values.runtime !== "direct") {
     await server.stop();
   }
 }
-/** The build at `scriptPath` in workerd through Miniflare (no wrangler proxy). */
+/** The build at `scriptPath` in workerd directly (no wrangler proxy). */
 async function direct(name, scriptPath, run) {
-  const mf = new Miniflare({
-    scriptPath,
-    modulesRoot: dirname(scriptPath),
-    modules: true,
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
-    ...wranglerSettings(),
-    durableObjects: { ORG_HUB: { className: "OrgHub", useSQLite: true } },
-    durableObjectsPersist: mkdtempSync(join(tmpdir(), "orgstream-bench-")),
-    bindings: { TOKEN_SECRET: TEST_SECRET },
-    host: "127.0.0.1",
-    port: 0,
-  });
+  const server = await startDirect({ scriptPath });
   try {
-    const url = (await mf.ready).toString().replace(/\/$/, "");
-    await run(name, url);
+    await run(name, server.url);
   } finally {
-    await mf.dispose();
+    await server.stop();
   }
 }
 
 /** Resident memory (KiB) of the workerd processes this process started. */
-function workerdRssKiB() {
-  const rows = execFileSync("ps", ["-eo", "pid=,ppid=,rss=,comm="], { encoding: "utf8" })
-    .trim()
-    .split("\n")
-    .map((l) => l.trim().split(/\s+/))
-    .map(([pid, ppid, rss, comm]) => ({ pid: Number(pid), ppid: Number(ppid), rss: Number(rss), comm }));
-  const mine = new Set([process.pid]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const r of rows) if (mine.has(r.ppid) && !mine.has(r.pid)) (mine.add(r.pid), (grew = true));
-  }
-  return rows.filter((r) => mine.has(r.pid) && r.comm.startsWith("workerd")).reduce((sum, r) => sum + r.rss, 0);
-}
+const workerdRssKiB = () => rssKiB(processTree(process.pid, "workerd"));
 
 /** Memory per idle stream: N streams of one org, the hub awake, then after it could sleep. */
 async function idleMemory(name, url) {

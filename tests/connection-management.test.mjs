@@ -2,9 +2,8 @@
 // targeted delivery, pending versions on connect, tasks, slow consumers, age limit, metrics.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createParser } from "eventsource-parser";
 import { startWorker } from "./support/worker.mjs";
-import { token, publish, history, openStream, taskProgress, sleep } from "./support/client.mjs";
+import { token, publish, history, openStream, taskProgress, sleep, countingStream } from "./support/client.mjs";
 import { readMetrics } from "./support/metrics.mjs";
 
 let server;
@@ -133,41 +132,6 @@ test("task events flow like any event and completing a task never closes the con
   assert.ok(s.events.some((e) => e.event === "heartbeat"));
   s.close();
 });
-
-/**
- * A stream reader that keeps only a count of events and the text of non-event frames, and can
- * stop reading: while paused, the TCP window fills up back to the server.
- */
-async function countingStream(url, tok) {
-  const controller = new AbortController();
-  const response = await fetch(`${url}/v1/stream?token=${tok}`, { signal: controller.signal });
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  const client = { events: 0, notices: [], ended: false, paused: false, close: () => controller.abort() };
-  const parser = createParser({
-    onEvent: (e) => {
-      if (e.id !== undefined) client.events += 1;
-      else if (e.event !== "heartbeat") client.notices.push(e.event);
-    },
-  });
-  let wake = null;
-  client.resume = () => {
-    client.paused = false;
-    wake?.();
-  };
-  (async () => {
-    try {
-      for (;;) {
-        while (client.paused) await new Promise((r) => (wake = r));
-        const { done, value } = await reader.read();
-        if (done) break;
-        parser.feed(decoder.decode(value, { stream: true }));
-      }
-    } catch {}
-    client.ended = true;
-  })();
-  return client;
-}
 
 test("a client that stops reading is cut off with stream.overflow while 50 others receive every event", async () => {
   const t = await token("slow-org", "subscribe publish metrics");

@@ -3,12 +3,11 @@
 // here checks that the wire contract holds across the hub sleeping and waking up.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createParser } from "eventsource-parser";
 import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startWorker, testConfig } from "./support/worker.mjs";
-import { token, publish, history, openStream, taskProgress, sleep } from "./support/client.mjs";
+import { token, publish, history, openStream, taskProgress, sleep, countingStream } from "./support/client.mjs";
 import { readMetrics } from "./support/metrics.mjs";
 
 // Local workerd evicts an object whose only open things are hibernatable sockets after ~10 s idle.
@@ -96,44 +95,12 @@ test("a subscriber that disconnects is gone from orgstream_connections_active wi
   }
 });
 
-/** A stream reader that can stop reading (the TCP window then fills back to the server). */
-async function pausableStream(url, tok) {
-  const controller = new AbortController();
-  const response = await fetch(`${url}/v1/stream?token=${tok}`, { signal: controller.signal });
-  const reader = response.body.getReader();
-  const client = { events: 0, notices: [], ended: false, paused: true, close: () => controller.abort() };
-  const parser = createParser({
-    onEvent: (e) => {
-      if (e.id !== undefined) client.events += 1;
-      else if (e.event !== "heartbeat") client.notices.push(e.event);
-    },
-  });
-  let wake = null;
-  client.resume = () => {
-    client.paused = false;
-    wake?.();
-  };
-  (async () => {
-    const decoder = new TextDecoder();
-    try {
-      for (;;) {
-        while (client.paused) await new Promise((r) => (wake = r));
-        const { done, value } = await reader.read();
-        if (done) break;
-        parser.feed(decoder.decode(value, { stream: true }));
-      }
-    } catch {}
-    client.ended = true;
-  })();
-  return client;
-}
-
 test("replacement, targeting, pending versions and overflow work on streams opened before the hub slept", async () => {
   const t = await token("napping-org", "subscribe publish metrics");
   const mine = await openStream(server.url, t, { query: { requestId: "tab-a" } });
   const other = await openStream(server.url, t, { query: { requestId: "tab-b" } });
   const plain = await openStream(server.url, t);
-  const slow = await pausableStream(server.url, t);
+  const slow = await countingStream(server.url, t, { paused: true });
   await Promise.all([mine, other, plain].map((s) => s.until((x) => x.retry !== null)));
   const before = await wakeups(t);
 

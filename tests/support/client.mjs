@@ -103,3 +103,38 @@ export async function openStream(url, tok, { lastEventId, query = {}, headers = 
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A stream reader that keeps only a count of events and the text of non-event frames, and can
+ * stop reading (`paused`, then `resume()`): while paused, the TCP window fills up back to the server.
+ */
+export async function countingStream(url, tok, { paused = false } = {}) {
+  const controller = new AbortController();
+  const response = await fetch(`${url}/v1/stream?token=${tok}`, { signal: controller.signal });
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  const client = { events: 0, notices: [], ended: false, paused, close: () => controller.abort() };
+  const parser = createParser({
+    onEvent: (e) => {
+      if (e.id !== undefined) client.events += 1;
+      else if (e.event !== "heartbeat") client.notices.push(e.event);
+    },
+  });
+  let wake = null;
+  client.resume = () => {
+    client.paused = false;
+    wake?.();
+  };
+  (async () => {
+    try {
+      for (;;) {
+        while (client.paused) await new Promise((r) => (wake = r));
+        const { done, value } = await reader.read();
+        if (done) break;
+        parser.feed(decoder.decode(value, { stream: true }));
+      }
+    } catch {}
+    client.ended = true;
+  })();
+  return client;
+}

@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { existsSync, mkdtempSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -48,7 +48,7 @@ export function wranglerSettings(path = join(root, "wrangler.toml")) {
   return { compatibilityDate: date, compatibilityFlags: [...flags.matchAll(/"([^"]+)"/g)].map((m) => m[1]) };
 }
 
-async function freePort() {
+export async function freePort() {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
@@ -167,4 +167,26 @@ async function startOnce({ vars = {}, persistDir, port: fixedPort, config } = {}
     },
   };
   return server;
+}
+
+/**
+ * A build of the worker in workerd directly (Miniflare: no wrangler proxy in front), with its own
+ * Durable Object storage and the vars given; the settings of wrangler.toml. For the benchmarks.
+ */
+export async function startDirect({ scriptPath = join(root, "worker", "build", "index.js"), vars = {} } = {}) {
+  const { Miniflare } = await import("miniflare"); // loaded only by the benchmarks
+  const mf = new Miniflare({
+    scriptPath,
+    modulesRoot: dirname(scriptPath),
+    modules: true,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    ...wranglerSettings(),
+    durableObjects: { ORG_HUB: { className: "OrgHub", useSQLite: true } },
+    durableObjectsPersist: mkdtempSync(join(tmpdir(), "orgstream-direct-")),
+    bindings: { TOKEN_SECRET: TEST_SECRET, ...vars },
+    host: "127.0.0.1",
+    port: 0,
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, "");
+  return { url, stop: () => mf.dispose() };
 }

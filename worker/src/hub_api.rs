@@ -158,6 +158,26 @@ impl<'a> Frames<'a> {
     }
 }
 
+/// A message's frames, taken out of the message without copying them again (the front worker's
+/// hot path: every message of every stream).
+#[derive(Debug, PartialEq, Eq)]
+pub struct OwnedFrames {
+    pub catch_up: bool,
+    pub count: u32,
+    pub bytes: Vec<u8>,
+}
+
+impl OwnedFrames {
+    pub fn from_message(mut message: Vec<u8>) -> Option<OwnedFrames> {
+        let (catch_up, count, header) = {
+            let frames = Frames::decode(&message)?;
+            (frames.catch_up, frames.count, message.len() - frames.bytes.len())
+        };
+        message.drain(..header);
+        Some(OwnedFrames { catch_up, count, bytes: message })
+    }
+}
+
 /// Why a stream's socket was closed: the code travels with the close, so the other side counts
 /// and reacts without another message. Codes 4000-4999 are for applications (RFC 6455 7.4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,6 +284,9 @@ mod tests {
         assert_eq!(Frames::decode(b"Labc"), None, "too short for a count");
         assert_eq!(Frames::decode(b"X\x01\0\0\0id"), None, "an unknown kind");
         assert_eq!(Frames::decode(b""), None);
+        let owned = OwnedFrames::from_message(Frames::encode(true, 1, &[b"id: 9\n\n"])).unwrap();
+        assert_eq!(owned, OwnedFrames { catch_up: true, count: 1, bytes: b"id: 9\n\n".to_vec() });
+        assert_eq!(OwnedFrames::from_message(b"Lab".to_vec()), None);
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! without waking it, and the answer becomes the client's heartbeat. The stream's state and rules
 //! are in `relay`; this file only wires them to the socket, a timer and the response body.
 //!
-//! When the browser leaves, the runtime drops the response body; dropping it closes the socket,
-//! and the hub's close handler runs. When the hub's socket closes (replaced, restart, deploy), the
+//! When the browser leaves, the request's abort signal fires (or the runtime drops the response
+//! body, and the stream's timer notices within a tick): the stream closes its socket, and the
+//! hub's close handler runs. When the hub's socket closes (replaced, restart, deploy), the
 //! response ends after what was queued, and the browser resumes by id.
 
 use std::cell::RefCell;
@@ -25,7 +26,7 @@ use crate::api_error::{internal, ApiError};
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::frame::Frame;
-use crate::hub_api::{CloseCode, Connect, Frames, PageEnd, PAGE_HEADER, PING, PONG};
+use crate::hub_api::{CloseCode, Connect, OwnedFrames, PageEnd, PAGE_HEADER, PING, PONG};
 use crate::relay::{Ending, Limits, Next, Relay, Tick, Timing};
 use crate::replay::LastEventId;
 
@@ -120,23 +121,24 @@ impl Shared {
         self.stop_ticker();
     }
 
-    /// Wakes whoever waits for what changed: the reader, the pager, the timer task.
+    /// Wakes whoever waits for what changed: the reader, the pager.
     fn wake(&self) {
         let reader = self.reader.borrow_mut().take();
         if let Some(waker) = reader {
             waker.wake();
         }
-        let drained = {
-            let relay = self.relay.borrow();
-            relay.is_drained() || relay.ending().is_some()
-        };
-        if drained {
+        if self.drained() {
             let pager = self.drained.borrow_mut().take();
             if let Some(waker) = pager {
                 waker.wake();
             }
         }
+    }
 
+    /// The client has read everything queued, or the stream ended: time for the next page.
+    fn drained(&self) -> bool {
+        let relay = self.relay.borrow();
+        relay.is_drained() || relay.ending().is_some()
     }
 
     fn close_hub(&self, code: CloseCode) {
@@ -156,8 +158,8 @@ impl Shared {
         self.relay.borrow().ending().is_some()
     }
 
-    /// Stops the timer. Called only from this request's own events (its timer, its socket, its
-    /// body being dropped), where clearing a timer of this request works.
+    /// Stops the timer. Called only from this request's own events (its timer, its abort
+    /// signal), where clearing a timer of this request works.
     fn stop_ticker(&self) {
         let ticker = self.ticker.borrow_mut().take();
         drop(ticker);
@@ -266,13 +268,12 @@ async fn catch_up(hub: &Stub, mut connect: Connect, shared: &Rc<Shared>) {
                 connect.last_event_id = Some(LastEventId::Id(end.resume_after));
                 shared.wake();
             }
-            Ok(Attempt::Answer(response)) => {
-                worker::console_error!("the hub refused a replay page with status {}", response.status_code());
-                shared.relay.borrow_mut().end(Ending::HubGone);
-                shared.wake();
-                return;
-            }
-            Err(_) => {
+            // The hub refused (an internal error answer) or could not be reached (already
+            // logged): end, and the client resumes by id.
+            other => {
+                if let Ok(Attempt::Answer(response)) = other {
+                    worker::console_error!("the hub refused a replay page with status {}", response.status_code());
+                }
                 shared.relay.borrow_mut().end(Ending::HubGone);
                 shared.wake();
                 return;
@@ -397,14 +398,15 @@ fn on_message(weak: &Weak<Shared>, event: web_sys::MessageEvent) {
         }
     } else {
         let message = js_sys::Uint8Array::new(&data).to_vec();
-        match Frames::decode(&message) {
+        let len = message.len();
+        match OwnedFrames::from_message(message) {
             Some(frames) if frames.catch_up => {
-                shared.relay.borrow_mut().write(frames.bytes.to_vec(), frames.count as usize, now_ms());
+                shared.relay.borrow_mut().write(frames.bytes, frames.count as usize, now_ms());
                 None
             }
-            Some(frames) => shared.relay.borrow_mut().offer(frames.bytes.to_vec(), frames.count as usize, now_ms()),
+            Some(frames) => shared.relay.borrow_mut().offer(frames.bytes, frames.count as usize, now_ms()),
             None => {
-                worker::console_error!("a message from the hub without a frame count ({} bytes); ignored", message.len());
+                worker::console_error!("a message from the hub without a frame count ({len} bytes); ignored");
                 None
             }
         }
@@ -430,7 +432,7 @@ impl std::future::Future for Drained {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0.relay.borrow().is_drained() || self.0.ended() {
+        if self.0.drained() {
             return Poll::Ready(());
         }
         *self.0.drained.borrow_mut() = Some(cx.waker().clone());

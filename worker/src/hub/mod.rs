@@ -76,13 +76,12 @@ impl DurableObject for OrgHub {
         let url = req.url()?;
         let answer = match url.path() {
             "/connect" => connect::connect(hub, &self.state, &url),
-            "/call" => match req.text().await.map_err(internal("reading a hub call")) {
-                Ok(text) => match HubCall::parse(&text).map_err(internal("a hub call that does not parse")) {
-                    Ok(call) => calls::handle(hub, &self.state, call),
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(e),
-            },
+            "/call" => req
+                .text()
+                .await
+                .map_err(internal("reading a hub call"))
+                .and_then(|text| HubCall::parse(&text).map_err(internal("a hub call that does not parse")))
+                .and_then(|call| calls::handle(hub, &self.state, call)),
             other => Err(ApiError::not_found(other)),
         };
         hub.store_tally();
