@@ -135,6 +135,9 @@ pub struct Frames<'a> {
 }
 
 impl<'a> Frames<'a> {
+    /// Bytes before the frames: the kind and the count.
+    pub const HEADER: usize = 5;
+
     pub fn encode(catch_up: bool, count: u32, parts: &[&[u8]]) -> Vec<u8> {
         let len = parts.iter().map(|p| p.len()).sum::<usize>();
         let mut out = Vec::with_capacity(5 + len);
@@ -155,26 +158,6 @@ impl<'a> Frames<'a> {
         };
         let (count, bytes) = rest.split_first_chunk::<4>()?;
         Some(Frames { catch_up, count: u32::from_le_bytes(*count), bytes })
-    }
-}
-
-/// A message's frames, taken out of the message without copying them again (the front worker's
-/// hot path: every message of every stream).
-#[derive(Debug, PartialEq, Eq)]
-pub struct OwnedFrames {
-    pub catch_up: bool,
-    pub count: u32,
-    pub bytes: Vec<u8>,
-}
-
-impl OwnedFrames {
-    pub fn from_message(mut message: Vec<u8>) -> Option<OwnedFrames> {
-        let (catch_up, count, header) = {
-            let frames = Frames::decode(&message)?;
-            (frames.catch_up, frames.count, message.len() - frames.bytes.len())
-        };
-        message.drain(..header);
-        Some(OwnedFrames { catch_up, count, bytes: message })
     }
 }
 
@@ -284,9 +267,9 @@ mod tests {
         assert_eq!(Frames::decode(b"Labc"), None, "too short for a count");
         assert_eq!(Frames::decode(b"X\x01\0\0\0id"), None, "an unknown kind");
         assert_eq!(Frames::decode(b""), None);
-        let owned = OwnedFrames::from_message(Frames::encode(true, 1, &[b"id: 9\n\n"])).unwrap();
-        assert_eq!(owned, OwnedFrames { catch_up: true, count: 1, bytes: b"id: 9\n\n".to_vec() });
-        assert_eq!(OwnedFrames::from_message(b"Lab".to_vec()), None);
+        let message = Frames::encode(true, 1, &[b"id: 9\n\n"]);
+        let header = Frames::decode(&message[..Frames::HEADER]).unwrap();
+        assert_eq!((header.catch_up, header.count, header.bytes), (true, 1, &b""[..]), "the header alone tells the kind and count");
     }
 
     #[test]

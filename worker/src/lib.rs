@@ -28,7 +28,9 @@ pub mod client_error;
 pub mod clock;
 pub mod hub;
 mod http;
+mod interval;
 pub mod log;
+mod pipe;
 mod routes;
 mod stream;
 

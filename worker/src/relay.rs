@@ -2,11 +2,14 @@
 //! browser, the heartbeat, and how the stream ends.
 //!
 //! Pure: the glue (`stream.rs`) feeds it what happens (a message from the hub, the heartbeat's
-//! answer, a timer tick, the hub closing the socket) and drains it as the client reads. Live
-//! frames wait in a queue bounded by `QUEUE_MAX_FRAMES` and `QUEUE_MAX_BYTES`; a client that falls
-//! that far behind gets what it had queued, then `stream.overflow`, then the end. Replayed pages
-//! are not bounded here: the front worker asks for the next one only once the client has read the
-//! last. The hub never buffers for one reader.
+//! answer, a timer tick, the hub closing the socket) and asks it, for every chunk, whether to
+//! write it to the response. The glue writes at once; the response keeps what the client has not
+//! read yet, and tells the glue how many bytes that is (`observe`). The relay keeps a ledger of
+//! the chunks written, so it knows how many live frames and bytes the client has not read: a
+//! client that falls more than `QUEUE_MAX_FRAMES` or `QUEUE_MAX_BYTES` behind gets
+//! `stream.overflow` after what it had, then the end. Replayed pages are not bounded here: the
+//! front worker asks for the next one only once the client has read the last. The hub never
+//! buffers for one reader.
 
 use std::collections::VecDeque;
 
@@ -14,7 +17,7 @@ use crate::clock::format_ts;
 use crate::frame::Frame;
 use crate::hub_api::CloseCode;
 
-/// Bounds of one client's queue of live frames.
+/// Bounds of one client's unread live frames.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     pub max_frames: usize,
@@ -62,7 +65,8 @@ pub enum Ending {
 }
 
 impl Ending {
-    fn last_frame(self) -> Option<Frame> {
+    /// The frame the client gets last, after everything written before it.
+    pub fn last_frame(self) -> Option<Frame> {
         match self {
             Ending::Overflow => Some(Frame::unnumbered("stream.overflow", "{}")),
             Ending::Replaced => Some(Frame::unnumbered("stream.replaced", "{}")),
@@ -82,14 +86,15 @@ impl Ending {
     }
 }
 
-/// What the reader gets next.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Next {
-    Bytes(Vec<u8>),
-    /// Nothing yet: wait to be woken.
-    Wait,
-    /// The stream is over.
-    End,
+/// What to do with a chunk offered to the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Write it to the response now.
+    Write,
+    /// The stream has ended: nothing more is written.
+    Drop,
+    /// It does not fit: the stream ends now with `stream.overflow` (tell the hub `Overflow`).
+    Overflow,
 }
 
 /// What a timer tick asks the glue to do.
@@ -98,18 +103,25 @@ pub enum Tick {
     Nothing,
     /// Send the heartbeat ping to the hub.
     Ping,
+    /// Write `PROBE` to the response.
+    Probe,
     /// The stream ends now; tell the hub with this code.
     Close(CloseCode),
 }
 
-struct Chunk {
-    bytes: Vec<u8>,
+/// A chunk written to the response and not known to be read yet.
+struct Written {
+    bytes: usize,
     frames: usize,
     live: bool,
 }
 
 pub struct Relay {
-    queue: VecDeque<Chunk>,
+    /// Chunks written whose last byte the client may not have read, oldest first.
+    unread: VecDeque<Written>,
+    /// Bytes of `unread`'s first chunk the client has read.
+    front_read: usize,
+    unread_bytes: usize,
     live_frames: usize,
     live_bytes: usize,
     limits: Limits,
@@ -119,15 +131,16 @@ pub struct Relay {
     connected: bool,
     ping_sent_ms: Option<u64>,
     last_ping_ms: u64,
-    last_queued_ms: u64,
+    last_written_ms: u64,
     ending: Option<Ending>,
-    last_written: bool,
 }
 
 impl Relay {
     pub fn new(limits: Limits, timing: Timing, opened_ms: u64) -> Relay {
         Relay {
-            queue: VecDeque::new(),
+            unread: VecDeque::new(),
+            front_read: 0,
+            unread_bytes: 0,
             live_frames: 0,
             live_bytes: 0,
             limits,
@@ -136,18 +149,40 @@ impl Relay {
             connected: false,
             ping_sent_ms: None,
             last_ping_ms: opened_ms,
-            last_queued_ms: opened_ms,
+            last_written_ms: opened_ms,
             ending: None,
-            last_written: false,
         }
     }
 
-    /// Queues frames the client must get whatever its pace (the opening, a replay page).
-    pub fn write(&mut self, bytes: Vec<u8>, frames: usize, now_ms: u64) {
-        if self.ending.is_none() && !bytes.is_empty() {
-            self.queue.push_back(Chunk { bytes, frames, live: false });
-            self.last_queued_ms = now_ms;
+    /// The response holds `unread` bytes the client has not read: everything written before
+    /// them was read. (More than was written, or more than before, cannot happen; it is ignored.)
+    pub fn observe(&mut self, unread: usize) {
+        let mut read = self.unread_bytes.saturating_sub(unread);
+        self.unread_bytes -= read;
+        while let Some(front) = self.unread.front() {
+            let left = front.bytes - self.front_read;
+            if read < left {
+                self.front_read += read;
+                break;
+            }
+            read -= left;
+            self.front_read = 0;
+            if front.live {
+                self.live_frames -= front.frames;
+                self.live_bytes -= front.bytes;
+            }
+            self.unread.pop_front();
         }
+    }
+
+    /// Frames the client must get whatever its pace (the opening, a replay page): `Write`, or
+    /// `Drop` once the stream has ended.
+    pub fn write(&mut self, bytes: usize, frames: usize, now_ms: u64) -> Verdict {
+        if self.ending.is_some() {
+            return Verdict::Drop;
+        }
+        self.written(bytes, frames, false, now_ms);
+        Verdict::Write
     }
 
     /// The socket to the hub is open: live frames and heartbeats from now on.
@@ -155,30 +190,41 @@ impl Relay {
         self.connected = true;
     }
 
-    /// Offers live frames. When they do not fit, the stream ends with `stream.overflow`; the
-    /// returned code tells the hub. A client with nothing live queued has kept up, so whatever
-    /// comes then is taken, however large (a full batch, a heartbeat with a tiny frame bound).
-    pub fn offer(&mut self, bytes: Vec<u8>, frames: usize, now_ms: u64) -> Option<CloseCode> {
+    /// Offers live frames. When they do not fit, the stream ends with `stream.overflow`. A client
+    /// with nothing live unread has kept up, so whatever comes then is taken, however large (a
+    /// full batch, a heartbeat with a tiny frame bound).
+    pub fn offer(&mut self, bytes: usize, frames: usize, now_ms: u64) -> Verdict {
         if self.ending.is_some() {
-            return None;
+            return Verdict::Drop;
         }
         let kept_up = self.live_frames == 0 && self.live_bytes == 0;
-        if !kept_up
-            && (self.live_frames + frames > self.limits.max_frames || self.live_bytes + bytes.len() > self.limits.max_bytes)
-        {
-            return self.end(Ending::Overflow);
+        if !kept_up && (self.live_frames + frames > self.limits.max_frames || self.live_bytes + bytes > self.limits.max_bytes) {
+            self.end(Ending::Overflow);
+            return Verdict::Overflow;
         }
-        self.live_frames += frames;
-        self.live_bytes += bytes.len();
-        self.queue.push_back(Chunk { bytes, frames, live: true });
-        self.last_queued_ms = now_ms;
-        None
+        self.written(bytes, frames, true, now_ms);
+        Verdict::Write
     }
 
-    /// The hub answered the heartbeat ping: the client gets a heartbeat.
-    pub fn pong(&mut self, now_ms: u64) -> Option<CloseCode> {
+    fn written(&mut self, bytes: usize, frames: usize, live: bool, now_ms: u64) {
+        if bytes == 0 {
+            return;
+        }
+        if live {
+            self.live_frames += frames;
+            self.live_bytes += bytes;
+        }
+        self.unread.push_back(Written { bytes, frames, live });
+        self.unread_bytes += bytes;
+        self.last_written_ms = now_ms;
+    }
+
+    /// The hub answered the heartbeat ping: the client gets this heartbeat frame, if it fits.
+    pub fn pong(&mut self, now_ms: u64) -> (Frame, Verdict) {
         self.ping_sent_ms = None;
-        self.offer(Frame::heartbeat(&format_ts(now_ms)).as_bytes().to_vec(), 2, now_ms)
+        let frame = Frame::heartbeat(&format_ts(now_ms));
+        let verdict = self.offer(frame.len(), 2, now_ms);
+        (frame, verdict)
     }
 
     /// Called every `Timing::tick_ms`.
@@ -204,9 +250,9 @@ impl Relay {
             None => {}
         }
         let probe = self.timing.probe_ms;
-        if probe > 0 && now_ms.saturating_sub(self.last_queued_ms) + slack >= probe && self.queue.is_empty() {
-            self.queue.push_back(Chunk { bytes: PROBE.to_vec(), frames: 0, live: false });
-            self.last_queued_ms = now_ms;
+        if probe > 0 && now_ms.saturating_sub(self.last_written_ms) + slack >= probe && self.unread.is_empty() {
+            self.written(PROBE.len(), 0, false, now_ms);
+            return Tick::Probe;
         }
         Tick::Nothing
     }
@@ -217,15 +263,19 @@ impl Relay {
         self.end(ending);
     }
 
-    /// Ends the stream: nothing more is queued; the client gets what was, then the last frame.
-    /// Returns the close code for the hub, the first time only.
+    /// Ends the stream: nothing more is written but `Ending::last_frame`. Returns the close code
+    /// for the hub, the first time only.
     pub fn end(&mut self, ending: Ending) -> Option<CloseCode> {
         if self.ending.is_some() {
             return None;
         }
         self.ending = Some(ending);
         if ending == Ending::ClientLeft {
-            self.queue.clear();
+            self.unread.clear();
+            self.unread_bytes = 0;
+            self.front_read = 0;
+            self.live_frames = 0;
+            self.live_bytes = 0;
         }
         ending.close_code()
     }
@@ -234,31 +284,9 @@ impl Relay {
         self.ending
     }
 
-    /// Whether the client has read everything queued (the moment to fetch the next replay page).
-    pub fn is_drained(&self) -> bool {
-        self.queue.is_empty()
-    }
-
-    /// What the client reads next.
-    pub fn take_next(&mut self) -> Next {
-        if let Some(chunk) = self.queue.pop_front() {
-            if chunk.live {
-                self.live_frames -= chunk.frames;
-                self.live_bytes -= chunk.bytes.len();
-            }
-            return Next::Bytes(chunk.bytes);
-        }
-        match self.ending {
-            None => Next::Wait,
-            Some(_) if self.last_written => Next::End,
-            Some(ending) => {
-                self.last_written = true;
-                match ending.last_frame() {
-                    Some(frame) => Next::Bytes(frame.as_bytes().to_vec()),
-                    None => Next::End,
-                }
-            }
-        }
+    /// Bytes written that the client has not read, as last observed.
+    pub fn unread_bytes(&self) -> usize {
+        self.unread_bytes
     }
 }
 
@@ -275,73 +303,96 @@ mod tests {
         r
     }
 
-    fn drain(r: &mut Relay) -> String {
-        let mut out = String::new();
-        while let Next::Bytes(b) = r.take_next() {
-            out.push_str(std::str::from_utf8(&b).unwrap());
-        }
-        out
-    }
-
     #[test]
-    fn frames_reach_the_client_in_the_order_they_came() {
+    fn frames_are_written_at_once_and_counted_until_read() {
         let mut r = Relay::new(LIMITS, TIMING, 0);
-        r.write(b"retry: 1000\n:ok\n\n".to_vec(), 1, 0);
-        r.write(b"id: 1\n\n".to_vec(), 1, 0);
+        assert_eq!(r.write(17, 1, 0), Verdict::Write, "the opening");
         r.connected();
-        assert_eq!(r.offer(b"id: 2\n\n".to_vec(), 1, 0), None);
-        assert_eq!(drain(&mut r), "retry: 1000\n:ok\n\nid: 1\n\nid: 2\n\n");
-        assert_eq!(r.take_next(), Next::Wait, "open, waiting for more");
+        assert_eq!(r.offer(7, 1, 0), Verdict::Write);
+        assert_eq!(r.unread_bytes(), 24);
+        r.observe(7);
+        assert_eq!(r.unread_bytes(), 7, "the opening was read");
+        r.observe(0);
+        assert_eq!(r.unread_bytes(), 0);
     }
 
     #[test]
-    fn a_client_that_falls_behind_gets_what_was_queued_then_stream_overflow_then_the_end() {
+    fn a_client_that_falls_behind_gets_stream_overflow_once_and_nothing_after() {
         let mut r = live();
-        for id in 1..=3 {
-            assert_eq!(r.offer(format!("id: {id}\n\n").into_bytes(), 1, 0), None);
+        for _ in 1..=3 {
+            assert_eq!(r.offer(7, 1, 0), Verdict::Write);
         }
-        assert_eq!(r.offer(b"id: 4\n\n".to_vec(), 1, 0), Some(CloseCode::Overflow), "the hub is told once");
-        assert_eq!(r.offer(b"id: 5\n\n".to_vec(), 1, 0), None, "nothing after the end");
-        assert_eq!(drain(&mut r), "id: 1\n\nid: 2\n\nid: 3\n\nevent: stream.overflow\ndata: {}\n\n");
-        assert_eq!(r.take_next(), Next::End);
+        assert_eq!(r.offer(7, 1, 0), Verdict::Overflow, "a fourth unread frame does not fit");
+        assert_eq!(r.ending(), Some(Ending::Overflow));
+        assert_eq!(Ending::Overflow.last_frame().map(|f| f.as_bytes().to_vec()), Some(b"event: stream.overflow\ndata: {}\n\n".to_vec()));
+        assert_eq!(r.offer(7, 1, 0), Verdict::Drop, "nothing after the end");
+        assert_eq!(r.write(7, 1, 0), Verdict::Drop);
     }
 
     #[test]
     fn a_client_that_kept_up_takes_whatever_comes_next() {
         let mut r = live();
-        assert_eq!(r.offer(vec![b'x'; 500], 100, 0), None, "a batch over both bounds, into an empty queue");
-        assert_eq!(r.offer(b"id: 1\n\n".to_vec(), 1, 0), Some(CloseCode::Overflow), "but nothing after it");
+        assert_eq!(r.offer(500, 100, 0), Verdict::Write, "a batch over both bounds, when nothing is unread");
+        assert_eq!(r.offer(7, 1, 0), Verdict::Overflow, "but nothing after it until it is read");
         let mut r = Relay::new(Limits { max_frames: 1, max_bytes: 100 }, TIMING, 0);
         r.connected();
-        assert_eq!(r.pong(1), None, "a heartbeat (two frames) with a one-frame bound");
+        assert_eq!(r.pong(1).1, Verdict::Write, "a heartbeat (two frames) with a one-frame bound");
     }
 
     #[test]
     fn the_byte_bound_counts_too_and_reading_frees_room() {
         let mut r = live();
-        assert_eq!(r.offer(vec![b'x'; 60], 1, 0), None);
-        assert!(matches!(r.take_next(), Next::Bytes(_)));
-        assert_eq!(r.offer(vec![b'x'; 60], 1, 0), None, "the first 60 bytes were read");
-        assert_eq!(r.offer(vec![b'x'; 60], 1, 0), Some(CloseCode::Overflow));
+        assert_eq!(r.offer(60, 1, 0), Verdict::Write);
+        r.observe(0);
+        assert_eq!(r.offer(60, 1, 0), Verdict::Write, "the first 60 bytes were read");
+        assert_eq!(r.offer(60, 1, 0), Verdict::Overflow);
     }
 
     #[test]
-    fn replay_pages_are_not_bounded_by_the_live_queue() {
+    fn a_chunk_read_in_part_still_counts_as_unread() {
+        let behind = || {
+            let mut r = live();
+            r.offer(60, 1, 0);
+            r.offer(30, 1, 0);
+            r
+        };
+        let mut r = behind();
+        r.observe(80);
+        assert_eq!(r.unread_bytes(), 80);
+        assert_eq!(r.offer(15, 1, 0), Verdict::Overflow, "the first chunk, read in part, counts whole: 105 bytes");
+        let mut r = behind();
+        r.observe(30);
+        assert_eq!(r.unread_bytes(), 30, "the first chunk is read");
+        assert_eq!(r.offer(15, 1, 0), Verdict::Write, "45 bytes, 2 frames");
+    }
+
+    #[test]
+    fn an_impossible_report_changes_nothing() {
+        let mut r = live();
+        r.offer(10, 1, 0);
+        r.observe(1_000);
+        assert_eq!(r.unread_bytes(), 10, "more unread than written");
+    }
+
+    #[test]
+    fn replay_pages_are_not_bounded_by_the_live_limits() {
         let mut r = Relay::new(LIMITS, TIMING, 0);
-        r.write(vec![b'x'; 1000], 50, 0);
+        assert_eq!(r.write(1000, 50, 0), Verdict::Write);
         assert_eq!(r.ending(), None);
         r.connected();
-        assert_eq!(r.offer(vec![b'y'; 10], 1, 0), None, "live room is untouched by the page");
-        assert!(!r.is_drained());
+        assert_eq!(r.offer(10, 1, 0), Verdict::Write, "live room is untouched by the page");
+        assert_eq!(r.offer(10, 1, 0), Verdict::Write, "live frames count apart from the page");
+        assert_eq!(r.unread_bytes(), 1020);
     }
 
     #[test]
-    fn heartbeats_ping_every_interval_and_the_answer_writes_the_frame() {
+    fn heartbeats_ping_every_interval_and_the_answer_is_the_frame() {
         let mut r = live();
         assert_eq!(r.tick(1_000), Tick::Ping);
         assert_eq!(r.tick(1_500), Tick::Nothing, "one ping at a time");
-        assert_eq!(r.pong(1_510), None);
-        let text = drain(&mut r);
+        let (frame, verdict) = r.pong(1_510);
+        assert_eq!(verdict, Verdict::Write);
+        let text = std::str::from_utf8(frame.as_bytes()).unwrap_or_default().to_string();
         assert!(text.starts_with(":heartbeat\n\nevent: heartbeat\ndata: {\"ts\":\"1970-01-01T00:00:01.510Z\"}"), "{text}");
         assert_eq!(r.tick(2_000), Tick::Ping);
     }
@@ -352,7 +403,7 @@ mod tests {
         assert_eq!(r.tick(1_000), Tick::Ping);
         assert_eq!(r.tick(2_000), Tick::Nothing);
         assert_eq!(r.tick(3_000), Tick::Close(CloseCode::HubSilent));
-        assert_eq!(r.take_next(), Next::End);
+        assert_eq!(r.ending().and_then(Ending::last_frame), None);
     }
 
     #[test]
@@ -361,17 +412,27 @@ mod tests {
         assert_eq!(timing.tick_ms(), 500);
         let mut r = Relay::new(LIMITS, timing, 0);
         r.connected();
-        assert_eq!(r.tick(500), Tick::Nothing);
-        assert_eq!(drain(&mut r), ":\n", "quiet for 500 ms: one comment line");
-        r.offer(b"id: 1\n\n".to_vec(), 1, 700);
+        assert_eq!(r.tick(500), Tick::Probe, "quiet for 500 ms: one comment line");
+        r.observe(0);
+        r.offer(7, 1, 700);
         assert_eq!(r.tick(1_000), Tick::Ping, "the heartbeat is due first");
-        assert_eq!(drain(&mut r), "id: 1\n\n", "written 300 ms ago: no probe");
-        assert_eq!(r.pong(1_010), None);
-        assert_eq!(r.tick(1_500), Tick::Nothing);
-        assert!(drain(&mut r).starts_with(":heartbeat"), "the heartbeat was written 490 ms ago");
+        r.observe(0);
+        assert_eq!(r.pong(1_010).1, Verdict::Write);
+        r.observe(0);
+        assert_eq!(r.tick(1_200), Tick::Nothing, "the heartbeat was written 190 ms ago");
+        assert_eq!(r.tick(1_500), Tick::Probe, "490 ms ago: due within half a tick");
+        r.observe(0);
         assert_eq!(r.tick(2_000), Tick::Ping);
-        assert_eq!(r.tick(2_500), Tick::Nothing);
-        assert_eq!(drain(&mut r), ":\n");
+    }
+
+    #[test]
+    fn no_probe_while_the_client_has_not_read_what_it_has() {
+        let mut r = Relay::new(LIMITS, Timing { probe_ms: 500, ..TIMING }, 0);
+        r.connected();
+        r.offer(7, 1, 0);
+        assert_eq!(r.tick(500), Tick::Nothing, "a probe would not tell more than the unread frame");
+        r.observe(0);
+        assert_eq!(r.tick(600), Tick::Probe);
     }
 
     #[test]
@@ -389,34 +450,33 @@ mod tests {
     #[test]
     fn an_old_stream_ends_politely() {
         let mut r = live();
-        r.offer(b"id: 1\n\n".to_vec(), 1, 0);
+        r.offer(7, 1, 0);
         assert_eq!(r.tick(60_000), Tick::Close(CloseCode::Expired));
-        assert_eq!(drain(&mut r), "id: 1\n\n", "what was queued, and no notice");
-        assert_eq!(r.take_next(), Next::End);
+        assert_eq!(r.ending().and_then(Ending::last_frame), None, "what was written, and no notice");
     }
 
     #[test]
     fn replaced_by_the_hub_the_client_gets_stream_replaced_last() {
         let mut r = live();
-        r.offer(b"id: 1\n\n".to_vec(), 1, 0);
         r.hub_closed(CloseCode::Replaced);
-        assert_eq!(drain(&mut r), "id: 1\n\nevent: stream.replaced\ndata: {}\n\n");
+        let last = r.ending().and_then(Ending::last_frame).map(|f| f.as_bytes().to_vec());
+        assert_eq!(last, Some(b"event: stream.replaced\ndata: {}\n\n".to_vec()));
     }
 
     #[test]
     fn when_the_hub_goes_away_the_stream_just_ends() {
         let mut r = live();
         r.hub_closed(CloseCode::Other(1006));
-        assert_eq!(r.take_next(), Next::End);
         assert_eq!(r.ending(), Some(Ending::HubGone));
+        assert_eq!(Ending::HubGone.close_code(), None, "the hub knows already");
     }
 
     #[test]
     fn when_the_client_leaves_nothing_more_is_kept() {
         let mut r = live();
-        r.offer(b"id: 1\n\n".to_vec(), 1, 0);
+        r.offer(7, 1, 0);
         assert_eq!(r.end(Ending::ClientLeft), Some(CloseCode::ClientLeft));
-        assert!(r.is_drained());
+        assert_eq!(r.unread_bytes(), 0);
         assert_eq!(r.end(Ending::Overflow), None, "it ends once");
     }
 }

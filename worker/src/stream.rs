@@ -6,28 +6,32 @@
 //! without waking it, and the answer becomes the client's heartbeat. The stream's state and rules
 //! are in `relay`; this file only wires them to the socket, a timer and the response body.
 //!
-//! When the browser leaves, the request's abort signal fires (or the runtime drops the response
-//! body, and the stream's timer notices within a tick): the stream closes its socket, and the
+//! The response body is the runtime's own pipe (`IdentityTransformStream`): each message's bytes
+//! are written to it as they arrive, straight from the socket's buffer, without passing through
+//! wasm memory or a Rust future, and the runtime streams them to the client. The pipe tells how
+//! many bytes the client has not read yet; `relay` turns that into the live queue's bounds.
+//!
+//! When the browser leaves, the request's abort signal fires (or the pipe fails, which the next
+//! write or the stream's timer notices within a tick): the stream closes its socket, and the
 //! hub's close handler runs. When the hub's socket closes (replaced, restart, deploy), the
 //! response ends after what was queued, and the browser resumes by id.
 
 use std::cell::RefCell;
-use std::pin::Pin;
 use std::rc::{Rc, Weak};
-use std::task::{Context, Poll, Waker};
 
-use futures_util::Stream;
 use worker::wasm_bindgen::closure::Closure;
 use worker::wasm_bindgen::JsCast;
-use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
-use worker::{js_sys, web_sys, Headers, Request, RequestInit, Response, Stub, WebSocket};
+use worker::wasm_bindgen::JsValue;
+use worker::{js_sys, web_sys, Headers, Request, RequestInit, Response, ResponseBody, Stub, WebSocket};
 
 use crate::api_error::{internal, ApiError};
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::frame::Frame;
-use crate::hub_api::{CloseCode, Connect, OwnedFrames, PageEnd, PAGE_HEADER, PING, PONG};
-use crate::relay::{Ending, Limits, Next, Relay, Tick, Timing};
+use crate::interval::Ticker;
+use crate::pipe::Pipe;
+use crate::hub_api::{CloseCode, Connect, Frames, PageEnd, PAGE_HEADER, PING, PONG};
+use crate::relay::{Ending, Limits, Relay, Tick, Timing, Verdict, PROBE};
 use crate::replay::LastEventId;
 
 /// Opens a stream for a client whose token and parameters were checked. `client_gone` is the
@@ -44,17 +48,19 @@ pub async fn open(hub: Stub, config: &Config, mut connect: Connect, client_gone:
         max_age_ms: config.max_connection_age_ms,
         probe_ms: config.liveness_probe_ms,
     };
+    let pipe = Pipe::new().map_err(internal("opening a stream's pipe"))?;
+    let body = pipe.readable.clone();
     let shared = Rc::new(Shared {
         relay: RefCell::new(Relay::new(limits, timing, now_ms())),
-        reader: RefCell::new(None),
-        drained: RefCell::new(None),
+        pipe: RefCell::new(Some(pipe)),
         ticker: RefCell::new(None),
         socket: RefCell::new(None),
         client_gone: RefCell::new(None),
     });
     watch_client(&shared, client_gone);
-    shared.relay.borrow_mut().write(Frame::opening(config.retry_ms).as_bytes().to_vec(), 1, now_ms());
-    let mut response = Response::from_stream(Body { shared: shared.clone() }).map_err(internal("opening a stream"))?;
+    let opening = Frame::opening(config.retry_ms);
+    shared.must_write(&js_sys::Uint8Array::from(opening.as_bytes()).into(), opening.len(), 1);
+    let mut response = Response::from_body(ResponseBody::Stream(body)).map_err(internal("opening a stream"))?;
     let headers = response.headers_mut();
     for (name, value) in [
         ("content-type", "text/event-stream; charset=utf-8"),
@@ -67,32 +73,27 @@ pub async fn open(hub: Stub, config: &Config, mut connect: Connect, client_gone:
     let mut page = None;
     match first {
         Attempt::Live(ws) => go_live(&shared, ws)?,
-        Attempt::Page(bytes, end) => {
-            shared.relay.borrow_mut().write(bytes, end.frames as usize, now_ms());
-            page = Some(end);
-        }
+        Attempt::Page(bytes, end) => page = Some((shared.must_write(&bytes, bytes.byte_length() as usize, end.frames as usize), end)),
         Attempt::Answer(_) => {}
     }
     // The timer is a JS interval made here, in this request's own context, and ticks the relay
     // directly: no future waits on it (a future's timer can be registered from another request's
     // context, and is lost when that request ends).
     start_ticker(&shared, timing.tick_ms());
-    if let Some(end) = page {
+    if let Some((read, end)) = page {
         connect.last_event_id = Some(LastEventId::Id(end.resume_after));
         worker::wasm_bindgen_futures::spawn_local(async move {
-            catch_up(&hub, connect, &shared).await;
+            catch_up(&hub, connect, &shared, read).await;
         });
     }
     Ok(response)
 }
 
-/// One stream's state, shared by the response body, the socket's listeners and the timer.
+/// One stream's state, shared by the socket's listeners, the abort signal's and the timer.
 struct Shared {
     relay: RefCell<Relay>,
-    /// The response body, waiting for bytes.
-    reader: RefCell<Option<Waker>>,
-    /// The pager, waiting for the client to read a replay page.
-    drained: RefCell<Option<Waker>>,
+    /// The response body's writing end, until the stream ends.
+    pipe: RefCell<Option<Pipe>>,
     /// The heartbeat and probe timer, stopped when the stream ends.
     ticker: RefCell<Option<Ticker>>,
     socket: RefCell<Option<Socket>>,
@@ -100,45 +101,76 @@ struct Shared {
 }
 
 impl Shared {
-    /// The client went away: tell the hub at once, and end.
-    fn client_left(&self) {
-        self.relay.borrow_mut().end(Ending::ClientLeft);
+    /// Tells the relay what the client has read; a failed pipe means the client left.
+    fn observe(&self) {
+        let unread = self.pipe.borrow().as_ref().map(Pipe::unread);
+        match unread {
+            Some(Some(unread)) => self.relay.borrow_mut().observe(unread),
+            Some(None) => self.client_left(),
+            None => {}
+        }
+    }
+
+    /// Writes frames the client must get whatever its pace (the opening, a replay page).
+    /// Returns the write, which settles once the client has read them.
+    fn must_write(&self, chunk: &JsValue, len: usize, frames: usize) -> Option<js_sys::Promise> {
+        match self.relay.borrow_mut().write(len, frames, now_ms()) {
+            Verdict::Write => self.pipe.borrow().as_ref().and_then(|p| p.write(chunk)),
+            Verdict::Drop | Verdict::Overflow => None,
+        }
+    }
+
+    /// Offers live frames: written, dropped after the end, or the end with `stream.overflow`.
+    fn offer(&self, chunk: &JsValue, len: usize, frames: usize) {
+        self.observe();
+        let verdict = self.relay.borrow_mut().offer(len, frames, now_ms());
+        match verdict {
+            Verdict::Write => {
+                self.pipe.borrow().as_ref().and_then(|p| p.write(chunk));
+            }
+            Verdict::Drop => {}
+            Verdict::Overflow => self.finish(),
+        }
+    }
+
+    /// The relay has ended the stream: the client gets the last frame after what it has, the hub
+    /// is told why (if it does not know), and everything the stream holds is let go.
+    fn finish(&self) {
+        let Some(ending) = self.relay.borrow().ending() else { return };
+        if let Some(pipe) = self.pipe.borrow_mut().take() {
+            if ending != Ending::ClientLeft {
+                if let Some(frame) = ending.last_frame() {
+                    pipe.write(&js_sys::Uint8Array::from(frame.as_bytes()).into());
+                }
+                pipe.close();
+            }
+        }
+        if let Some(code) = ending.close_code() {
+            self.close_hub(code);
+        }
         self.release();
     }
 
+    /// The client went away: tell the hub at once, and end.
+    fn client_left(&self) {
+        self.relay.borrow_mut().end(Ending::ClientLeft);
+        self.finish();
+    }
+
     /// Lets go of everything the stream holds in the runtime: closes the hub's socket (telling
-    /// the hub why, if it was not told yet), removes every listener, stops the timer. Only from
-    /// this request's own events (its timer, its socket, its abort signal): elsewhere (a body
-    /// dropped outside any request, say) the runtime refuses closing a socket or clearing a timer.
+    /// the hub the client left, if it was not told yet), removes every listener, stops the timer.
+    /// Only from this request's own events (its timer, its socket, its abort signal), where the
+    /// runtime allows closing a socket or clearing a timer.
     fn release(&self) {
         self.close_hub(CloseCode::ClientLeft);
         let socket = self.socket.borrow_mut().take();
         drop(socket);
         let watch = self.client_gone.borrow_mut().take();
         drop(watch);
+        let pipe = self.pipe.borrow_mut().take();
+        drop(pipe);
         // Last: the timer's callback holds this stream alive until here.
-        self.wake();
         self.stop_ticker();
-    }
-
-    /// Wakes whoever waits for what changed: the reader, the pager.
-    fn wake(&self) {
-        let reader = self.reader.borrow_mut().take();
-        if let Some(waker) = reader {
-            waker.wake();
-        }
-        if self.drained() {
-            let pager = self.drained.borrow_mut().take();
-            if let Some(waker) = pager {
-                waker.wake();
-            }
-        }
-    }
-
-    /// The client has read everything queued, or the stream ended: time for the next page.
-    fn drained(&self) -> bool {
-        let relay = self.relay.borrow();
-        relay.is_drained() || relay.ending().is_some()
     }
 
     fn close_hub(&self, code: CloseCode) {
@@ -217,7 +249,7 @@ enum Attempt {
     /// The socket: live from now on (the hub has sent what the client missed).
     Live(WebSocket),
     /// The client is more than a page behind: this page, then connect again.
-    Page(Vec<u8>, PageEnd),
+    Page(js_sys::Uint8Array, PageEnd),
     /// The hub's own answer (an error): the client's answer.
     Answer(Response),
 }
@@ -227,21 +259,29 @@ async fn attempt(hub: &Stub, connect: &Connect) -> Result<Attempt, ApiError> {
     let headers = Headers::new();
     headers.set("upgrade", "websocket").map_err(internal("building a connect"))?;
     let req = Request::new_with_init(&url, RequestInit::new().with_headers(headers)).map_err(internal("building a connect"))?;
-    let mut response = hub.fetch_with_request(req).await.map_err(internal("connecting to the org's hub"))?;
+    let response = hub.fetch_with_request(req).await.map_err(internal("connecting to the org's hub"))?;
     if response.status_code() == 101 {
         return response.websocket().map(Attempt::Live).ok_or_else(|| internal("a 101 without a socket")("the hub"));
     }
     let page = response.headers().get(PAGE_HEADER).ok().flatten().and_then(|h| PageEnd::from_header(&h));
     match page {
-        Some(end) => Ok(Attempt::Page(response.bytes().await.map_err(internal("reading a replay page"))?, end)),
+        Some(end) => {
+            let body = web_sys::Response::from(response).array_buffer().map_err(|e| internal("reading a replay page")(format!("{e:?}")))?;
+            let body = worker::wasm_bindgen_futures::JsFuture::from(body).await.map_err(|e| internal("reading a replay page")(format!("{e:?}")))?;
+            Ok(Attempt::Page(js_sys::Uint8Array::new(&body), end))
+        }
         None => Ok(Attempt::Answer(response)),
     }
 }
 
 /// Pages until the client has caught up, each once the client has read the last; then live.
-async fn catch_up(hub: &Stub, mut connect: Connect, shared: &Rc<Shared>) {
+/// `read` is the last page's write, which settles once the client has read it.
+async fn catch_up(hub: &Stub, mut connect: Connect, shared: &Rc<Shared>, mut read: Option<js_sys::Promise>) {
     loop {
-        Drained(shared.clone()).await;
+        if let Some(read) = read.take() {
+            // A failed write means the client left; the abort signal or the timer ends the stream.
+            let _ = worker::wasm_bindgen_futures::JsFuture::from(read).await;
+        }
         if shared.ended() {
             return;
         }
@@ -259,14 +299,13 @@ async fn catch_up(hub: &Stub, mut connect: Connect, shared: &Rc<Shared>) {
                 if let Err(e) = go_live(shared, ws) {
                     worker::console_error!("a stream could not go live: {}", e.message);
                     shared.relay.borrow_mut().end(Ending::HubGone);
+                    shared.finish();
                 }
-                shared.wake();
                 return;
             }
             Ok(Attempt::Page(bytes, end)) => {
-                shared.relay.borrow_mut().write(bytes, end.frames as usize, now_ms());
+                read = shared.must_write(&bytes, bytes.byte_length() as usize, end.frames as usize);
                 connect.last_event_id = Some(LastEventId::Id(end.resume_after));
-                shared.wake();
             }
             // The hub refused (an internal error answer) or could not be reached (already
             // logged): end, and the client resumes by id.
@@ -275,37 +314,10 @@ async fn catch_up(hub: &Stub, mut connect: Connect, shared: &Rc<Shared>) {
                     worker::console_error!("the hub refused a replay page with status {}", response.status_code());
                 }
                 shared.relay.borrow_mut().end(Ending::HubGone);
-                shared.wake();
+                shared.finish();
                 return;
             }
         }
-    }
-}
-
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(catch, js_name = setInterval)]
-    fn set_interval(callback: &js_sys::Function, ms: i32) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(catch, js_name = clearInterval)]
-    fn clear_interval(id: &JsValue) -> Result<(), JsValue>;
-}
-
-/// A JS interval calling back into the stream; cleared when the stream ends or is dropped.
-struct Ticker {
-    id: JsValue,
-    _callback: Closure<dyn FnMut()>,
-}
-
-impl Ticker {
-    fn stop(&self) {
-        // Fails only when it is already gone.
-        let _ = clear_interval(&self.id);
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
@@ -315,22 +327,22 @@ impl Drop for Ticker {
 fn start_ticker(shared: &Rc<Shared>, every_ms: u64) {
     let strong = shared.clone();
     let callback = Closure::<dyn FnMut()>::new(move || on_tick(&strong));
-    let ms = i32::try_from(every_ms).unwrap_or(i32::MAX);
-    match set_interval(callback.as_ref().unchecked_ref(), ms) {
-        Ok(id) => *shared.ticker.borrow_mut() = Some(Ticker { id, _callback: callback }),
+    match Ticker::start(callback, every_ms) {
+        Ok(ticker) => *shared.ticker.borrow_mut() = Some(ticker),
         Err(e) => {
             worker::console_error!("starting a stream's timer failed: {e:?}");
             shared.relay.borrow_mut().end(Ending::HubGone);
-            shared.wake();
+            shared.finish();
         }
     }
 }
 
 /// Every tick: ping the hub each heartbeat interval, probe a quiet stream, end one that is too
-/// old or whose hub is silent.
+/// old or whose hub is silent, and notice a client that left.
 fn on_tick(shared: &Rc<Shared>) {
+    shared.observe();
     if shared.ended() {
-        shared.release();
+        shared.finish();
         return;
     }
     let tick = shared.relay.borrow_mut().tick(now_ms());
@@ -343,13 +355,14 @@ fn on_tick(shared: &Rc<Shared>) {
                 shared.relay.borrow_mut().end(Ending::HubGone);
             }
         }
-        Tick::Close(code) => shared.close_hub(code),
+        Tick::Probe => {
+            shared.pipe.borrow().as_ref().and_then(|p| p.write(&js_sys::Uint8Array::from(PROBE).into()));
+        }
+        // Told to the hub by `finish`.
+        Tick::Close(_) => {}
     }
-    shared.wake();
-    if shared.ended() {
-        // Dropping the callback from inside it is safe: the runtime frees it once it returns.
-        shared.release();
-    }
+    // Dropping the callback from inside it is safe: the runtime frees it once it returns.
+    shared.finish();
 }
 
 /// Listens to the hub's socket and accepts it: from now on its frames go to the client.
@@ -389,32 +402,40 @@ fn go_live(shared: &Rc<Shared>, ws: WebSocket) -> Result<(), ApiError> {
 fn on_message(weak: &Weak<Shared>, event: web_sys::MessageEvent) {
     let Some(shared) = weak.upgrade() else { return };
     let data = event.data();
-    let close = if let Some(text) = data.as_string() {
-        if text == PONG {
-            shared.relay.borrow_mut().pong(now_ms())
-        } else {
+    if let Some(text) = data.as_string() {
+        if text != PONG {
             worker::console_error!("unexpected text from the hub ({} bytes); ignored", text.len());
-            None
+            return;
         }
-    } else {
-        let message = js_sys::Uint8Array::new(&data).to_vec();
-        let len = message.len();
-        match OwnedFrames::from_message(message) {
-            Some(frames) if frames.catch_up => {
-                shared.relay.borrow_mut().write(frames.bytes, frames.count as usize, now_ms());
-                None
+        shared.observe();
+        let (frame, verdict) = shared.relay.borrow_mut().pong(now_ms());
+        match verdict {
+            Verdict::Write => {
+                shared.pipe.borrow().as_ref().and_then(|p| p.write(&js_sys::Uint8Array::from(frame.as_bytes()).into()));
             }
-            Some(frames) => shared.relay.borrow_mut().offer(frames.bytes, frames.count as usize, now_ms()),
-            None => {
-                worker::console_error!("a message from the hub without a frame count ({len} bytes); ignored");
-                None
-            }
+            Verdict::Drop => {}
+            Verdict::Overflow => shared.finish(),
         }
-    };
-    if let Some(code) = close {
-        shared.close_hub(code);
+        return;
     }
-    shared.wake();
+    // The frames go to the pipe as a view of the message's own buffer; only the header is read.
+    let message = js_sys::Uint8Array::new(&data);
+    let len = message.byte_length();
+    let mut header = [0u8; Frames::HEADER];
+    if len as usize >= Frames::HEADER {
+        message.subarray(0, Frames::HEADER as u32).copy_to(&mut header);
+    }
+    let Some(frames) = Frames::decode(&header) else {
+        worker::console_error!("a message from the hub without a frame count ({len} bytes); ignored");
+        return;
+    };
+    let chunk: JsValue = message.subarray(Frames::HEADER as u32, len).into();
+    let bytes = len as usize - Frames::HEADER;
+    if frames.catch_up {
+        shared.must_write(&chunk, bytes, frames.count as usize);
+    } else {
+        shared.offer(&chunk, bytes, frames.count as usize);
+    }
 }
 
 fn on_hub_closed(weak: &Weak<Shared>, code: CloseCode) {
@@ -422,55 +443,5 @@ fn on_hub_closed(weak: &Weak<Shared>, code: CloseCode) {
     shared.relay.borrow_mut().hub_closed(code);
     // Finish the close handshake (a no-op when it is finished).
     shared.close_hub(code);
-    shared.wake();
-}
-
-/// Resolves once the client has read everything queued, or the stream ended.
-struct Drained(Rc<Shared>);
-
-impl std::future::Future for Drained {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0.drained() {
-            return Poll::Ready(());
-        }
-        *self.0.drained.borrow_mut() = Some(cx.waker().clone());
-        Poll::Pending
-    }
-}
-
-/// The response body: what the relay has for the client, as the client reads.
-struct Body {
-    shared: Rc<Shared>,
-}
-
-impl Stream for Body {
-    type Item = Result<Vec<u8>, worker::Error>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let next = self.shared.relay.borrow_mut().take_next();
-        match next {
-            Next::Bytes(bytes) => {
-                self.shared.wake();
-                Poll::Ready(Some(Ok(bytes)))
-            }
-            Next::Wait => {
-                *self.shared.reader.borrow_mut() = Some(cx.waker().clone());
-                Poll::Pending
-            }
-            Next::End => Poll::Ready(None),
-        }
-    }
-}
-
-impl Drop for Body {
-    /// The body is dropped when the client leaves (or after the stream's last byte).
-    fn drop(&mut self) {
-        // This may run outside the request (the runtime drops a cancelled body later): only
-        // mark the end here; the stream's timer releases the socket and listeners in the
-        // request's own context, within one tick.
-        self.shared.relay.borrow_mut().end(Ending::ClientLeft);
-        self.shared.wake();
-    }
+    shared.finish();
 }
