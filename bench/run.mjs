@@ -54,6 +54,10 @@ if (servers.includes("nchan")) {
   ensureDebianPackages(["/usr/sbin/nginx", "/usr/lib/nginx/modules/ngx_nchan_module.so"], ["nginx-light", "libnginx-mod-nchan"], "for the side-by-side benchmark");
 }
 if (servers.includes("workerd") || servers.includes("wrangler")) run("node", [join(root, "scripts", "build-worker.mjs")]);
+// wrangler dev serves the dashboard's assets (public/) too, and refuses to start without them.
+if (servers.includes("wrangler")) {
+  for (const script of ["build-schema.mjs", "build-client.mjs", "build-dashboard.mjs"]) run("node", [join(root, "scripts", script)]);
+}
 
 /** Runs the load generator; resolves with its JSON report. `onReady` runs once it holds its connections. */
 function loadgen(args, onReady) {

@@ -55,7 +55,8 @@ async function orgstreamTarget(url, org) {
 export const SERVERS = {
   async workerd() {
     // Room for the catch-up scenario's 10,000 events.
-    const server = await startDirect({ vars: { HISTORY_MAX_EVENTS: "20000" } });
+    // The release build, as deployed (tokens are signed here, not by the dev token route).
+    const server = await startDirect({ build: "release", vars: { HISTORY_MAX_EVENTS: "20000" } });
     return {
       name: "orgstream, workerd direct",
       url: server.url,
@@ -66,7 +67,7 @@ export const SERVERS = {
   },
 
   async wrangler() {
-    const server = await startWorker({ vars: { HISTORY_MAX_EVENTS: 20000 } });
+    const server = await startWorker({ build: "release", vars: { HISTORY_MAX_EVENTS: 20000 } });
     return {
       name: "orgstream, wrangler dev",
       url: server.url,

@@ -122,7 +122,7 @@ console.log(`orgstream stream bench (node ${process.version}; figures from this 
 if (values.runtime !== "direct") {
   if (values.before) {
     // The same wrangler.toml, its entry pointing at the other build.
-    const config = testConfig(mkdtempSync(join(tmpdir(), "orgstream-bench-config-")));
+    const config = testConfig(mkdtempSync(join(tmpdir(), "orgstream-bench-config-")), { build: "release" });
     writeFileSync(config, readFileSync(config, "utf8").replace(/^main = .*$/m, `main = ${JSON.stringify(values.before)}`));
     const server = await startWorker({ config });
     try {
@@ -131,7 +131,7 @@ if (values.runtime !== "direct") {
       await server.stop();
     }
   }
-  const server = await startWorker();
+  const server = await startWorker({ build: "release" });
   try {
     await (values.idle ? idleMemory : measure)("wrangler dev", server.url);
   } finally {

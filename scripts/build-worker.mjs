@@ -1,29 +1,56 @@
-// Builds the worker (Rust -> wasm -> worker/build/index.js) with worker-build, using only pinned tools.
+// Builds the worker (Rust -> wasm -> JS module) with worker-build, using only pinned tools.
 // Wrangler runs this as its [build] command. Skips the build when no input changed since the last
 // one, so restarting `wrangler dev` is quick.
 //
-//   node scripts/build-worker.mjs            fast local build (no wasm-opt)
-//   ORGSTREAM_OPTIMIZE=1 ...                 also run wasm-opt (npm run deploy does)
+//   node scripts/build-worker.mjs             release features -> worker/build (what wrangler.toml
+//                                             points at; no wasm-opt, for a fast local build)
+//   node scripts/build-worker.mjs --optimize  the same with wasm-opt: `npm run build:release`, what
+//                                             `npm run deploy` ships
+//   node scripts/build-worker.mjs --dev       dev features (GET /v1/dev/token) -> worker/build-dev:
+//                                             `npm run dev` and `npm test` (also ORGSTREAM_BUILD=dev,
+//                                             which `npm run dev` sets for wrangler's [build] command)
+//
+// A plain build accepts an optimized release build of the same inputs: `wrangler deploy` runs this
+// after `npm run build:release` and ships what that built.
 
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { buildEnv, bin, fingerprint, root, run, setup, step } from "./lib/toolchain.mjs";
 
-const optimize = process.env.ORGSTREAM_OPTIMIZE === "1";
-const inputs = ["Cargo.toml", "Cargo.lock", "worker", "schema-wasm"];
+const USAGE = "usage: node scripts/build-worker.mjs [--dev] [--optimize]";
+let values;
+try {
+  ({ values } = parseArgs({ options: { dev: { type: "boolean", default: false }, optimize: { type: "boolean", default: false } }, strict: true }));
+} catch (e) {
+  console.error(`build-worker: ${e.message}\n${USAGE}`);
+  process.exit(2);
+}
+const dev = values.dev || process.env.ORGSTREAM_BUILD === "dev";
+const optimize = values.optimize || process.env.ORGSTREAM_OPTIMIZE === "1";
+if (dev && optimize) {
+  console.error(`build-worker: --optimize is for release builds (what deploy ships), not --dev\n${USAGE}`);
+  process.exit(2);
+}
 
-setup({ quiet: true });
-const out = join(root, "worker", "build");
+// Dev and test builds write .dev.vars (a local TOKEN_SECRET); a release build never does.
+setup({ quiet: true, devVars: dev });
+const outDir = dev ? "build-dev" : "build";
+const out = join(root, "worker", outDir);
 const stamp = join(out, ".fingerprint");
-const want = fingerprint(inputs, `optimize=${optimize}`);
-if (existsSync(join(out, "index.js")) && existsSync(stamp) && readFileSync(stamp, "utf8") === want) {
-  step("worker build is up to date");
+const inputs = fingerprint(["Cargo.toml", "Cargo.lock", "worker", "schema-wasm"], dev ? "dev" : "release");
+const wanted = [`${inputs} optimize=${optimize}`];
+if (!dev && !optimize) wanted.push(`${inputs} optimize=true`);
+const kind = dev ? "dev build" : optimize ? "release build (wasm-opt)" : "release build";
+if (existsSync(join(out, "index.js")) && existsSync(stamp) && wanted.includes(readFileSync(stamp, "utf8"))) {
+  step(`worker ${kind} is up to date (worker/${outDir})`);
 } else {
-  step(`building the worker (cargo, release, wasm32${optimize ? ", wasm-opt" : ""}); the first build takes a few minutes`);
+  step(`building the worker, ${kind} (cargo, wasm32${optimize ? ", wasm-opt" : ""}) into worker/${outDir}; the first build takes a few minutes`);
   const started = Date.now();
-  const args = ["--release"];
+  const args = ["--release", "--out-dir", outDir];
   if (!optimize) args.push("--no-opt");
+  if (dev) args.push("--features", "dev-token");
   run(bin("worker-build"), args, { env: buildEnv(), cwd: join(root, "worker") });
-  writeFileSync(stamp, want);
-  step(`worker built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  writeFileSync(stamp, wanted[0]);
+  step(`worker ${kind} built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }

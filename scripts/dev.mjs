@@ -28,6 +28,12 @@ step(`get a token:  npm run token -- --org dev --scope "subscribe publish"`);
 step(`watch:        curl -N "http://127.0.0.1:${port}/v1/stream?token=$(npm run -s token)"`);
 
 const wrangler = join(root, "node_modules", ".bin", "wrangler");
-const child = spawn(wrangler, ["dev", ...extra, ...args], { stdio: "inherit", cwd: root });
+// The dev build (it has the dev token route the dashboard uses): wrangler's [build] command reads
+// ORGSTREAM_BUILD, and the entry is that build's.
+const child = spawn(wrangler, ["dev", join("worker", "build-dev", "index.js"), ...extra, ...args], {
+  stdio: "inherit",
+  cwd: root,
+  env: { ...process.env, ORGSTREAM_BUILD: "dev" },
+});
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => child.kill(sig));
 child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

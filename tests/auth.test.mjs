@@ -1,6 +1,7 @@
 // Contract 1 and 2 against the running worker: who may do what, and how refusals look.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { startWorker } from "./support/worker.mjs";
 import { token, publish, taskProgress } from "./support/client.mjs";
 
@@ -25,8 +26,23 @@ test("healthz answers without auth", async () => {
 });
 
 test("a stream without a token is 401 with the envelope", async () => {
-  const body = await expectError(await fetch(`${server.url}/v1/stream`), 401, "unauthorized");
+  const r = await fetch(`${server.url}/v1/stream`);
+  assert.equal(r.headers.get("x-content-type-options"), "nosniff", "JSON answers are never sniffed");
+  const body = await expectError(r, 401, "unauthorized");
   assert.match(body.error.message, /token/);
+});
+
+test("a missing or short TOKEN_SECRET is named in the log, never to the caller", async () => {
+  const bad = await startWorker({ vars: { TOKEN_SECRET: "too-short" } });
+  try {
+    const r = await fetch(`${bad.url}/v1/stream?token=whatever`);
+    const body = await expectError(r, 500, "internal");
+    assert.equal(body.error.message, "the server is misconfigured; its log says what to fix");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.match(readFileSync(bad.logPath, "utf8"), /TOKEN_SECRET must be at least 32 bytes/);
+  } finally {
+    await bad.stop();
+  }
 });
 
 const badTokens = {

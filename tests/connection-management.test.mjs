@@ -113,6 +113,24 @@ test("a pending version reaches every later connect, per org or per requestId, s
   assert.deepEqual(await later({ requestId: "tab-9" }), []);
 });
 
+test("at most 1000 request ids keep a pending version: one more forgets the one set longest ago", async () => {
+  const t = await token("many-versions-org", "subscribe publish");
+  for (let i = 0; i <= 1000; i++) {
+    const r = await versions(server.url, t, "PUT", { version: `1.0.${i}`, target: { requestId: `tab-${i}` } });
+    assert.equal(r.status, 200, `version ${i}`);
+  }
+  const pendingOf = async (requestId) => {
+    const s = await openStream(server.url, t, { query: { requestId } });
+    await s.until((x) => x.retry !== null);
+    await sleep(200);
+    s.close();
+    return s.data.filter((e) => e.event === "version.available" && e.id === undefined).map((e) => JSON.parse(e.data).data.version);
+  };
+  assert.deepEqual(await pendingOf("tab-0"), [], "the first one set was forgotten");
+  assert.deepEqual(await pendingOf("tab-1"), ["1.0.1"]);
+  assert.deepEqual(await pendingOf("tab-1000"), ["1.0.1000"]);
+});
+
 test("task events flow like any event and completing a task never closes the connection", async () => {
   const t = await token("task-org");
   const s = await openStream(server.url, t);

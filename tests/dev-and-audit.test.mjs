@@ -1,6 +1,8 @@
-// The dev token exists only in dev mode; client error reports are checked and rate-limited.
+// The dev token exists only in dev builds, in dev mode, on loopback; client error reports are
+// checked and rate-limited.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { request } from "node:http";
 import { startWorker } from "./support/worker.mjs";
 import { token } from "./support/client.mjs";
 
@@ -31,6 +33,42 @@ test("without DEV_MODE there is no dev token route; with it, the token works for
   });
   assert.equal(publish.status, 202);
   assert.equal((await fetch(`${dev.url}/v1/dev/token?org=NOT%20OK`)).status, 400);
+  assert.equal((await fetch(`${dev.url.replace("127.0.0.1", "localhost")}/v1/dev/token`)).status, 200, "localhost is loopback too");
+});
+
+/** GET with a Host header of our choosing (fetch does not let a caller set it). */
+function getWithHost(url, host) {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers: { host } }, (res) => {
+      let body = "";
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+test("a dev server reached by another name than loopback hands out no token", async () => {
+  const port = new URL(dev.url).port;
+  for (const host of [`example.com:${port}`, `192.168.1.10:${port}`, `dev.internal:${port}`]) {
+    const r = await getWithHost(`${dev.url}/v1/dev/token?org=acme`, host);
+    assert.equal(r.status, 404, host);
+    assert.equal(JSON.parse(r.body).error.code, "not_found");
+  }
+  assert.equal((await getWithHost(`${dev.url}/v1/dev/token?org=acme`, `127.0.0.1:${port}`)).status, 200, "the same request on loopback works");
+});
+
+test("a release build has no dev token route, even with DEV_MODE=true", async () => {
+  const release = await startWorker({ build: "release", vars: { DEV_MODE: "true" } });
+  try {
+    const r = await fetch(`${release.url}/v1/dev/token?org=acme`);
+    assert.equal(r.status, 404);
+    assert.equal((await r.json()).error.code, "not_found");
+    assert.equal((await fetch(`${release.url}/healthz`)).status, 200, "the release build serves");
+  } finally {
+    await release.stop();
+  }
 });
 
 test("the dashboard page is served at /", async () => {
@@ -47,7 +85,7 @@ const report = (url, tok, body) =>
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
 
-test("client error reports: subscribe scope, checked bodies, 10 a minute per token", async () => {
+test("client error reports: subscribe scope, checked bodies, 10 a minute per subject whatever its token", async () => {
   const t = await token("audit-org", "subscribe");
   assert.equal((await report(prod.url, await token("audit-org", "publish"), { message: "x" })).status, 403);
   assert.equal((await report(prod.url, t, { msg: "wrong field" })).status, 400);
@@ -60,6 +98,9 @@ test("client error reports: subscribe scope, checked bodies, 10 a minute per tok
   assert.equal(limited.status, 429);
   assert.equal((await limited.json()).error.code, "rate_limited");
   assert.ok(Number(limited.headers.get("retry-after")) >= 1);
+  const fresh = await token("audit-org", "subscribe", { exp: "2h" });
+  assert.notEqual(fresh, t);
+  assert.equal((await report(prod.url, fresh, { message: "a fresh token" })).status, 429, "a fresh token of the same subject does not reset the limit");
   const other = await token("audit-org", "subscribe", { claims: { sub: "another-user" } });
-  assert.equal((await report(prod.url, other, { message: "a different token" })).status, 202, "per token");
+  assert.equal((await report(prod.url, other, { message: "a different subject" })).status, 202, "per subject");
 });

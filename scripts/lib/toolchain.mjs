@@ -133,7 +133,8 @@ export function readDevSecret() {
   return m ? m[1] : null;
 }
 
-export function setup({ quiet = false, browser = false } = {}) {
+/** `devVars`: write a local `.dev.vars` (never from a release build: what deploy ships). */
+export function setup({ quiet = false, browser = false, devVars = true } = {}) {
   const started = Date.now();
   if (!quiet) step("checking the toolchain (Rust target, worker-build, wasm-bindgen, npm packages)");
   ensureRust();
@@ -141,7 +142,7 @@ export function setup({ quiet = false, browser = false } = {}) {
   const wb = lockedWasmBindgen();
   ensureCargoTool("wasm-bindgen-cli", wb, "wasm-bindgen", `wasm-bindgen ${wb}`);
   ensureNodeModules();
-  ensureDevVars();
+  if (devVars) ensureDevVars();
   if (browser) ensureChromium();
   if (!quiet) step(`toolchain ready (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }
@@ -161,7 +162,7 @@ function files(path) {
   if (!existsSync(full)) return [];
   if (statSync(full).isFile()) return [full];
   return readdirSync(full, { withFileTypes: true })
-    .filter((d) => !["target", "pkg", "build"].includes(d.name) && !d.name.startsWith("."))
+    .filter((d) => !["target", "pkg", "build", "build-dev"].includes(d.name) && !d.name.startsWith("."))
     .flatMap((d) => files(join(path, d.name)));
 }
 

@@ -12,11 +12,31 @@ export const root = fileURLToPath(new URL("../..", import.meta.url));
 export const TEST_SECRET = "orgstream-test-secret-0123456789abcdef0123456789";
 
 /**
+ * The per-subject limits, raised: tests and benchmarks open hundreds of streams and publish
+ * thousands of events with one token (one `sub`). A test of the limits sets its own values
+ * (tests/limits.test.mjs); the defaults are checked in worker/src/config.rs.
+ */
+export const LOAD_LIMITS = {
+  MAX_STREAMS_PER_SUB: "1000000",
+  SUB_CONNECTS_PER_MINUTE: "1000000",
+  SUB_HISTORY_PER_MINUTE: "1000000",
+  SUB_PUBLISHES_PER_MINUTE: "1000000",
+};
+
+/** Where each build of the worker is (`node scripts/build-worker.mjs [--dev]`). */
+export const BUILDS = {
+  dev: join(root, "worker", "build-dev", "index.js"),
+  release: join(root, "worker", "build", "index.js"),
+};
+
+/**
  * The project's wrangler.toml without its [build] table, for tests: `npm test` builds the worker
  * once, and wrangler dev's own build watcher would otherwise rebuild and restart the runtime
- * shortly after start (dropping open streams mid-test). Bindings, migrations and vars are the same.
+ * shortly after start (dropping open streams mid-test). Bindings, migrations and vars are the same;
+ * `main` is the dev build (with the dev token route) unless `build` is "release".
  */
-export function testConfig(dir = join(root, ".wrangler", "test-config")) {
+export function testConfig(dir, { build = "dev" } = {}) {
+  dir ??= join(root, ".wrangler", build === "dev" ? "test-config" : `test-config-${build}`);
   mkdirSync(dir, { recursive: true });
   const lines = readFileSync(join(root, "wrangler.toml"), "utf8").split("\n");
   const out = [];
@@ -27,7 +47,7 @@ export function testConfig(dir = join(root, ".wrangler", "test-config")) {
   }
   const text = out
     .join("\n")
-    .replace(/^main = "(.*)"$/m, (_, main) => `main = "${join(root, main)}"`)
+    .replace(/^main = "(.*)"$/m, () => `main = "${BUILDS[build]}"`)
     .replace(/^directory = "(.*)"$/m, (_, dir) => `directory = "${join(root, dir)}"`);
   const path = join(dir, "wrangler.toml");
   // Wrangler watches its config and reloads on change: never rewrite it under a running server,
@@ -94,14 +114,14 @@ export async function startWorker(options = {}) {
  * `config`: a wrangler.toml of the test's own (see `testConfig(dir)`), for a test that changes it
  * under a running server (wrangler reloads the worker, as a deploy would).
  */
-async function startOnce({ vars = {}, persistDir, port: fixedPort, config } = {}) {
+async function startOnce({ vars = {}, persistDir, port: fixedPort, config, build = "dev" } = {}) {
   const dir = persistDir ?? mkdtempSync(join(tmpdir(), "orgstream-state-"));
   const port = fixedPort ?? (await freePort());
   const inspector = await freePort();
-  const allVars = { TOKEN_SECRET: TEST_SECRET, ...vars };
+  const allVars = { TOKEN_SECRET: TEST_SECRET, ...LOAD_LIMITS, ...vars };
   const args = [
     "dev",
-    "--config", config ?? testConfig(),
+    "--config", config ?? testConfig(undefined, { build }),
     "--ip", "127.0.0.1",
     "--port", String(port),
     "--inspector-port", String(inspector),
@@ -159,11 +179,11 @@ async function startOnce({ vars = {}, persistDir, port: fixedPort, config } = {}
     /** Stops the runtime and starts a new one on the same storage (a new port unless `samePort`). */
     async restart(newVars = vars, { samePort = false } = {}) {
       await server.stop();
-      return startWorker({ vars: newVars, persistDir: dir, port: samePort ? port : undefined, config });
+      return startWorker({ vars: newVars, persistDir: dir, port: samePort ? port : undefined, config, build });
     },
     /** Starts the runtime again on the same port and storage after stop(). */
     async start() {
-      return startWorker({ vars, persistDir: dir, port, config });
+      return startWorker({ vars, persistDir: dir, port, config, build });
     },
   };
   return server;
@@ -173,7 +193,7 @@ async function startOnce({ vars = {}, persistDir, port: fixedPort, config } = {}
  * A build of the worker in workerd directly (Miniflare: no wrangler proxy in front), with its own
  * Durable Object storage and the vars given; the settings of wrangler.toml. For the benchmarks.
  */
-export async function startDirect({ scriptPath = join(root, "worker", "build", "index.js"), vars = {} } = {}) {
+export async function startDirect({ build = "dev", scriptPath = BUILDS[build], vars = {} } = {}) {
   const { Miniflare } = await import("miniflare"); // loaded only by the benchmarks
   const mf = new Miniflare({
     scriptPath,
@@ -183,7 +203,7 @@ export async function startDirect({ scriptPath = join(root, "worker", "build", "
     ...wranglerSettings(),
     durableObjects: { ORG_HUB: { className: "OrgHub", useSQLite: true } },
     durableObjectsPersist: mkdtempSync(join(tmpdir(), "orgstream-direct-")),
-    bindings: { TOKEN_SECRET: TEST_SECRET, ...vars },
+    bindings: { TOKEN_SECRET: TEST_SECRET, ...LOAD_LIMITS, ...vars },
     host: "127.0.0.1",
     port: 0,
   });

@@ -97,9 +97,27 @@ impl ApiError {
 /// message. Use as `.map_err(internal("reading history"))`.
 pub fn internal<E: std::fmt::Display>(context: &'static str) -> impl Fn(E) -> ApiError {
     move |cause| {
-        worker::console_error!("{context}: {cause}");
+        worker::console_error!("{context}: {}", loggable(&cause.to_string()));
         ApiError::internal()
     }
+}
+
+/// `text` safe to put in a log line: control characters and line separators (which a caller could
+/// use to forge log lines) become `\u{..}` escapes; everything else is kept.
+pub fn loggable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}';
+    if !text.contains(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn pointer_or_root(path: &str) -> &str {
@@ -118,6 +136,12 @@ mod tests {
     fn envelope_shape() {
         let e = ApiError::unauthorized("token expired; get a new one");
         assert_eq!(e.body(), r#"{"error":{"code":"unauthorized","message":"token expired; get a new one","details":[]}}"#);
+    }
+
+    #[test]
+    fn nothing_a_caller_sends_can_split_a_log_line() {
+        assert_eq!(loggable("user-1"), "user-1");
+        assert_eq!(loggable("a\nFAKE: admin logged in\r\u{0}\u{85}\u{2028}é"), "a\\u{a}FAKE: admin logged in\\u{d}\\u{0}\\u{85}\\u{2028}é");
     }
 
     #[test]

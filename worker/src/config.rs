@@ -1,6 +1,7 @@
 //! The worker's settings (contract 5), read from Wrangler vars with the documented defaults.
 
 use crate::replay::Retention;
+use crate::sockets::StreamLimits;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -16,6 +17,18 @@ pub struct Config {
     /// A stream that was written nothing for this long gets a one-line comment, so a client that
     /// left is noticed (the runtime tells only at a write); 0: only heartbeats tell.
     pub liveness_probe_ms: u64,
+    /// What one token subject (`sub`) may do, and how many streams the org may hold.
+    pub limits: SubLimits,
+}
+
+/// Limits per token subject: streams open at once, and requests per minute of each kind. One
+/// user, or one leaked token, cannot exhaust the org's hub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubLimits {
+    pub streams: StreamLimits,
+    pub connects_per_minute: u32,
+    pub history_per_minute: u32,
+    pub publishes_per_minute: u32,
 }
 
 /// A var that is set but not usable; the message names it and says what is allowed.
@@ -30,6 +43,11 @@ pub const DEFAULT_QUEUE_FRAMES: u64 = 1_024;
 pub const DEFAULT_QUEUE_BYTES: u64 = 1_048_576;
 pub const DEFAULT_MAX_CONNECTION_AGE_SECONDS: u64 = 3_600;
 pub const DEFAULT_LIVENESS_PROBE_MS: u64 = 500;
+pub const DEFAULT_MAX_STREAMS_PER_SUB: u64 = 16;
+pub const DEFAULT_MAX_STREAMS_PER_ORG: u64 = 10_000;
+pub const DEFAULT_SUB_CONNECTS_PER_MINUTE: u64 = 120;
+pub const DEFAULT_SUB_HISTORY_PER_MINUTE: u64 = 600;
+pub const DEFAULT_SUB_PUBLISHES_PER_MINUTE: u64 = 60_000;
 
 impl Config {
     /// Builds the config from a lookup of var names (`None` = unset: use the default).
@@ -54,6 +72,15 @@ impl Config {
             queue_bytes: num("QUEUE_MAX_BYTES", DEFAULT_QUEUE_BYTES, 131_072, 64 * 1_048_576)? as usize,
             max_connection_age_ms: num("MAX_CONNECTION_AGE_SECONDS", DEFAULT_MAX_CONNECTION_AGE_SECONDS, 1, 7 * 86_400)? * 1000,
             liveness_probe_ms: num("LIVENESS_PROBE_MS", DEFAULT_LIVENESS_PROBE_MS, 0, 3_600_000)?,
+            limits: SubLimits {
+                streams: StreamLimits {
+                    per_sub: num("MAX_STREAMS_PER_SUB", DEFAULT_MAX_STREAMS_PER_SUB, 1, 1_000_000)? as usize,
+                    per_org: num("MAX_STREAMS_PER_ORG", DEFAULT_MAX_STREAMS_PER_ORG, 1, 1_000_000)? as usize,
+                },
+                connects_per_minute: num("SUB_CONNECTS_PER_MINUTE", DEFAULT_SUB_CONNECTS_PER_MINUTE, 1, 1_000_000)? as u32,
+                history_per_minute: num("SUB_HISTORY_PER_MINUTE", DEFAULT_SUB_HISTORY_PER_MINUTE, 1, 1_000_000)? as u32,
+                publishes_per_minute: num("SUB_PUBLISHES_PER_MINUTE", DEFAULT_SUB_PUBLISHES_PER_MINUTE, 1, 1_000_000)? as u32,
+            },
         })
     }
 }
@@ -76,6 +103,15 @@ mod tests {
         assert_eq!(c.retention, Retention { max_events: 10_000, max_age_ms: 86_400_000 });
         assert_eq!((c.queue_frames, c.queue_bytes, c.max_connection_age_ms), (1_024, 1_048_576, 3_600_000));
         assert_eq!(c.liveness_probe_ms, 500);
+        assert_eq!(c.limits.streams, StreamLimits { per_sub: 16, per_org: 10_000 });
+        assert_eq!((c.limits.connects_per_minute, c.limits.history_per_minute, c.limits.publishes_per_minute), (120, 600, 60_000));
+    }
+
+    #[test]
+    fn limits_are_settings_too() {
+        let c = from(&[("MAX_STREAMS_PER_SUB", "2"), ("SUB_PUBLISHES_PER_MINUTE", "10")]).unwrap();
+        assert_eq!((c.limits.streams.per_sub, c.limits.publishes_per_minute), (2, 10));
+        assert!(from(&[("MAX_STREAMS_PER_ORG", "0")]).unwrap_err().0.contains("MAX_STREAMS_PER_ORG"));
     }
 
     #[test]

@@ -8,6 +8,8 @@ pub fn json(status: u16, body: String) -> Result<Response> {
     let mut response = Response::ok(body)?.with_status(status);
     response.headers_mut().set("content-type", "application/json")?;
     response.headers_mut().set("cache-control", "no-store")?;
+    // Never sniffed as anything but JSON (an envelope echoes parts of what the caller sent).
+    response.headers_mut().set("x-content-type-options", "nosniff")?;
     Ok(response)
 }
 

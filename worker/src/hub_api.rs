@@ -42,21 +42,22 @@ pub struct HubEvent {
 #[derive(Serialize, Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub enum HubCall {
-    /// `POST /v1/events`: append and fan out (already validated).
-    Publish { events: Vec<HubEvent> },
+    /// `POST /v1/events`: append and fan out (already validated). `sub`: the token's subject
+    /// (every call carries it where a per-subject limit applies).
+    Publish { sub: String, events: Vec<HubEvent> },
     /// `PUT /v1/versions`: publish and keep as the pending version of its scope.
-    PutVersion { event: HubEvent },
+    PutVersion { sub: String, event: HubEvent },
     /// `DELETE /v1/versions`: clear the pending version of the org, or of a request id.
     #[serde(rename_all = "camelCase")]
-    DeleteVersion { request_id: Option<RequestId> },
+    DeleteVersion { sub: String, request_id: Option<RequestId> },
     /// `GET /v1/events`.
     #[serde(rename_all = "camelCase")]
-    History { after: u64, limit: u64, request_id: Option<RequestId> },
+    History { sub: String, after: u64, limit: u64, request_id: Option<RequestId> },
     /// `GET /v1/metrics`.
     Metrics,
     /// `POST /v1/audit/client-error` (the report is already checked).
     #[serde(rename_all = "camelCase")]
-    ClientError { token_key: String, sub: String, report: ClientError },
+    ClientError { sub: String, report: ClientError },
 }
 
 impl HubCall {
@@ -79,6 +80,10 @@ pub struct Connect {
     /// The token's subject and expiry (seconds), kept with the socket.
     pub sub: String,
     pub exp: i64,
+    /// A connect after a replay page of the same stream (not a new stream: not counted against
+    /// the subject's connect rate).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub continued: bool,
 }
 
 impl Connect {
@@ -225,12 +230,12 @@ mod tests {
             data: RawValue::from_string(r#"{"taskId":"a","progress":0.50}"#.into()).unwrap(),
             target: Some(Target { request_id: RequestId::parse("tab-1").unwrap() }),
         };
-        let json = HubCall::Publish { events: vec![event] }.to_json().unwrap();
-        let HubCall::Publish { events } = HubCall::parse(&json).unwrap() else { panic!("not a publish") };
+        let json = HubCall::Publish { sub: "s".into(), events: vec![event] }.to_json().unwrap();
+        let HubCall::Publish { events, .. } = HubCall::parse(&json).unwrap() else { panic!("not a publish") };
         assert_eq!(events[0].data.get(), r#"{"taskId":"a","progress":0.50}"#);
         assert_eq!(events[0].target.as_ref().unwrap().request_id.as_str(), "tab-1");
-        let history = HubCall::History { after: 4, limit: 10, request_id: None }.to_json().unwrap();
-        assert!(matches!(HubCall::parse(&history).unwrap(), HubCall::History { after: 4, limit: 10, request_id: None }));
+        let history = HubCall::History { sub: "s".into(), after: 4, limit: 10, request_id: None }.to_json().unwrap();
+        assert!(matches!(HubCall::parse(&history).unwrap(), HubCall::History { after: 4, limit: 10, request_id: None, .. }));
     }
 
     #[test]
@@ -240,10 +245,11 @@ mod tests {
             request_id: Some(RequestId::parse("tab_1").unwrap()),
             sub: "user é & co".into(),
             exp: 1_800_000_000,
+            continued: false,
         };
         let url = url::Url::parse(&c.to_url().unwrap()).unwrap();
         assert_eq!(Connect::from_url(&url).unwrap(), c);
-        let c = Connect { last_event_id: Some(LastEventId::Id(42)), request_id: None, sub: "s".into(), exp: 1 };
+        let c = Connect { last_event_id: Some(LastEventId::Id(42)), request_id: None, sub: "s".into(), exp: 1, continued: true };
         assert_eq!(Connect::from_url(&url::Url::parse(&c.to_url().unwrap()).unwrap()).unwrap(), c);
         assert!(Connect::from_url(&url::Url::parse(CONNECT_URL).unwrap()).is_err());
     }

@@ -33,6 +33,9 @@ CREATE TABLE IF NOT EXISTS rate_windows (key TEXT PRIMARY KEY, start_ms INTEGER 
 /// `scope` of the org-wide pending version (others are a request id).
 pub const ORG_WIDE: &str = "";
 
+/// Request ids of one org that may each keep a pending version (`set_pending_version`).
+pub const MAX_PENDING_VERSIONS: u64 = 1000;
+
 /// One row of the log.
 #[derive(Deserialize)]
 pub struct Stored {
@@ -174,11 +177,16 @@ impl ReplayLog {
     }
 
     /// Makes `envelope` (a `version.available` event) the pending version of `scope`.
+    ///
+    /// At most `MAX_PENDING_VERSIONS` request ids keep one: setting one more forgets the one set
+    /// longest ago (the org-wide one is never forgotten). A replaced row gets a new rowid, so
+    /// rowid order is the order in which they were set.
     pub fn set_pending_version(&self, scope: &str, envelope: &str) -> worker::Result<()> {
+        self.sql.exec("INSERT OR REPLACE INTO pending_versions (scope, envelope) VALUES (?, ?)", vec![scope.into(), envelope.into()])?;
         self.sql.exec(
-            "INSERT INTO pending_versions (scope, envelope) VALUES (?, ?)
-             ON CONFLICT (scope) DO UPDATE SET envelope = excluded.envelope",
-            vec![scope.into(), envelope.into()],
+            "DELETE FROM pending_versions WHERE scope != '' AND rowid <=
+             (SELECT rowid FROM pending_versions WHERE scope != '' ORDER BY rowid DESC LIMIT 1 OFFSET ?)",
+            vec![int(MAX_PENDING_VERSIONS)?],
         )?;
         Ok(())
     }

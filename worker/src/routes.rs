@@ -35,6 +35,7 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         ("/v1/versions", m) => Err(ApiError::method_not_allowed(m.as_ref(), "PUT, DELETE")),
         ("/v1/audit/client-error", Method::Post) => client_error(req, &url, &env).await,
         ("/v1/audit/client-error", m) => Err(ApiError::method_not_allowed(m.as_ref(), "POST")),
+        #[cfg(feature = "dev-token")]
         ("/v1/dev/token", Method::Get) => dev_token(&url, &env),
         ("/v1/metrics", Method::Get) => metrics(&req, &url, &env).await,
         ("/v1/metrics", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET")),
@@ -87,18 +88,22 @@ fn authenticate(req: &Request, url: &worker::Url, env: &Env, allowed: TokenIn, s
     Ok(claims)
 }
 
+/// The token secret. When it is missing or too short, the operator's log says which and how to fix
+/// it; the caller, who may not be authenticated yet, learns only that the server is misconfigured.
 fn token_secret(env: &Env) -> std::result::Result<String, ApiError> {
+    let refuse = |why: String| {
+        worker::console_error!("{why}");
+        ApiError::misconfigured("the server is misconfigured; its log says what to fix")
+    };
     let secret = env
         .secret("TOKEN_SECRET")
         .map(|s| s.to_string())
         .or_else(|_| env.var("TOKEN_SECRET").map(|v| v.to_string()))
         .map_err(|_| {
-            ApiError::misconfigured(
-                "TOKEN_SECRET is not set: run `wrangler secret put TOKEN_SECRET` (deployed) or `npm run dev` (local, writes .dev.vars)",
-            )
+            refuse("TOKEN_SECRET is not set: run `wrangler secret put TOKEN_SECRET` (deployed) or `npm run setup` (local, writes .dev.vars)".into())
         })?;
     if secret.len() < MIN_SECRET_BYTES {
-        return Err(ApiError::misconfigured(format!(
+        return Err(refuse(format!(
             "TOKEN_SECRET must be at least {MIN_SECRET_BYTES} bytes; set a longer one with `wrangler secret put TOKEN_SECRET`"
         )));
     }
@@ -137,7 +142,7 @@ async fn stream(req: &Request, url: &worker::Url, env: &Env) -> std::result::Res
         .flatten()
         .and_then(|v| LastEventId::parse(&v))
         .or_else(|| http::query(url, "lastEventId").and_then(|v| LastEventId::parse(&v)));
-    let connect = Connect { last_event_id, request_id, sub: claims.sub, exp: claims.exp };
+    let connect = Connect { last_event_id, request_id, sub: claims.sub, exp: claims.exp, continued: false };
     crate::stream::open(hub(env, &claims.org)?, &config, connect, req.inner().signal()).await
 }
 
@@ -156,19 +161,34 @@ async fn history(req: &Request, url: &worker::Url, env: &Env) -> std::result::Re
         None => 100,
     };
     let request_id = http::request_id(url)?;
-    call_hub(env, &claims.org, &HubCall::History { after, limit, request_id }).await
+    call_hub(env, &claims.org, &HubCall::History { sub: claims.sub, after, limit, request_id }).await
 }
 
 /// Whether this is a local dev server: `DEV_MODE = "true"` comes only from `.dev.vars` (written by
 /// `npm run setup`, never deployed) or `--var DEV_MODE:true`.
+#[cfg(feature = "dev-token")]
 fn dev_mode(env: &Env) -> bool {
     env.var("DEV_MODE").map(|v| v.to_string() == "true").unwrap_or(false)
 }
 
-/// `GET /v1/dev/token?org=dev`: in dev mode only, a one-hour subscribe+publish token, so the
-/// dashboard works under `npm run dev` with no manual step. Elsewhere the route does not exist.
+/// Whether the request came to a loopback name: a dev server reached from another machine hands
+/// out no tokens.
+#[cfg(feature = "dev-token")]
+fn loopback(url: &worker::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// `GET /v1/dev/token?org=dev`: in dev builds with `DEV_MODE`, on a loopback host only, a one-hour
+/// subscribe+publish token, so the dashboard works under `npm run dev` with no manual step.
+/// Elsewhere the route does not exist (release builds do not even contain it).
+#[cfg(feature = "dev-token")]
 fn dev_token(url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
-    if !dev_mode(env) {
+    if !dev_mode(env) || !loopback(url) {
         return Err(ApiError::not_found(url.path()));
     }
     let org = http::query(url, "org").unwrap_or_else(|| "dev".to_string());
@@ -187,7 +207,7 @@ async fn client_error(mut req: Request, url: &worker::Url, env: &Env) -> std::re
     let claims = authenticate(&req, url, env, TokenIn::HeaderOnly, Scope::Subscribe)?;
     let body = read_json_body(&mut req).await?;
     let report = crate::client_error::parse(&body)?;
-    let call = HubCall::ClientError { token_key: format!("{}:{}", claims.sub, claims.exp), sub: claims.sub, report };
+    let call = HubCall::ClientError { sub: claims.sub, report };
     call_hub(env, &claims.org, &call).await
 }
 
@@ -222,20 +242,20 @@ async fn publish(mut req: Request, url: &worker::Url, env: &Env) -> std::result:
     let claims = authenticate(&req, url, env, TokenIn::HeaderOnly, Scope::Publish)?;
     let body = read_json_body(&mut req).await?;
     let events = parse_body(&body)?.into_iter().map(hub_event).collect::<std::result::Result<Vec<_>, _>>()?;
-    call_hub(env, &claims.org, &HubCall::Publish { events }).await
+    call_hub(env, &claims.org, &HubCall::Publish { sub: claims.sub, events }).await
 }
 
 async fn put_version(mut req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
     let claims = authenticate(&req, url, env, TokenIn::HeaderOnly, Scope::Publish)?;
     let body = read_json_body(&mut req).await?;
     let event = hub_event(parse_version_body(&body)?)?;
-    call_hub(env, &claims.org, &HubCall::PutVersion { event }).await
+    call_hub(env, &claims.org, &HubCall::PutVersion { sub: claims.sub, event }).await
 }
 
 async fn delete_version(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
     let claims = authenticate(req, url, env, TokenIn::HeaderOnly, Scope::Publish)?;
     let request_id = http::request_id(url)?;
-    call_hub(env, &claims.org, &HubCall::DeleteVersion { request_id }).await
+    call_hub(env, &claims.org, &HubCall::DeleteVersion { sub: claims.sub, request_id }).await
 }
 
 /// Reads the body, keeping at most the limit in memory. A body over the limit is read on (and

@@ -36,11 +36,53 @@ pub fn request_tag(request_id: &RequestId) -> String {
     format!("rid:{}", request_id.as_str())
 }
 
+/// The tag that finds the streams of a token subject.
+pub fn sub_tag(sub: &str) -> String {
+    format!("sub:{sub}")
+}
+
 /// The tags a new stream is accepted with.
-pub fn tags(request_id: Option<&RequestId>) -> Vec<String> {
-    let mut tags = vec![STREAM_TAG.to_string()];
+pub fn tags(sub: &str, request_id: Option<&RequestId>) -> Vec<String> {
+    let mut tags = vec![STREAM_TAG.to_string(), sub_tag(sub)];
     tags.extend(request_id.map(request_tag));
     tags
+}
+
+/// How many open streams one subject, and one org, may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamLimits {
+    pub per_sub: usize,
+    pub per_org: usize,
+}
+
+/// Why a new stream does not fit, with the open streams counted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Full {
+    Sub(usize),
+    Org(usize),
+}
+
+/// Whether one more stream of `sub` fits. A stream that it replaces (the open one with the same
+/// request id) does not count: replacing never needs room.
+pub fn room_for(sockets: &impl Sockets, sub: &str, request_id: Option<&RequestId>, limits: StreamLimits) -> Result<(), Full> {
+    let replaced = request_id.map(request_tag);
+    let counts = |tag: &str| {
+        sockets
+            .tagged(tag)
+            .iter()
+            .filter(|s| sockets.is_open(s))
+            .filter(|s| replaced.as_ref().is_none_or(|r| !sockets.tags_of(s).contains(r)))
+            .count()
+    };
+    let of_sub = counts(&sub_tag(sub));
+    if of_sub >= limits.per_sub {
+        return Err(Full::Sub(of_sub));
+    }
+    let of_org = counts(STREAM_TAG);
+    if of_org >= limits.per_org {
+        return Err(Full::Org(of_org));
+    }
+    Ok(())
 }
 
 /// Open streams.
@@ -151,9 +193,13 @@ mod tests {
 
     impl Runtime {
         fn accept(&self, request_id: Option<&str>) -> Probe {
+            self.accept_of("user", request_id)
+        }
+
+        fn accept_of(&self, sub: &str, request_id: Option<&str>) -> Probe {
             let rid = request_id.map(|r| RequestId::parse(r).unwrap());
             let probe = Probe {
-                tags: tags(rid.as_ref()),
+                tags: tags(sub, rid.as_ref()),
                 got: Rc::default(),
                 closed: Rc::default(),
             };
@@ -258,5 +304,37 @@ mod tests {
         assert_eq!(active(&rt), 1);
         let frame = Frame::event(1, "t", "{}");
         assert_eq!(fan_out(&rt, &[Outgoing { frame: &frame, target: None }]), 1);
+    }
+
+    const LIMITS: StreamLimits = StreamLimits { per_sub: 2, per_org: 3 };
+
+    #[test]
+    fn a_subject_may_hold_per_sub_streams_and_the_org_per_org() {
+        let rt = Runtime::default();
+        rt.accept_of("ann", None);
+        assert_eq!(room_for(&rt, "ann", None, LIMITS), Ok(()));
+        rt.accept_of("ann", Some("tab-2"));
+        assert_eq!(room_for(&rt, "ann", None, LIMITS), Err(Full::Sub(2)), "ann holds two");
+        assert_eq!(room_for(&rt, "bob", None, LIMITS), Ok(()), "bob holds none");
+        rt.accept_of("bob", None);
+        assert_eq!(room_for(&rt, "cy", None, LIMITS), Err(Full::Org(3)), "the org holds three");
+    }
+
+    #[test]
+    fn replacing_a_stream_needs_no_room() {
+        let rt = Runtime::default();
+        rt.accept_of("ann", Some("tab-1"));
+        rt.accept_of("ann", Some("tab-2"));
+        assert_eq!(room_for(&rt, "ann", Some(&rid("tab-2")), LIMITS), Ok(()), "tab-2 replaces itself");
+        assert_eq!(room_for(&rt, "ann", Some(&rid("tab-3")), LIMITS), Err(Full::Sub(2)));
+    }
+
+    #[test]
+    fn closed_streams_leave_room() {
+        let rt = Runtime::default();
+        let a = rt.accept_of("ann", None);
+        rt.accept_of("ann", None);
+        a.close(CloseCode::ClientLeft);
+        assert_eq!(room_for(&rt, "ann", None, LIMITS), Ok(()));
     }
 }

@@ -82,6 +82,7 @@ pub async fn open(hub: Stub, config: &Config, mut connect: Connect, client_gone:
     start_ticker(&shared, timing.tick_ms());
     if let Some((read, end)) = page {
         connect.last_event_id = Some(LastEventId::Id(end.resume_after));
+        connect.continued = true;
         worker::wasm_bindgen_futures::spawn_local(async move {
             catch_up(&hub, connect, &shared, read).await;
         });

@@ -6,11 +6,11 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use worker::{Response, State};
 
+use super::limits::{admit, Rate};
 use super::runtime::RuntimeSockets;
 use super::Hub;
 use crate::api_error::{internal, ApiError};
-use crate::client_error::{ClientError, REPORTS_PER_MINUTE};
-use crate::rate_limit::Limit;
+use crate::client_error::ClientError;
 use crate::clock::{format_ts, now_ms};
 use crate::frame::Frame;
 use crate::http;
@@ -20,20 +20,19 @@ use crate::metrics::{self, name, Gauges, Stored};
 use crate::replay::{self, ResetData};
 use crate::sockets::{self, Outgoing};
 
-/// Client error reports one token may send per minute.
-const REPORT_LIMIT: Limit = Limit { window_ms: 60_000, max: REPORTS_PER_MINUTE };
-
 /// The bytes of envelopes one history page stops at (it still holds at least one event).
 const HISTORY_PAGE_BYTES: u64 = 2 << 20;
 
 pub fn handle(hub: &Hub, state: &State, call: HubCall) -> Result<Response, ApiError> {
     match call {
-        HubCall::Publish { events } => publish(hub, state, events),
-        HubCall::PutVersion { event } => put_version(hub, state, event),
-        HubCall::DeleteVersion { request_id } => delete_version(hub, request_id),
-        HubCall::History { after, limit, request_id } => history(hub, after, limit, request_id),
+        HubCall::Publish { sub, events } => admit(hub, Rate::Publish, &sub).and_then(|()| publish(hub, state, events)),
+        HubCall::PutVersion { sub, event } => admit(hub, Rate::Publish, &sub).and_then(|()| put_version(hub, state, event)),
+        HubCall::DeleteVersion { sub, request_id } => admit(hub, Rate::Publish, &sub).and_then(|()| delete_version(hub, request_id)),
+        HubCall::History { sub, after, limit, request_id } => {
+            admit(hub, Rate::History, &sub).and_then(|()| history(hub, after, limit, request_id))
+        }
         HubCall::Metrics => metrics(hub, state),
-        HubCall::ClientError { token_key, sub, report } => client_error(hub, &token_key, &sub, &report),
+        HubCall::ClientError { sub, report } => admit(hub, Rate::Report, &sub).and_then(|()| client_error(hub, &sub, &report)),
     }
 }
 
@@ -136,17 +135,13 @@ fn delete_version(hub: &Hub, request_id: Option<RequestId>) -> Result<Response, 
     http::json(200, body).map_err(internal("answering a version"))
 }
 
-/// A client error report (already checked by the front door): rate-limited per token, logged,
-/// and kept in the org's log of client errors (the newest 1000).
-fn client_error(hub: &Hub, token_key: &str, sub: &str, report: &ClientError) -> Result<Response, ApiError> {
+/// A client error report (already checked by the front door and admitted by its rate limits):
+/// logged, and kept in the org's log of client errors (the newest 1000).
+fn client_error(hub: &Hub, sub: &str, report: &ClientError) -> Result<Response, ApiError> {
     let now = now_ms();
-    let current = hub.log.rate_window(token_key).map_err(internal("reading a rate limit"))?;
-    let window = REPORT_LIMIT
-        .admit(current, now)
-        .map_err(|retry_after| ApiError::rate_limited(retry_after, "client error reports from this token"))?;
-    hub.log.set_rate_window(token_key, window, REPORT_LIMIT.forget_before(now)).map_err(internal("storing a rate limit"))?;
     let report = serde_json::to_string(report).map_err(internal("encoding a client error"))?;
-    worker::console_log!("client error from {sub}: {report}");
+    // The report is JSON (its strings escaped); the subject comes from the token as it is.
+    worker::console_log!("client error from {}: {report}", crate::api_error::loggable(sub));
     hub.log.keep_client_error(now, sub, &report).map_err(internal("storing a client error"))?;
     http::json(202, r#"{"ok":true}"#.to_string()).map_err(internal("answering a client error"))
 }

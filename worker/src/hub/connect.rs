@@ -11,6 +11,7 @@ use std::rc::Rc;
 use serde::Serialize;
 use worker::{Response, State, WebSocketPair};
 
+use super::limits::{self, Rate};
 use super::runtime::RuntimeSockets;
 use super::Hub;
 use crate::api_error::{internal, ApiError};
@@ -38,6 +39,12 @@ struct Attachment<'a> {
 
 pub fn connect(hub: &Hub, state: &State, url: &worker::Url) -> Result<Response, ApiError> {
     let connect = Connect::from_url(url).map_err(internal("a connect the hub cannot read"))?;
+    // Limits first: a refused connect changes nothing. A continued connect (after a replay page)
+    // is the same stream, not a new one.
+    limits::room_for_stream(hub, state, &connect.sub, connect.request_id.as_ref())?;
+    if !connect.continued {
+        limits::admit(hub, Rate::Connect, &connect.sub)?;
+    }
     let now = now_ms();
     hub.log.prune(hub.config.retention, now).map_err(internal("pruning the event log"))?;
     let window = hub.log.window().map_err(internal("reading the log window"))?;
@@ -70,7 +77,7 @@ pub fn connect(hub: &Hub, state: &State, url: &worker::Url) -> Result<Response, 
         let replaced = sockets::replace(&RuntimeSockets(state), request_id);
         hub.tally.add(name::CONNECTIONS, "replaced", replaced);
     }
-    let tags = sockets::tags(connect.request_id.as_ref());
+    let tags = sockets::tags(&connect.sub, connect.request_id.as_ref());
     let tag_refs: Vec<&str> = tags.iter().map(String::as_str).collect();
     state.accept_websocket_with_tags(&pair.server, &tag_refs);
     if let Err(e) = pair.server.serialize_attachment(&attachment) {

@@ -14,6 +14,7 @@
 
 mod calls;
 mod connect;
+mod limits;
 mod runtime;
 
 use std::rc::Rc;
