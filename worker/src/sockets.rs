@@ -8,6 +8,8 @@
 //! own queue. A stream opened with the request id of an open one replaces it: the old one is
 //! closed with `Replaced` and its front worker ends it with `stream.replaced`.
 
+use std::collections::HashMap;
+
 use schema_wasm::RequestId;
 
 use crate::frame::Frame;
@@ -62,27 +64,76 @@ pub enum Full {
     Org(usize),
 }
 
-/// Whether one more stream of `sub` fits. A stream that it replaces (the open one with the same
-/// request id) does not count: replacing never needs room.
-pub fn room_for(sockets: &impl Sockets, sub: &str, request_id: Option<&RequestId>, limits: StreamLimits) -> Result<(), Full> {
-    let replaced = request_id.map(request_tag);
-    let counts = |tag: &str| {
-        sockets
-            .tagged(tag)
-            .iter()
-            .filter(|s| sockets.is_open(s))
-            .filter(|s| replaced.as_ref().is_none_or(|r| !sockets.tags_of(s).contains(r)))
-            .count()
-    };
-    let of_sub = counts(&sub_tag(sub));
-    if of_sub >= limits.per_sub {
-        return Err(Full::Sub(of_sub));
+/// The open streams of the org, in all and per subject. Counting them from the runtime's list
+/// reads every socket, so the hub counts once (when it wakes, or after a socket error) and then
+/// keeps the count as it accepts streams and sees them close.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpenStreams {
+    total: usize,
+    per_sub: HashMap<String, usize>,
+}
+
+impl OpenStreams {
+    pub fn count(sockets: &impl Sockets) -> OpenStreams {
+        let mut open = OpenStreams::default();
+        for socket in sockets.tagged(STREAM_TAG) {
+            if sockets.is_open(&socket) {
+                open.opened(subject_of(&sockets.tags_of(&socket)));
+            }
+        }
+        open
     }
-    let of_org = counts(STREAM_TAG);
-    if of_org >= limits.per_org {
-        return Err(Full::Org(of_org));
+
+    /// A stream was accepted.
+    pub fn opened(&mut self, sub: Option<&str>) {
+        self.total += 1;
+        if let Some(sub) = sub {
+            *self.per_sub.entry(sub.to_string()).or_default() += 1;
+        }
     }
-    Ok(())
+
+    /// A stream closed.
+    pub fn closed(&mut self, sub: Option<&str>) {
+        self.total = self.total.saturating_sub(1);
+        if let Some(sub) = sub {
+            if let Some(n) = self.per_sub.get_mut(sub) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.per_sub.remove(sub);
+                }
+            }
+        }
+    }
+
+    /// Whether one more stream of `sub` fits, when it replaces `replacing` open streams of the
+    /// same subject (its own request id's): replacing never needs room.
+    pub fn room_for(&self, sub: &str, replacing: usize, limits: StreamLimits) -> Result<(), Full> {
+        let of_sub = self.per_sub.get(sub).copied().unwrap_or(0).saturating_sub(replacing);
+        if of_sub >= limits.per_sub {
+            return Err(Full::Sub(of_sub));
+        }
+        let of_org = self.total.saturating_sub(replacing);
+        if of_org >= limits.per_org {
+            return Err(Full::Org(of_org));
+        }
+        Ok(())
+    }
+}
+
+/// The subject a stream's tags name.
+pub fn subject_of(tags: &[String]) -> Option<&str> {
+    tags.iter().find_map(|t| t.strip_prefix("sub:"))
+}
+
+/// Open streams of `sub` with `request_id` (the ones a new stream with that id replaces).
+pub fn replacing(sockets: &impl Sockets, sub: &str, request_id: Option<&RequestId>) -> usize {
+    let Some(request_id) = request_id else { return 0 };
+    let own = sub_tag(sub);
+    sockets
+        .tagged(&request_tag(request_id))
+        .iter()
+        .filter(|s| sockets.is_open(s) && sockets.tags_of(s).contains(&own))
+        .count()
 }
 
 /// Open streams.
@@ -308,25 +359,32 @@ mod tests {
 
     const LIMITS: StreamLimits = StreamLimits { per_sub: 2, per_org: 3 };
 
+    fn room(rt: &Runtime, sub: &str, request_id: Option<&str>) -> Result<(), Full> {
+        let rid = request_id.map(rid);
+        OpenStreams::count(rt).room_for(sub, replacing(rt, sub, rid.as_ref()), LIMITS)
+    }
+
     #[test]
     fn a_subject_may_hold_per_sub_streams_and_the_org_per_org() {
         let rt = Runtime::default();
         rt.accept_of("ann", None);
-        assert_eq!(room_for(&rt, "ann", None, LIMITS), Ok(()));
+        assert_eq!(room(&rt, "ann", None), Ok(()));
         rt.accept_of("ann", Some("tab-2"));
-        assert_eq!(room_for(&rt, "ann", None, LIMITS), Err(Full::Sub(2)), "ann holds two");
-        assert_eq!(room_for(&rt, "bob", None, LIMITS), Ok(()), "bob holds none");
+        assert_eq!(room(&rt, "ann", None), Err(Full::Sub(2)), "ann holds two");
+        assert_eq!(room(&rt, "bob", None), Ok(()), "bob holds none");
         rt.accept_of("bob", None);
-        assert_eq!(room_for(&rt, "cy", None, LIMITS), Err(Full::Org(3)), "the org holds three");
+        assert_eq!(room(&rt, "cy", None), Err(Full::Org(3)), "the org holds three");
     }
 
     #[test]
-    fn replacing_a_stream_needs_no_room() {
+    fn replacing_a_stream_of_ones_own_needs_no_room() {
         let rt = Runtime::default();
         rt.accept_of("ann", Some("tab-1"));
         rt.accept_of("ann", Some("tab-2"));
-        assert_eq!(room_for(&rt, "ann", Some(&rid("tab-2")), LIMITS), Ok(()), "tab-2 replaces itself");
-        assert_eq!(room_for(&rt, "ann", Some(&rid("tab-3")), LIMITS), Err(Full::Sub(2)));
+        assert_eq!(room(&rt, "ann", Some("tab-2")), Ok(()), "tab-2 replaces itself");
+        assert_eq!(room(&rt, "ann", Some("tab-3")), Err(Full::Sub(2)));
+        rt.accept_of("bob", Some("bobs"));
+        assert_eq!(replacing(&rt, "ann", Some(&rid("bobs"))), 0, "another subject's stream is not one's own");
     }
 
     #[test]
@@ -335,6 +393,22 @@ mod tests {
         let a = rt.accept_of("ann", None);
         rt.accept_of("ann", None);
         a.close(CloseCode::ClientLeft);
-        assert_eq!(room_for(&rt, "ann", None, LIMITS), Ok(()));
+        assert_eq!(room(&rt, "ann", None), Ok(()));
+    }
+
+    #[test]
+    fn a_kept_count_follows_accepts_and_closes_like_a_recount() {
+        let rt = Runtime::default();
+        let mut kept = OpenStreams::count(&rt);
+        let a = rt.accept_of("ann", None);
+        kept.opened(Some("ann"));
+        rt.accept_of("bob", None);
+        kept.opened(Some("bob"));
+        a.close(CloseCode::ClientLeft);
+        kept.closed(subject_of(&a.tags));
+        assert_eq!(kept, OpenStreams::count(&rt));
+        kept.closed(Some("ann"));
+        kept.closed(Some("nobody"));
+        assert_eq!(kept.room_for("ann", 0, LIMITS), Ok(()), "a close seen twice never goes below zero");
     }
 }

@@ -80,6 +80,9 @@ pub fn connect(hub: &Hub, state: &State, url: &worker::Url) -> Result<Response, 
     let tags = sockets::tags(&connect.sub, connect.request_id.as_ref());
     let tag_refs: Vec<&str> = tags.iter().map(String::as_str).collect();
     state.accept_websocket_with_tags(&pair.server, &tag_refs);
+    if let Some(open) = hub.open.borrow_mut().as_mut() {
+        open.opened(Some(&connect.sub));
+    }
     if let Err(e) = pair.server.serialize_attachment(&attachment) {
         // Never leave an accepted socket behind that no stream will use.
         let _ = pair.server.close(Some(1011), Some("internal error"));

@@ -10,7 +10,7 @@ use crate::api_error::{internal, ApiError};
 use crate::client_error::REPORTS_PER_MINUTE;
 use crate::clock::now_ms;
 use crate::rate_limit::Limit;
-use crate::sockets::{self, Full};
+use crate::sockets::{self, Full, OpenStreams};
 use schema_wasm::RequestId;
 
 const MINUTE_MS: u64 = 60_000;
@@ -86,7 +86,10 @@ fn count(hub: &Hub, key: &str, max: u32, what: impl Fn() -> String) -> Result<()
 /// stream always does).
 pub fn room_for_stream(hub: &Hub, state: &State, sub: &str, request_id: Option<&RequestId>) -> Result<(), ApiError> {
     let limits = hub.config.limits.streams;
-    match sockets::room_for(&RuntimeSockets(state), sub, request_id, limits) {
+    let sockets = RuntimeSockets(state);
+    let replacing = sockets::replacing(&sockets, sub, request_id);
+    let room = hub.open.borrow_mut().get_or_insert_with(|| OpenStreams::count(&sockets)).room_for(sub, replacing, limits);
+    match room {
         Ok(()) => Ok(()),
         Err(Full::Sub(open)) => Err(ApiError::rate_limited(
             STREAM_ROOM_RETRY_SECONDS,

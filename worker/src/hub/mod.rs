@@ -17,6 +17,7 @@ mod connect;
 mod limits;
 mod runtime;
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use worker::{durable_object, wasm_bindgen, DurableObject, Env, Request, Response, Result, State, WebSocket, WebSocketIncomingMessage};
@@ -28,12 +29,16 @@ use crate::hub_api::{CloseCode, HubCall, PING, PONG};
 use crate::log::ReplayLog;
 use crate::metrics::{name, Tally};
 use crate::observers::Observer;
+use crate::sockets::{subject_of, OpenStreams};
 
 pub(crate) struct Hub {
     config: Config,
     log: Rc<ReplayLog>,
     tally: Tally,
     observers: Vec<Box<dyn Observer>>,
+    /// The org's open streams, counted from the runtime's list on the first connect after waking
+    /// (or after a socket error), then kept as streams are accepted and close.
+    open: RefCell<Option<OpenStreams>>,
 }
 
 impl Hub {
@@ -109,6 +114,9 @@ impl DurableObject for OrgHub {
         if let Ok(hub) = &self.hub {
             hub.tally.closed(code);
             hub.store_tally();
+            if let Some(open) = hub.open.borrow_mut().as_mut() {
+                open.closed(subject_of(&self.state.get_tags(&ws)));
+            }
         }
         // 1005 and 1006 are never sent on the wire; reply with a normal close.
         let reply = match code.code() {
@@ -125,6 +133,8 @@ impl DurableObject for OrgHub {
         if let Ok(hub) = &self.hub {
             hub.tally.closed(CloseCode::Other(1006));
             hub.store_tally();
+            // Whether a close follows is not certain: count afresh at the next connect.
+            *hub.open.borrow_mut() = None;
         }
         Ok(())
     }
@@ -145,5 +155,6 @@ fn open(state: &State, env: &Env) -> std::result::Result<Hub, ApiError> {
         tally: Tally::default(),
         // Observers run in this order on every connect.
         observers: vec![Box::new(connect::PendingVersions { log: log.clone() })],
+        open: RefCell::new(None),
     })
 }
