@@ -113,6 +113,60 @@ test("a pending version reaches every later connect, per org or per requestId, s
   assert.deepEqual(await later({ requestId: "tab-9" }), []);
 });
 
+test("a requestId belongs to the subject that used it first: others are refused and change nothing", async () => {
+  const org = "owner-org";
+  const ann = await token(org, "subscribe", { claims: { sub: "ann" } });
+  const bob = await token(org, "subscribe", { claims: { sub: "bob" } });
+  const service = await token(org, "publish", { claims: { sub: "backend" } });
+  const annTab = await openStream(server.url, ann, { query: { requestId: "ann-tab" } });
+  const bobTab = await openStream(server.url, bob, { query: { requestId: "bob-tab" } });
+  await Promise.all([annTab, bobTab].map((s) => s.until((x) => x.retry !== null)));
+
+  const stolen = await openStream(server.url, bob, { query: { requestId: "ann-tab" } });
+  assert.equal(stolen.status, 403);
+  assert.equal(stolen.body.error.code, "forbidden");
+  assert.match(stolen.body.error.message, /requestId ann-tab belongs to another subject/);
+  const peek = await history(server.url, bob, { requestId: "ann-tab" });
+  assert.equal(peek.status, 403, "nor may another subject read its history");
+
+  // Targeted without a subject: the request id's owner gets it; with another subject named: nobody.
+  assert.equal((await publish(server.url, service, { ...taskProgress("for-ann"), target: { requestId: "ann-tab" } })).status, 202);
+  assert.equal((await publish(server.url, service, { ...taskProgress("for-bob-on-anns-id"), target: { requestId: "ann-tab", sub: "bob" } })).status, 202);
+  assert.equal((await publish(server.url, service, taskProgress("everyone"))).status, 202);
+  const ids = (s) => s.data.map((e) => JSON.parse(e.data).data.taskId);
+  await annTab.until((x) => ids(x).includes("everyone"), 3000, "the broadcast");
+  await bobTab.until((x) => ids(x).includes("everyone"), 3000, "the broadcast");
+  assert.deepEqual(ids(annTab), ["for-ann", "everyone"], "ann's stream was not replaced, and got only what is hers");
+  assert.deepEqual(ids(bobTab), ["everyone"]);
+  assert.ok(!annTab.events.some((e) => e.event === "stream.replaced"));
+  const own = await history(server.url, ann, { requestId: "ann-tab" });
+  assert.deepEqual(own.body.events.map((e) => e.data.taskId), ["for-ann", "everyone"]);
+  const targeted = own.body.events.find((e) => e.data.taskId === "for-ann");
+  assert.deepEqual(targeted.target, { requestId: "ann-tab" });
+
+  // Its owner may replace its own stream, as before.
+  const again = await openStream(server.url, ann, { query: { requestId: "ann-tab" } });
+  assert.equal(again.status, 200);
+  await annTab.until((x) => x.events.some((e) => e.event === "stream.replaced"), 3000, "the replaced notice");
+  for (const s of [again, bobTab]) s.close();
+});
+
+test("a publisher may name the subject of a targeted event", async () => {
+  const org = "owner-named-org";
+  const cy = await token(org, "subscribe", { claims: { sub: "cy" } });
+  const service = await token(org, "publish", { claims: { sub: "backend" } });
+  const tab = await openStream(server.url, cy, { query: { requestId: "cy-tab" } });
+  await tab.until((x) => x.retry !== null);
+  const r = await publish(server.url, service, { ...taskProgress("named"), target: { requestId: "cy-tab", sub: "cy" } });
+  assert.equal(r.status, 202);
+  await tab.until((x) => x.data.length === 1, 3000, "the event");
+  assert.deepEqual(JSON.parse(tab.data[0].data).target, { requestId: "cy-tab", sub: "cy" });
+  const bad = await publish(server.url, service, { ...taskProgress("x"), target: { requestId: "cy-tab", sub: "" } });
+  assert.equal(bad.status, 422);
+  assert.equal(bad.body.error.details[0].path, "/target/sub");
+  tab.close();
+});
+
 test("at most 1000 request ids keep a pending version: one more forgets the one set longest ago", async () => {
   const t = await token("many-versions-org", "subscribe publish");
   for (let i = 0; i <= 1000; i++) {

@@ -20,7 +20,7 @@ export interface Envelope {
   type: string;
   ts: string;
   data: unknown;
-  target?: { requestId: string };
+  target?: { requestId: string; sub?: string };
 }
 
 export interface ValidationIssue {

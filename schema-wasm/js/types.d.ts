@@ -42,10 +42,13 @@ export interface SchedulerTick {
   tickAt: string;
 }
 /**
- * `target` of a published event (contract 4.3): deliver only to this connection.
+ * `target` of a published event (contract 4.3): deliver only to the connection with this
+ * request id, and only if it belongs to `sub` when the publisher names one (a request id belongs
+ * to the token subject that used it first).
  */
 export interface Target {
   requestId: string;
+  sub?: string | null;
 }
 export interface RunStageEvent {
   data: RunStage;

@@ -6,15 +6,19 @@ use serde_json::value::RawValue;
 
 use crate::catalog::{validate_data as validate_typed, Rules, SERVER_FRAME_TYPES};
 use crate::error::{ErrorCode, ValidationError};
-use crate::formats::RequestId;
+use crate::formats::{RequestId, Subject};
 use crate::parse::parse_typed;
 
-/// `target` of a published event (contract 4.3): deliver only to this connection.
+/// `target` of a published event (contract 4.3): deliver only to the connection with this
+/// request id, and only if it belongs to `sub` when the publisher names one (a request id belongs
+/// to the token subject that used it first).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct Target {
     pub request_id: RequestId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<Subject>,
 }
 
 impl Rules for Target {}

@@ -94,6 +94,37 @@ impl Serialize for RequestId {
     }
 }
 
+/// A token subject (`sub`) as a target of an event: 1..128 characters, as tokens allow.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Subject(String);
+
+impl Subject {
+    pub fn parse(s: &str) -> Result<Subject, String> {
+        let n = s.chars().count();
+        if n == 0 || n > 128 {
+            return Err(format!("must be 1 to 128 characters long, got {n}"));
+        }
+        Ok(Subject(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Subject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Subject::parse(&s).map_err(|m| err(ErrorCode::InvalidLength, m))
+    }
+}
+
+impl Serialize for Subject {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
 /// `Time` of the contract: an RFC 3339 timestamp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Time;

@@ -12,7 +12,7 @@ mod parse;
 pub use catalog::{EVENT_TYPES, SERVER_FRAME_TYPES};
 pub use error::{ErrorCode, ValidationError};
 pub use event::{parse_published, EnvelopeOut, PublishedEvent, Target};
-pub use formats::RequestId;
+pub use formats::{RequestId, Subject};
 pub use event::{validate_data, validate_envelope};
 
 /// The catalog's version: bumped whenever a type or a rule changes (the browser module reports it).

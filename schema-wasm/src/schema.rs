@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 
-use crate::formats::{BoundedMap, BoundedVec, Integer, NonNegative, Number, RequestId, Text, Time, Unit, MAX_SAFE_INTEGER};
+use crate::formats::{BoundedMap, BoundedVec, Integer, NonNegative, Number, RequestId, Subject, Text, Time, Unit, MAX_SAFE_INTEGER};
 
 impl<const MIN: usize, const MAX: usize> JsonSchema for Text<MIN, MAX> {
     fn inline_schema() -> bool {
@@ -33,6 +33,18 @@ impl JsonSchema for RequestId {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({ "type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$" })
+    }
+}
+
+impl JsonSchema for Subject {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "Subject".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "minLength": 1, "maxLength": 128 })
     }
 }
 

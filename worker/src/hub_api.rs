@@ -228,7 +228,7 @@ mod tests {
         let event = HubEvent {
             type_name: "task.progress".into(),
             data: RawValue::from_string(r#"{"taskId":"a","progress":0.50}"#.into()).unwrap(),
-            target: Some(Target { request_id: RequestId::parse("tab-1").unwrap() }),
+            target: Some(Target { request_id: RequestId::parse("tab-1").unwrap(), sub: None }),
         };
         let json = HubCall::Publish { sub: "s".into(), events: vec![event] }.to_json().unwrap();
         let HubCall::Publish { events, .. } = HubCall::parse(&json).unwrap() else { panic!("not a publish") };

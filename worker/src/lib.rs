@@ -21,6 +21,7 @@ pub mod rate_limit;
 pub mod relay;
 pub mod replay;
 pub mod replay_pager;
+pub mod request_owner;
 pub mod sockets;
 pub mod token;
 

@@ -28,7 +28,12 @@ CREATE TABLE IF NOT EXISTS client_errors (id INTEGER PRIMARY KEY AUTOINCREMENT, 
 CREATE TABLE IF NOT EXISTS counters (name TEXT NOT NULL, label TEXT NOT NULL, value INTEGER NOT NULL, PRIMARY KEY (name, label));
 INSERT OR IGNORE INTO meta (key, value) VALUES ('latest_connection', 0);
 CREATE TABLE IF NOT EXISTS rate_windows (key TEXT PRIMARY KEY, start_ms INTEGER NOT NULL, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS request_owners (request_id TEXT PRIMARY KEY, sub TEXT NOT NULL, seen_ms INTEGER NOT NULL);
 ";
+
+/// Added after the first release: the subject a targeted event is for (`NULL`: the owner of its
+/// request id, whoever that is). Added to logs made before it; "duplicate column" means it is there.
+const ADD_TARGET_SUB: &str = "ALTER TABLE events ADD COLUMN target_sub TEXT";
 
 /// `scope` of the org-wide pending version (others are a request id).
 pub const ORG_WIDE: &str = "";
@@ -54,7 +59,17 @@ pub struct Append<'a> {
     pub ts_ms: u64,
     pub type_name: &'a str,
     pub request_id: Option<&'a str>,
+    /// With `request_id`: only this subject's connection may see the event.
+    pub target_sub: Option<&'a str>,
     pub envelope: &'a str,
+}
+
+/// Who reads the log, as far as targeted events go: a connection's request id and its subject
+/// (which owns the request id: `request_owner`). Without one, a reader sees broadcast events only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reader<'a> {
+    pub request_id: &'a str,
+    pub sub: &'a str,
 }
 
 pub struct ReplayLog {
@@ -67,6 +82,14 @@ struct Value {
     value: Option<u64>,
 }
 
+fn reader_rid(reader: Option<Reader<'_>>) -> SqlStorageValue {
+    reader.map(|r| r.request_id.to_string()).into()
+}
+
+fn reader_sub(reader: Option<Reader<'_>>) -> SqlStorageValue {
+    reader.map(|r| r.sub.to_string()).into()
+}
+
 fn int(v: u64) -> worker::Result<SqlStorageValue> {
     SqlStorageValue::try_from_i64(i64::try_from(v).map_err(|_| worker::Error::RustError("id overflow".into()))?)
 }
@@ -74,6 +97,11 @@ fn int(v: u64) -> worker::Result<SqlStorageValue> {
 impl ReplayLog {
     pub fn open(sql: SqlStorage) -> worker::Result<ReplayLog> {
         sql.exec(SCHEMA, None)?;
+        if let Err(e) = sql.exec(ADD_TARGET_SUB, None) {
+            if !e.to_string().contains("duplicate column") {
+                return Err(e);
+            }
+        }
         let log = ReplayLog { sql, latest: Cell::new(0) };
         log.latest.set(log.stored_latest()?);
         Ok(log)
@@ -113,8 +141,15 @@ impl ReplayLog {
         let mut latest = self.latest.get();
         for e in events {
             self.sql.exec(
-                "INSERT INTO events (id, ts_ms, type, request_id, envelope) VALUES (?, ?, ?, ?, ?)",
-                vec![int(e.id)?, int(e.ts_ms)?, e.type_name.into(), e.request_id.map(str::to_string).into(), e.envelope.into()],
+                "INSERT INTO events (id, ts_ms, type, request_id, target_sub, envelope) VALUES (?, ?, ?, ?, ?, ?)",
+                vec![
+                    int(e.id)?,
+                    int(e.ts_ms)?,
+                    e.type_name.into(),
+                    e.request_id.map(str::to_string).into(),
+                    e.target_sub.map(str::to_string).into(),
+                    e.envelope.into(),
+                ],
             )?;
             latest = latest.max(e.id);
         }
@@ -123,12 +158,13 @@ impl ReplayLog {
         Ok(())
     }
 
-    /// Events after `after` (at most `limit`, at most up to `until`), in id order, that a reader
-    /// with `request_id` may see: broadcast events and events targeted at that request id.
+    /// Events after `after` (at most `limit`, at most up to `until`), in id order, that `reader`
+    /// may see: broadcast events, and events targeted at its request id (for its subject, or for
+    /// no subject in particular).
     ///
     /// A page also stops before it passes `max_bytes` of envelopes (it always holds at least one
     /// event): events can be 64 KiB each, and a Durable Object has 128 MB in all.
-    pub fn page(&self, after: u64, until: u64, limit: u64, max_bytes: u64, request_id: Option<&str>) -> worker::Result<Vec<Stored>> {
+    pub fn page(&self, after: u64, until: u64, limit: u64, max_bytes: u64, reader: Option<Reader<'_>>) -> worker::Result<Vec<Stored>> {
         let after = after.min(until);
         self.sql
             .exec(
@@ -136,22 +172,23 @@ impl ReplayLog {
                    SELECT id, type, request_id, envelope,
                           SUM(LENGTH(CAST(envelope AS BLOB))) OVER (ORDER BY id) - LENGTH(CAST(envelope AS BLOB)) AS before
                    FROM (SELECT id, type, request_id, envelope FROM events
-                         WHERE id > ? AND id <= ? AND (request_id IS NULL OR request_id = ?)
+                         WHERE id > ? AND id <= ? AND (request_id IS NULL OR (request_id = ? AND (target_sub IS NULL OR target_sub = ?)))
                          ORDER BY id LIMIT ?))
                  WHERE before < ? ORDER BY id",
-                vec![int(after)?, int(until)?, request_id.map(str::to_string).into(), int(limit)?, int(max_bytes)?],
+                vec![int(after)?, int(until)?, reader_rid(reader), reader_sub(reader), int(limit)?, int(max_bytes)?],
             )?
             .to_array()
     }
 
-    /// Whether an event after `after` (up to `until`) exists for a reader with `request_id`.
-    pub fn has_after(&self, after: u64, until: u64, request_id: Option<&str>) -> worker::Result<bool> {
+    /// Whether an event after `after` (up to `until`) exists for `reader`.
+    pub fn has_after(&self, after: u64, until: u64, reader: Option<Reader<'_>>) -> worker::Result<bool> {
         let after = after.min(until);
         let rows: Vec<Value> = self
             .sql
             .exec(
-                "SELECT id AS value FROM events WHERE id > ? AND id <= ? AND (request_id IS NULL OR request_id = ?) LIMIT 1",
-                vec![int(after)?, int(until)?, request_id.map(str::to_string).into()],
+                "SELECT id AS value FROM events WHERE id > ? AND id <= ?
+                 AND (request_id IS NULL OR (request_id = ? AND (target_sub IS NULL OR target_sub = ?))) LIMIT 1",
+                vec![int(after)?, int(until)?, reader_rid(reader), reader_sub(reader)],
             )?
             .to_array()?;
         Ok(!rows.is_empty())
@@ -264,22 +301,46 @@ impl ReplayLog {
         Ok(row.value.unwrap_or(0))
     }
 
-    /// Drops events beyond the retention limits.
+    /// Drops events beyond the retention limits, and request id owners not seen for as long as
+    /// events are kept (nothing targeted at them is left).
     pub fn prune(&self, retention: Retention, now_ms: u64) -> worker::Result<()> {
+        let keep_from_ms = int(retention.keep_from_ms(now_ms))?;
         self.sql.exec(
             "DELETE FROM events WHERE id < ? OR ts_ms < ?",
-            vec![int(retention.keep_from_id(self.latest.get()))?, int(retention.keep_from_ms(now_ms))?],
+            vec![int(retention.keep_from_id(self.latest.get()))?, keep_from_ms.clone()],
+        )?;
+        self.sql.exec("DELETE FROM request_owners WHERE seen_ms < ?", vec![keep_from_ms])?;
+        Ok(())
+    }
+
+    /// The subject that owns `request_id` (the first to use it, until it goes unused for as long
+    /// as events are kept).
+    pub fn request_owner(&self, request_id: &str) -> worker::Result<Option<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            sub: String,
+        }
+        let rows: Vec<Row> = self.sql.exec("SELECT sub FROM request_owners WHERE request_id = ?", vec![request_id.into()])?.to_array()?;
+        Ok(rows.into_iter().next().map(|r| r.sub))
+    }
+
+    /// Records that `sub` used `request_id` now (it owns it; `request_owner::claim` decided).
+    pub fn own_request(&self, request_id: &str, sub: &str, now_ms: u64) -> worker::Result<()> {
+        self.sql.exec(
+            "INSERT INTO request_owners (request_id, sub, seen_ms) VALUES (?, ?, ?)
+             ON CONFLICT (request_id) DO UPDATE SET seen_ms = excluded.seen_ms",
+            vec![request_id.into(), sub.into(), int(now_ms)?],
         )?;
         Ok(())
     }
 }
 
 impl LogPages for ReplayLog {
-    fn page(&self, after: u64, until: u64, limit: u64, max_bytes: u64, request_id: Option<&str>) -> worker::Result<Vec<Stored>> {
-        ReplayLog::page(self, after, until, limit, max_bytes, request_id)
+    fn page(&self, after: u64, until: u64, limit: u64, max_bytes: u64, reader: Option<Reader<'_>>) -> worker::Result<Vec<Stored>> {
+        ReplayLog::page(self, after, until, limit, max_bytes, reader)
     }
 
-    fn has_after(&self, after: u64, until: u64, request_id: Option<&str>) -> worker::Result<bool> {
-        ReplayLog::has_after(self, after, until, request_id)
+    fn has_after(&self, after: u64, until: u64, reader: Option<Reader<'_>>) -> worker::Result<bool> {
+        ReplayLog::has_after(self, after, until, reader)
     }
 }

@@ -10,7 +10,7 @@
 //! the client gets `stream.reset` rather than a silent hole.
 
 use crate::frame::Frame;
-use crate::log::Stored;
+use crate::log::{Reader, Stored};
 use crate::replay::{ResetData, ResetReason, Resume, Window};
 
 /// Events one replay page holds at most, and the bytes of envelopes it stops at.
@@ -19,12 +19,12 @@ pub const PAGE_BYTES: u64 = 1 << 20;
 
 /// Reading the log, as the pager needs it (the org's SQLite log; a vector in tests).
 pub trait LogPages {
-    /// Events in `(after, until]` visible to `request_id`, in id order: at most `limit`, and
+    /// Events in `(after, until]` visible to `reader`, in id order: at most `limit`, and
     /// stopping after the event that reaches `max_bytes` of envelopes (so a page holds at least
     /// one event, and at most `max_bytes` plus one envelope).
-    fn page(&self, after: u64, until: u64, limit: u64, max_bytes: u64, request_id: Option<&str>) -> worker::Result<Vec<Stored>>;
-    /// Whether an event in `(after, until]` is visible to `request_id`.
-    fn has_after(&self, after: u64, until: u64, request_id: Option<&str>) -> worker::Result<bool>;
+    fn page(&self, after: u64, until: u64, limit: u64, max_bytes: u64, reader: Option<Reader<'_>>) -> worker::Result<Vec<Stored>>;
+    /// Whether an event in `(after, until]` is visible to `reader`.
+    fn has_after(&self, after: u64, until: u64, reader: Option<Reader<'_>>) -> worker::Result<bool>;
 }
 
 /// How a connect goes on.
@@ -42,7 +42,7 @@ pub fn reset_frame(reason: ResetReason, window: Window) -> Frame {
 }
 
 /// Decides how a connect that resumes as `resume` goes on, given the log's `window` now.
-pub fn catch_up(log: &impl LogPages, resume: Resume, window: Window, request_id: Option<&str>) -> worker::Result<CatchUp> {
+pub fn catch_up(log: &impl LogPages, resume: Resume, window: Window, reader: Option<Reader<'_>>) -> worker::Result<CatchUp> {
     let after = match resume {
         Resume::Live => return Ok(CatchUp::Live { frames: Vec::new(), replayed: 0, reset: false }),
         Resume::Reset(reason) => {
@@ -50,12 +50,12 @@ pub fn catch_up(log: &impl LogPages, resume: Resume, window: Window, request_id:
         }
         Resume::After(after) => after,
     };
-    let rows = log.page(after, window.latest, PAGE_EVENTS, PAGE_BYTES, request_id)?;
+    let rows = log.page(after, window.latest, PAGE_EVENTS, PAGE_BYTES, reader)?;
     let frames: Vec<Frame> = rows.iter().map(|r| Frame::event(r.id, &r.type_name, &r.envelope)).collect();
     let Some(last) = rows.last().map(|r| r.id) else {
         return Ok(CatchUp::Live { frames, replayed: 0, reset: false });
     };
-    if log.has_after(last, window.latest, request_id)? {
+    if log.has_after(last, window.latest, reader)? {
         Ok(CatchUp::Page { frames, resume_after: last })
     } else {
         let replayed = frames.len() as u64;
@@ -90,13 +90,14 @@ mod tests {
         fn window(&self) -> Window {
             Window { earliest: self.rows.first().map(|r| r.0), latest: self.rows.last().map_or(0, |r| r.0) }
         }
-        fn visible<'a>(&'a self, after: u64, until: u64, rid: Option<&'a str>) -> impl Iterator<Item = &'a (u64, Option<&'static str>, usize)> + 'a {
+        fn visible<'a>(&'a self, after: u64, until: u64, reader: Option<Reader<'a>>) -> impl Iterator<Item = &'a (u64, Option<&'static str>, usize)> + 'a {
+            let rid = reader.map(|r| r.request_id);
             self.rows.iter().filter(move |r| r.0 > after && r.0 <= until && (r.1.is_none() || r.1 == rid))
         }
     }
 
     impl LogPages for FakeLog {
-        fn page(&self, after: u64, until: u64, limit: u64, max_bytes: u64, rid: Option<&str>) -> worker::Result<Vec<Stored>> {
+        fn page(&self, after: u64, until: u64, limit: u64, max_bytes: u64, rid: Option<Reader<'_>>) -> worker::Result<Vec<Stored>> {
             let mut out = Vec::new();
             let mut bytes = 0;
             for (id, target, size) in self.visible(after, until, rid).take(limit as usize) {
@@ -113,7 +114,7 @@ mod tests {
             }
             Ok(out)
         }
-        fn has_after(&self, after: u64, until: u64, rid: Option<&str>) -> worker::Result<bool> {
+        fn has_after(&self, after: u64, until: u64, rid: Option<Reader<'_>>) -> worker::Result<bool> {
             Ok(self.visible(after, until, rid).next().is_some())
         }
     }
@@ -130,7 +131,8 @@ mod tests {
         let mut last = LastEventId::parse(last);
         let (mut got, mut pages) = (Vec::new(), 0);
         loop {
-            match catch_up(log, resume(last, log.window()), log.window(), rid).unwrap() {
+            let reader = rid.map(|request_id| Reader { request_id, sub: "user" });
+            match catch_up(log, resume(last, log.window()), log.window(), reader).unwrap() {
                 CatchUp::Page { frames, resume_after } => {
                     assert!(frames.len() as u64 <= PAGE_EVENTS);
                     got.extend(ids(&frames));

@@ -153,10 +153,18 @@ pub fn replace(sockets: &impl Sockets, request_id: &RequestId) -> u64 {
     replaced
 }
 
-/// One frame to fan out, and the request id it is for (`None`: everyone).
+/// Where a targeted frame goes: the stream of a request id, and only if that stream belongs to
+/// `sub` when there is one (`request_owner`).
+#[derive(Clone, Copy, Debug)]
+pub struct Targeted<'a> {
+    pub request_id: &'a RequestId,
+    pub sub: Option<&'a str>,
+}
+
+/// One frame to fan out, and where it goes (`None`: everyone).
 pub struct Outgoing<'a> {
     pub frame: &'a Frame,
-    pub target: Option<&'a RequestId>,
+    pub target: Option<Targeted<'a>>,
 }
 
 /// Sends a batch to every stream it is meant for, one message per stream, frames in order.
@@ -164,19 +172,27 @@ pub struct Outgoing<'a> {
 /// targeted frames in the batch gets a message of its own. Returns the frames sent.
 pub fn fan_out<S: Sockets>(sockets: &S, batch: &[Outgoing<'_>]) -> u64 {
     let broadcast: Vec<&[u8]> = batch.iter().filter(|o| o.target.is_none()).map(|o| o.frame.as_bytes()).collect();
-    let mut targets: Vec<&RequestId> = batch.iter().filter_map(|o| o.target).collect();
+    let mut targets: Vec<&RequestId> = batch.iter().filter_map(|o| o.target.map(|t| t.request_id)).collect();
     targets.sort();
     targets.dedup();
 
     let mut sent = 0u64;
     for target in &targets {
-        let parts: Vec<&[u8]> = batch
-            .iter()
-            .filter(|o| o.target.is_none_or(|t| t == *target))
-            .map(|o| o.frame.as_bytes())
-            .collect();
-        let message = sockets.message(Frames::encode(false, parts.len() as u32, &parts));
         for socket in sockets.tagged(&request_tag(target)) {
+            let tags = sockets.tags_of(&socket);
+            let owner = subject_of(&tags);
+            let parts: Vec<&[u8]> = batch
+                .iter()
+                .filter(|o| match o.target {
+                    None => true,
+                    Some(t) => t.request_id == *target && t.sub.is_none_or(|sub| Some(sub) == owner),
+                })
+                .map(|o| o.frame.as_bytes())
+                .collect();
+            if parts.is_empty() {
+                continue;
+            }
+            let message = sockets.message(Frames::encode(false, parts.len() as u32, &parts));
             if sockets.send(&socket, &message) {
                 sent += parts.len() as u64;
             }
@@ -290,6 +306,10 @@ mod tests {
         RequestId::parse(s).unwrap()
     }
 
+    fn to(request_id: &RequestId) -> Targeted<'_> {
+        Targeted { request_id, sub: None }
+    }
+
     #[test]
     fn a_broadcast_batch_is_one_shared_message_to_every_stream() {
         let rt = Runtime::default();
@@ -310,9 +330,9 @@ mod tests {
         let (r1, r2) = (rid("one"), rid("two"));
         let batch = [
             Outgoing { frame: &frames[0], target: None },
-            Outgoing { frame: &frames[1], target: Some(&r2) },
+            Outgoing { frame: &frames[1], target: Some(to(&r2)) },
             Outgoing { frame: &frames[2], target: None },
-            Outgoing { frame: &frames[3], target: Some(&r1) },
+            Outgoing { frame: &frames[3], target: Some(to(&r1)) },
         ];
         fan_out(&rt, &batch);
         assert_eq!(all.event_ids(), vec![1, 3]);
@@ -327,7 +347,7 @@ mod tests {
         let (all, mine) = (rt.accept(None), rt.accept(Some("mine")));
         let frame = Frame::event(1, "t", "{}");
         let r = rid("mine");
-        assert_eq!(fan_out(&rt, &[Outgoing { frame: &frame, target: Some(&r) }]), 1);
+        assert_eq!(fan_out(&rt, &[Outgoing { frame: &frame, target: Some(to(&r)) }]), 1);
         assert!(all.got.borrow().is_empty());
         assert_eq!(mine.event_ids(), vec![1]);
     }
@@ -343,7 +363,7 @@ mod tests {
         assert_eq!(replace(&rt, &rid("nobody")), 0);
         let frame = Frame::event(9, "t", "{}");
         let r = rid("tab");
-        fan_out(&rt, &[Outgoing { frame: &frame, target: Some(&r) }]);
+        fan_out(&rt, &[Outgoing { frame: &frame, target: Some(to(&r)) }]);
         assert_eq!((old.event_ids(), new.event_ids()), (vec![], vec![9]), "the closed one gets nothing");
     }
 
@@ -355,6 +375,21 @@ mod tests {
         assert_eq!(active(&rt), 1);
         let frame = Frame::event(1, "t", "{}");
         assert_eq!(fan_out(&rt, &[Outgoing { frame: &frame, target: None }]), 1);
+    }
+
+    #[test]
+    fn a_frame_targeted_at_a_subject_reaches_the_request_id_only_if_it_belongs_to_that_subject() {
+        let rt = Runtime::default();
+        let anns = rt.accept_of("ann", Some("tab"));
+        let frames: Vec<Frame> = (1..=3).map(|id| Frame::event(id, "t", "{}")).collect();
+        let r = rid("tab");
+        let batch = [
+            Outgoing { frame: &frames[0], target: Some(Targeted { request_id: &r, sub: Some("ann") }) },
+            Outgoing { frame: &frames[1], target: Some(Targeted { request_id: &r, sub: Some("bob") }) },
+            Outgoing { frame: &frames[2], target: Some(to(&r)) },
+        ];
+        assert_eq!(fan_out(&rt, &batch), 2);
+        assert_eq!(anns.event_ids(), vec![1, 3], "not the one for bob");
     }
 
     const LIMITS: StreamLimits = StreamLimits { per_sub: 2, per_org: 3 };

@@ -18,7 +18,8 @@ use crate::hub_api::{HubCall, HubEvent};
 use crate::log::Append;
 use crate::metrics::{self, name, Gauges, Stored};
 use crate::replay::{self, ResetData};
-use crate::sockets::{self, Outgoing};
+use crate::request_owner;
+use crate::sockets::{self, Outgoing, Targeted};
 
 /// The bytes of envelopes one history page stops at (it still holds at least one event).
 const HISTORY_PAGE_BYTES: u64 = 2 << 20;
@@ -29,19 +30,20 @@ pub fn handle(hub: &Hub, state: &State, call: HubCall) -> Result<Response, ApiEr
         HubCall::PutVersion { sub, event } => admit(hub, Rate::Publish, &sub).and_then(|()| put_version(hub, state, event)),
         HubCall::DeleteVersion { sub, request_id } => admit(hub, Rate::Publish, &sub).and_then(|()| delete_version(hub, request_id)),
         HubCall::History { sub, after, limit, request_id } => {
-            admit(hub, Rate::History, &sub).and_then(|()| history(hub, after, limit, request_id))
+            admit(hub, Rate::History, &sub).and_then(|()| history(hub, &sub, after, limit, request_id))
         }
         HubCall::Metrics => metrics(hub, state),
         HubCall::ClientError { sub, report } => admit(hub, Rate::Report, &sub).and_then(|()| client_error(hub, &sub, &report)),
     }
 }
 
-/// One event appended to the log: its id, envelope and where it goes.
+/// One event appended to the log: its id, envelope and where it goes (a request id, and the
+/// subject it must belong to, if known).
 struct Appended {
     id: u64,
     type_name: String,
     envelope: String,
-    target: Option<RequestId>,
+    target: Option<(RequestId, Option<String>)>,
 }
 
 /// Assigns ids, appends to the log, and fans out. Returns what was appended.
@@ -61,7 +63,15 @@ fn append_and_send(hub: &Hub, state: &State, events: Vec<HubEvent>) -> Result<Ve
             target: event.target.as_ref(),
         };
         let envelope = serde_json::to_string(&envelope).map_err(internal("encoding an envelope"))?;
-        appended.push(Appended { id, type_name: event.type_name, envelope, target: event.target.map(|t| t.request_id) });
+        let target = match event.target {
+            Some(t) => {
+                let owner = hub.log.request_owner(t.request_id.as_str()).map_err(internal("reading a request id's owner"))?;
+                let sub = request_owner::target_subject(t.sub.as_ref().map(|s| s.as_str()), owner.as_deref()).map(str::to_string);
+                Some((t.request_id, sub))
+            }
+            None => None,
+        };
+        appended.push(Appended { id, type_name: event.type_name, envelope, target });
     }
     let rows: Vec<Append<'_>> = appended
         .iter()
@@ -69,7 +79,8 @@ fn append_and_send(hub: &Hub, state: &State, events: Vec<HubEvent>) -> Result<Ve
             id: a.id,
             ts_ms: now,
             type_name: &a.type_name,
-            request_id: a.target.as_ref().map(RequestId::as_str),
+            request_id: a.target.as_ref().map(|(r, _)| r.as_str()),
+            target_sub: a.target.as_ref().and_then(|(_, s)| s.as_deref()),
             envelope: &a.envelope,
         })
         .collect();
@@ -78,7 +89,7 @@ fn append_and_send(hub: &Hub, state: &State, events: Vec<HubEvent>) -> Result<Ve
     let started = now_ms();
     let frames: Vec<Frame> = appended.iter().map(|a| Frame::event(a.id, &a.type_name, &a.envelope)).collect();
     let batch: Vec<Outgoing<'_>> =
-        frames.iter().zip(&appended).map(|(frame, a)| Outgoing { frame, target: a.target.as_ref() }).collect();
+        frames.iter().zip(&appended).map(|(frame, a)| Outgoing { frame, target: a.target.as_ref().map(targeted) }).collect();
     let sent = sockets::fan_out(&RuntimeSockets(state), &batch);
     for a in &appended {
         hub.tally.add(name::PUBLISHED, &a.type_name, 1);
@@ -92,6 +103,10 @@ fn append_and_send(hub: &Hub, state: &State, events: Vec<HubEvent>) -> Result<Ve
         worker::console_error!("pruning the event log failed: {e}");
     }
     Ok(appended)
+}
+
+fn targeted((request_id, sub): &(RequestId, Option<String>)) -> Targeted<'_> {
+    Targeted { request_id, sub: sub.as_deref() }
 }
 
 fn publish(hub: &Hub, state: &State, events: Vec<HubEvent>) -> Result<Response, ApiError> {
@@ -157,13 +172,17 @@ struct HistoryPage {
     gap: bool,
 }
 
-fn history(hub: &Hub, after: u64, limit: u64, request_id: Option<RequestId>) -> Result<Response, ApiError> {
-    hub.log.prune(hub.config.retention, now_ms()).map_err(internal("pruning the event log"))?;
+fn history(hub: &Hub, sub: &str, after: u64, limit: u64, request_id: Option<RequestId>) -> Result<Response, ApiError> {
+    let now = now_ms();
+    hub.log.prune(hub.config.retention, now).map_err(internal("pruning the event log"))?;
+    let reader = match &request_id {
+        Some(request_id) => Some(super::own_request(hub, request_id, sub, now)?),
+        None => None,
+    };
     let window = hub.log.window().map_err(internal("reading the log window"))?;
-    let rid = request_id.as_ref().map(RequestId::as_str);
-    let rows = hub.log.page(after, window.latest, limit, HISTORY_PAGE_BYTES, rid).map_err(internal("reading history"))?;
+    let rows = hub.log.page(after, window.latest, limit, HISTORY_PAGE_BYTES, reader).map_err(internal("reading history"))?;
     let next = rows.last().map_or(after, |r| r.id);
-    let has_more = hub.log.has_after(next, window.latest, rid).map_err(internal("reading history"))?;
+    let has_more = hub.log.has_after(next, window.latest, reader).map_err(internal("reading history"))?;
 
     let mut events = Vec::with_capacity(rows.len());
     for row in rows {

@@ -47,10 +47,14 @@ pub fn connect(hub: &Hub, state: &State, url: &worker::Url) -> Result<Response, 
     }
     let now = now_ms();
     hub.log.prune(hub.config.retention, now).map_err(internal("pruning the event log"))?;
+    let reader = match &connect.request_id {
+        Some(request_id) => Some(super::own_request(hub, request_id, &connect.sub, now)?),
+        None => None,
+    };
     let window = hub.log.window().map_err(internal("reading the log window"))?;
     let rid = connect.request_id.as_ref().map(|r| r.as_str());
     let resume = replay::resume(connect.last_event_id, window);
-    let step = catch_up(&*hub.log, resume, window, rid).map_err(internal("reading the replay"))?;
+    let step = catch_up(&*hub.log, resume, window, reader).map_err(internal("reading the replay"))?;
     hub.tally.add(name::REPLAYED, "", step.replayed());
     hub.tally.add(name::FRAMES_SENT, "", step.replayed());
 

@@ -26,7 +26,9 @@ use crate::api_error::{internal, ApiError};
 use crate::config::Config;
 use crate::http;
 use crate::hub_api::{CloseCode, HubCall, PING, PONG};
-use crate::log::ReplayLog;
+use crate::log::{Reader, ReplayLog};
+use crate::request_owner;
+use schema_wasm::RequestId;
 use crate::metrics::{name, Tally};
 use crate::observers::Observer;
 use crate::sockets::{subject_of, OpenStreams};
@@ -39,6 +41,20 @@ pub(crate) struct Hub {
     /// The org's open streams, counted from the runtime's list on the first connect after waking
     /// (or after a socket error), then kept as streams are accepted and close.
     open: RefCell<Option<OpenStreams>>,
+}
+
+/// Lets `sub` use `request_id` if it is its own (or nobody's yet, which makes it its own), and
+/// returns it as a reader of the log; refuses another subject's, changing nothing.
+pub(crate) fn own_request<'a>(hub: &Hub, request_id: &'a RequestId, sub: &'a str, now: u64) -> Result<Reader<'a>, ApiError> {
+    let rid = request_id.as_str();
+    let owner = hub.log.request_owner(rid).map_err(internal("reading a request id's owner"))?;
+    request_owner::claim(owner.as_deref(), sub).map_err(|_| {
+        ApiError::forbidden(format!(
+            "requestId {rid} belongs to another subject; use a requestId of your own (a random one per browser tab)"
+        ))
+    })?;
+    hub.log.own_request(rid, sub, now).map_err(internal("recording a request id's owner"))?;
+    Ok(Reader { request_id: rid, sub })
 }
 
 impl Hub {
