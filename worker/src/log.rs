@@ -281,9 +281,12 @@ impl ReplayLog {
         Ok(rows.into_iter().next().map(|r| rate_limit::Window { start_ms: r.start_ms, count: r.count }))
     }
 
-    /// Stores `key`'s window, and forgets windows that started before `forget_before_ms`.
+    /// Stores `key`'s window; when it is a new one (its first request), also forgets windows that
+    /// started before `forget_before_ms` (so this costs one statement per request, not two).
     pub fn set_rate_window(&self, key: &str, window: rate_limit::Window, forget_before_ms: u64) -> worker::Result<()> {
-        self.sql.exec("DELETE FROM rate_windows WHERE start_ms < ?", vec![int(forget_before_ms)?])?;
+        if window.count == 1 {
+            self.sql.exec("DELETE FROM rate_windows WHERE start_ms < ?", vec![int(forget_before_ms)?])?;
+        }
         self.sql.exec(
             "INSERT INTO rate_windows (key, start_ms, count) VALUES (?, ?, ?)
              ON CONFLICT (key) DO UPDATE SET start_ms = excluded.start_ms, count = excluded.count",
@@ -301,15 +304,19 @@ impl ReplayLog {
         Ok(row.value.unwrap_or(0))
     }
 
-    /// Drops events beyond the retention limits, and request id owners not seen for as long as
-    /// events are kept (nothing targeted at them is left).
+    /// Drops events beyond the retention limits.
     pub fn prune(&self, retention: Retention, now_ms: u64) -> worker::Result<()> {
-        let keep_from_ms = int(retention.keep_from_ms(now_ms))?;
         self.sql.exec(
             "DELETE FROM events WHERE id < ? OR ts_ms < ?",
-            vec![int(retention.keep_from_id(self.latest.get()))?, keep_from_ms.clone()],
+            vec![int(retention.keep_from_id(self.latest.get()))?, int(retention.keep_from_ms(now_ms))?],
         )?;
-        self.sql.exec("DELETE FROM request_owners WHERE seen_ms < ?", vec![keep_from_ms])?;
+        Ok(())
+    }
+
+    /// Forgets request id owners not seen for as long as events are kept (nothing targeted at
+    /// them is left). Run where owners are claimed (connect, history), not on every publish.
+    pub fn prune_owners(&self, retention: Retention, now_ms: u64) -> worker::Result<()> {
+        self.sql.exec("DELETE FROM request_owners WHERE seen_ms < ?", vec![int(retention.keep_from_ms(now_ms))?])?;
         Ok(())
     }
 

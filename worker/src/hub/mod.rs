@@ -47,6 +47,7 @@ pub(crate) struct Hub {
 /// returns it as a reader of the log; refuses another subject's, changing nothing.
 pub(crate) fn own_request<'a>(hub: &Hub, request_id: &'a RequestId, sub: &'a str, now: u64) -> Result<Reader<'a>, ApiError> {
     let rid = request_id.as_str();
+    hub.log.prune_owners(hub.config.retention, now).map_err(internal("forgetting unused request ids"))?;
     let owner = hub.log.request_owner(rid).map_err(internal("reading a request id's owner"))?;
     request_owner::claim(owner.as_deref(), sub).map_err(|_| {
         ApiError::forbidden(format!(
