@@ -3,7 +3,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { startWorker } from "./support/worker.mjs";
-import { token, publish, taskProgress } from "./support/client.mjs";
+import { token, publish, taskProgress, openStream } from "./support/client.mjs";
 
 let server;
 before(async () => (server = await startWorker()));
@@ -111,4 +111,36 @@ test("unknown routes are 404 and wrong methods 405 with allow", async () => {
   const r2 = await fetch(`${server.url}/v1/events`, { method: "DELETE" });
   await expectError(r2, 405, "method_not_allowed");
   assert.equal(r2.headers.get("allow"), "GET, POST");
+});
+
+test("a stream ends when its token does (exp plus the 60 s of allowed skew) with stream.expired", async () => {
+  // Expired 58 s ago: still valid for 2 s more.
+  const t = await token("acme", "subscribe publish", { exp: Math.floor(Date.now() / 1000) - 58 });
+  const s = await openStream(server.url, t);
+  assert.equal(s.status, 200);
+  const opened = Date.now();
+  await s.until((x) => x.ended, 8000, "the stream to end");
+  const after = Date.now() - opened;
+  assert.equal(s.events.at(-1).event, "stream.expired");
+  assert.equal(s.events.at(-1).id, undefined, "a notice, not an event: Last-Event-ID stays");
+  assert.ok(after >= 500 && after < 6000, `ended ${after} ms after opening`);
+  const fresh = await token("acme", "subscribe publish");
+  const again = await openStream(server.url, fresh);
+  assert.equal(again.status, 200, "a fresh token opens again");
+  again.close();
+});
+
+test("with TOKEN_AUDIENCE set, a token must name it in aud", async () => {
+  const strict = await startWorker({ vars: { TOKEN_AUDIENCE: "orgstream" } });
+  try {
+    const history = (tok) => fetch(`${strict.url}/v1/events`, { headers: { authorization: `Bearer ${tok}` } });
+    const none = await expectError(await history(await token("acme", "subscribe")), 401, "unauthorized");
+    assert.match(none.error.message, /its aud must include "orgstream"/);
+    await expectError(await history(await token("acme", "subscribe", { claims: { aud: "billing" } })), 401, "unauthorized");
+    assert.equal((await history(await token("acme", "subscribe", { claims: { aud: "orgstream" } }))).status, 200);
+    assert.equal((await history(await token("acme", "subscribe", { claims: { aud: ["billing", "orgstream"] } }))).status, 200);
+  } finally {
+    await strict.stop();
+  }
+  assert.equal((await fetch(`${server.url}/v1/events`, { headers: { authorization: `Bearer ${await token("acme", "subscribe")}` } })).status, 200, "unset: aud is not needed");
 });

@@ -9,6 +9,7 @@
 // - After 5 consecutive failures, polls GET /v1/events?after=<last id> every 10 s until
 //   reconnect() (or the network coming back) tries the stream again.
 // - stream.reset (or gap: true from polling) asks the app to resync.
+// - stream.expired (the token ran out) reopens at once with a fresh token, with no status change.
 
 import { backoffDelay } from "./backoff.js";
 
@@ -99,7 +100,7 @@ export interface OrgStream {
   close(): void;
 }
 
-const SERVER_NOTICES = ["stream.reset", "stream.replaced", "stream.overflow"];
+const SERVER_NOTICES = ["stream.reset", "stream.replaced", "stream.overflow", "stream.expired"];
 
 const defaultClock: Clock = {
   setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
@@ -249,6 +250,11 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
         lastId = info.latestId ? BigInt(info.latestId) : 0n;
         hasLastId = info.latestId !== null;
         options.onResync?.(info);
+      } else if (e.type === "stream.expired") {
+        // The token ran out: open again at once with a fresh one, from the last id. Not a
+        // failure, so the status stays as it is.
+        stopAll();
+        void openStream();
       } else if (e.type === "stream.replaced") {
         stopAll();
         closed = true;

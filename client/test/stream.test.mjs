@@ -82,6 +82,27 @@ test("connects with a fresh token, delivers validated events in order, refuses i
   t.stream.close();
 });
 
+test("stream.expired: reopens at once with a fresh token from the last id, and the status never changes", async () => {
+  const t = setup();
+  await flush();
+  const first = t.es.latest;
+  first.open();
+  first.emit("task.progress", envelope(7));
+  const before = [...t.statuses];
+  first.emit("stream.expired", "{}");
+  assert.equal(first.closed, true, "the old stream is closed (EventSource would reconnect with the old token)");
+  await flush();
+  const second = t.es.latest;
+  assert.notEqual(second, first, "reopened without waiting for a backoff");
+  assert.equal(t.clock.nextDelay(), null, "no retry timer");
+  assert.equal(second.url.searchParams.get("token"), "token-2", "with a fresh token");
+  assert.equal(second.url.searchParams.get("lastEventId"), "7");
+  second.open();
+  assert.deepEqual(t.statuses, before, "no status change: the app sees nothing");
+  assert.equal(t.stream.status, "connected");
+  t.stream.close();
+});
+
 test("the failure count resets only once a connection delivered a heartbeat or an event", async () => {
   const t = setup();
   await flush();

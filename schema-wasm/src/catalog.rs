@@ -235,7 +235,7 @@ pub struct VersionAvailable {
 impl Rules for VersionAvailable {}
 
 /// Frames only the server sends (contract 3, "Server-generated frames"); publishing one is refused.
-pub const SERVER_FRAME_TYPES: [&str; 4] = ["heartbeat", "stream.reset", "stream.replaced", "stream.overflow"];
+pub const SERVER_FRAME_TYPES: [&str; 5] = ["heartbeat", "stream.reset", "stream.replaced", "stream.overflow", "stream.expired"];
 
 macro_rules! catalog {
     ($($variant:ident = $name:literal,)*) => {

@@ -178,6 +178,8 @@ pub enum CloseCode {
     Expired,
     /// No heartbeat answer within two intervals: the hub is unreachable (front worker).
     HubSilent,
+    /// The stream's token expired; the client got `stream.expired` (front worker).
+    TokenExpired,
     /// A newer stream with the same request id replaced this one (hub).
     Replaced,
     /// Anything else: the runtime dropped the socket, a restart, a deploy.
@@ -191,6 +193,7 @@ impl CloseCode {
             CloseCode::Overflow => 4001,
             CloseCode::Expired => 4002,
             CloseCode::HubSilent => 4003,
+            CloseCode::TokenExpired => 4004,
             CloseCode::Replaced => 4010,
             CloseCode::Other(code) => code,
         }
@@ -202,6 +205,7 @@ impl CloseCode {
             CloseCode::Overflow => "overflow",
             CloseCode::Expired => "expired",
             CloseCode::HubSilent => "hub silent",
+            CloseCode::TokenExpired => "token expired",
             CloseCode::Replaced => "replaced",
             CloseCode::Other(_) => "closed",
         }
@@ -213,6 +217,7 @@ impl CloseCode {
             4001 => CloseCode::Overflow,
             4002 => CloseCode::Expired,
             4003 => CloseCode::HubSilent,
+            4004 => CloseCode::TokenExpired,
             4010 => CloseCode::Replaced,
             other => CloseCode::Other(other),
         }
@@ -280,7 +285,7 @@ mod tests {
 
     #[test]
     fn close_codes_read_back() {
-        for c in [CloseCode::ClientLeft, CloseCode::Overflow, CloseCode::Expired, CloseCode::HubSilent, CloseCode::Replaced] {
+        for c in [CloseCode::ClientLeft, CloseCode::Overflow, CloseCode::Expired, CloseCode::HubSilent, CloseCode::TokenExpired, CloseCode::Replaced] {
             assert_eq!(CloseCode::from_code(c.code()), c);
         }
         assert_eq!(CloseCode::from_code(1006), CloseCode::Other(1006));

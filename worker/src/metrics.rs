@@ -52,6 +52,7 @@ impl Tally {
             CloseCode::Replaced => {}
             CloseCode::Overflow => self.connection("overflow"),
             CloseCode::Expired => self.connection("expired"),
+            CloseCode::TokenExpired => self.connection("token_expired"),
             CloseCode::ClientLeft | CloseCode::HubSilent | CloseCode::Other(_) => self.connection("disconnect"),
         }
     }

@@ -31,6 +31,9 @@ pub struct Timing {
     pub max_age_ms: u64,
     /// Nothing written for this long: write a probe (0: never).
     pub probe_ms: u64,
+    /// When the stream's token stops being valid (its `exp` plus the allowed clock skew), in ms
+    /// since the epoch: the stream ends then with `stream.expired`.
+    pub token_expires_ms: u64,
 }
 
 impl Timing {
@@ -60,6 +63,8 @@ pub enum Ending {
     HubSilent,
     /// The hub's socket closed (restart, deploy) or could not be opened: the client resumes.
     HubGone,
+    /// The token expired: `stream.expired`; the client resumes with a fresh token.
+    TokenExpired,
     /// The client went away.
     ClientLeft,
 }
@@ -70,6 +75,7 @@ impl Ending {
         match self {
             Ending::Overflow => Some(Frame::unnumbered("stream.overflow", "{}")),
             Ending::Replaced => Some(Frame::unnumbered("stream.replaced", "{}")),
+            Ending::TokenExpired => Some(Frame::unnumbered("stream.expired", "{}")),
             Ending::Expired | Ending::HubSilent | Ending::HubGone | Ending::ClientLeft => None,
         }
     }
@@ -80,6 +86,7 @@ impl Ending {
             Ending::Overflow => Some(CloseCode::Overflow),
             Ending::Expired => Some(CloseCode::Expired),
             Ending::HubSilent => Some(CloseCode::HubSilent),
+            Ending::TokenExpired => Some(CloseCode::TokenExpired),
             Ending::ClientLeft => Some(CloseCode::ClientLeft),
             Ending::Replaced | Ending::HubGone => None,
         }
@@ -232,6 +239,9 @@ impl Relay {
         if self.ending.is_some() || !self.connected {
             return Tick::Nothing;
         }
+        if now_ms >= self.timing.token_expires_ms {
+            return self.end(Ending::TokenExpired).map_or(Tick::Nothing, Tick::Close);
+        }
         if now_ms.saturating_sub(self.opened_ms) >= self.timing.max_age_ms {
             return self.end(Ending::Expired).map_or(Tick::Nothing, Tick::Close);
         }
@@ -295,7 +305,7 @@ mod tests {
     use super::*;
 
     const LIMITS: Limits = Limits { max_frames: 3, max_bytes: 100 };
-    const TIMING: Timing = Timing { heartbeat_interval_ms: 1_000, max_age_ms: 60_000, probe_ms: 0 };
+    const TIMING: Timing = Timing { heartbeat_interval_ms: 1_000, max_age_ms: 60_000, probe_ms: 0, token_expires_ms: u64::MAX };
 
     fn live() -> Relay {
         let mut r = Relay::new(LIMITS, TIMING, 0);
@@ -453,6 +463,16 @@ mod tests {
         r.offer(7, 1, 0);
         assert_eq!(r.tick(60_000), Tick::Close(CloseCode::Expired));
         assert_eq!(r.ending().and_then(Ending::last_frame), None, "what was written, and no notice");
+    }
+
+    #[test]
+    fn a_stream_ends_when_its_token_does_with_stream_expired() {
+        let mut r = Relay::new(LIMITS, Timing { token_expires_ms: 30_000, ..TIMING }, 0);
+        r.connected();
+        assert_eq!(r.tick(29_990), Tick::Ping, "valid until then");
+        assert_eq!(r.tick(30_000), Tick::Close(CloseCode::TokenExpired));
+        let last = r.ending().and_then(Ending::last_frame).map(|f| f.as_bytes().to_vec());
+        assert_eq!(last, Some(b"event: stream.expired\ndata: {}\n\n".to_vec()), "the client fetches a fresh token and resumes");
     }
 
     #[test]

@@ -82,6 +82,12 @@ fn authenticate(req: &Request, url: &worker::Url, env: &Env, allowed: TokenIn, s
     let secret = token_secret(env)?;
     let claims = verify(&token, secret.as_bytes(), (now_ms() / 1000) as i64)
         .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    // `TOKEN_AUDIENCE`, when set: tokens minted for another service with the same secret are refused.
+    if let Some(audience) = env.var("TOKEN_AUDIENCE").ok().map(|v| v.to_string()).filter(|a| !a.is_empty()) {
+        if !claims.is_for(&audience) {
+            return Err(ApiError::unauthorized(format!("token is not for this service: its aud must include {audience:?}")));
+        }
+    }
     if !claims.allows(scope) {
         return Err(ApiError::forbidden(format!("this token lacks the `{}` scope", scope.as_str())));
     }

@@ -33,6 +33,7 @@ use crate::pipe::Pipe;
 use crate::hub_api::{CloseCode, Connect, Frames, PageEnd, PAGE_HEADER, PING, PONG};
 use crate::relay::{Ending, Limits, Relay, Tick, Timing, Verdict, PROBE};
 use crate::replay::LastEventId;
+use crate::token::LEEWAY_SECONDS;
 
 /// Opens a stream for a client whose token and parameters were checked. `client_gone` is the
 /// request's abort signal: the runtime fires it when the client disconnects.
@@ -47,6 +48,7 @@ pub async fn open(hub: Stub, config: &Config, mut connect: Connect, client_gone:
         heartbeat_interval_ms: config.heartbeat_interval_ms,
         max_age_ms: config.max_connection_age_ms,
         probe_ms: config.liveness_probe_ms,
+        token_expires_ms: u64::try_from(connect.exp.saturating_add(LEEWAY_SECONDS)).unwrap_or(0).saturating_mul(1000),
     };
     let pipe = Pipe::new().map_err(internal("opening a stream's pipe"))?;
     let body = pipe.readable.clone();

@@ -46,11 +46,18 @@ pub struct Claims {
     pub sub: String,
     pub scopes: Vec<Scope>,
     pub exp: i64,
+    /// `aud`: one string or several (empty when the token has none).
+    pub audiences: Vec<String>,
 }
 
 impl Claims {
     pub fn allows(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope)
+    }
+
+    /// Whether the token is for `audience` (when the worker requires one: `TOKEN_AUDIENCE`).
+    pub fn is_for(&self, audience: &str) -> bool {
+        self.audiences.iter().any(|a| a == audience)
     }
 }
 
@@ -92,6 +99,8 @@ struct RawClaims {
     scope: Option<String>,
     exp: Option<f64>,
     nbf: Option<f64>,
+    #[serde(default)]
+    aud: Option<serde_json::Value>,
     // `iat` is allowed and not checked: a token's life is bounded by `exp`.
 }
 
@@ -155,7 +164,19 @@ pub fn verify(token: &str, secret: &[u8], now: i64) -> Result<Claims, TokenError
             return Err(TokenError::NotYetValid);
         }
     }
-    Ok(Claims { org, sub, scopes, exp })
+    let audiences = match raw.aud {
+        None => Vec::new(),
+        Some(serde_json::Value::String(one)) => vec![one],
+        Some(serde_json::Value::Array(many)) => many
+            .into_iter()
+            .map(|a| match a {
+                serde_json::Value::String(s) => Ok(s),
+                _ => Err(TokenError::Claim("aud must be a string or an array of strings")),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(TokenError::Claim("aud must be a string or an array of strings")),
+    };
+    Ok(Claims { org, sub, scopes, exp, audiences })
 }
 
 fn decode_json<T: for<'de> Deserialize<'de>>(part: &str, what: &'static str) -> Result<T, TokenError> {
@@ -298,5 +319,20 @@ mod tests {
         let secret_looking = format!("{}x", token(good()));
         let e = verify(&secret_looking, SECRET, NOW).unwrap_err();
         assert!(!e.to_string().contains("eyJ"));
+    }
+
+    #[test]
+    fn the_audience_is_one_string_or_several() {
+        let with = |aud: serde_json::Value| {
+            let mut c = good();
+            c["aud"] = aud;
+            verify(&sign(&c, SECRET).unwrap(), SECRET, NOW)
+        };
+        assert!(with(json!("orgstream")).unwrap().is_for("orgstream"));
+        let many = with(json!(["billing", "orgstream"])).unwrap();
+        assert!(many.is_for("orgstream") && !many.is_for("other"));
+        assert!(!verify(&token(good()), SECRET, NOW).unwrap().is_for("orgstream"), "no aud: for no audience");
+        assert_eq!(with(json!(7)), Err(TokenError::Claim("aud must be a string or an array of strings")));
+        assert_eq!(with(json!(["ok", 1])), Err(TokenError::Claim("aud must be a string or an array of strings")));
     }
 }
