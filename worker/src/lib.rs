@@ -12,6 +12,7 @@
 
 pub mod api_error;
 pub mod config;
+pub mod cors;
 pub mod frame;
 pub mod hub_api;
 pub mod metrics;

@@ -22,29 +22,77 @@ const MIN_SECRET_BYTES: usize = 32;
 
 pub async fn handle(req: Request, env: Env) -> Result<Response> {
     let url = req.url()?;
-    let answer = match (url.path(), req.method()) {
+    // A browser app on another origin that ALLOWED_ORIGINS allows, on a route open to it.
+    let cross_origin = match cross_origin(&req, &url, &env) {
+        Ok(origin) => origin,
+        Err(e) => return http::error(&e),
+    };
+    if let (Some(origin), Method::Options) = (&cross_origin, req.method()) {
+        return preflight(origin, url.path());
+    }
+    let answer = route(req, &url, &env).await;
+    let response = match answer {
+        Ok(response) => response,
+        Err(e) => http::error(&e)?,
+    };
+    match cross_origin {
+        Some(origin) => with_headers(response, &crate::cors::answer_headers(&origin)),
+        None => Ok(response),
+    }
+}
+
+async fn route(req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
+    match (url.path(), req.method()) {
         ("/healthz", Method::Get) => http::json(200, r#"{"ok":true}"#.to_string()).map_err(internal("answering a health check")),
         ("/healthz", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET")),
-        ("/v1/stream", Method::Get) => stream(&req, &url, &env).await,
+        ("/v1/stream", Method::Get) => stream(&req, url, env).await,
         ("/v1/stream", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET")),
-        ("/v1/events", Method::Get) => history(&req, &url, &env).await,
-        ("/v1/events", Method::Post) => publish(req, &url, &env).await,
+        ("/v1/events", Method::Get) => history(&req, url, env).await,
+        ("/v1/events", Method::Post) => publish(req, url, env).await,
         ("/v1/events", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET, POST")),
-        ("/v1/versions", Method::Put) => put_version(req, &url, &env).await,
-        ("/v1/versions", Method::Delete) => delete_version(&req, &url, &env).await,
+        ("/v1/versions", Method::Put) => put_version(req, url, env).await,
+        ("/v1/versions", Method::Delete) => delete_version(&req, url, env).await,
         ("/v1/versions", m) => Err(ApiError::method_not_allowed(m.as_ref(), "PUT, DELETE")),
-        ("/v1/audit/client-error", Method::Post) => client_error(req, &url, &env).await,
+        ("/v1/audit/client-error", Method::Post) => client_error(req, url, env).await,
         ("/v1/audit/client-error", m) => Err(ApiError::method_not_allowed(m.as_ref(), "POST")),
         #[cfg(feature = "dev-token")]
-        ("/v1/dev/token", Method::Get) => dev_token(&url, &env),
-        ("/v1/metrics", Method::Get) => metrics(&req, &url, &env).await,
+        ("/v1/dev/token", Method::Get) => dev_token(url, env),
+        ("/v1/metrics", Method::Get) => metrics(&req, url, env).await,
         ("/v1/metrics", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET")),
         (path, _) => Err(ApiError::not_found(path)),
-    };
-    match answer {
-        Ok(response) => Ok(response),
-        Err(e) => http::error(&e),
     }
+}
+
+/// The request's `Origin`, when the route is open to other origins and `ALLOWED_ORIGINS` allows
+/// it; `None` for same-origin and server-side callers and for origins not allowed (their answers
+/// carry no CORS header, so the browser keeps them from the page).
+fn cross_origin(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Option<String>, ApiError> {
+    let Some(origin) = req.headers().get("origin").ok().flatten() else { return Ok(None) };
+    if crate::cors::methods_for(url.path()).is_none() {
+        return Ok(None);
+    }
+    let allowed = env.var("ALLOWED_ORIGINS").ok().map(|v| v.to_string());
+    let allowed = crate::cors::AllowedOrigins::parse(allowed.as_deref()).map_err(ApiError::misconfigured)?;
+    Ok(allowed.allows(&origin).then_some(origin))
+}
+
+/// `204` to an allowed origin's preflight.
+fn preflight(origin: &str, path: &str) -> Result<Response> {
+    let methods = crate::cors::methods_for(path).unwrap_or("GET");
+    with_headers(Response::empty()?.with_status(204), &crate::cors::preflight_headers(origin, methods))
+}
+
+/// The response with `extra` headers. Answers that came from the hub have immutable headers:
+/// they are copied into new ones.
+fn with_headers(response: Response, extra: &[(&'static str, String)]) -> Result<Response> {
+    let headers = worker::Headers::new();
+    for (name, value) in response.headers() {
+        headers.append(&name, &value)?;
+    }
+    for (name, value) in extra {
+        headers.set(name, value)?;
+    }
+    Ok(response.with_headers(headers))
 }
 
 /// Where a request may carry its token.
