@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./support/browser.mjs";
 import { startWorker, freePort } from "./support/worker.mjs";
 import { token, publish, taskProgress } from "./support/client.mjs";
 
@@ -31,10 +31,7 @@ before(async () => {
   await new Promise((r) => site.listen(sitePort, "127.0.0.1", r));
   // Allowed: the page at 127.0.0.1:<port>. Not allowed: the same page at localhost:<port>.
   server = await startWorker({ vars: { ALLOWED_ORIGINS: `http://127.0.0.1:${sitePort}, https://app.example.com` } });
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();

@@ -6,7 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./support/browser.mjs";
 import { startWorker, root } from "./support/worker.mjs";
 import { token, publish, taskProgress } from "./support/client.mjs";
 
@@ -17,10 +17,7 @@ let server;
 let browser;
 before(async () => {
   server = await startWorker({ vars: { DEV_MODE: "true", HEARTBEAT_INTERVAL_MS: 1000 } });
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();
