@@ -9,6 +9,7 @@
 /// The routes a browser app calls, with the methods a preflight may ask for.
 const ROUTES: &[(&str, &str)] = &[
     ("/v1/stream", "GET"),
+    ("/v1/stream/ticket", "POST"),
     ("/v1/events", "GET, POST"),
     ("/v1/audit/client-error", "POST"),
 ];

@@ -84,6 +84,17 @@ pub struct Connect {
     /// the subject's connect rate).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub continued: bool,
+    /// The stream ticket the stream opened with, if any: the hub lets each be used once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<UsedTicket>,
+}
+
+/// A stream ticket's nonce and expiry, for the hub's single-use check.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UsedTicket {
+    pub nonce: String,
+    pub expires_ms: u64,
 }
 
 impl Connect {
@@ -251,10 +262,11 @@ mod tests {
             sub: "user é & co".into(),
             exp: 1_800_000_000,
             continued: false,
+            ticket: Some(UsedTicket { nonce: "n-1".into(), expires_ms: 42 }),
         };
         let url = url::Url::parse(&c.to_url().unwrap()).unwrap();
         assert_eq!(Connect::from_url(&url).unwrap(), c);
-        let c = Connect { last_event_id: Some(LastEventId::Id(42)), request_id: None, sub: "s".into(), exp: 1, continued: true };
+        let c = Connect { last_event_id: Some(LastEventId::Id(42)), request_id: None, sub: "s".into(), exp: 1, continued: true, ticket: None };
         assert_eq!(Connect::from_url(&url::Url::parse(&c.to_url().unwrap()).unwrap()).unwrap(), c);
         assert!(Connect::from_url(&url::Url::parse(CONNECT_URL).unwrap()).is_err());
     }

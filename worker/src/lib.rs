@@ -24,6 +24,7 @@ pub mod replay;
 pub mod replay_pager;
 pub mod request_owner;
 pub mod sockets;
+pub mod ticket;
 pub mod token;
 
 pub mod client_error;

@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT NOT NULL, label TEXT NOT NULL, va
 INSERT OR IGNORE INTO meta (key, value) VALUES ('latest_connection', 0);
 CREATE TABLE IF NOT EXISTS rate_windows (key TEXT PRIMARY KEY, start_ms INTEGER NOT NULL, count INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS request_owners (request_id TEXT PRIMARY KEY, sub TEXT NOT NULL, seen_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS used_tickets (nonce TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL);
 ";
 
 /// Added after the first release: the subject a targeted event is for (`NULL`: the owner of its
@@ -318,6 +319,15 @@ impl ReplayLog {
     pub fn prune_owners(&self, retention: Retention, now_ms: u64) -> worker::Result<()> {
         self.sql.exec("DELETE FROM request_owners WHERE seen_ms < ?", vec![int(retention.keep_from_ms(now_ms))?])?;
         Ok(())
+    }
+
+    /// Records a stream ticket's use; false when it was used before. Tickets past their expiry are
+    /// forgotten (they are refused as expired before they get here).
+    pub fn use_ticket(&self, nonce: &str, expires_ms: u64, now_ms: u64) -> worker::Result<bool> {
+        self.sql.exec("DELETE FROM used_tickets WHERE expires_ms <= ?", vec![int(now_ms)?])?;
+        let cursor =
+            self.sql.exec("INSERT OR IGNORE INTO used_tickets (nonce, expires_ms) VALUES (?, ?)", vec![nonce.into(), int(expires_ms)?])?;
+        Ok(cursor.rows_written() > 0)
     }
 
     /// The subject that owns `request_id` (the first to use it, until it goes unused for as long

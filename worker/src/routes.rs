@@ -3,13 +3,14 @@
 
 use futures_util::StreamExt;
 use serde_json::value::RawValue;
+use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
 use worker::{Env, Method, Request, Response, Result};
 
 use crate::api_error::{internal, ApiError};
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::http;
-use crate::hub_api::{Connect, HubCall, HubEvent, CALL_URL};
+use crate::hub_api::{Connect, HubCall, HubEvent, UsedTicket, CALL_URL};
 use crate::publish::{parse_body, parse_version_body, MAX_BODY_BYTES};
 use crate::replay::{self, LastEventId};
 use schema_wasm::PublishedEvent;
@@ -47,6 +48,8 @@ async fn route(req: Request, url: &worker::Url, env: &Env) -> std::result::Resul
         ("/healthz", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET")),
         ("/v1/stream", Method::Get) => stream(&req, url, env).await,
         ("/v1/stream", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET")),
+        ("/v1/stream/ticket", Method::Post) => stream_ticket(&req, url, env),
+        ("/v1/stream/ticket", m) => Err(ApiError::method_not_allowed(m.as_ref(), "POST")),
         ("/v1/events", Method::Get) => history(&req, url, env).await,
         ("/v1/events", Method::Post) => publish(req, url, env).await,
         ("/v1/events", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET, POST")),
@@ -184,7 +187,19 @@ fn config(env: &Env) -> std::result::Result<Config, ApiError> {
 }
 
 async fn stream(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
-    let claims = authenticate(req, url, env, TokenIn::HeaderOrQuery, Scope::Subscribe)?;
+    // A ticket (POST /v1/stream/ticket) stands in for the token; otherwise the token itself.
+    let (org, sub, exp, ticket) = match http::query(url, "ticket") {
+        Some(text) => {
+            let secret = token_secret(env)?;
+            let t = crate::ticket::decode(&text, secret.as_bytes(), now_ms()).map_err(|e| ApiError::unauthorized(e.to_string()))?;
+            let used = UsedTicket { nonce: t.nonce, expires_ms: t.expires_ms };
+            (t.org, t.sub, t.token_exp, Some(used))
+        }
+        None => {
+            let claims = authenticate(req, url, env, TokenIn::HeaderOrQuery, Scope::Subscribe)?;
+            (claims.org, claims.sub, claims.exp, None)
+        }
+    };
     let config = config(env)?;
     let request_id = http::request_id(url)?;
     // The Last-Event-ID header (what EventSource sends on reconnect) wins over the query; an
@@ -196,8 +211,34 @@ async fn stream(req: &Request, url: &worker::Url, env: &Env) -> std::result::Res
         .flatten()
         .and_then(|v| LastEventId::parse(&v))
         .or_else(|| http::query(url, "lastEventId").and_then(|v| LastEventId::parse(&v)));
-    let connect = Connect { last_event_id, request_id, sub: claims.sub, exp: claims.exp, continued: false };
-    crate::stream::open(hub(env, &claims.org)?, &config, connect, req.inner().signal()).await
+    let connect = Connect { last_event_id, request_id, sub, exp, continued: false, ticket };
+    crate::stream::open(hub(env, &org)?, &config, connect, req.inner().signal()).await
+}
+
+/// `POST /v1/stream/ticket`: a one-use, 60-second ticket for `GET /v1/stream?ticket=`, so that
+/// the token stays out of the stream's URL.
+fn stream_ticket(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
+    let claims = authenticate(req, url, env, TokenIn::HeaderOnly, Scope::Subscribe)?;
+    let secret = token_secret(env)?;
+    let now = now_ms();
+    let nonce = random_uuid().map_err(|e| internal("drawing a ticket nonce")(format!("{e:?}")))?;
+    let ticket = crate::ticket::Ticket {
+        org: claims.org,
+        sub: claims.sub,
+        expires_ms: now + crate::ticket::TTL_MS,
+        token_exp: claims.exp,
+        nonce,
+    };
+    let text = crate::ticket::encode(&ticket, secret.as_bytes()).ok_or("the ticket could not be encoded").map_err(internal("issuing a ticket"))?;
+    let body = serde_json::json!({ "ticket": text, "expiresAt": crate::clock::format_ts(ticket.expires_ms) }).to_string();
+    http::json(200, body).map_err(internal("answering a ticket"))
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `crypto.randomUUID()`: 122 random bits from the runtime's CSPRNG.
+    #[wasm_bindgen(catch, js_namespace = crypto, js_name = randomUUID)]
+    fn random_uuid() -> std::result::Result<String, JsValue>;
 }
 
 async fn history(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {

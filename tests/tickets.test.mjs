@@ -1,0 +1,76 @@
+// Stream tickets (docs/security.md): POST /v1/stream/ticket turns a bearer token into a one-use,
+// 60-second ticket for GET /v1/stream?ticket=, so that the token never appears in a URL.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker } from "./support/worker.mjs";
+import { token, publish, openStream, taskProgress } from "./support/client.mjs";
+
+let server;
+before(async () => (server = await startWorker()));
+after(() => server?.stop());
+
+async function ticketFor(tok, { query = false } = {}) {
+  const r = await fetch(`${server.url}/v1/stream/ticket${query ? `?token=${tok}` : ""}`, {
+    method: "POST",
+    headers: query ? {} : { authorization: `Bearer ${tok}` },
+  });
+  return { status: r.status, body: await r.json() };
+}
+
+const withTicket = (ticket, options = {}) => openStream(server.url, "", { ...options, query: { ticket, ...(options.query ?? {}) } });
+
+test("a ticket opens one stream of the token's org, once", async () => {
+  const tok = await token("ticket-org", "subscribe publish");
+  const issued = await ticketFor(tok);
+  assert.equal(issued.status, 200);
+  assert.match(issued.body.ticket, /^t1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+  const left = Date.parse(issued.body.expiresAt) - Date.now();
+  assert.ok(left > 50_000 && left <= 61_000, `valid for about 60 s, ${left} ms left`);
+
+  const s = await openStream(`${server.url}`, "", { query: { ticket: issued.body.ticket } });
+  assert.equal(s.status, 200);
+  assert.ok(!s.response.url.includes(tok), "the token is not in the stream's URL");
+  await s.until((x) => x.retry !== null);
+  assert.equal((await publish(server.url, tok, taskProgress("via-ticket"))).status, 202);
+  const other = await token("other-org", "publish");
+  assert.equal((await publish(server.url, other, taskProgress("other-org"))).status, 202);
+  await s.until((x) => x.data.length === 1, 3000, "the org's event");
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(s.data.map((e) => JSON.parse(e.data).data.taskId), ["via-ticket"], "its own org's events only");
+
+  const again = await withTicket(issued.body.ticket);
+  assert.equal(again.status, 401);
+  assert.match(again.body.error.message, /this ticket was used already; get a new one with POST \/v1\/stream\/ticket/);
+  assert.equal(s.ended, false, "the refused reuse changed nothing");
+  s.close();
+});
+
+test("tickets are issued for a bearer token with the subscribe scope only", async () => {
+  assert.equal((await ticketFor(await token("ticket-org", "subscribe"), { query: true })).status, 401, "a token in the query is what tickets avoid");
+  const publishOnly = await ticketFor(await token("ticket-org", "publish"));
+  assert.equal(publishOnly.status, 403);
+  assert.equal((await fetch(`${server.url}/v1/stream/ticket`, { method: "POST" })).status, 401);
+  assert.equal((await fetch(`${server.url}/v1/stream/ticket`)).status, 405);
+});
+
+test("a ticket is not a token, a token is not a ticket, and a tampered ticket is refused", async () => {
+  const tok = await token("ticket-org", "subscribe");
+  const { ticket } = (await ticketFor(tok)).body;
+  assert.equal((await openStream(server.url, ticket)).status, 401, "a ticket as ?token=");
+  assert.equal((await withTicket(tok)).status, 401, "a token as ?ticket=");
+  const [prefix, payload, signature] = ticket.split(".");
+  const claims = JSON.parse(Buffer.from(payload, "base64url"));
+  const forged = Buffer.from(JSON.stringify({ ...claims, org: "victim-org" })).toString("base64url");
+  const tampered = await withTicket(`${prefix}.${forged}.${signature}`);
+  assert.equal(tampered.status, 401);
+  assert.match(tampered.body.error.message, /ticket signature is invalid/);
+});
+
+test("a stream opened with a ticket ends when the token behind it would have", async () => {
+  const tok = await token("ticket-org", "subscribe", { exp: Math.floor(Date.now() / 1000) - 58 });
+  const { ticket } = (await ticketFor(tok)).body;
+  const s = await withTicket(ticket);
+  assert.equal(s.status, 200);
+  await s.until((x) => x.ended, 8000, "the stream to end");
+  assert.equal(s.events.at(-1).event, "stream.expired");
+});
