@@ -3,6 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "node:http";
+import { readFileSync } from "node:fs";
 import { startWorker } from "./support/worker.mjs";
 import { token } from "./support/client.mjs";
 
@@ -103,4 +104,14 @@ test("client error reports: subscribe scope, checked bodies, 10 a minute per sub
   assert.equal((await report(prod.url, fresh, { message: "a fresh token" })).status, 429, "a fresh token of the same subject does not reset the limit");
   const other = await token("audit-org", "subscribe", { claims: { sub: "another-user" } });
   assert.equal((await report(prod.url, other, { message: "a different subject" })).status, 202, "per subject");
+});
+
+test("nothing a caller sends can forge a log line", async () => {
+  const t = await token("audit-org-2", "subscribe", { claims: { sub: "mallory\nFORGED admin logged in" } });
+  const r = await report(prod.url, t, { message: "line one\nFORGED too" });
+  assert.equal(r.status, 202);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const log = readFileSync(prod.logPath, "utf8");
+  assert.match(log, /client error from mallory\\u\{a\}FORGED admin logged in/);
+  assert.ok(!/^FORGED/m.test(log), "no line starts with what the caller sent");
 });

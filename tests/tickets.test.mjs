@@ -2,7 +2,8 @@
 // 60-second ticket for GET /v1/stream?ticket=, so that the token never appears in a URL.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker } from "./support/worker.mjs";
+import { createHmac, randomUUID } from "node:crypto";
+import { startWorker, TEST_SECRET } from "./support/worker.mjs";
 import { token, publish, openStream, taskProgress } from "./support/client.mjs";
 
 let server;
@@ -73,4 +74,20 @@ test("a stream opened with a ticket ends when the token behind it would have", a
   assert.equal(s.status, 200);
   await s.until((x) => x.ended, 8000, "the stream to end");
   assert.equal(s.events.at(-1).event, "stream.expired");
+});
+
+test("an expired ticket is refused with what to do", async () => {
+  // A ticket as the worker makes them (docs/protocol.md 4.1), signed with the test secret, issued
+  // 61 s ago: valid 60 s.
+  const payload = Buffer.from(
+    JSON.stringify({ org: "ticket-org", sub: "test-user", expiresMs: Date.now() - 1000, tokenExp: Math.floor(Date.now() / 1000) + 3600, nonce: randomUUID() }),
+  ).toString("base64url");
+  const signature = createHmac("sha256", TEST_SECRET).update(`ticket.${payload}`).digest("base64url");
+  const r = await withTicket(`t1.${payload}.${signature}`);
+  assert.equal(r.status, 401);
+  assert.match(r.body.error.message, /ticket expired \(they last 60 s\); get a new one with POST \/v1\/stream\/ticket/);
+  const fresh = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, "base64url")), expiresMs: Date.now() + 30_000 })).toString("base64url");
+  const ok = await withTicket(`t1.${fresh}.${createHmac("sha256", TEST_SECRET).update(`ticket.${fresh}`).digest("base64url")}`);
+  assert.equal(ok.status, 200, "the same ticket within its minute works: the refusal was the expiry");
+  ok.close();
 });

@@ -1,7 +1,9 @@
 // createOrgStream: one live stream of an org's events that never silently goes stale.
 //
-// - Native EventSource, `?token=` from getToken() on every attempt, `lastEventId` carried across
-//   attempts (a new EventSource does not send the previous one's Last-Event-ID by itself).
+// - Native EventSource. Every attempt trades a fresh token from getToken() for a one-use ticket
+//   (POST /v1/stream/ticket, bearer) and opens `?ticket=`, so the token never sits in a URL;
+//   `lastEventId` is carried across attempts (a new EventSource does not send the previous one's
+//   Last-Event-ID by itself). History polling sends the token as `Authorization: Bearer`.
 // - Every event is validated (the wasm validators) before it is handed on; invalid ones go to
 //   onInvalid. Delivery is de-duplicated and in id order.
 // - Reconnects with exponential backoff and jitter; the failure count resets once a connection has
@@ -210,17 +212,25 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     }, options.backoff ? options.backoff(failures) : backoffDelay(failures, random));
   };
 
+  /** A one-use ticket for the stream URL, for a fresh token (the token stays out of URLs). */
+  const streamTicket = async (): Promise<string> => {
+    const token = await options.getToken();
+    const response = await fetchImpl(`${base}/v1/stream/ticket`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+    if (!response.ok) throw new Error(`a stream ticket was refused (${response.status})`);
+    return ((await response.json()) as { ticket: string }).ticket;
+  };
+
   const openStream = async () => {
     const gen = generation;
-    let token: string;
+    let ticket: string;
     try {
-      token = await options.getToken();
+      ticket = await streamTicket();
     } catch {
       if (gen === generation) fail();
       return;
     }
     if (gen !== generation || closed) return;
-    const params = new URLSearchParams({ token });
+    const params = new URLSearchParams({ ticket });
     if (hasLastId) params.set("lastEventId", lastId.toString());
     if (options.requestId) params.set("requestId", options.requestId);
     if (!EventSourceImpl) throw new Error("no EventSource in this environment; pass options.EventSource");
@@ -293,9 +303,10 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
       try {
         let more = true;
         while (more && gen === generation) {
-          const params = new URLSearchParams({ token: await options.getToken(), after: lastId.toString(), limit: "1000" });
+          const params = new URLSearchParams({ after: lastId.toString(), limit: "1000" });
           if (options.requestId) params.set("requestId", options.requestId);
-          const response = await fetchImpl(`${base}/v1/events?${params}`);
+          const headers = { authorization: `Bearer ${await options.getToken()}` };
+          const response = await fetchImpl(`${base}/v1/events?${params}`, { headers });
           if (gen !== generation) return;
           if (!response.ok) break;
           const page = (await response.json()) as { events: unknown[]; gap: boolean; hasMore: boolean; earliestId: string | null; latestId: string | null };

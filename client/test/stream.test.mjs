@@ -15,11 +15,21 @@ function setup(overrides = {}) {
   const resyncs = [];
   const statuses = [];
   const polls = [];
+  const pollTokens = [];
+  const ticketTokens = [];
   let tokens = 0;
   const log = overrides.log ?? []; // the server's events, for polling
-  const fetch = async (url) => {
+  const fetch = async (url, init = {}) => {
     const u = new URL(url);
+    if (u.pathname === "/v1/stream/ticket") {
+      assert.equal(init.method, "POST");
+      const token = init.headers.authorization.replace("Bearer ", "");
+      ticketTokens.push(token);
+      if (overrides.ticketsRefused?.()) return { ok: false, status: 401, json: async () => ({}) };
+      return { ok: true, json: async () => ({ ticket: `ticket-for-${token}`, expiresAt: "2026-11-25T07:01:00.000Z" }) };
+    }
     polls.push(u);
+    pollTokens.push(init.headers?.authorization);
     if (overrides.serverDown?.()) throw new TypeError("fetch failed");
     const after = BigInt(u.searchParams.get("after"));
     const events = log.filter((e) => BigInt(e.id) > after).slice(0, 1000);
@@ -41,7 +51,7 @@ function setup(overrides = {}) {
     ...overrides.options,
   });
   stream.subscribe((s) => statuses.push(s));
-  return { clock, es, network, stream, delivered, invalid, resyncs, statuses, polls, log, tokens: () => tokens };
+  return { clock, es, network, stream, delivered, invalid, resyncs, statuses, polls, pollTokens, ticketTokens, log, tokens: () => tokens };
 }
 
 test("backoff: 1, 2, 4, 8, 16 s, capped at 30 s, jitter within +/-20 %", () => {
@@ -61,7 +71,8 @@ test("connects with a fresh token, delivers validated events in order, refuses i
   const t = setup({ options: { requestId: "tab-1" } });
   await flush();
   const first = t.es.latest;
-  assert.equal(first.url.searchParams.get("token"), "token-1");
+  assert.equal(first.url.searchParams.get("ticket"), "ticket-for-token-1", "a ticket in the URL");
+  assert.equal(first.url.searchParams.get("token"), null, "never the token");
   assert.equal(first.url.searchParams.get("requestId"), "tab-1");
   assert.equal(first.url.searchParams.get("lastEventId"), null);
   first.open();
@@ -77,7 +88,7 @@ test("connects with a fresh token, delivers validated events in order, refuses i
   await t.clock.advance(1000);
   const second = t.es.latest;
   assert.notEqual(second, first);
-  assert.equal(second.url.searchParams.get("token"), "token-2", "a new token for every attempt");
+  assert.equal(second.url.searchParams.get("ticket"), "ticket-for-token-2", "a new token, and ticket, for every attempt");
   assert.equal(second.url.searchParams.get("lastEventId"), "3");
   t.stream.close();
 });
@@ -95,11 +106,23 @@ test("stream.expired: reopens at once with a fresh token from the last id, and t
   const second = t.es.latest;
   assert.notEqual(second, first, "reopened without waiting for a backoff");
   assert.equal(t.clock.nextDelay(), null, "no retry timer");
-  assert.equal(second.url.searchParams.get("token"), "token-2", "with a fresh token");
+  assert.equal(second.url.searchParams.get("ticket"), "ticket-for-token-2", "with a fresh token's ticket");
   assert.equal(second.url.searchParams.get("lastEventId"), "7");
   second.open();
   assert.deepEqual(t.statuses, before, "no status change: the app sees nothing");
   assert.equal(t.stream.status, "connected");
+  t.stream.close();
+});
+
+test("a refused ticket counts as a failed attempt: back off, then try again with a fresh token", async () => {
+  let refuse = true;
+  const t = setup({ ticketsRefused: () => refuse });
+  await flush();
+  assert.equal(t.es.instances.length, 0, "no stream without a ticket");
+  assert.equal(t.stream.status, "reconnecting");
+  refuse = false;
+  await t.clock.advance(t.clock.nextDelay());
+  assert.equal(t.es.latest.url.searchParams.get("ticket"), "ticket-for-token-2");
   t.stream.close();
 });
 
@@ -157,6 +180,8 @@ test("after exactly 5 consecutive failures it polls every 10 s; reconnect() trie
   await t.clock.advance(10_000);
   assert.equal(t.polls.length, 2);
   assert.equal(t.polls[1].searchParams.get("after"), "3");
+  assert.equal(t.polls[1].searchParams.get("token"), null, "polling keeps the token out of the URL");
+  assert.match(t.pollTokens[1], /^Bearer token-\d+$/);
   assert.deepEqual(t.delivered, ["1", "2", "3", "4"]);
   const before = t.es.instances.length;
   t.stream.reconnect();
