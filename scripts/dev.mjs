@@ -1,39 +1,110 @@
 // `npm run dev [-- wrangler dev flags]`: set up, then serve the worker locally with wrangler dev.
 //   npm run dev -- --port 9000 --var HEARTBEAT_INTERVAL_MS:2000
+//
+// Wrangler checks the flags; the dashboard and token hints are printed once it says where it
+// serves (so they name the address actually served, and a bad flag prints only wrangler's
+// message). A port in use is one line that says how to pick another. The worker's dev build is
+// made here and rebuilt here when worker/src or schema-wasm/src change (wrangler reloads when the
+// build changes); wrangler's own build watcher would build again right after start and restart
+// the runtime for nothing. With your own `--config`, wrangler builds and watches as that says.
 
 import { spawn, spawnSync } from "node:child_process";
+import { existsSync, symlinkSync, watch } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { root, setup, step } from "./lib/toolchain.mjs";
+import { BUILDS, configWithoutBuild } from "./lib/wrangler-config.mjs";
 
-setup();
-// The browser validators, the client and the dashboard (served at /); the worker itself is built
-// by wrangler's [build] command.
-for (const script of ["build-schema.mjs", "build-client.mjs", "build-dashboard.mjs"]) {
-  if (spawnSync("node", [join(root, "scripts", script)], { stdio: "inherit" }).status !== 0) process.exit(1);
-}
 const args = process.argv.slice(2).filter((a, i) => !(i === 0 && a === "--"));
 const has = (flag) => args.some((a) => a === flag || a.startsWith(`${flag}=`));
-const port = (() => {
-  const i = args.findIndex((a) => a === "--port" || a.startsWith("--port="));
-  if (i < 0) return "8787";
-  return args[i].includes("=") ? args[i].split("=")[1] : args[i + 1];
-})();
+const flagValue = (flag) => {
+  const i = args.findIndex((a) => a === flag || a.startsWith(`${flag}=`));
+  if (i < 0) return undefined;
+  return args[i].includes("=") ? args[i].slice(flag.length + 1) : args[i + 1];
+};
+const ip = flagValue("--ip") ?? "127.0.0.1";
+const port = flagValue("--port") ?? "8787";
+if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) {
+  console.error(`npm run dev: --port must be a port number, got ${JSON.stringify(port)}; e.g. npm run dev -- --port 8788`);
+  process.exit(2);
+}
+
+/** Whether `port` can be listened on (wrangler would fail later with a long stack trace). */
+function portFree(host, number) {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once("error", () => resolve(false));
+    probe.listen(number, host, () => probe.close(() => resolve(true)));
+  });
+}
+if (!(await portFree(ip, Number(port)))) {
+  console.error(`npm run dev: port ${port} on ${ip} is in use (another npm run dev?); pick another: npm run dev -- --port ${Number(port) + 1}`);
+  process.exit(2);
+}
+
+setup();
+// The browser validators, the client, the dashboard (served at /) and the worker's dev build (it
+// has the dev token route the dashboard uses).
+const buildWorker = ["build-worker.mjs", "--dev"];
+for (const script of [["build-schema.mjs"], ["build-client.mjs"], ["build-dashboard.mjs"], buildWorker]) {
+  const [file, ...flags] = script;
+  if (spawnSync("node", [join(root, "scripts", file), ...flags], { stdio: "inherit" }).status !== 0) process.exit(1);
+}
 const extra = [];
-if (!has("--ip")) extra.push("--ip", "127.0.0.1");
+if (!has("--ip")) extra.push("--ip", ip);
 if (!has("--port")) extra.push("--port", port);
+const ownConfig = has("--config") || has("-c");
+if (!ownConfig) {
+  const configDir = join(root, ".wrangler", "dev-config");
+  extra.push("--config", configWithoutBuild(configDir, BUILDS.dev));
+  // Wrangler reads .dev.vars next to the config, and keeps state next to it unless told.
+  const devVars = join(configDir, ".dev.vars");
+  if (!existsSync(devVars)) symlinkSync(join(root, ".dev.vars"), devVars);
+  if (!has("--persist-to")) extra.push("--persist-to", join(root, ".wrangler", "state"));
+  watchSources();
+}
 
-step(`starting wrangler dev on http://127.0.0.1:${port} (local Durable Object storage in .wrangler/state)`);
-step(`dashboard:    http://127.0.0.1:${port}/  (gets a dev token by itself)`);
-step(`get a token:  npm run token -- --org dev --scope "subscribe publish"`);
-step(`watch:        curl -N "http://127.0.0.1:${port}/v1/stream?token=$(npm run -s token)"`);
-
+step("starting wrangler dev (local Durable Object storage in .wrangler/state)");
 const wrangler = join(root, "node_modules", ".bin", "wrangler");
-// The dev build (it has the dev token route the dashboard uses): wrangler's [build] command reads
-// ORGSTREAM_BUILD, and the entry is that build's.
-const child = spawn(wrangler, ["dev", join("worker", "build-dev", "index.js"), ...extra, ...args], {
-  stdio: "inherit",
+const child = spawn(wrangler, ["dev", ...extra, ...args], {
+  stdio: ["inherit", "pipe", "inherit"],
   cwd: root,
   env: { ...process.env, ORGSTREAM_BUILD: "dev" },
+});
+
+/** Rebuilds the dev worker when its sources change, one build at a time. */
+function watchSources() {
+  let timer = null;
+  let building = false;
+  let again = false;
+  const rebuild = () => {
+    if (building) return void (again = true);
+    building = true;
+    step("a worker source changed: rebuilding (wrangler reloads when the build changes)");
+    const b = spawn("node", [join(root, "scripts", buildWorker[0]), ...buildWorker.slice(1)], { stdio: "inherit" });
+    b.on("exit", () => {
+      building = false;
+      if (again) (again = false), rebuild();
+    });
+  };
+  for (const dir of ["worker/src", "schema-wasm/src"]) {
+    watch(join(root, dir), { recursive: true }, () => {
+      clearTimeout(timer);
+      timer = setTimeout(rebuild, 300);
+    }).unref();
+  }
+}
+let announced = false;
+child.stdout.on("data", (chunk) => {
+  process.stdout.write(chunk);
+  const ready = !announced && String(chunk).match(/Ready on (https?:\/\/\S+)/);
+  if (ready) {
+    announced = true;
+    const url = ready[1].replace(/\/$/, "");
+    step(`dashboard:    ${url}/  (gets a dev token by itself)`);
+    step(`get a token:  npm run token -- --org dev --scope "subscribe publish"`);
+    step(`watch:        curl -N "${url}/v1/stream?token=$(npm run -s token)"`);
+  }
 });
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => child.kill(sig));
 child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -40,6 +40,9 @@ test("a missing or short TOKEN_SECRET is named in the log, never to the caller",
     assert.equal(body.error.message, "the server is misconfigured; its log says what to fix");
     await new Promise((resolve) => setTimeout(resolve, 500));
     assert.match(readFileSync(bad.logPath, "utf8"), /TOKEN_SECRET must be at least 32 bytes/);
+    const health = await fetch(`${bad.url}/healthz`);
+    assert.equal(health.status, 503, "the health check tells that every route would fail");
+    assert.deepEqual(await health.json(), { ok: false, problem: "the server is misconfigured; its log says what to fix" });
   } finally {
     await bad.stop();
   }
@@ -57,6 +60,12 @@ const badTokens = {
   "missing exp": () => token("acme", "subscribe", { exp: null }),
   garbage: async () => "not-a-token",
 };
+
+test("the two usual token mistakes say what to do next (the test server is a dev build: npm run token)", async () => {
+  const history = async (t) => (await expectError(await fetch(`${server.url}/v1/events?token=${encodeURIComponent(t)}`), 401, "unauthorized")).error.message;
+  assert.match(await history(await badTokens["bad signature"]()), /not signed with this server's TOKEN_SECRET; locally, mint one with `npm run token`/);
+  assert.match(await history(await badTokens.expired()), /token expired; get a new one \(locally: `npm run token`\)/);
+});
 
 for (const [name, make] of Object.entries(badTokens)) {
   test(`a token that is ${name} is refused on stream, history and publish`, async () => {

@@ -74,7 +74,8 @@ fn unknown_type(type_name: &str) -> ValidationError {
         );
     }
     let shown: String = type_name.chars().take(64).collect();
-    ValidationError::new("", ErrorCode::UnknownType, format!("`{shown}` is not an event type of the catalog"))
+    let known = crate::catalog::EVENT_TYPES.join(", ");
+    ValidationError::new("", ErrorCode::UnknownType, format!("`{shown}` is not an event type of the catalog ({known})"))
 }
 
 /// `id` of an envelope: a decimal string of a positive sequence number.

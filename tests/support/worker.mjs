@@ -3,10 +3,11 @@
 
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { existsSync, mkdtempSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdtempSync, openSync, closeSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { BUILDS, configWithoutBuild } from "../../scripts/lib/wrangler-config.mjs";
 
 export const root = fileURLToPath(new URL("../..", import.meta.url));
 export const TEST_SECRET = "orgstream-test-secret-0123456789abcdef0123456789";
@@ -23,41 +24,16 @@ export const LOAD_LIMITS = {
   SUB_PUBLISHES_PER_MINUTE: "1000000",
 };
 
-/** Where each build of the worker is (`node scripts/build-worker.mjs [--dev]`). */
-export const BUILDS = {
-  dev: join(root, "worker", "build-dev", "index.js"),
-  release: join(root, "worker", "build", "index.js"),
-};
+export { BUILDS };
 
 /**
  * The project's wrangler.toml without its [build] table, for tests: `npm test` builds the worker
  * once, and wrangler dev's own build watcher would otherwise rebuild and restart the runtime
- * shortly after start (dropping open streams mid-test). Bindings, migrations and vars are the same;
- * `main` is the dev build (with the dev token route) unless `build` is "release".
+ * shortly after start (dropping open streams mid-test). `main` is the dev build (with the dev
+ * token route) unless `build` is "release".
  */
 export function testConfig(dir, { build = "dev" } = {}) {
-  dir ??= join(root, ".wrangler", build === "dev" ? "test-config" : `test-config-${build}`);
-  mkdirSync(dir, { recursive: true });
-  const lines = readFileSync(join(root, "wrangler.toml"), "utf8").split("\n");
-  const out = [];
-  let inBuild = false;
-  for (const line of lines) {
-    if (/^\[/.test(line)) inBuild = line.trim() === "[build]";
-    if (!inBuild) out.push(line);
-  }
-  const text = out
-    .join("\n")
-    .replace(/^main = "(.*)"$/m, () => `main = "${BUILDS[build]}"`)
-    .replace(/^directory = "(.*)"$/m, (_, dir) => `directory = "${join(root, dir)}"`);
-  const path = join(dir, "wrangler.toml");
-  // Wrangler watches its config and reloads on change: never rewrite it under a running server,
-  // and never let one see a half-written file.
-  if (!existsSync(path) || readFileSync(path, "utf8") !== text) {
-    const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, text);
-    renameSync(tmp, path);
-  }
-  return path;
+  return configWithoutBuild(dir ?? join(root, ".wrangler", build === "dev" ? "test-config" : `test-config-${build}`), BUILDS[build]);
 }
 
 /** The runtime settings of wrangler.toml that Miniflare needs too (one source for both). */
@@ -87,6 +63,8 @@ async function waitHealthy(url, child, logPath, timeoutMs = 60_000) {
     try {
       const r = await fetch(`${url}/healthz`);
       if (r.ok) return;
+      // The worker is up but says it is misconfigured (a test of that): up is what we wait for.
+      if (r.status === 503 && (await r.json().catch(() => ({}))).ok === false) return;
     } catch {}
     await new Promise((r) => setTimeout(r, 150));
   }

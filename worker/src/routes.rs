@@ -14,7 +14,7 @@ use crate::hub_api::{Connect, HubCall, HubEvent, UsedTicket, CALL_URL};
 use crate::publish::{parse_body, parse_version_body, MAX_BODY_BYTES};
 use crate::replay::{self, LastEventId};
 use schema_wasm::PublishedEvent;
-use crate::token::{verify, Claims, Scope};
+use crate::token::{verify, Claims, Scope, TokenError};
 
 /// The Durable Object binding of `wrangler.toml`.
 const HUB_BINDING: &str = "ORG_HUB";
@@ -44,7 +44,7 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
 
 async fn route(req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
     match (url.path(), req.method()) {
-        ("/healthz", Method::Get) => http::json(200, r#"{"ok":true}"#.to_string()).map_err(internal("answering a health check")),
+        ("/healthz", Method::Get) => healthz(env),
         ("/healthz", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET")),
         ("/v1/stream", Method::Get) => stream(&req, url, env).await,
         ("/v1/stream", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET")),
@@ -64,6 +64,20 @@ async fn route(req: Request, url: &worker::Url, env: &Env) -> std::result::Resul
         ("/v1/metrics", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET")),
         (path, _) => Err(ApiError::not_found(path)),
     }
+}
+
+/// `GET /healthz`: ok when the settings every route needs are usable; otherwise 503, and the log
+/// names what to fix (a caller is not told which secret is missing).
+fn healthz(env: &Env) -> std::result::Result<Response, ApiError> {
+    let problems = [config(env).err(), token_secret(env).err()];
+    let body = match problems.iter().flatten().next() {
+        None => (200, r#"{"ok":true}"#.to_string()),
+        Some(first) => {
+            worker::console_error!("health check: {}", first.message);
+            (503, serde_json::json!({ "ok": false, "problem": first.message }).to_string())
+        }
+    };
+    http::json(body.0, body.1).map_err(internal("answering a health check"))
 }
 
 /// The request's `Origin`, when the route is open to other origins and `ALLOWED_ORIGINS` allows
@@ -131,8 +145,7 @@ fn authenticate(req: &Request, url: &worker::Url, env: &Env, allowed: TokenIn, s
         }
     };
     let secret = token_secret(env)?;
-    let claims = verify(&token, secret.as_bytes(), (now_ms() / 1000) as i64)
-        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    let claims = verify(&token, secret.as_bytes(), (now_ms() / 1000) as i64).map_err(|e| ApiError::unauthorized(token_refusal(&e)))?;
     // `TOKEN_AUDIENCE`, when set: tokens minted for another service with the same secret are refused.
     if let Some(audience) = env.var("TOKEN_AUDIENCE").ok().map(|v| v.to_string()).filter(|a| !a.is_empty()) {
         if !claims.is_for(&audience) {
@@ -147,6 +160,21 @@ fn authenticate(req: &Request, url: &worker::Url, env: &Env, allowed: TokenIn, s
 
 /// The token secret. When it is missing or too short, the operator's log says which and how to fix
 /// it; the caller, who may not be authenticated yet, learns only that the server is misconfigured.
+/// What a refused token's caller is told: the reason, and for the two usual mistakes where to go
+/// next (locally, in dev builds: `npm run token`, which signs with the secret in `.dev.vars`).
+fn token_refusal(e: &TokenError) -> String {
+    let local = cfg!(feature = "dev-token");
+    match e {
+        TokenError::Signature if local => {
+            format!("{e}: it was not signed with this server's TOKEN_SECRET; locally, mint one with `npm run token` (it signs with the TOKEN_SECRET in .dev.vars)")
+        }
+        TokenError::Signature => format!("{e}: it was not signed with this server's TOKEN_SECRET; get one from the service that issues your tokens"),
+        TokenError::Expired if local => format!("{e} (locally: `npm run token`)"),
+        TokenError::Expired => format!("{e} from the service that issues your tokens"),
+        other => other.to_string(),
+    }
+}
+
 fn token_secret(env: &Env) -> std::result::Result<String, ApiError> {
     let refuse = |why: String| {
         worker::console_error!("{why}");
