@@ -2,7 +2,7 @@
 // wrangler's [build] command), and `npm run token` mints tokens it accepts.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
+import { spawn, spawnSync, execFileSync } from "node:child_process";
 import { mkdtempSync, openSync, closeSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,11 +27,14 @@ after(() => {
   }
 });
 
+let devLog;
+
 /** Starts `npm run dev`; returns its URL, or null when a port was taken under it. */
 async function startDev() {
   const dir = mkdtempSync(join(tmpdir(), "orgstream-dev-"));
   const port = await freePort();
   const logPath = join(dir, "dev.log");
+  devLog = logPath;
   const log = openSync(logPath, "a");
   child = spawn(
     "npm",
@@ -44,7 +47,7 @@ async function startDev() {
   const deadline = Date.now() + 90_000;
   for (;;) {
     if (child.exitCode !== null) {
-      if (readFileSync(logPath, "utf8").includes("Address already in use")) return null;
+      if (/Address already in use|is in use \(another npm run dev\?\)/.test(readFileSync(logPath, "utf8"))) return null;
       assert.fail(`npm run dev exited; see ${logPath}`);
     }
     assert.ok(Date.now() < deadline, `npm run dev did not serve ${url}; see ${logPath}`);
@@ -88,4 +91,23 @@ test("npm run dev passes flags through to wrangler dev, and npm run token mints 
   await s.until((x) => x.data.length === 1, 3000, "the published event");
   assert.equal(JSON.parse(s.data[0].data).data.version, "1.2.3");
   s.close();
+
+  // What it printed: the address it serves, once; no rebuild and restart right after start.
+  const printed = readFileSync(devLog, "utf8");
+  assert.ok(printed.includes(`dashboard:    ${url}/`), "the dashboard's address as served");
+  assert.ok(!/changed, restarting build/.test(printed), "no rebuild at start");
+});
+
+test("npm run dev on a port in use says so in one line, before building anything", async () => {
+  const busy = createServer();
+  await new Promise((r) => busy.listen(0, "127.0.0.1", r));
+  const { port } = busy.address();
+  try {
+    const r = spawnSync("npm", ["run", "-s", "dev", "--", "--port", String(port)], { cwd: root, encoding: "utf8", timeout: 30_000 });
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr.trim(), `npm run dev: port ${port} on 127.0.0.1 is in use (another npm run dev?); pick another: npm run dev -- --port ${port + 1}`);
+    assert.ok(!/dashboard:|building|wrangler/.test(r.stdout), "nothing else ran");
+  } finally {
+    busy.close();
+  }
 });
