@@ -52,29 +52,26 @@ async function orgstreamTarget(url, org) {
   };
 }
 
+/** orgstream in workerd (directly or under wrangler dev), as the runner drives a server. */
+function orgstreamServer(name, server) {
+  return {
+    name,
+    url: server.url,
+    pids: () => processTree(process.pid, "workerd"),
+    target: (org) => orgstreamTarget(server.url, org),
+    stop: () => server.stop(),
+  };
+}
+
 export const SERVERS = {
   async workerd() {
-    // Room for the catch-up scenario's 10,000 events.
-    // The release build, as deployed (tokens are signed here, not by the dev token route).
-    const server = await startDirect({ build: "release", vars: { HISTORY_MAX_EVENTS: "20000" } });
-    return {
-      name: "orgstream, workerd direct",
-      url: server.url,
-      pids: () => processTree(process.pid, "workerd"),
-      target: (org) => orgstreamTarget(server.url, org),
-      stop: () => server.stop(),
-    };
+    // The release build, as deployed (tokens are signed here, not by the dev token route); room
+    // for the catch-up scenario's 10,000 events.
+    return orgstreamServer("orgstream, workerd direct", await startDirect({ build: "release", vars: { HISTORY_MAX_EVENTS: "20000" } }));
   },
 
   async wrangler() {
-    const server = await startWorker({ build: "release", vars: { HISTORY_MAX_EVENTS: 20000 } });
-    return {
-      name: "orgstream, wrangler dev",
-      url: server.url,
-      pids: () => processTree(process.pid, "workerd"),
-      target: (org) => orgstreamTarget(server.url, org),
-      stop: () => server.stop(),
-    };
+    return orgstreamServer("orgstream, wrangler dev", await startWorker({ build: "release", vars: { HISTORY_MAX_EVENTS: "20000" } }));
   },
 
   async nchan() {

@@ -61,7 +61,7 @@ pub async fn open(hub: Stub, config: &Config, mut connect: Connect, client_gone:
     });
     watch_client(&shared, client_gone);
     let opening = Frame::opening(config.retry_ms);
-    shared.must_write(&js_sys::Uint8Array::from(opening.as_bytes()).into(), opening.len(), 1);
+    shared.must_write(&js_bytes(opening.as_bytes()), opening.len(), 1);
     let mut response = Response::from_body(ResponseBody::Stream(body)).map_err(internal("opening a stream"))?;
     let headers = response.headers_mut();
     for (name, value) in [
@@ -117,23 +117,32 @@ impl Shared {
     /// Writes frames the client must get whatever its pace (the opening, a replay page).
     /// Returns the write, which settles once the client has read them.
     fn must_write(&self, chunk: &JsValue, len: usize, frames: usize) -> Option<js_sys::Promise> {
-        match self.relay.borrow_mut().write(len, frames, now_ms()) {
-            Verdict::Write => self.pipe.borrow().as_ref().and_then(|p| p.write(chunk)),
-            Verdict::Drop | Verdict::Overflow => None,
-        }
+        let verdict = self.relay.borrow_mut().write(len, frames, now_ms());
+        self.carry_out(verdict, chunk)
     }
 
     /// Offers live frames: written, dropped after the end, or the end with `stream.overflow`.
     fn offer(&self, chunk: &JsValue, len: usize, frames: usize) {
         self.observe();
         let verdict = self.relay.borrow_mut().offer(len, frames, now_ms());
+        self.carry_out(verdict, chunk);
+    }
+
+    /// Does what the relay decided about a chunk; returns the write, if there was one.
+    fn carry_out(&self, verdict: Verdict, chunk: &JsValue) -> Option<js_sys::Promise> {
         match verdict {
-            Verdict::Write => {
-                self.pipe.borrow().as_ref().and_then(|p| p.write(chunk));
+            Verdict::Write => self.write(chunk),
+            Verdict::Drop => None,
+            Verdict::Overflow => {
+                self.finish();
+                None
             }
-            Verdict::Drop => {}
-            Verdict::Overflow => self.finish(),
         }
+    }
+
+    /// Writes to the response while the stream holds it; the write settles once it was read.
+    fn write(&self, chunk: &JsValue) -> Option<js_sys::Promise> {
+        self.pipe.borrow().as_ref().and_then(|p| p.write(chunk))
     }
 
     /// The relay has ended the stream: the client gets the last frame after what it has, the hub
@@ -143,7 +152,7 @@ impl Shared {
         if let Some(pipe) = self.pipe.borrow_mut().take() {
             if ending != Ending::ClientLeft {
                 if let Some(frame) = ending.last_frame() {
-                    pipe.write(&js_sys::Uint8Array::from(frame.as_bytes()).into());
+                    pipe.write(&js_bytes(frame.as_bytes()));
                 }
                 pipe.close();
             }
@@ -359,7 +368,7 @@ fn on_tick(shared: &Rc<Shared>) {
             }
         }
         Tick::Probe => {
-            shared.pipe.borrow().as_ref().and_then(|p| p.write(&js_sys::Uint8Array::from(PROBE).into()));
+            shared.write(&js_bytes(PROBE));
         }
         // Told to the hub by `finish`.
         Tick::Close(_) => {}
@@ -412,13 +421,7 @@ fn on_message(weak: &Weak<Shared>, event: web_sys::MessageEvent) {
         }
         shared.observe();
         let (frame, verdict) = shared.relay.borrow_mut().pong(now_ms());
-        match verdict {
-            Verdict::Write => {
-                shared.pipe.borrow().as_ref().and_then(|p| p.write(&js_sys::Uint8Array::from(frame.as_bytes()).into()));
-            }
-            Verdict::Drop => {}
-            Verdict::Overflow => shared.finish(),
-        }
+        shared.carry_out(verdict, &js_bytes(frame.as_bytes()));
         return;
     }
     // The frames go to the pipe as a view of the message's own buffer; only the header is read.
@@ -433,12 +436,17 @@ fn on_message(weak: &Weak<Shared>, event: web_sys::MessageEvent) {
         return;
     };
     let chunk: JsValue = message.subarray(Frames::HEADER as u32, len).into();
-    let bytes = len as usize - Frames::HEADER;
+    let bytes = (len as usize).saturating_sub(Frames::HEADER);
     if frames.catch_up {
         shared.must_write(&chunk, bytes, frames.count as usize);
     } else {
         shared.offer(&chunk, bytes, frames.count as usize);
     }
+}
+
+/// Bytes of ours as a JS buffer for the pipe.
+fn js_bytes(bytes: &[u8]) -> JsValue {
+    js_sys::Uint8Array::from(bytes).into()
 }
 
 fn on_hub_closed(weak: &Weak<Shared>, code: CloseCode) {
