@@ -51,6 +51,7 @@ test("invalid events get 422 with JSON-pointer paths, and nothing is published",
     ],
   );
   for (const d of r.body.error.details) assert.ok(d.message.length > 0);
+  assert.equal(r.body.error.details[4].message, "is not a field of this object (its fields: taskId, error)", "it lists the fields there are");
   assert.match(r.body.error.details[5].message, /`no.such.type` is not an event type of the catalog \(.*change\.detected.*task\.progress.*\)/, "it lists the types there are");
   const page = await history(server.url, t);
   assert.deepEqual(page.body.events.map((e) => e.data.taskId), ["ok"], "the valid event of the batch was not stored");

@@ -235,6 +235,17 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_field_error_lists_the_fields_of_its_object() {
+        let e = err(&GOOD.replace(r#""title""#, r#""titel":"x","title""#));
+        assert_eq!(e.message, "is not a field of this object (its fields: changeId, vendorId, title, severity, detectedAt, url)");
+        let e = err(&GOOD.replace(r#"{"type""#, r#"{"id":"5","type""#));
+        assert_eq!(e.message, "is not a field of this object (its fields: type, data, target)");
+        let e = err(r#"{"type":"task.failed","data":{"taskId":"t","error":"x"},"target":{"requestId":"r","user":"u"}}"#);
+        assert_eq!(e.path, "/target/user");
+        assert_eq!(e.message, "is not a field of this object (its fields: requestId, sub)");
+    }
+
+    #[test]
     fn unknown_and_reserved_types() {
         let e = err(r#"{"type":"nope","data":{}}"#);
         assert_eq!((e.path.as_str(), e.code), ("/type", ErrorCode::UnknownType));

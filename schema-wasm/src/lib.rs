@@ -7,6 +7,7 @@ pub mod error;
 pub mod event;
 pub mod formats;
 pub mod json_text;
+mod fields;
 mod parse;
 
 pub use catalog::{EVENT_TYPES, SERVER_FRAME_TYPES};

@@ -18,12 +18,12 @@ where
     T: Deserialize<'de> + Rules,
 {
     let strict = STRICT;
-    let mut unknown: Option<String> = None;
+    let mut unknown: Option<Vec<String>> = None;
     let mut de = serde_json::Deserializer::from_str(json);
     let parsed = if strict {
         serde_ignored::deserialize(&mut de, |path| {
             if unknown.is_none() {
-                unknown = Some(pointer(&path));
+                unknown = Some(segments(&path));
             }
         })
     } else {
@@ -32,7 +32,7 @@ where
     match parsed.and_then(|value| de.end().map(|()| value)) {
         Ok(value) => {
             if let Some(path) = unknown {
-                return Err(ValidationError::new(path, ErrorCode::UnknownField, "is not a field of this type"));
+                return Err(unknown_field::<T>(&path));
             }
             value.check()?;
             Ok(value)
@@ -54,23 +54,38 @@ fn locate<'de, T: Deserialize<'de>>(json: &'de str) -> ValidationError {
     }
 }
 
-fn pointer(path: &serde_ignored::Path<'_>) -> String {
-    let mut out = String::new();
+/// The error for an unknown key at `path`, listing the keys the object there takes.
+fn unknown_field<'de, T: Deserialize<'de>>(path: &[String]) -> ValidationError {
+    let mut pointer = String::new();
+    for segment in path {
+        push_token(&mut pointer, segment);
+    }
+    let parent = path.split_last().map_or(path, |(_, parent)| parent);
+    let message = match crate::fields::fields_at::<T>(parent) {
+        Some(fields) => format!("is not a field of this object (its fields: {})", fields.join(", ")),
+        None => "is not a field of this object".to_string(),
+    };
+    ValidationError::new(pointer, ErrorCode::UnknownField, message)
+}
+
+/// The path serde_ignored reports, as unescaped keys and indexes from the root.
+fn segments(path: &serde_ignored::Path<'_>) -> Vec<String> {
+    let mut out = Vec::new();
     build(path, &mut out);
     out
 }
 
-fn build(path: &serde_ignored::Path<'_>, out: &mut String) {
+fn build(path: &serde_ignored::Path<'_>, out: &mut Vec<String>) {
     use serde_ignored::Path;
     match path {
         Path::Root => {}
         Path::Seq { parent, index } => {
             build(parent, out);
-            push_token(out, &index.to_string());
+            out.push(index.to_string());
         }
         Path::Map { parent, key } => {
             build(parent, out);
-            push_token(out, key);
+            out.push(key.clone());
         }
         Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
             build(parent, out)

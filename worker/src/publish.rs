@@ -82,9 +82,16 @@ pub fn parse_version_body(body: &[u8]) -> Result<PublishedEvent, ApiError> {
             return ApiError::bad_request(format!("body is not valid JSON: {}", e.message));
         }
         let path = e.path.strip_prefix("/data").map(str::to_string).unwrap_or(e.path);
+        let mut message = e.message;
+        if e.code == ErrorCode::UnknownField && path.rfind('/') == Some(0) {
+            // The body is the event's data plus `target`: list that too.
+            if let Some(list) = message.strip_suffix(')') {
+                message = format!("{list}, target)");
+            }
+        }
         let shown = if path.is_empty() { "the root".to_string() } else { path.clone() };
-        let mut err = ApiError::invalid_event(vec![Detail { index: 0, path, code: e.code.as_str(), message: e.message.clone() }]);
-        err.message = format!("the version is invalid at {shown}: {}", e.message);
+        let mut err = ApiError::invalid_event(vec![Detail { index: 0, path, code: e.code.as_str(), message: message.clone() }]);
+        err.message = format!("the version is invalid at {shown}: {message}");
         err
     })
 }
@@ -147,6 +154,8 @@ mod tests {
         assert_eq!((e.status, e.details[0].path.as_str()), (422, "/version"));
         let e = parse_version_body(br#"{"version":"","extra":1}"#).unwrap_err();
         assert_eq!(e.status, 422);
+        let e = parse_version_body(br#"{"version":"1","versoin":"2"}"#).unwrap_err();
+        assert_eq!(e.details[0].message, "is not a field of this object (its fields: version, changelog, target)");
         let e = parse_version_body(br#"{"version":"1","target":{"requestId":"a b"}}"#).unwrap_err();
         assert_eq!(e.details[0].path, "/target/requestId");
         assert_eq!(parse_version_body(b"nope").unwrap_err().status, 400);
