@@ -14,30 +14,25 @@ import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { ensureDebianPackages, root, run, step } from "../scripts/lib/toolchain.mjs";
 import { SERVERS, cpuSeconds, rssKiB } from "./servers.mjs";
 import { writeReport } from "./report.mjs";
+import { parseFlags, listFlag } from "../scripts/lib/cli.mjs";
 
-const USAGE = "usage: npm run bench -- [--quick] [--servers workerd,wrangler,nchan,native] [--scenarios fanout,rate,batch,catchup,connections]";
-let values;
-try {
-  ({ values } = parseArgs({
-    options: {
-      quick: { type: "boolean", default: false },
-      servers: { type: "string", default: "workerd,wrangler,nchan,native" },
-      scenarios: { type: "string", default: "fanout,rate,batch,catchup,connections" },
-      out: { type: "string" },
-    },
-    strict: true,
-  }));
-} catch (e) {
-  console.error(`bench: ${e.message}\n${USAGE}`);
-  process.exit(2);
-}
-const servers = values.servers.split(",");
-const scenarios = values.scenarios.split(",");
-for (const s of servers) if (!SERVERS[s]) (console.error(`bench: unknown server ${s}\n${USAGE}`), process.exit(2));
+const USAGE = `usage: npm run bench -- [--quick] [--servers workerd,wrangler,nchan,native] [--scenarios fanout,rate,batch,catchup,connections] [--out DIR]
+Runs every scenario on every server and writes docs/bench/ (a --quick run writes to a temporary directory).`;
+const { values, fail } = parseFlags({
+  name: "npm run bench",
+  usage: USAGE,
+  options: {
+    quick: { type: "boolean", default: false },
+    servers: { type: "string", default: "workerd,wrangler,nchan,native" },
+    scenarios: { type: "string", default: "fanout,rate,batch,catchup,connections" },
+    out: { type: "string" },
+  },
+});
+const servers = listFlag(fail, "servers", values.servers, Object.keys(SERVERS));
+const scenarios = listFlag(fail, "scenarios", values.scenarios, ["fanout", "rate", "batch", "catchup", "connections"]);
 
 const quick = values.quick;
 const SIZES = quick

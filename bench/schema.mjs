@@ -6,12 +6,16 @@
 
 import { readFileSync } from "node:fs";
 import { gzipSync, brotliCompressSync, constants } from "node:zlib";
-import { parseArgs } from "node:util";
+import { parseFlags, numberFlag } from "../scripts/lib/cli.mjs";
 import { validateEnvelope } from "../schema-wasm/pkg/node.js";
 import { envelope as zodEnvelope } from "./zod-catalog.mjs";
 
-const { values } = parseArgs({ options: { seconds: { type: "string", default: "1" } } });
-const SECONDS = Number(values.seconds);
+const { values, fail } = parseFlags({
+  name: "npm run bench:schema",
+  usage: "usage: npm run bench:schema -- [--seconds 1]   (seconds per measurement)",
+  options: { seconds: { type: "string", default: "1" } },
+});
+const SECONDS = numberFlag(fail, "seconds", values.seconds, { min: 0.1, integer: false });
 const corpus = JSON.parse(readFileSync(new URL("../tests/fixtures/corpus.json", import.meta.url)));
 const valid = Object.values(corpus).flatMap((c) => c.valid.map((e) => JSON.stringify(e)));
 const invalid = Object.values(corpus).flatMap((c) => c.invalid.map((e) => e.json));

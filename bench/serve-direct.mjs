@@ -4,19 +4,16 @@
 //
 //   node bench/serve-direct.mjs [--org bench] [--build release|dev] [--script OTHER/worker/build/index.js]
 
-import { parseArgs } from "node:util";
+import { parseFlags } from "../scripts/lib/cli.mjs";
 import { startDirect } from "../tests/support/worker.mjs";
 import { token } from "../tests/support/client.mjs";
 
-const USAGE = "usage: node bench/serve-direct.mjs [--org NAME] [--build release|dev] [--script PATH]";
-let values;
-try {
-  ({ values } = parseArgs({ options: { org: { type: "string", default: "bench" }, build: { type: "string", default: "release" }, script: { type: "string" } }, strict: true }));
-  if (!["release", "dev"].includes(values.build)) throw new Error(`--build must be release or dev, got ${values.build}`);
-} catch (e) {
-  console.error(`serve-direct: ${e.message}\n${USAGE}`);
-  process.exit(2);
-}
+const { values, fail } = parseFlags({
+  name: "node bench/serve-direct.mjs",
+  usage: "usage: node bench/serve-direct.mjs [--org NAME] [--build release|dev] [--script PATH]",
+  options: { org: { type: "string", default: "bench" }, build: { type: "string", default: "release" }, script: { type: "string" } },
+});
+if (!["release", "dev"].includes(values.build)) fail(`--build must be release or dev, got ${JSON.stringify(values.build)}`);
 const server = await startDirect({ build: values.build, scriptPath: values.script, vars: { HISTORY_MAX_EVENTS: "20000" } });
 const addr = server.url.replace("http://", "");
 console.log(JSON.stringify({ addr, token: await token(values.org, "subscribe publish") }));

@@ -15,15 +15,17 @@
 //                                       workerd's memory per idle stream (1000 streams of one org),
 //                                       with the hub awake and after it was evicted
 
-import { parseArgs } from "node:util";
+import { parseFlags, numberFlag } from "../scripts/lib/cli.mjs";
 import { join } from "node:path";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { startDirect, startWorker, root, testConfig } from "../tests/support/worker.mjs";
 import { processTree, rssKiB } from "./servers.mjs";
 import { token, publish, openStream, sleep } from "../tests/support/client.mjs";
 
-const { values } = parseArgs({
+const { values, fail } = parseFlags({
+  name: "npm run bench:stream",
+  usage: `usage: npm run bench:stream -- [--events 200] [--fanout 10,100,500,1000] [--runtime both|wrangler|direct] [--before PATH/index.js] [--idle N]`,
   options: {
     events: { type: "string", default: "200" },
     fanout: { type: "string", default: "10,100,500,1000" },
@@ -31,10 +33,12 @@ const { values } = parseArgs({
     before: { type: "string" },
     idle: { type: "string" },
   },
-  strict: true,
 });
-const EVENTS = Number(values.events);
-const FANOUT = values.fanout.split(",").map(Number);
+const EVENTS = numberFlag(fail, "events", values.events, { min: 1 });
+const FANOUT = values.fanout.split(",").map((n) => numberFlag(fail, "fanout", n, { min: 1 }));
+if (!["both", "wrangler", "direct"].includes(values.runtime)) fail(`--runtime must be both, wrangler or direct, got ${JSON.stringify(values.runtime)}`);
+if (values.idle !== undefined) numberFlag(fail, "idle", values.idle, { min: 1 });
+if (values.before !== undefined && !existsSync(values.before)) fail(`--before: no such file ${values.before} (a worker build's index.js)`);
 
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);

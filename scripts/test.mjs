@@ -4,12 +4,19 @@
 //   npm test                    everything
 //   npm test -- tests/stream.test.mjs   only these integration test files (after the Rust steps)
 
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { bin, chromedriver, root, run, setup, step } from "./lib/toolchain.mjs";
+import { usageError } from "./lib/cli.mjs";
 
 const started = Date.now();
 const files = process.argv.slice(2).filter((a) => a !== "--");
+const USAGE = "usage: npm test [-- tests/NAME.test.mjs ...]   (no files: every suite)";
+for (const file of files) {
+  if (file === "--help" || file === "-h") (console.log(USAGE), process.exit(0));
+  if (file.startsWith("-")) usageError("npm test", USAGE, `unknown flag ${file}; npm test takes only test files`);
+  if (!existsSync(join(root, file)) && !existsSync(file)) usageError("npm test", USAGE, `no such test file: ${file} (they are in tests/)`);
+}
 setup({ browser: true });
 
 step("host tests: cargo test --workspace (seconds; several minutes on a fresh machine while cargo compiles)");

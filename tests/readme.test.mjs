@@ -6,8 +6,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { startWorker, root, TEST_SECRET } from "./support/worker.mjs";
 import { shellBlocks, commandsOf, mismatch } from "./support/readme.mjs";
 
@@ -96,4 +96,19 @@ test("README.md's shell examples run as written and print what they say", () => 
     }
   });
   assert.deepEqual(failures, [], `README examples that do not do what they say:\n${failures.join("\n")}`);
+});
+
+test("README.md and docs/ stand alone: links resolve inside the repository, nothing names a file outside it", () => {
+  const docs = [join(root, "README.md"), ...readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => join(root, "docs", f))];
+  const broken = [];
+  for (const file of docs) {
+    const text = readFileSync(file, "utf8");
+    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^(https?:|mailto:|#)/.test(target)) continue;
+      const path = target.split("#")[0];
+      if (!existsSync(resolve(dirname(file), path))) broken.push(`${file.slice(root.length)}: link to ${target}`);
+    }
+    for (const [outside] of text.matchAll(/\.\.\/shared\/\S*|CONTRACT\.md/g)) broken.push(`${file.slice(root.length)}: names ${outside}, outside the repository`);
+  }
+  assert.deepEqual(broken, []);
 });
