@@ -1,9 +1,9 @@
 // `npm run dev [-- wrangler dev flags]`: set up, then serve the worker locally with wrangler dev.
 //   npm run dev -- --port 9000 --var HEARTBEAT_INTERVAL_MS:2000
 //
-// Wrangler checks the flags; the dashboard and token hints are printed once it says where it
-// serves (so they name the address actually served, and a bad flag prints only wrangler's
-// message). A port in use is one line that says how to pick another. The worker's dev build is
+// Flags are checked against the installed wrangler's own list before anything else (a typo is one
+// line); the dashboard and token hints are printed once wrangler says where it serves (so they
+// name the address actually served). A port in use is one line that says how to pick another. The worker's dev build is
 // made here and rebuilt here when worker/src or schema-wasm/src change (wrangler reloads when the
 // build changes); wrangler's own build watcher would build again right after start and restart
 // the runtime for nothing. With your own `--config`, wrangler builds and watches as that says.
@@ -14,8 +14,11 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { root, setup, step } from "./lib/toolchain.mjs";
 import { BUILDS, configWithoutBuild } from "./lib/wrangler-config.mjs";
+import { closest } from "./lib/cli.mjs";
 
 const args = process.argv.slice(2).filter((a, i) => !(i === 0 && a === "--"));
+const wrangler = join(root, "node_modules", ".bin", "wrangler");
+checkWranglerFlags();
 const has = (flag) => args.some((a) => a === flag || a.startsWith(`${flag}=`));
 const flagValue = (flag) => {
   const i = args.findIndex((a) => a === flag || a.startsWith(`${flag}=`));
@@ -65,12 +68,40 @@ if (!ownConfig) {
 }
 
 step("starting wrangler dev (local Durable Object storage in .wrangler/state)");
-const wrangler = join(root, "node_modules", ".bin", "wrangler");
 const child = spawn(wrangler, ["dev", ...extra, ...args], {
   stdio: ["inherit", "pipe", "inherit"],
   cwd: root,
   env: { ...process.env, ORGSTREAM_BUILD: "dev" },
 });
+
+/**
+ * Before any setup: `--help` is wrangler dev's help; a flag wrangler dev does not have is one line
+ * with the flag probably meant (wrangler itself would print its 50 lines of help). The flags are
+ * read from `wrangler dev --help`, so they are the installed wrangler's own.
+ */
+function checkWranglerFlags() {
+  if (!args.some((a) => a.startsWith("-"))) return;
+  if (!existsSync(wrangler)) return; // a fresh clone before npm ci: wrangler checks them later
+  const help = spawnSync(wrangler, ["dev", "--help"], { cwd: root, encoding: "utf8", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(help.stdout);
+    process.exit(help.status ?? 0);
+  }
+  const known = new Set([...help.stdout.matchAll(/^\s+(?:-([a-zA-Z]), )?--([a-zA-Z0-9-]+)/gm)].flatMap(([, short, long]) => (short ? [short, long] : [long])));
+  if (known.size < 10) return; // not the help we know how to read: let wrangler judge
+  const kebab = (name) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  for (const arg of args) {
+    const name = arg.match(/^--?([^=]+)/)?.[1];
+    if (!name || /^-\d/.test(arg)) continue;
+    const plain = kebab(name).replace(/^no-/, "");
+    if (known.has(name) || known.has(kebab(name)) || known.has(plain)) continue;
+    const near = name.length > 2 ? closest(kebab(name), [...known].filter((k) => k.length > 1)) : undefined;
+    console.error(
+      `npm run dev: wrangler dev has no flag ${arg.split("=")[0]}${near ? `; did you mean --${near}?` : ""} (npm run dev -- --help lists its flags)`,
+    );
+    process.exit(2);
+  }
+}
 
 /** Rebuilds the dev worker when its sources change, one build at a time. */
 function watchSources() {

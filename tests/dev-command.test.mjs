@@ -111,3 +111,13 @@ test("npm run dev on a port in use says so in one line, before building anything
     busy.close();
   }
 });
+
+test("npm run dev with a flag wrangler dev does not have says so in one line, before building anything", () => {
+  const r = spawnSync("npm", ["run", "-s", "dev", "--", "--prot", "8781"], { cwd: root, encoding: "utf8", timeout: 30_000 });
+  assert.equal(r.status, 2);
+  assert.equal(r.stderr.trim(), "npm run dev: wrangler dev has no flag --prot; did you mean --port? (npm run dev -- --help lists its flags)");
+  assert.ok(!/dashboard:|building|starting wrangler/.test(r.stdout), "nothing else ran");
+  const help = spawnSync("npm", ["run", "-s", "dev", "--", "--help"], { cwd: root, encoding: "utf8", timeout: 30_000 });
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /--persist-to/, "--help is wrangler dev's own help");
+});

@@ -27,8 +27,13 @@ export function parseFlags({ name, usage, options, hint }) {
 /** parseArgs' message, plus the flag that was probably meant when an unknown one is close to it. */
 function withSuggestion(error, names) {
   const typed = error.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && error.message.match(/'--?([^']+)'/)?.[1];
-  const near = typed && names.find((n) => distance(n, typed) <= 2);
+  const near = typed && closest(typed, names);
   return near ? `${error.message}; did you mean --${near}?` : error.message;
+}
+
+/** The name in `names` within two edits of `typed`, if any (the flag probably meant). */
+export function closest(typed, names) {
+  return names.find((n) => distance(n, typed) <= 2);
 }
 
 /** Levenshtein distance, for the suggestion above (names are short). */
