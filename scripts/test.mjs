@@ -55,6 +55,8 @@ step(`integration tests against the worker in workerd: ${suites.length} files (a
 run("node", ["--test", "--test-concurrency=1", "--test-timeout=600000", "--test-reporter=spec", ...suites]);
 
 if (!files.length) {
+  step("fuzzing: npm run fuzz -- --seconds 30 (the publish validator, the token parser, the SSE frame encoder; about 2 minutes, more on a fresh machine while cargo compiles)");
+  run("node", [join(root, "scripts", "fuzz.mjs"), "--seconds", "30"]);
   step("bench harness smoke run: npm run bench -- --quick (every server and scenario, tiny sizes, about a minute; asserts nothing about speed)");
   run("node", [join(root, "bench", "run.mjs"), "--quick"]);
 }

@@ -13,6 +13,7 @@ const SCRIPTS = {
   "npm run bench:schema": ["bench/schema.mjs"],
   "node bench/serve-direct.mjs": ["bench/serve-direct.mjs"],
   "npm test": ["scripts/test.mjs"],
+  "npm run fuzz": ["scripts/fuzz.mjs"],
 };
 
 const MISTAKES = {
@@ -22,6 +23,7 @@ const MISTAKES = {
   "npm run bench:schema": [["--seconds", "banana"], /--seconds must be a number/],
   "node bench/serve-direct.mjs": [["--build", "debug"], /--build must be release or dev/],
   "npm test": [["tests/no-such.test.mjs"], /no such test file: tests\/no-such.test.mjs/],
+  "npm run fuzz": [["--target", "json"], /--target: unknown json; choose from publish_validator, token, sse_frame/],
 };
 
 const runScript = (name, args) => spawnSync("node", [join(root, SCRIPTS[name][0]), ...args], { cwd: root, encoding: "utf8", timeout: 60_000 });

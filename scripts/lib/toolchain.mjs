@@ -62,7 +62,7 @@ function ensureRust() {
   }
 }
 
-function ensureCargoTool(crate, version, binary, versionLine) {
+export function ensureCargoTool(crate, version, binary, versionLine) {
   const have = output(bin(binary), ["--version"]);
   if (have && have.includes(versionLine)) return;
   step(`installing ${crate} ${version} into ${toolsDir} (first run only; compiling takes a few minutes)`);

@@ -76,56 +76,10 @@ fn push_data(out: &mut String, data: &str) {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::sse_reference::parse;
     use proptest::prelude::*;
-
-    /// A reference SSE parser, written from the WHATWG "event stream interpretation" rules.
-    #[derive(Debug, Default, PartialEq)]
-    pub(crate) struct Parsed {
-        pub id: Option<String>,
-        pub event: String,
-        pub data: String,
-    }
-
-    pub(crate) fn parse(stream: &str) -> Vec<Parsed> {
-        let mut events = Vec::new();
-        let (mut id, mut event, mut data, mut has_data) = (None, String::new(), String::new(), false);
-        let normalized = stream.replace("\r\n", "\n").replace('\r', "\n");
-        for line in normalized.split('\n') {
-            if line.is_empty() {
-                if has_data {
-                    if data.ends_with('\n') {
-                        data.pop();
-                    }
-                    let ev = if event.is_empty() { "message".to_string() } else { event.clone() };
-                    events.push(Parsed { id: id.clone(), event: ev, data: std::mem::take(&mut data) });
-                }
-                event.clear();
-                data.clear();
-                has_data = false;
-                continue;
-            }
-            if line.starts_with(':') {
-                continue;
-            }
-            let (name, value) = match line.find(':') {
-                Some(i) => (&line[..i], line[i + 1..].strip_prefix(' ').unwrap_or(&line[i + 1..])),
-                None => (line, ""),
-            };
-            match name {
-                "event" => event = value.to_string(),
-                "data" => {
-                    data.push_str(value);
-                    data.push('\n');
-                    has_data = true;
-                }
-                "id" if !value.contains('\0') => id = Some(value.to_string()),
-                _ => {}
-            }
-        }
-        events
-    }
 
     fn text(f: &Frame) -> String {
         String::from_utf8(f.as_bytes().to_vec()).unwrap()

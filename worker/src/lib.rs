@@ -14,6 +14,8 @@ pub mod api_error;
 pub mod config;
 pub mod cors;
 pub mod frame;
+#[cfg(any(test, fuzzing))]
+pub mod sse_reference;
 pub mod hub_api;
 pub mod metrics;
 pub mod observers;
