@@ -1,0 +1,294 @@
+// Chaos resume: 200 subscribers of one org while thousands of events are published at a steady
+// rate, singly and in batches; subscribers are cut at random moments (mid-frame too) and come back
+// after random delays with Last-Event-ID. Every subscriber must end with every event exactly once,
+// in id order. One subscriber stays away beyond retention: it must get `stream.reset` and recover
+// through `GET /v1/events`, missing only what the server says is gone.
+//
+// Seeded: the seed is printed; `CHAOS_SEED=<n> node --test tests/chaos.test.mjs` replays its
+// choices (the runtime's own timing still varies). `CHAOS_EVENTS` and `CHAOS_SUBSCRIBERS` make a
+// bigger run.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import { EventSource } from "eventsource";
+import { createParser } from "eventsource-parser";
+import { startWorker } from "./support/worker.mjs";
+import { token, publish, history, taskProgress, sleep } from "./support/client.mjs";
+
+const SEED = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const EVENTS = Number(process.env.CHAOS_EVENTS ?? 3000);
+const SUBSCRIBERS = Number(process.env.CHAOS_SUBSCRIBERS ?? 200);
+const EVENTSOURCE_CLIENTS = Math.round(SUBSCRIBERS / 10); // the rest speak raw HTTP
+const RATE = 60; // events per second, steady
+const RETAINED = Math.min(1000, Math.floor(EVENTS / 3)); // HISTORY_MAX_EVENTS: the laggard stays away for more than this
+const MEAN_BYTES_BETWEEN_CUTS = 40_000; // about 250 frames
+// Away for at most a third of the time retention lasts, so only the laggard falls beyond it.
+const MAX_AWAY_MS = Math.min(1000, Math.floor(((RETAINED / RATE) * 1000) / 3));
+
+/** mulberry32: a small seeded PRNG, so a seed replays the same choices. */
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const random = prng(SEED);
+const between = (lo, hi) => lo + Math.floor(random() * (hi - lo + 1));
+const bytesUntilCut = () => Math.max(1, Math.round(-Math.log(1 - random()) * MEAN_BYTES_BETWEEN_CUTS));
+
+let server;
+after(async () => server?.stop());
+
+/** Per subscriber: the ids in the order received, and what went wrong. */
+function ledger(name) {
+  return {
+    name,
+    last: 0,
+    ids: [],
+    problems: [],
+    connects: 0,
+    cuts: 0,
+    accept(id, data) {
+      const n = Number(id);
+      if (n !== this.last + 1) this.problems.push(`got ${n} after ${this.last}`);
+      let envelope;
+      try {
+        envelope = JSON.parse(data);
+      } catch {
+        this.problems.push(`frame ${id}: data is not JSON: ${JSON.stringify(data.slice(0, 200))}`);
+      }
+      if (envelope && envelope.id !== id) this.problems.push(`frame id ${id} carries envelope ${envelope.id}`);
+      this.last = Math.max(this.last, n);
+      this.ids.push(n);
+    },
+  };
+}
+
+const state = { chaos: true, published: 0, done: false };
+
+/**
+ * A subscriber over raw HTTP: reads the body, and after a random number of bytes feeds only part
+ * of a chunk to its parser and destroys the connection (a cut anywhere, mid-frame included), then
+ * comes back after a random delay with Last-Event-ID.
+ */
+function rawSubscriber(url, tok, l, { onReset } = {}) {
+  let closed = false;
+  let current = null;
+  const connect = () => {
+    if (closed) return;
+    l.connects += 1;
+    let budget = state.chaos && !l.noCuts ? bytesUntilCut() : Infinity;
+    // Every subscriber starts from a known position (0: it connected before the first event), as
+    // an app that loaded its state from history at `latestId` would; so a reconnect before the
+    // first event still resumes rather than starting live.
+    const headers = { "last-event-id": String(l.last) };
+    const decoder = new TextDecoder();
+    const parser = createParser({
+      onEvent: (e) => {
+        if (e.event === "stream.reset") {
+          if (onReset) return onReset(JSON.parse(e.data));
+          return l.problems.push(`stream.reset after ${l.last}: ${e.data}`);
+        }
+        if (e.id !== undefined) l.accept(e.id, e.data);
+        else if (e.event !== "heartbeat") l.problems.push(`unexpected ${e.event} after ${l.last}: ${e.data}`);
+      },
+    });
+    let retried = false;
+    const again = () => {
+      if (retried) return; // a cut can end both the response and the request
+      retried = true;
+      current = null;
+      if (!closed) setTimeout(connect, between(0, MAX_AWAY_MS));
+    };
+    const req = http.get(`${url}/v1/stream?token=${tok}`, { headers, agent: false }, (res) => {
+      if (res.statusCode !== 200) {
+        l.problems.push(`status ${res.statusCode}`);
+        res.resume();
+        return res.on("end", again);
+      }
+      let cut = false;
+      res.on("data", (chunk) => {
+        if (cut) return; // chunks already buffered when the connection was destroyed
+        if (state.chaos && !l.noCuts && chunk.length >= budget) {
+          cut = true;
+          parser.feed(decoder.decode(chunk.subarray(0, budget), { stream: true }));
+          l.cuts += 1;
+          res.destroy();
+          return;
+        }
+        budget -= chunk.length;
+        parser.feed(decoder.decode(chunk, { stream: true }));
+      });
+      res.on("close", again);
+    });
+    req.on("error", again);
+    current = { req };
+  };
+  connect();
+  return {
+    close() {
+      closed = true;
+      current?.req.destroy();
+    },
+  };
+}
+
+/**
+ * A subscriber through the `eventsource` package (the WHATWG EventSource): its network breaks
+ * under it at random moments, and it reconnects by itself with Last-Event-ID, as a browser does.
+ */
+function eventSourceSubscriber(url, tok, l) {
+  const cutting = (response) => {
+    l.connects += 1;
+    if (!state.chaos || !response.body) return response;
+    let budget = bytesUntilCut();
+    const body = response.body.pipeThrough(
+      new TransformStream({
+        transform(chunk, controller) {
+          if (state.chaos && chunk.length >= budget) {
+            controller.enqueue(chunk.subarray(0, budget));
+            l.cuts += 1;
+            controller.error(new Error("cut by the chaos test"));
+            return;
+          }
+          budget -= chunk.length;
+          controller.enqueue(chunk);
+        },
+      }),
+    );
+    return new Response(body, { status: response.status, headers: response.headers });
+  };
+  // `lastEventId=0`: the position it starts from (see the raw subscriber); once it has seen an
+  // event, its own Last-Event-ID header wins over the query.
+  const es = new EventSource(`${url}/v1/stream?token=${tok}&lastEventId=0`, { fetch: (input, init) => fetch(input, init).then(cutting) });
+  for (const type of ["task.progress", "task.completed"]) es.addEventListener(type, (e) => l.accept(e.lastEventId, e.data));
+  return { close: () => es.close() };
+}
+
+test(`chaos resume: ${SUBSCRIBERS} subscribers cut at random, ${EVENTS} events, every one delivered exactly once in order (seed ${SEED})`, async (t) => {
+  t.diagnostic(`seed ${SEED} (CHAOS_SEED=${SEED} replays it)`);
+  server = await startWorker({ vars: { HISTORY_MAX_EVENTS: String(RETAINED), RETRY_MS: "250" } });
+  const org = `chaos-${SEED}`;
+  const tok = await token(org);
+  const started = Date.now();
+
+  const ledgers = [];
+  const clients = [];
+  for (let i = 0; i < SUBSCRIBERS; i++) {
+    const l = ledger(i < EVENTSOURCE_CLIENTS ? `eventsource-${i}` : `raw-${i}`);
+    ledgers.push(l);
+    clients.push(i < EVENTSOURCE_CLIENTS ? eventSourceSubscriber(server.url, tok, l) : rawSubscriber(server.url, tok, l));
+  }
+
+  // The laggard: reads the first events, leaves, and comes back when more than the retained
+  // number of events were published after what it saw.
+  const laggard = ledger("laggard");
+  laggard.noCuts = true;
+  let laggardClient = rawSubscriber(server.url, tok, laggard);
+  const laggardBack = (async () => {
+    while (laggard.last < 20) {
+      if (laggard.problems.length) throw new Error(`laggard: ${laggard.problems.join("; ")}`);
+      await sleep(20);
+    }
+    laggardClient.close();
+    const seen = laggard.last;
+    while (state.published < seen + RETAINED + Math.floor(RETAINED / 5)) await sleep(20);
+    const reset = await new Promise((resolve) => {
+      laggardClient = rawSubscriber(server.url, tok, laggard, {
+        onReset: (data) => {
+          laggard.last = Number(data.latestId); // live events go on from the server's latest
+          resolve(data);
+        },
+      });
+    });
+    // Live events go on arriving; history fills in what is still retained, de-duplicated by id.
+    const recovered = new Map();
+    let after = Number(reset.earliestId) - 1;
+    let gapAfter = null;
+    for (;;) {
+      const page = await history(server.url, tok, { after: String(after), limit: "1000" });
+      assert.equal(page.status, 200);
+      if (page.body.gap && gapAfter === null) gapAfter = Number(page.body.earliestId); // pruned meanwhile
+      for (const e of page.body.events) recovered.set(Number(e.id), e);
+      if (!page.body.hasMore) break;
+      after = Number(page.body.events.at(-1).id);
+    }
+    return { seen, reset, recovered, gapAfter };
+  })();
+
+  // Progress, so a long run is not silent (and a stuck one says where).
+  const everyone = [...ledgers, laggard];
+  let phase = "connecting";
+  const progress = setInterval(() => {
+    const lasts = ledgers.map((l) => l.last);
+    console.error(
+      `chaos: ${phase}; published ${state.published}/${EVENTS}; subscribers at ${Math.min(...lasts)}..${Math.max(...lasts)}; ` +
+        `laggard at ${laggard.last}; ${everyone.reduce((n, l) => n + l.cuts, 0)} cuts`,
+    );
+  }, 10_000);
+  t.after(() => clearInterval(progress));
+
+  // Wait until every subscriber is connected once, then publish at a steady rate.
+  await Promise.all(ledgers.map(async (l) => {
+    while (l.connects === 0) await sleep(20);
+  }));
+  await sleep(500);
+  phase = "publishing";
+  const ids = [];
+  const rejected = [];
+  const t0 = Date.now();
+  while (state.published < EVENTS) {
+    const size = random() < 0.6 ? 1 : Math.min(between(2, 20), EVENTS - state.published);
+    const body = size === 1 ? taskProgress(`e${state.published}`) : { events: Array.from({ length: size }, (_, k) => taskProgress(`e${state.published + k}`)) };
+    const r = await publish(server.url, tok, body);
+    if (r.status !== 202) rejected.push(`${r.status} ${JSON.stringify(r.body)}`);
+    else ids.push(...r.body.ids.map(Number));
+    state.published += size;
+    const due = t0 + (state.published / RATE) * 1000;
+    if (due > Date.now()) await sleep(due - Date.now());
+  }
+  state.chaos = false;
+  const publishSeconds = (Date.now() - t0) / 1000;
+  assert.deepEqual(rejected, [], "every publish was accepted");
+  assert.deepEqual(ids, Array.from({ length: EVENTS }, (_, i) => i + 1), "ids are 1..N, each once, in publish order");
+
+  phase = "waiting for the laggard";
+  const lag = await laggardBack;
+  phase = "waiting for every subscriber to reach the end";
+  const deadline = Date.now() + 90_000;
+  while (everyone.some((l) => l.last < EVENTS) && Date.now() < deadline) await sleep(100);
+  for (const c of [...clients, laggardClient]) c.close();
+  const behind = everyone.filter((l) => l.last < EVENTS).map((l) => `${l.name} at ${l.last}`);
+  assert.deepEqual(behind, [], "every subscriber reached the last event");
+
+  for (const l of ledgers) {
+    assert.deepEqual(l.problems, [], `${l.name}: every event exactly once, in order`);
+    assert.equal(l.ids.length, EVENTS, `${l.name} has every event`);
+  }
+
+  // The laggard: everything it saw before leaving, in order; `stream.reset` for the gap; then all
+  // of what was still retained (history) and live, with nothing missing after the point the
+  // server said it still had.
+  assert.equal(lag.reset.reason, "history_gap");
+  const firstKept = lag.gapAfter ?? Number(lag.reset.earliestId);
+  assert.ok(firstKept > lag.seen + 1, "the laggard really fell beyond retention");
+  const live = laggard.ids.filter((id) => id > lag.seen);
+  const have = new Set([...lag.recovered.keys(), ...live]);
+  const missing = [];
+  for (let id = firstKept; id <= EVENTS; id++) if (!have.has(id)) missing.push(id);
+  assert.deepEqual(missing, [], "after stream.reset, history and the stream together hold every event still retained");
+  assert.deepEqual(laggard.ids.slice(0, laggard.ids.indexOf(lag.seen) + 1), Array.from({ length: lag.seen }, (_, i) => i + 1));
+  assert.deepEqual(laggard.problems, [], "laggard: in order before it left, and live events in order after the reset");
+
+  const cuts = everyone.reduce((n, l) => n + l.cuts, 0);
+  const connects = everyone.reduce((n, l) => n + l.connects, 0);
+  const summary =
+    `chaos: seed ${SEED}, ${SUBSCRIBERS} subscribers (${EVENTSOURCE_CLIENTS} eventsource) + 1 laggard, ${EVENTS} events in ${publishSeconds.toFixed(1)} s, ` +
+    `${cuts} cuts injected, ${connects} connects, laggard lost ${firstKept - lag.seen - 1} events (reported by stream.reset) and recovered ${lag.recovered.size} from history, ` +
+    `${((Date.now() - started) / 1000).toFixed(1)} s in all`;
+  t.diagnostic(summary);
+  console.log(summary);
+});
