@@ -235,6 +235,22 @@ mod tests {
     }
 
     #[test]
+    fn arrays_are_refused_where_the_catalog_has_objects() {
+        let e = err(r#"{"type":"task.progress","data":["t1",0.5]}"#);
+        assert_eq!((e.path.as_str(), e.code), ("/data", ErrorCode::InvalidType));
+        let e = err(r#"["task.progress",{"taskId":"t1","progress":0.5}]"#);
+        assert_eq!((e.path.as_str(), e.code), ("", ErrorCode::InvalidType));
+        let e = err(r#"{"type":"task.failed","data":{"taskId":"t","error":"x"},"target":["tab-1"]}"#);
+        assert_eq!((e.path.as_str(), e.code), ("/target", ErrorCode::InvalidType));
+        let details = r#"{"type":"reconciliation.update","data":{"eventId":"e","service":"s","status":"discrepancy","counts":{},"checksum":"c","latencyMs":1,"discrepancyDetails":[{},{},[]]}}"#;
+        let e = err(details);
+        assert_eq!((e.path.as_str(), e.code), ("/data/discrepancyDetails", ErrorCode::InvalidType));
+        // Arrays where the catalog has arrays or any JSON are fine.
+        let ok = r#"{"type":"task.completed","data":{"taskId":"t","result":[[1],{"a":[2]}]}}"#;
+        assert!(parse_published(ok).is_ok());
+    }
+
+    #[test]
     fn an_unknown_field_error_lists_the_fields_of_its_object() {
         let e = err(&GOOD.replace(r#""title""#, r#""titel":"x","title""#));
         assert_eq!(e.message, "is not a field of this object (its fields: changeId, vendorId, title, severity, detectedAt, url)");

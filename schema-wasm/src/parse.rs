@@ -18,6 +18,11 @@ where
     T: Deserialize<'de> + Rules,
 {
     let strict = STRICT;
+    if strict {
+        if let Some(error) = array_for_object::<T>(json) {
+            return Err(error);
+        }
+    }
     let mut unknown: Option<Vec<String>> = None;
     let mut de = serde_json::Deserializer::from_str(json);
     let parsed = if strict {
@@ -52,6 +57,53 @@ fn locate<'de, T: Deserialize<'de>>(json: &'de str) -> ValidationError {
         // Unreachable in practice: the fast path failed on the same input.
         Ok(()) => ValidationError::new("", ErrorCode::MalformedJson, "could not be parsed"),
     }
+}
+
+/// serde's derived structs also accept their fields as an array, in order (`["t1", 0.5]` for
+/// `{"taskId": "t1", "progress": 0.5}`); the catalog says objects, and what is published is stored
+/// and sent as written. Publishing refuses an array wherever the type has a struct, found by
+/// asking the type itself (`fields_at`). Only text with a `[` in it can hold one.
+fn array_for_object<'de, T: Deserialize<'de>>(json: &str) -> Option<ValidationError> {
+    if !json.contains('[') {
+        return None;
+    }
+    if json.trim_start().starts_with('[') && crate::fields::fields_at::<T>(&[]).is_some() {
+        return Some(array_error(&[]));
+    }
+    // Text that is not JSON, or nests too deep, is the typed parse's to report.
+    let value: serde_json::Value = serde_json::from_str(json).ok()?;
+    let mut path = Vec::new();
+    find_array_for_object::<T>(&value, &mut path)
+}
+
+fn array_error(path: &[String]) -> ValidationError {
+    let mut pointer = String::new();
+    for segment in path {
+        push_token(&mut pointer, segment);
+    }
+    ValidationError::new(pointer, ErrorCode::InvalidType, "has the wrong type: expected an object, got an array")
+}
+
+fn find_array_for_object<'de, T: Deserialize<'de>>(value: &serde_json::Value, path: &mut Vec<String>) -> Option<ValidationError> {
+    let children: Vec<(String, &serde_json::Value)> = match value {
+        serde_json::Value::Array(items) => {
+            if crate::fields::fields_at::<T>(path).is_some() {
+                return Some(array_error(path));
+            }
+            items.iter().enumerate().map(|(index, item)| (index.to_string(), item)).collect()
+        }
+        serde_json::Value::Object(map) => map.iter().map(|(key, item)| (key.clone(), item)).collect(),
+        _ => return None,
+    };
+    for (key, item) in children {
+        path.push(key);
+        let found = find_array_for_object::<T>(item, path);
+        path.pop();
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
 }
 
 /// The error for an unknown key at `path`, listing the keys the object there takes.

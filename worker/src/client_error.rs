@@ -77,11 +77,12 @@ pub fn parse(body: &[u8]) -> Result<ClientError, ApiError> {
     if body.len() > MAX_REPORT_BYTES {
         return Err(ApiError::payload_too_large(MAX_REPORT_BYTES));
     }
-    let report: ClientError = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!(
-            "a client error report is {{\"message\", \"stack\"?, \"componentStack\"?, \"url\"?, \"userAgent\"?}} ({e})"
-        ))
-    })?;
+    let shape = r#"a client error report is a JSON object {"message", "stack"?, "componentStack"?, "url"?, "userAgent"?}"#;
+    if !crate::json_object::is_object(body) {
+        return Err(ApiError::bad_request(shape));
+    }
+    let report: ClientError =
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("{shape} ({e})")))?;
     let n = report.message.chars().count();
     if n == 0 || n > 2000 {
         return Err(ApiError::bad_request("message must be 1 to 2000 characters"));

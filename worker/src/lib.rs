@@ -17,6 +17,7 @@ pub mod frame;
 #[cfg(any(test, fuzzing))]
 pub mod sse_reference;
 pub mod hub_api;
+pub mod json_object;
 pub mod metrics;
 pub mod observers;
 pub mod publish;

@@ -17,15 +17,20 @@ pub fn parse_body(body: &[u8]) -> Result<Vec<PublishedEvent>, ApiError> {
         return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
     }
     let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("body is not valid UTF-8"))?;
-    let object: BTreeMap<String, &RawValue> = serde_json::from_str(text).map_err(|e| {
-        if e.is_syntax() || e.is_eof() {
-            ApiError::bad_request(format!("body is not valid JSON ({e})"))
-        } else {
+    let object = members(text).map_err(|e| match e {
+        Members::NotJson(e) => ApiError::bad_request(format!("body is not valid JSON ({e})")),
+        Members::NotObject => {
             ApiError::bad_request(r#"body must be a JSON object: one event {"type","data"} or {"events": [...]}"#)
         }
     })?;
+    // A key twice inside one event is the event's error (422, below); `events` twice is the body's.
+    let mut batches = object.iter().filter(|(key, _)| key == "events").map(|(_, value)| *value);
+    let (events, again) = (batches.next(), batches.next());
+    if again.is_some() {
+        return Err(repeated("events"));
+    }
 
-    let raw_events: Vec<&str> = match object.get("events") {
+    let raw_events: Vec<&str> = match events {
         None => vec![text],
         Some(events) => {
             if object.len() > 1 {
@@ -69,8 +74,14 @@ pub fn parse_version_body(body: &[u8]) -> Result<PublishedEvent, ApiError> {
         return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
     }
     let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("body is not valid UTF-8"))?;
-    let mut fields: BTreeMap<String, &RawValue> = serde_json::from_str(text)
+    let list = members(text)
         .map_err(|_| ApiError::bad_request(r#"body must be a JSON object: {"version", "changelog"?, "target"?}"#))?;
+    let mut fields = BTreeMap::new();
+    for (key, value) in list {
+        if fields.insert(key.clone(), value).is_some() {
+            return Err(repeated(&key));
+        }
+    }
     let target = fields.remove("target");
     let data = serde_json::to_string(&fields).map_err(internal("encoding a version's data"))?;
     let event = match target {
@@ -96,6 +107,54 @@ pub fn parse_version_body(body: &[u8]) -> Result<PublishedEvent, ApiError> {
     })
 }
 
+fn repeated(key: &str) -> ApiError {
+    ApiError::bad_request(format!("body has the key {key:?} twice; give it once"))
+}
+
+/// Why a body is not a JSON object.
+enum Members {
+    NotJson(serde_json::Error),
+    NotObject,
+}
+
+/// The members of the JSON object `text` in order, each value as its text, a key given twice
+/// kept twice: a map would keep one of them silently (`{"events": [bad], "events": [good]}`).
+fn members(text: &str) -> Result<Vec<(String, &RawValue)>, Members> {
+    if !crate::json_object::is_object(text.as_bytes()) {
+        // Still say "not JSON" for text that is not JSON at all.
+        return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Err(e) if e.is_syntax() || e.is_eof() => Members::NotJson(e),
+            _ => Members::NotObject,
+        });
+    }
+    serde_json::from_str::<Entries<'_>>(text)
+        .map(|entries| entries.0)
+        .map_err(|e| if e.is_syntax() || e.is_eof() { Members::NotJson(e) } else { Members::NotObject })
+}
+
+/// An object's members in order, duplicates kept (serde's maps keep only the last).
+struct Entries<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for Entries<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Entries<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Entries<'de>, A::Error> {
+                let mut list = Vec::new();
+                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
+                    list.push(entry);
+                }
+                Ok(Entries(list))
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +164,20 @@ mod tests {
     #[test]
     fn one_event() {
         assert_eq!(parse_body(TASK.as_bytes()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused() {
+        let body = format!(r#"{{"events":[{{"type":"nope"}}],"events":[{TASK}]}}"#);
+        let e = parse_body(body.as_bytes()).unwrap_err();
+        assert_eq!((e.status, e.message.as_str()), (400, r#"body has the key "events" twice; give it once"#));
+        let e = parse_version_body(br#"{"version":"1","version":"2"}"#).unwrap_err();
+        assert_eq!(e.status, 400);
+        // Inside one event, a key twice is that event's error.
+        let e = parse_body(br#"{"type":"task.failed","type":"task.failed","data":{"taskId":"t","error":"x"}}"#).unwrap_err();
+        assert_eq!(e.status, 422);
+        assert_eq!(parse_body(b"[1,2]").unwrap_err().status, 400);
+        assert!(parse_body(b"{nope").unwrap_err().message.starts_with("body is not valid JSON"));
     }
 
     #[test]

@@ -43,25 +43,30 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
 }
 
 async fn route(req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
-    match (url.path(), req.method()) {
-        ("/healthz", Method::Get) => healthz(env),
-        ("/healthz", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET")),
-        ("/v1/stream", Method::Get) => stream(&req, url, env).await,
-        ("/v1/stream", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET")),
-        ("/v1/stream/ticket", Method::Post) => stream_ticket(&req, url, env),
-        ("/v1/stream/ticket", m) => Err(ApiError::method_not_allowed(m.as_ref(), "POST")),
-        ("/v1/events", Method::Get) => history(&req, url, env).await,
-        ("/v1/events", Method::Post) => publish(req, url, env).await,
-        ("/v1/events", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET, POST")),
-        ("/v1/versions", Method::Put) => put_version(req, url, env).await,
-        ("/v1/versions", Method::Delete) => delete_version(&req, url, env).await,
-        ("/v1/versions", m) => Err(ApiError::method_not_allowed(m.as_ref(), "PUT, DELETE")),
-        ("/v1/audit/client-error", Method::Post) => client_error(req, url, env).await,
-        ("/v1/audit/client-error", m) => Err(ApiError::method_not_allowed(m.as_ref(), "POST")),
+    // workers-rs reads a method it does not know (PROPFIND, PURGE, ...) as GET: match on the
+    // method the runtime saw, and answer anything else with 405.
+    let raw = req.inner().method();
+    let method = Some(req.method()).filter(|m| m.as_ref() == raw);
+    let m = raw.as_str();
+    match (url.path(), method) {
+        ("/healthz", Some(Method::Get)) => healthz(env),
+        ("/healthz", _) => Err(ApiError::method_not_allowed(m, "GET")),
+        ("/v1/stream", Some(Method::Get)) => stream(&req, url, env).await,
+        ("/v1/stream", _) => Err(ApiError::method_not_allowed(m, "GET")),
+        ("/v1/stream/ticket", Some(Method::Post)) => stream_ticket(&req, url, env),
+        ("/v1/stream/ticket", _) => Err(ApiError::method_not_allowed(m, "POST")),
+        ("/v1/events", Some(Method::Get)) => history(&req, url, env).await,
+        ("/v1/events", Some(Method::Post)) => publish(req, url, env).await,
+        ("/v1/events", _) => Err(ApiError::method_not_allowed(m, "GET, POST")),
+        ("/v1/versions", Some(Method::Put)) => put_version(req, url, env).await,
+        ("/v1/versions", Some(Method::Delete)) => delete_version(&req, url, env).await,
+        ("/v1/versions", _) => Err(ApiError::method_not_allowed(m, "PUT, DELETE")),
+        ("/v1/audit/client-error", Some(Method::Post)) => client_error(req, url, env).await,
+        ("/v1/audit/client-error", _) => Err(ApiError::method_not_allowed(m, "POST")),
         #[cfg(feature = "dev-token")]
-        ("/v1/dev/token", Method::Get) => dev_token(url, env),
-        ("/v1/metrics", Method::Get) => metrics(&req, url, env).await,
-        ("/v1/metrics", m) => Err(ApiError::method_not_allowed(m.as_ref(), "GET")),
+        ("/v1/dev/token", Some(Method::Get)) => dev_token(url, env),
+        ("/v1/metrics", Some(Method::Get)) => metrics(&req, url, env).await,
+        ("/v1/metrics", _) => Err(ApiError::method_not_allowed(m, "GET")),
         (path, _) => Err(ApiError::not_found(path)),
     }
 }

@@ -183,7 +183,8 @@ fn decode_json<T: for<'de> Deserialize<'de>>(part: &str, what: &'static str) -> 
     let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| {
         TokenError::Malformed(if what == "header" { "header is not base64url" } else { "payload is not base64url" })
     })?;
-    serde_json::from_slice(&bytes).map_err(|_| {
+    let object = crate::json_object::is_object(&bytes);
+    object.then(|| serde_json::from_slice(&bytes).ok()).flatten().ok_or_else(|| {
         TokenError::Malformed(if what == "header" { "header is not a JSON object" } else { "payload is not a JSON object of claims" })
     })
 }
@@ -230,6 +231,18 @@ mod tests {
         assert_eq!(c.org, "acme");
         assert_eq!(c.sub, "user-1");
         assert!(c.allows(Scope::Subscribe) && c.allows(Scope::Publish) && !c.allows(Scope::Metrics));
+    }
+
+    #[test]
+    fn claims_or_a_header_written_as_an_array_are_refused() {
+        let claims = json!(["acme", "u1", "subscribe", NOW + 60]);
+        assert_eq!(verify(&token(claims), SECRET, NOW), Err(TokenError::Malformed("payload is not a JSON object of claims")));
+        let header = URL_SAFE_NO_PAD.encode(br#"["HS256","JWT"]"#);
+        let payload = token(good()).split('.').nth(1).unwrap().to_string();
+        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET).unwrap();
+        mac.update(format!("{header}.{payload}").as_bytes());
+        let signed = format!("{header}.{payload}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+        assert_eq!(verify(&signed, SECRET, NOW), Err(TokenError::Malformed("header is not a JSON object")));
     }
 
     #[test]
