@@ -9,10 +9,9 @@
 // bigger run.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import http from "node:http";
 import { EventSource } from "eventsource";
-import { createParser } from "eventsource-parser";
 import { startWorker } from "./support/worker.mjs";
+import { ledger, rawSubscriber } from "./support/resuming.mjs";
 import { token, publish, history, taskProgress, sleep } from "./support/client.mjs";
 
 const SEED = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -42,99 +41,9 @@ const bytesUntilCut = () => Math.max(1, Math.round(-Math.log(1 - random()) * MEA
 let server;
 after(async () => server?.stop());
 
-/** Per subscriber: the ids in the order received, and what went wrong. */
-function ledger(name) {
-  return {
-    name,
-    last: 0,
-    ids: [],
-    problems: [],
-    connects: 0,
-    cuts: 0,
-    accept(id, data) {
-      const n = Number(id);
-      if (n !== this.last + 1) this.problems.push(`got ${n} after ${this.last}`);
-      let envelope;
-      try {
-        envelope = JSON.parse(data);
-      } catch {
-        this.problems.push(`frame ${id}: data is not JSON: ${JSON.stringify(data.slice(0, 200))}`);
-      }
-      if (envelope && envelope.id !== id) this.problems.push(`frame id ${id} carries envelope ${envelope.id}`);
-      this.last = Math.max(this.last, n);
-      this.ids.push(n);
-    },
-  };
-}
-
 const state = { chaos: true, published: 0, done: false };
-
-/**
- * A subscriber over raw HTTP: reads the body, and after a random number of bytes feeds only part
- * of a chunk to its parser and destroys the connection (a cut anywhere, mid-frame included), then
- * comes back after a random delay with Last-Event-ID.
- */
-function rawSubscriber(url, tok, l, { onReset } = {}) {
-  let closed = false;
-  let current = null;
-  const connect = () => {
-    if (closed) return;
-    l.connects += 1;
-    let budget = state.chaos && !l.noCuts ? bytesUntilCut() : Infinity;
-    // Every subscriber starts from a known position (0: it connected before the first event), as
-    // an app that loaded its state from history at `latestId` would; so a reconnect before the
-    // first event still resumes rather than starting live.
-    const headers = { "last-event-id": String(l.last) };
-    const decoder = new TextDecoder();
-    const parser = createParser({
-      onEvent: (e) => {
-        if (e.event === "stream.reset") {
-          if (onReset) return onReset(JSON.parse(e.data));
-          return l.problems.push(`stream.reset after ${l.last}: ${e.data}`);
-        }
-        if (e.id !== undefined) l.accept(e.id, e.data);
-        else if (e.event !== "heartbeat") l.problems.push(`unexpected ${e.event} after ${l.last}: ${e.data}`);
-      },
-    });
-    let retried = false;
-    const again = () => {
-      if (retried) return; // a cut can end both the response and the request
-      retried = true;
-      current = null;
-      if (!closed) setTimeout(connect, between(0, MAX_AWAY_MS));
-    };
-    const req = http.get(`${url}/v1/stream?token=${tok}`, { headers, agent: false }, (res) => {
-      if (res.statusCode !== 200) {
-        l.problems.push(`status ${res.statusCode}`);
-        res.resume();
-        return res.on("end", again);
-      }
-      let cut = false;
-      res.on("data", (chunk) => {
-        if (cut) return; // chunks already buffered when the connection was destroyed
-        if (state.chaos && !l.noCuts && chunk.length >= budget) {
-          cut = true;
-          parser.feed(decoder.decode(chunk.subarray(0, budget), { stream: true }));
-          l.cuts += 1;
-          res.destroy();
-          return;
-        }
-        budget -= chunk.length;
-        parser.feed(decoder.decode(chunk, { stream: true }));
-      });
-      res.on("close", again);
-    });
-    req.on("error", again);
-    current = { req };
-  };
-  connect();
-  return {
-    close() {
-      closed = true;
-      current?.req.destroy();
-    },
-  };
-}
+/** Cuts at random until the publisher is done, and comes back within MAX_AWAY_MS. */
+const chaotic = { bytesUntilCut: () => (state.chaos ? bytesUntilCut() : Infinity), awayMs: () => between(0, MAX_AWAY_MS) };
 
 /**
  * A subscriber through the `eventsource` package (the WHATWG EventSource): its network breaks
@@ -180,13 +89,12 @@ test(`chaos resume: ${SUBSCRIBERS} subscribers cut at random, ${EVENTS} events, 
   for (let i = 0; i < SUBSCRIBERS; i++) {
     const l = ledger(i < EVENTSOURCE_CLIENTS ? `eventsource-${i}` : `raw-${i}`);
     ledgers.push(l);
-    clients.push(i < EVENTSOURCE_CLIENTS ? eventSourceSubscriber(server.url, tok, l) : rawSubscriber(server.url, tok, l));
+    clients.push(i < EVENTSOURCE_CLIENTS ? eventSourceSubscriber(server.url, tok, l) : rawSubscriber(server.url, tok, l, chaotic));
   }
 
   // The laggard: reads the first events, leaves, and comes back when more than the retained
   // number of events were published after what it saw.
   const laggard = ledger("laggard");
-  laggard.noCuts = true;
   let laggardClient = rawSubscriber(server.url, tok, laggard);
   const laggardBack = (async () => {
     while (laggard.last < 20) {
@@ -198,6 +106,7 @@ test(`chaos resume: ${SUBSCRIBERS} subscribers cut at random, ${EVENTS} events, 
     while (state.published < seen + RETAINED + Math.floor(RETAINED / 5)) await sleep(20);
     const reset = await new Promise((resolve) => {
       laggardClient = rawSubscriber(server.url, tok, laggard, {
+        awayMs: () => between(0, MAX_AWAY_MS),
         onReset: (data) => {
           laggard.last = Number(data.latestId); // live events go on from the server's latest
           resolve(data);

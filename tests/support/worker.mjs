@@ -154,6 +154,15 @@ async function startOnce({ vars = {}, persistDir, port: fixedPort, config, build
       await exited;
       clearTimeout(timer);
     },
+    /** Kills the runtime at once (SIGKILL to wrangler and workerd: no graceful stop, nothing flushed). */
+    async kill() {
+      if (child.exitCode !== null || child.signalCode) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {}
+      await exited;
+    },
     /** Stops the runtime and starts a new one on the same storage (a new port unless `samePort`). */
     async restart(newVars = vars, { samePort = false } = {}) {
       await server.stop();

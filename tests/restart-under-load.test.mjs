@@ -1,0 +1,123 @@
+// Restart under load: the runtime is killed (SIGKILL: no graceful stop) in the middle of a stream
+// of publishes, and started again on the same storage and port. Every event that got a 202 must
+// be in history with the id it was given, no event may be stored twice, ids must go on without
+// reuse, and subscribers must resume and reach the end with every stored event once, in order.
+// Several kills per run; `RESTART_KILLS` changes how many.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker } from "./support/worker.mjs";
+import { token, history, sleep } from "./support/client.mjs";
+import { ledger, rawSubscriber } from "./support/resuming.mjs";
+
+const KILLS = Number(process.env.RESTART_KILLS ?? 3);
+const SUBSCRIBERS = 20;
+
+let server;
+after(async () => server?.stop());
+
+/** Every event of the org, all pages. */
+async function everything(url, tok) {
+  const events = [];
+  let after = 0;
+  for (;;) {
+    const page = await history(url, tok, { after: String(after), limit: "1000" });
+    assert.equal(page.status, 200, JSON.stringify(page.body));
+    events.push(...page.body.events);
+    if (!page.body.hasMore) return events;
+    after = Number(page.body.events.at(-1).id);
+  }
+}
+
+test(`restart under load: ${KILLS} kills of the runtime mid-publish; every acknowledged event kept with its id, none twice, subscribers reach the end`, async (t) => {
+  server = await startWorker({ vars: { RETRY_MS: "200" } });
+  const url = server.url;
+  const tok = await token("restart-load");
+  const subscribers = Array.from({ length: SUBSCRIBERS }, (_, i) => ledger(`subscriber-${i}`));
+  const clients = subscribers.map((l) => rawSubscriber(url, tok, l, { awayMs: () => 100 + Math.floor(Math.random() * 200) }));
+
+  // One publisher at a time, as fast as answers come: each request's events carry its number, so
+  // what was stored can be traced to the request whatever its answer was.
+  const acknowledged = new Map(); // request number -> ids given
+  const unanswered = []; // request numbers with no 202 (refused, or cut off by a kill)
+  let publishing = true;
+  let request = 0;
+  const publisher = (async () => {
+    while (publishing) {
+      const n = request++;
+      const size = n % 4 === 0 ? 5 : 1;
+      const events = Array.from({ length: size }, (_, k) => ({ type: "task.progress", data: { taskId: `r${n}-${k}`, progress: 0.5 } }));
+      try {
+        const r = await fetch(`${url}/v1/events`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${tok}`, "content-type": "application/json" },
+          body: JSON.stringify(size === 1 ? events[0] : { events }),
+          signal: AbortSignal.timeout(10_000),
+        });
+        const body = await r.json().catch(() => null);
+        if (r.status === 202) acknowledged.set(n, body.ids.map(Number));
+        else unanswered.push(n);
+      } catch {
+        unanswered.push(n);
+        await sleep(50); // the runtime is down: try again shortly
+      }
+    }
+  })();
+
+  const kills = [];
+  for (let k = 0; k < KILLS; k++) {
+    await sleep(1500);
+    const before = acknowledged.size;
+    await server.kill();
+    await sleep(300);
+    server = await server.start();
+    kills.push({ acknowledgedBefore: before });
+  }
+  await sleep(1500);
+  publishing = false;
+  await publisher;
+
+  // History: every acknowledged event with its id; nothing twice; ids 1..N without a hole that an
+  // acknowledged event should fill.
+  const stored = await everything(url, tok);
+  const ids = stored.map((e) => Number(e.id));
+  assert.deepEqual(ids, [...ids].sort((a, b) => a - b), "history is in id order");
+  assert.equal(new Set(ids).size, ids.length, "no id is used twice");
+  const byTask = new Map();
+  for (const e of stored) {
+    const key = e.data.taskId;
+    assert.ok(!byTask.has(key), `${key} is stored once, not twice (ids ${byTask.get(key)} and ${e.id})`);
+    byTask.set(key, Number(e.id));
+  }
+  const lost = [];
+  for (const [n, given] of acknowledged) {
+    given.forEach((id, k) => {
+      if (byTask.get(`r${n}-${k}`) !== id) lost.push(`request ${n} event ${k}: acknowledged as ${id}, stored as ${byTask.get(`r${n}-${k}`)}`);
+    });
+  }
+  assert.deepEqual(lost, [], "every acknowledged event is in history with the id it was given");
+  const partial = unanswered.filter((n) => {
+    const size = n % 4 === 0 ? 5 : 1;
+    const kept = Array.from({ length: size }, (_, k) => byTask.has(`r${n}-${k}`)).filter(Boolean).length;
+    return kept !== 0 && kept !== size;
+  });
+  assert.deepEqual(partial, [], "a batch without an answer is stored whole or not at all");
+
+  // Subscribers: each reaches the last stored event, with every stored event once, in order.
+  const last = ids.at(-1);
+  const deadline = Date.now() + 30_000;
+  while (subscribers.some((l) => l.last < last) && Date.now() < deadline) await sleep(100);
+  for (const c of clients) c.close();
+  for (const l of subscribers) {
+    const problems = l.problems.filter((p) => !/^status 5\d\d/.test(p)); // refused while the runtime started
+    assert.deepEqual(problems, [], `${l.name}: every event once, in order`);
+    assert.deepEqual(l.ids, ids, `${l.name} has every stored event`);
+  }
+
+  const storedUnanswered = unanswered.filter((n) => byTask.has(`r${n}-0`)).length;
+  const summary =
+    `restart under load: ${KILLS} SIGKILLs, ${request} publish requests (${acknowledged.size} acknowledged, ${unanswered.length} without an answer, ` +
+    `${storedUnanswered} of those stored anyway), ${ids.length} events stored, ${SUBSCRIBERS} subscribers each with all ${ids.length}, ` +
+    `${subscribers.reduce((n, l) => n + l.connects, 0)} connects`;
+  t.diagnostic(summary);
+  console.log(summary);
+});
