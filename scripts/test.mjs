@@ -57,6 +57,8 @@ run("node", ["--test", "--test-concurrency=1", "--test-timeout=600000", "--test-
 if (!files.length) {
   step("fuzzing: npm run fuzz -- --seconds 30 (the publish validator, the token parser, the SSE frame encoder; about 2 minutes, more on a fresh machine while cargo compiles)");
   run("node", [join(root, "scripts", "fuzz.mjs"), "--seconds", "30"]);
+  step("soak smoke run: npm run soak -- --connections 200 --minutes 0.5 (the long run is npm run soak: 5000 connections, 10 minutes)");
+  run("node", [join(root, "bench", "soak.mjs"), "--connections", "200", "--minutes", "0.5"]);
   step("bench harness smoke run: npm run bench -- --quick (every server and scenario, tiny sizes, about a minute; asserts nothing about speed)");
   run("node", [join(root, "bench", "run.mjs"), "--quick"]);
 }

@@ -14,6 +14,7 @@ const SCRIPTS = {
   "node bench/serve-direct.mjs": ["bench/serve-direct.mjs"],
   "npm test": ["scripts/test.mjs"],
   "npm run fuzz": ["scripts/fuzz.mjs"],
+  "npm run soak": ["bench/soak.mjs"],
 };
 
 const MISTAKES = {
@@ -23,6 +24,7 @@ const MISTAKES = {
   "npm run bench:schema": [["--seconds", "banana"], /--seconds must be a number/],
   "node bench/serve-direct.mjs": [["--build", "debug"], /--build must be release or dev/],
   "npm test": [["tests/no-such.test.mjs"], /no such test file: tests\/no-such.test.mjs/],
+  "npm run soak": [["--connections", "lots"], /--connections must be a whole number/],
   "npm run fuzz": [["--target", "json"], /--target: unknown json; choose from publish_validator, token, sse_frame/],
 };
 

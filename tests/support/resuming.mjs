@@ -12,6 +12,7 @@ export function ledger(name) {
     ids: [],
     problems: [],
     connects: 0,
+    opens: 0,
     cuts: 0,
     accept(id, data) {
       const n = Number(id);
@@ -65,6 +66,7 @@ export function rawSubscriber(url, tok, l, { onReset, bytesUntilCut = () => Infi
       if (!closed) setTimeout(connect, awayMs());
     };
     const req = http.get(`${url}/v1/stream?token=${tok}`, { headers, agent: false }, (res) => {
+      if (res.statusCode === 200) l.opens += 1;
       if (res.statusCode !== 200) {
         l.problems.push(`status ${res.statusCode}`);
         res.resume();
