@@ -6,7 +6,8 @@
 
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { bin, chromedriver, root, run, setup, step } from "./lib/toolchain.mjs";
+import { spawnSync } from "node:child_process";
+import { bin, chromedriver, fail, root, run, setup, step } from "./lib/toolchain.mjs";
 import { usageError } from "./lib/cli.mjs";
 
 const started = Date.now();
@@ -18,6 +19,12 @@ for (const file of files) {
   if (!existsSync(join(root, file)) && !existsSync(file)) usageError("npm test", USAGE, `no such test file: ${file} (they are in tests/)`);
 }
 setup({ browser: true });
+
+step("formatting: cargo fmt --check (rustfmt.toml; the workspace, fuzz/ and bench/loadgen/)");
+for (const manifest of ["Cargo.toml", "fuzz/Cargo.toml", "bench/loadgen/Cargo.toml"]) {
+  const r = spawnSync("cargo", ["fmt", "--manifest-path", join(root, manifest), "--all", "--", "--check"], { stdio: "inherit" });
+  if (r.status !== 0) fail(`${manifest}: Rust code is not formatted; run: cargo fmt --manifest-path ${manifest} --all`);
+}
 
 step("host tests: cargo test --workspace (seconds; several minutes on a fresh machine while cargo compiles)");
 run("cargo", ["test", "--workspace", "--quiet"]);

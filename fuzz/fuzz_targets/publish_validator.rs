@@ -14,7 +14,11 @@ fuzz_target!(|bytes: &[u8]| {
             // What the hub stores and sends is JSON, on one line, and valid to the browser.
             assert!(serde_json::from_str::<serde_json::Value>(&event.data).is_ok(), "stored data is JSON");
             assert!(!event.data.contains('\n') && !event.data.contains('\r'), "stored data is one line");
-            assert_eq!(validate_data(event.type_name, &event.data), Ok(event.type_name), "publishable implies readable");
+            assert_eq!(
+                validate_data(event.type_name, &event.data),
+                Ok(event.type_name),
+                "publishable implies readable"
+            );
             let envelope = format!(
                 r#"{{"id":"1","type":"{}","ts":"2026-11-26T00:00:00Z","data":{}}}"#,
                 event.type_name, event.data

@@ -235,7 +235,8 @@ pub struct VersionAvailable {
 impl Rules for VersionAvailable {}
 
 /// Frames only the server sends (contract 3, "Server-generated frames"); publishing one is refused.
-pub const SERVER_FRAME_TYPES: [&str; 5] = ["heartbeat", "stream.reset", "stream.replaced", "stream.overflow", "stream.expired"];
+pub const SERVER_FRAME_TYPES: [&str; 5] =
+    ["heartbeat", "stream.reset", "stream.replaced", "stream.overflow", "stream.expired"];
 
 macro_rules! catalog {
     ($($variant:ident = $name:literal,)*) => {

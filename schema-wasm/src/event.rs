@@ -149,7 +149,8 @@ impl<'de> Deserialize<'de> for OnePass {
                         "ts" => std::mem::replace(&mut ts, map.next_value::<crate::formats::Time>().map(|_| true)?),
                         "type" => {
                             let name = map.next_value::<std::borrow::Cow<'de, str>>()?;
-                            let known = crate::catalog::known_type(&name).ok_or_else(|| A::Error::custom("unknown type"))?;
+                            let known =
+                                crate::catalog::known_type(&name).ok_or_else(|| A::Error::custom("unknown type"))?;
                             type_name.replace(known).is_some()
                         }
                         "data" => match type_name {
@@ -253,10 +254,14 @@ mod tests {
     #[test]
     fn an_unknown_field_error_lists_the_fields_of_its_object() {
         let e = err(&GOOD.replace(r#""title""#, r#""titel":"x","title""#));
-        assert_eq!(e.message, "is not a field of this object (its fields: changeId, vendorId, title, severity, detectedAt, url)");
+        assert_eq!(
+            e.message,
+            "is not a field of this object (its fields: changeId, vendorId, title, severity, detectedAt, url)"
+        );
         let e = err(&GOOD.replace(r#"{"type""#, r#"{"id":"5","type""#));
         assert_eq!(e.message, "is not a field of this object (its fields: type, data, target)");
-        let e = err(r#"{"type":"task.failed","data":{"taskId":"t","error":"x"},"target":{"requestId":"r","user":"u"}}"#);
+        let e =
+            err(r#"{"type":"task.failed","data":{"taskId":"t","error":"x"},"target":{"requestId":"r","user":"u"}}"#);
         assert_eq!(e.path, "/target/user");
         assert_eq!(e.message, "is not a field of this object (its fields: requestId, sub)");
     }
@@ -271,15 +276,21 @@ mod tests {
 
     #[test]
     fn from_equal_to_is_refused() {
-        let e = err(r#"{"type":"change.stateChanged","data":{"changeId":"c","from":"new","to":"new","changedAt":"2026-11-25T07:00:00Z"}}"#);
+        let e = err(
+            r#"{"type":"change.stateChanged","data":{"changeId":"c","from":"new","to":"new","changedAt":"2026-11-25T07:00:00Z"}}"#,
+        );
         assert_eq!((e.path.as_str(), e.code), ("/data/to", ErrorCode::InvalidValue));
     }
 
     #[test]
     fn nested_paths_use_json_pointer() {
-        let e = err(r#"{"type":"org.entitlements.changed","data":{"plan":"team","features":["a",""],"limits":{},"effectiveAt":"2026-11-25T07:00:00Z"}}"#);
+        let e = err(
+            r#"{"type":"org.entitlements.changed","data":{"plan":"team","features":["a",""],"limits":{},"effectiveAt":"2026-11-25T07:00:00Z"}}"#,
+        );
         assert_eq!((e.path.as_str(), e.code), ("/data/features/1", ErrorCode::InvalidLength));
-        let e = err(r#"{"type":"org.entitlements.changed","data":{"plan":"team","features":[],"limits":{"a/b":-1},"effectiveAt":"2026-11-25T07:00:00Z"}}"#);
+        let e = err(
+            r#"{"type":"org.entitlements.changed","data":{"plan":"team","features":[],"limits":{"a/b":-1},"effectiveAt":"2026-11-25T07:00:00Z"}}"#,
+        );
         assert_eq!((e.path.as_str(), e.code), ("/data/limits/a~1b", ErrorCode::OutOfRange));
     }
 
@@ -308,7 +319,10 @@ mod tests {
 
     #[test]
     fn target_is_validated() {
-        let ok = parse_published(r#"{"type":"task.failed","data":{"taskId":"t","error":"x"},"target":{"requestId":"tab-1"}}"#).unwrap();
+        let ok = parse_published(
+            r#"{"type":"task.failed","data":{"taskId":"t","error":"x"},"target":{"requestId":"tab-1"}}"#,
+        )
+        .unwrap();
         assert_eq!(ok.target.unwrap().request_id.as_str(), "tab-1");
         let e = err(r#"{"type":"task.failed","data":{"taskId":"t","error":"x"},"target":{"requestId":"a b"}}"#);
         assert_eq!((e.path.as_str(), e.code), ("/target/requestId", ErrorCode::InvalidFormat));
@@ -316,8 +330,10 @@ mod tests {
 
     #[test]
     fn envelopes_check_the_same_in_any_field_order() {
-        let server_order = r#"{"id":"7","type":"task.failed","ts":"2026-11-25T07:00:00Z","data":{"taskId":"t","error":"e"}}"#;
-        let data_first = r#"{"data":{"taskId":"t","error":"e"},"ts":"2026-11-25T07:00:00Z","type":"task.failed","id":"7"}"#;
+        let server_order =
+            r#"{"id":"7","type":"task.failed","ts":"2026-11-25T07:00:00Z","data":{"taskId":"t","error":"e"}}"#;
+        let data_first =
+            r#"{"data":{"taskId":"t","error":"e"},"ts":"2026-11-25T07:00:00Z","type":"task.failed","id":"7"}"#;
         assert_eq!(validate_envelope(server_order), Ok("task.failed"));
         assert_eq!(validate_envelope(data_first), Ok("task.failed"));
         let bad_first = r#"{"data":{"taskId":"t"},"type":"task.failed","ts":"2026-11-25T07:00:00Z","id":"7"}"#;

@@ -60,6 +60,9 @@ mod tests {
 
     #[test]
     fn strings_keep_their_spaces_and_escapes() {
-        assert_eq!(minify("{ \"a b\" : \"c \\\" d\\\\\" , \"e\": [ 1 , 2 ] }"), "{\"a b\":\"c \\\" d\\\\\",\"e\":[1,2]}");
+        assert_eq!(
+            minify("{ \"a b\" : \"c \\\" d\\\\\" , \"e\": [ 1 , 2 ] }"),
+            "{\"a b\":\"c \\\" d\\\\\",\"e\":[1,2]}"
+        );
     }
 }

@@ -5,16 +5,16 @@
 pub mod catalog;
 pub mod error;
 pub mod event;
+mod fields;
 pub mod formats;
 pub mod json_text;
-mod fields;
 mod parse;
 
 pub use catalog::{EVENT_TYPES, SERVER_FRAME_TYPES};
 pub use error::{ErrorCode, ValidationError};
 pub use event::{parse_published, EnvelopeOut, PublishedEvent, Target};
-pub use formats::{RequestId, Subject};
 pub use event::{validate_data, validate_envelope};
+pub use formats::{RequestId, Subject};
 
 /// The catalog's version: bumped whenever a type or a rule changes (the browser module reports it).
 pub const SCHEMA_VERSION: &str = "1.0.0";

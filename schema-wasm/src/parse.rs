@@ -84,7 +84,10 @@ fn array_error(path: &[String]) -> ValidationError {
     ValidationError::new(pointer, ErrorCode::InvalidType, "has the wrong type: expected an object, got an array")
 }
 
-fn find_array_for_object<'de, T: Deserialize<'de>>(value: &serde_json::Value, path: &mut Vec<String>) -> Option<ValidationError> {
+fn find_array_for_object<'de, T: Deserialize<'de>>(
+    value: &serde_json::Value,
+    path: &mut Vec<String>,
+) -> Option<ValidationError> {
     let children: Vec<(String, &serde_json::Value)> = match value {
         serde_json::Value::Array(items) => {
             if crate::fields::fields_at::<T>(path).is_some() {
@@ -139,8 +142,6 @@ fn build(path: &serde_ignored::Path<'_>, out: &mut Vec<String>) {
             build(parent, out);
             out.push(key.clone());
         }
-        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
-            build(parent, out)
-        }
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => build(parent, out),
     }
 }

@@ -6,7 +6,9 @@ use std::borrow::Cow;
 
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 
-use crate::formats::{BoundedMap, BoundedVec, Integer, NonNegative, Number, RequestId, Subject, Text, Time, Unit, MAX_SAFE_INTEGER};
+use crate::formats::{
+    BoundedMap, BoundedVec, Integer, NonNegative, Number, RequestId, Subject, Text, Time, Unit, MAX_SAFE_INTEGER,
+};
 
 impl<const MIN: usize, const MAX: usize> JsonSchema for Text<MIN, MAX> {
     fn inline_schema() -> bool {

@@ -19,7 +19,12 @@ fn corpus_covers_every_type_with_enough_cases() {
 fn valid_cases_pass_both_ways() {
     let (valid, _) = common::load();
     for c in &valid {
-        assert_eq!(validate_envelope(&c.envelope), Ok(EVENT_TYPES.iter().copied().find(|t| *t == c.type_name).unwrap()), "{}", c.envelope);
+        assert_eq!(
+            validate_envelope(&c.envelope),
+            Ok(EVENT_TYPES.iter().copied().find(|t| *t == c.type_name).unwrap()),
+            "{}",
+            c.envelope
+        );
         let published = parse_published(&c.publish).unwrap_or_else(|e| panic!("{}: {e}", c.publish));
         assert_eq!(published.type_name, c.type_name);
     }
@@ -37,10 +42,12 @@ fn invalid_cases_fail_at_the_expected_path_both_ways() {
         for (way, result) in runs {
             match result {
                 Ok(()) => wrong.push(format!("{} / {}: {way} accepted", c.type_name, c.name)),
-                Err(e) if (e.path.as_str(), e.code.as_str()) != (c.path.as_str(), c.code.as_str()) => wrong.push(format!(
-                    "{} / {}: {way} gave {} {} ({}), expected {} {}",
-                    c.type_name, c.name, e.path, e.code, e.message, c.path, c.code
-                )),
+                Err(e) if (e.path.as_str(), e.code.as_str()) != (c.path.as_str(), c.code.as_str()) => {
+                    wrong.push(format!(
+                        "{} / {}: {way} gave {} {} ({}), expected {} {}",
+                        c.type_name, c.name, e.path, e.code, e.message, c.path, c.code
+                    ))
+                }
                 Err(_) => {}
             }
         }
@@ -52,7 +59,8 @@ fn invalid_cases_fail_at_the_expected_path_both_ways() {
 fn reading_tolerates_fields_added_later_but_publishing_does_not() {
     let envelope = r#"{"id":"1","type":"task.failed","ts":"2026-11-25T07:00:00Z","data":{"taskId":"t","error":"e","retryable":true},"newTopLevel":1}"#;
     assert_eq!(validate_envelope(envelope), Ok("task.failed"));
-    let e = parse_published(r#"{"type":"task.failed","data":{"taskId":"t","error":"e","retryable":true}}"#).unwrap_err();
+    let e =
+        parse_published(r#"{"type":"task.failed","data":{"taskId":"t","error":"e","retryable":true}}"#).unwrap_err();
     assert_eq!(e.path, "/data/retryable");
 }
 
@@ -63,7 +71,10 @@ fn envelope_fields_are_checked() {
         (r#"{"id":42,"type":"task.failed","ts":"2026-11-25T07:00:00Z","data":{"taskId":"t","error":"e"}}"#, "/id"),
         (r#"{"id":"1","type":"task.failed","ts":"soon","data":{"taskId":"t","error":"e"}}"#, "/ts"),
         (r#"{"id":"1","type":"task.failed","ts":"2026-11-25T07:00:00Z"}"#, "/data"),
-        (r#"{"id":"1","type":"task.failed","ts":"2026-11-25T07:00:00Z","data":{"taskId":"t","error":"e"},"target":{"requestId":""}}"#, "/target/requestId"),
+        (
+            r#"{"id":"1","type":"task.failed","ts":"2026-11-25T07:00:00Z","data":{"taskId":"t","error":"e"},"target":{"requestId":""}}"#,
+            "/target/requestId",
+        ),
     ] {
         assert_eq!(validate_envelope(bad).unwrap_err().path, path, "{bad}");
     }

@@ -60,6 +60,13 @@ function ensureRust() {
     step("adding the Rust target wasm32-unknown-unknown (first run only)");
     run("rustup", ["target", "add", "wasm32-unknown-unknown"]);
   }
+  // In rustup's default profile; a minimal one lacks them (npm test runs both).
+  for (const [component, command] of [["rustfmt", "fmt"], ["clippy", "clippy"]]) {
+    if (!output("cargo", [command, "--version"])) {
+      step(`adding the Rust component ${component} (first run only)`);
+      run("rustup", ["component", "add", component]);
+    }
+  }
 }
 
 export function ensureCargoTool(crate, version, binary, versionLine) {

@@ -135,13 +135,19 @@ mod tests {
     #[test]
     fn envelope_shape() {
         let e = ApiError::unauthorized("token expired; get a new one");
-        assert_eq!(e.body(), r#"{"error":{"code":"unauthorized","message":"token expired; get a new one","details":[]}}"#);
+        assert_eq!(
+            e.body(),
+            r#"{"error":{"code":"unauthorized","message":"token expired; get a new one","details":[]}}"#
+        );
     }
 
     #[test]
     fn nothing_a_caller_sends_can_split_a_log_line() {
         assert_eq!(loggable("user-1"), "user-1");
-        assert_eq!(loggable("a\nFAKE: admin logged in\r\u{0}\u{85}\u{2028}é"), "a\\u{a}FAKE: admin logged in\\u{d}\\u{0}\\u{85}\\u{2028}é");
+        assert_eq!(
+            loggable("a\nFAKE: admin logged in\r\u{0}\u{85}\u{2028}é"),
+            "a\\u{a}FAKE: admin logged in\\u{d}\\u{0}\\u{85}\\u{2028}é"
+        );
     }
 
     #[test]

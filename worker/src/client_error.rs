@@ -50,7 +50,8 @@ pub fn redact(text: &str) -> String {
         if is_param {
             out.push_str("token=[redacted]");
             let value = from.get("token=".len()..).unwrap_or("");
-            let end = value.find(|c: char| c == '&' || c == '#' || c.is_whitespace() || c == '"').unwrap_or(value.len());
+            let end =
+                value.find(|c: char| c == '&' || c == '#' || c.is_whitespace() || c == '"').unwrap_or(value.len());
             rest = value.get(end..).unwrap_or("");
         } else {
             // A JWT: three base64url parts joined by dots (the last may be empty). `from` starts
@@ -77,7 +78,8 @@ pub fn parse(body: &[u8]) -> Result<ClientError, ApiError> {
     if body.len() > MAX_REPORT_BYTES {
         return Err(ApiError::payload_too_large(MAX_REPORT_BYTES));
     }
-    let shape = r#"a client error report is a JSON object {"message", "stack"?, "componentStack"?, "url"?, "userAgent"?}"#;
+    let shape =
+        r#"a client error report is a JSON object {"message", "stack"?, "componentStack"?, "url"?, "userAgent"?}"#;
     if !crate::json_object::is_object(body) {
         return Err(ApiError::bad_request(shape));
     }
@@ -127,7 +129,10 @@ mod tests {
         assert!(parse(br#"{"message":"boom","stack":"at x","url":"http://h/"}"#).is_ok());
         assert_eq!(parse(br#"{"message":""}"#).unwrap_err().status, 400);
         assert_eq!(parse(br#"{"msg":"x"}"#).unwrap_err().status, 400);
-        assert_eq!(parse(format!(r#"{{"message":"x","stack":"{}"}}"#, "s".repeat(8001)).as_bytes()).unwrap_err().status, 400);
+        assert_eq!(
+            parse(format!(r#"{{"message":"x","stack":"{}"}}"#, "s".repeat(8001)).as_bytes()).unwrap_err().status,
+            400
+        );
         assert_eq!(parse(&vec![b' '; MAX_REPORT_BYTES + 1]).unwrap_err().status, 413);
     }
 }

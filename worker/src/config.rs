@@ -70,16 +70,23 @@ impl Config {
             },
             queue_frames: num("QUEUE_MAX_FRAMES", DEFAULT_QUEUE_FRAMES, 1, 1_000_000)? as usize,
             queue_bytes: num("QUEUE_MAX_BYTES", DEFAULT_QUEUE_BYTES, 131_072, 64 * 1_048_576)? as usize,
-            max_connection_age_ms: num("MAX_CONNECTION_AGE_SECONDS", DEFAULT_MAX_CONNECTION_AGE_SECONDS, 1, 7 * 86_400)? * 1000,
+            max_connection_age_ms: num(
+                "MAX_CONNECTION_AGE_SECONDS",
+                DEFAULT_MAX_CONNECTION_AGE_SECONDS,
+                1,
+                7 * 86_400,
+            )? * 1000,
             liveness_probe_ms: num("LIVENESS_PROBE_MS", DEFAULT_LIVENESS_PROBE_MS, 0, 3_600_000)?,
             limits: SubLimits {
                 streams: StreamLimits {
                     per_sub: num("MAX_STREAMS_PER_SUB", DEFAULT_MAX_STREAMS_PER_SUB, 1, 1_000_000)? as usize,
                     per_org: num("MAX_STREAMS_PER_ORG", DEFAULT_MAX_STREAMS_PER_ORG, 1, 1_000_000)? as usize,
                 },
-                connects_per_minute: num("SUB_CONNECTS_PER_MINUTE", DEFAULT_SUB_CONNECTS_PER_MINUTE, 1, 1_000_000)? as u32,
+                connects_per_minute: num("SUB_CONNECTS_PER_MINUTE", DEFAULT_SUB_CONNECTS_PER_MINUTE, 1, 1_000_000)?
+                    as u32,
                 history_per_minute: num("SUB_HISTORY_PER_MINUTE", DEFAULT_SUB_HISTORY_PER_MINUTE, 1, 1_000_000)? as u32,
-                publishes_per_minute: num("SUB_PUBLISHES_PER_MINUTE", DEFAULT_SUB_PUBLISHES_PER_MINUTE, 1, 1_000_000)? as u32,
+                publishes_per_minute: num("SUB_PUBLISHES_PER_MINUTE", DEFAULT_SUB_PUBLISHES_PER_MINUTE, 1, 1_000_000)?
+                    as u32,
             },
         })
     }
@@ -104,7 +111,10 @@ mod tests {
         assert_eq!((c.queue_frames, c.queue_bytes, c.max_connection_age_ms), (1_024, 1_048_576, 3_600_000));
         assert_eq!(c.liveness_probe_ms, 500);
         assert_eq!(c.limits.streams, StreamLimits { per_sub: 16, per_org: 10_000 });
-        assert_eq!((c.limits.connects_per_minute, c.limits.history_per_minute, c.limits.publishes_per_minute), (120, 600, 60_000));
+        assert_eq!(
+            (c.limits.connects_per_minute, c.limits.history_per_minute, c.limits.publishes_per_minute),
+            (120, 600, 60_000)
+        );
     }
 
     #[test]

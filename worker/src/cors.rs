@@ -31,7 +31,11 @@ impl AllowedOrigins {
         let mut origins = Vec::new();
         for origin in raw.unwrap_or_default().split(',').map(str::trim).filter(|o| !o.is_empty()) {
             let ok = match url::Url::parse(origin) {
-                Ok(u) => matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.origin().ascii_serialization() == origin,
+                Ok(u) => {
+                    matches!(u.scheme(), "http" | "https")
+                        && u.host_str().is_some()
+                        && u.origin().ascii_serialization() == origin
+                }
                 Err(_) => false,
             };
             if !ok {
@@ -98,7 +102,13 @@ mod tests {
 
     #[test]
     fn a_wildcard_a_path_or_a_bare_host_is_a_configuration_error() {
-        for bad in ["*", "https://app.example.com/", "https://app.example.com/app", "app.example.com", "ftp://files.example.com"] {
+        for bad in [
+            "*",
+            "https://app.example.com/",
+            "https://app.example.com/app",
+            "app.example.com",
+            "ftp://files.example.com",
+        ] {
             let e = AllowedOrigins::parse(Some(bad)).unwrap_err();
             assert!(e.contains("ALLOWED_ORIGINS") && e.contains(bad), "{bad}: {e}");
         }

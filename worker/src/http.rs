@@ -27,9 +27,9 @@ pub fn error(e: &ApiError) -> Result<Response> {
 /// The `requestId` query parameter, checked (contract 4.1: 1..128 of `[A-Za-z0-9_-]`).
 pub fn request_id(url: &worker::Url) -> std::result::Result<Option<schema_wasm::RequestId>, ApiError> {
     match query(url, "requestId") {
-        Some(raw) => schema_wasm::RequestId::parse(&raw)
-            .map(Some)
-            .map_err(|m| ApiError::bad_request(format!("requestId {m}"))),
+        Some(raw) => {
+            schema_wasm::RequestId::parse(&raw).map(Some).map_err(|m| ApiError::bad_request(format!("requestId {m}")))
+        }
         None => Ok(None),
     }
 }
@@ -38,4 +38,3 @@ pub fn request_id(url: &worker::Url) -> std::result::Result<Option<schema_wasm::
 pub fn query(url: &worker::Url, name: &str) -> Option<String> {
     url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
-

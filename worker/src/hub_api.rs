@@ -251,7 +251,10 @@ mod tests {
         assert_eq!(events[0].data.get(), r#"{"taskId":"a","progress":0.50}"#);
         assert_eq!(events[0].target.as_ref().unwrap().request_id.as_str(), "tab-1");
         let history = HubCall::History { sub: "s".into(), after: 4, limit: 10, request_id: None }.to_json().unwrap();
-        assert!(matches!(HubCall::parse(&history).unwrap(), HubCall::History { after: 4, limit: 10, request_id: None, .. }));
+        assert!(matches!(
+            HubCall::parse(&history).unwrap(),
+            HubCall::History { after: 4, limit: 10, request_id: None, .. }
+        ));
     }
 
     #[test]
@@ -266,7 +269,14 @@ mod tests {
         };
         let url = url::Url::parse(&c.to_url().unwrap()).unwrap();
         assert_eq!(Connect::from_url(&url).unwrap(), c);
-        let c = Connect { last_event_id: Some(LastEventId::Id(42)), request_id: None, sub: "s".into(), exp: 1, continued: true, ticket: None };
+        let c = Connect {
+            last_event_id: Some(LastEventId::Id(42)),
+            request_id: None,
+            sub: "s".into(),
+            exp: 1,
+            continued: true,
+            ticket: None,
+        };
         assert_eq!(Connect::from_url(&url::Url::parse(&c.to_url().unwrap()).unwrap()).unwrap(), c);
         assert!(Connect::from_url(&url::Url::parse(CONNECT_URL).unwrap()).is_err());
     }
@@ -292,12 +302,23 @@ mod tests {
         assert_eq!(Frames::decode(b""), None);
         let message = Frames::encode(true, 1, &[b"id: 9\n\n"]);
         let header = Frames::decode(&message[..Frames::HEADER]).unwrap();
-        assert_eq!((header.catch_up, header.count, header.bytes), (true, 1, &b""[..]), "the header alone tells the kind and count");
+        assert_eq!(
+            (header.catch_up, header.count, header.bytes),
+            (true, 1, &b""[..]),
+            "the header alone tells the kind and count"
+        );
     }
 
     #[test]
     fn close_codes_read_back() {
-        for c in [CloseCode::ClientLeft, CloseCode::Overflow, CloseCode::Expired, CloseCode::HubSilent, CloseCode::TokenExpired, CloseCode::Replaced] {
+        for c in [
+            CloseCode::ClientLeft,
+            CloseCode::Overflow,
+            CloseCode::Expired,
+            CloseCode::HubSilent,
+            CloseCode::TokenExpired,
+            CloseCode::Replaced,
+        ] {
             assert_eq!(CloseCode::from_code(c.code()), c);
         }
         assert_eq!(CloseCode::from_code(1006), CloseCode::Other(1006));

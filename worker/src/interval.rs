@@ -2,10 +2,10 @@
 //! A stream's timer must be one: a future's timer can be registered from another request's context
 //! and is lost when that request ends.
 
+use worker::js_sys;
 use worker::wasm_bindgen::closure::Closure;
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
-use worker::js_sys;
 
 #[wasm_bindgen]
 extern "C" {
@@ -40,4 +40,3 @@ impl Drop for Ticker {
         self.stop();
     }
 }
-

@@ -14,8 +14,6 @@ pub mod api_error;
 pub mod config;
 pub mod cors;
 pub mod frame;
-#[cfg(any(test, fuzzing))]
-pub mod sse_reference;
 pub mod hub_api;
 pub mod json_object;
 pub mod metrics;
@@ -27,13 +25,15 @@ pub mod replay;
 pub mod replay_pager;
 pub mod request_owner;
 pub mod sockets;
+#[cfg(any(test, fuzzing))]
+pub mod sse_reference;
 pub mod ticket;
 pub mod token;
 
 pub mod client_error;
 pub mod clock;
-pub mod hub;
 mod http;
+pub mod hub;
 mod interval;
 pub mod log;
 mod pipe;

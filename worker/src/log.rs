@@ -165,7 +165,14 @@ impl ReplayLog {
     ///
     /// A page also stops before it passes `max_bytes` of envelopes (it always holds at least one
     /// event): events can be 64 KiB each, and a Durable Object has 128 MB in all.
-    pub fn page(&self, after: u64, until: u64, limit: u64, max_bytes: u64, reader: Option<Reader<'_>>) -> worker::Result<Vec<Stored>> {
+    pub fn page(
+        &self,
+        after: u64,
+        until: u64,
+        limit: u64,
+        max_bytes: u64,
+        reader: Option<Reader<'_>>,
+    ) -> worker::Result<Vec<Stored>> {
         let after = after.min(until);
         self.sql
             .exec(
@@ -201,10 +208,7 @@ impl ReplayLog {
             "INSERT INTO client_errors (ts_ms, sub, report) VALUES (?, ?, ?)",
             vec![int(ts_ms)?, sub.into(), report.into()],
         )?;
-        self.sql.exec(
-            "DELETE FROM client_errors WHERE id <= (SELECT MAX(id) FROM client_errors) - 1000",
-            None,
-        )?;
+        self.sql.exec("DELETE FROM client_errors WHERE id <= (SELECT MAX(id) FROM client_errors) - 1000", None)?;
         Ok(())
     }
 
@@ -220,7 +224,10 @@ impl ReplayLog {
     /// longest ago (the org-wide one is never forgotten). A replaced row gets a new rowid, so
     /// rowid order is the order in which they were set.
     pub fn set_pending_version(&self, scope: &str, envelope: &str) -> worker::Result<()> {
-        self.sql.exec("INSERT OR REPLACE INTO pending_versions (scope, envelope) VALUES (?, ?)", vec![scope.into(), envelope.into()])?;
+        self.sql.exec(
+            "INSERT OR REPLACE INTO pending_versions (scope, envelope) VALUES (?, ?)",
+            vec![scope.into(), envelope.into()],
+        )?;
         self.sql.exec(
             "DELETE FROM pending_versions WHERE scope != '' AND rowid <=
              (SELECT rowid FROM pending_versions WHERE scope != '' ORDER BY rowid DESC LIMIT 1 OFFSET ?)",
@@ -325,8 +332,10 @@ impl ReplayLog {
     /// forgotten (they are refused as expired before they get here).
     pub fn use_ticket(&self, nonce: &str, expires_ms: u64, now_ms: u64) -> worker::Result<bool> {
         self.sql.exec("DELETE FROM used_tickets WHERE expires_ms <= ?", vec![int(now_ms)?])?;
-        let cursor =
-            self.sql.exec("INSERT OR IGNORE INTO used_tickets (nonce, expires_ms) VALUES (?, ?)", vec![nonce.into(), int(expires_ms)?])?;
+        let cursor = self.sql.exec(
+            "INSERT OR IGNORE INTO used_tickets (nonce, expires_ms) VALUES (?, ?)",
+            vec![nonce.into(), int(expires_ms)?],
+        )?;
         Ok(cursor.rows_written() > 0)
     }
 
@@ -337,7 +346,10 @@ impl ReplayLog {
         struct Row {
             sub: String,
         }
-        let rows: Vec<Row> = self.sql.exec("SELECT sub FROM request_owners WHERE request_id = ?", vec![request_id.into()])?.to_array()?;
+        let rows: Vec<Row> = self
+            .sql
+            .exec("SELECT sub FROM request_owners WHERE request_id = ?", vec![request_id.into()])?
+            .to_array()?;
         Ok(rows.into_iter().next().map(|r| r.sub))
     }
 
@@ -353,7 +365,14 @@ impl ReplayLog {
 }
 
 impl LogPages for ReplayLog {
-    fn page(&self, after: u64, until: u64, limit: u64, max_bytes: u64, reader: Option<Reader<'_>>) -> worker::Result<Vec<Stored>> {
+    fn page(
+        &self,
+        after: u64,
+        until: u64,
+        limit: u64,
+        max_bytes: u64,
+        reader: Option<Reader<'_>>,
+    ) -> worker::Result<Vec<Stored>> {
         ReplayLog::page(self, after, until, limit, max_bytes, reader)
     }
 

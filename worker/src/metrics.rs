@@ -104,13 +104,22 @@ pub fn render(stored: &Stored, gauges: Gauges) -> String {
     let _ = writeln!(out, "orgstream_connections_active {}", gauges.connections_active);
     family(&mut out, "orgstream_connections_total", "counter", "Stream lifecycle events, by action.");
     for action in ACTIONS {
-        let _ = writeln!(out, "orgstream_connections_total{{action=\"{action}\"}} {}", stored.get(name::CONNECTIONS, action));
+        let _ = writeln!(
+            out,
+            "orgstream_connections_total{{action=\"{action}\"}} {}",
+            stored.get(name::CONNECTIONS, action)
+        );
     }
     family(&mut out, "orgstream_events_published_total", "counter", "Events published, by type.");
     for (type_name, n) in stored.labels(name::PUBLISHED) {
         let _ = writeln!(out, "orgstream_events_published_total{{type=\"{type_name}\"}} {n}");
     }
-    family(&mut out, "orgstream_frames_sent_total", "counter", "Frames the hub sent to streams (events, replayed events, on-connect frames).");
+    family(
+        &mut out,
+        "orgstream_frames_sent_total",
+        "counter",
+        "Frames the hub sent to streams (events, replayed events, on-connect frames).",
+    );
     let _ = writeln!(out, "orgstream_frames_sent_total {}", stored.get(name::FRAMES_SENT, ""));
     family(&mut out, "orgstream_send_duration_seconds", "histogram", "Duration of one fan-out of a published batch.");
     let mut cumulative = 0;
@@ -128,7 +137,12 @@ pub fn render(stored: &Stored, gauges: Gauges) -> String {
     let _ = writeln!(out, "orgstream_stream_resets_total {}", stored.get(name::RESETS, ""));
     family(&mut out, "orgstream_history_events", "gauge", "Events retained in this org's log.");
     let _ = writeln!(out, "orgstream_history_events {}", gauges.history_events);
-    family(&mut out, "orgstream_hub_wakeups_total", "counter", "Times the org's hub was loaded into memory (first use, after sleeping, after a restart).");
+    family(
+        &mut out,
+        "orgstream_hub_wakeups_total",
+        "counter",
+        "Times the org's hub was loaded into memory (first use, after sleeping, after a restart).",
+    );
     let _ = writeln!(out, "orgstream_hub_wakeups_total {}", stored.get(name::WAKEUPS, ""));
     out
 }
@@ -197,7 +211,13 @@ mod tests {
     #[test]
     fn closes_are_counted_by_why() {
         let t = Tally::default();
-        for code in [CloseCode::ClientLeft, CloseCode::Other(1006), CloseCode::Overflow, CloseCode::Expired, CloseCode::Replaced] {
+        for code in [
+            CloseCode::ClientLeft,
+            CloseCode::Other(1006),
+            CloseCode::Overflow,
+            CloseCode::Expired,
+            CloseCode::Replaced,
+        ] {
             t.closed(code);
         }
         let stored = Stored::from_rows(t.take().into_iter().map(|(n, l, v)| (n.to_string(), l, v)));

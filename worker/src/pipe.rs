@@ -46,7 +46,8 @@ pub struct Pipe {
 impl Pipe {
     pub fn new() -> Result<Pipe, String> {
         let strategy = js_sys::Object::new();
-        js_sys::Reflect::set(&strategy, &"highWaterMark".into(), &HIGH_WATER_MARK.into()).map_err(|e| format!("{e:?}"))?;
+        js_sys::Reflect::set(&strategy, &"highWaterMark".into(), &HIGH_WATER_MARK.into())
+            .map_err(|e| format!("{e:?}"))?;
         let pipe = IdentityTransformStream::new(&strategy).map_err(|e| format!("{e:?}"))?;
         let writer = pipe.writable().get_writer().map_err(|e| format!("{e:?}"))?;
         Ok(Pipe { writer: writer.unchecked_into(), readable: pipe.readable(), settle: Closure::new(|_| {}) })
@@ -80,4 +81,3 @@ impl Pipe {
         }
     }
 }
-

@@ -34,7 +34,9 @@ pub fn parse_body(body: &[u8]) -> Result<Vec<PublishedEvent>, ApiError> {
         None => vec![text],
         Some(events) => {
             if object.len() > 1 {
-                return Err(ApiError::bad_request(r#"a batch body holds only "events"; put type/data inside each event"#));
+                return Err(ApiError::bad_request(
+                    r#"a batch body holds only "events"; put type/data inside each event"#,
+                ));
             }
             let list: Vec<&RawValue> = serde_json::from_str(events.get())
                 .map_err(|_| ApiError::bad_request(r#""events" must be an array of events"#))?;
@@ -101,7 +103,8 @@ pub fn parse_version_body(body: &[u8]) -> Result<PublishedEvent, ApiError> {
             }
         }
         let shown = if path.is_empty() { "the root".to_string() } else { path.clone() };
-        let mut err = ApiError::invalid_event(vec![Detail { index: 0, path, code: e.code.as_str(), message: message.clone() }]);
+        let mut err =
+            ApiError::invalid_event(vec![Detail { index: 0, path, code: e.code.as_str(), message: message.clone() }]);
         err.message = format!("the version is invalid at {shown}: {message}");
         err
     })
@@ -127,9 +130,13 @@ fn members(text: &str) -> Result<Vec<(String, &RawValue)>, Members> {
             _ => Members::NotObject,
         });
     }
-    serde_json::from_str::<Entries<'_>>(text)
-        .map(|entries| entries.0)
-        .map_err(|e| if e.is_syntax() || e.is_eof() { Members::NotJson(e) } else { Members::NotObject })
+    serde_json::from_str::<Entries<'_>>(text).map(|entries| entries.0).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            Members::NotJson(e)
+        } else {
+            Members::NotObject
+        }
+    })
 }
 
 /// An object's members in order, duplicates kept (serde's maps keep only the last).
@@ -174,7 +181,8 @@ mod tests {
         let e = parse_version_body(br#"{"version":"1","version":"2"}"#).unwrap_err();
         assert_eq!(e.status, 400);
         // Inside one event, a key twice is that event's error.
-        let e = parse_body(br#"{"type":"task.failed","type":"task.failed","data":{"taskId":"t","error":"x"}}"#).unwrap_err();
+        let e = parse_body(br#"{"type":"task.failed","type":"task.failed","data":{"taskId":"t","error":"x"}}"#)
+            .unwrap_err();
         assert_eq!(e.status, 422);
         assert_eq!(parse_body(b"[1,2]").unwrap_err().status, 400);
         assert!(parse_body(b"{nope").unwrap_err().message.starts_with("body is not valid JSON"));
@@ -211,7 +219,9 @@ mod tests {
     #[test]
     fn malformed_bodies_are_400() {
         let surrogate = br#"{"type":"task.failed","data":{"taskId":"t","error":"\ud800"}}"#;
-        for body in [&b"{"[..], b"[1,2]", b"\"x\"", b"\xff\xfe", br#"{"events":{}}"#, br#"{"events":[],"type":"x"}"#, surrogate] {
+        for body in
+            [&b"{"[..], b"[1,2]", b"\"x\"", b"\xff\xfe", br#"{"events":{}}"#, br#"{"events":[],"type":"x"}"#, surrogate]
+        {
             assert_eq!(parse_body(body).unwrap_err().status, 400, "{:?}", String::from_utf8_lossy(body));
         }
     }

@@ -205,7 +205,9 @@ impl Relay {
             return Verdict::Drop;
         }
         let kept_up = self.live_frames == 0 && self.live_bytes == 0;
-        if !kept_up && (self.live_frames + frames > self.limits.max_frames || self.live_bytes + bytes > self.limits.max_bytes) {
+        if !kept_up
+            && (self.live_frames + frames > self.limits.max_frames || self.live_bytes + bytes > self.limits.max_bytes)
+        {
             self.end(Ending::Overflow);
             return Verdict::Overflow;
         }
@@ -305,7 +307,8 @@ mod tests {
     use super::*;
 
     const LIMITS: Limits = Limits { max_frames: 3, max_bytes: 100 };
-    const TIMING: Timing = Timing { heartbeat_interval_ms: 1_000, max_age_ms: 60_000, probe_ms: 0, token_expires_ms: u64::MAX };
+    const TIMING: Timing =
+        Timing { heartbeat_interval_ms: 1_000, max_age_ms: 60_000, probe_ms: 0, token_expires_ms: u64::MAX };
 
     fn live() -> Relay {
         let mut r = Relay::new(LIMITS, TIMING, 0);
@@ -334,7 +337,10 @@ mod tests {
         }
         assert_eq!(r.offer(7, 1, 0), Verdict::Overflow, "a fourth unread frame does not fit");
         assert_eq!(r.ending(), Some(Ending::Overflow));
-        assert_eq!(Ending::Overflow.last_frame().map(|f| f.as_bytes().to_vec()), Some(b"event: stream.overflow\ndata: {}\n\n".to_vec()));
+        assert_eq!(
+            Ending::Overflow.last_frame().map(|f| f.as_bytes().to_vec()),
+            Some(b"event: stream.overflow\ndata: {}\n\n".to_vec())
+        );
         assert_eq!(r.offer(7, 1, 0), Verdict::Drop, "nothing after the end");
         assert_eq!(r.write(7, 1, 0), Verdict::Drop);
     }
@@ -403,7 +409,10 @@ mod tests {
         let (frame, verdict) = r.pong(1_510);
         assert_eq!(verdict, Verdict::Write);
         let text = std::str::from_utf8(frame.as_bytes()).unwrap_or_default().to_string();
-        assert!(text.starts_with(":heartbeat\n\nevent: heartbeat\ndata: {\"ts\":\"1970-01-01T00:00:01.510Z\"}"), "{text}");
+        assert!(
+            text.starts_with(":heartbeat\n\nevent: heartbeat\ndata: {\"ts\":\"1970-01-01T00:00:01.510Z\"}"),
+            "{text}"
+        );
         assert_eq!(r.tick(2_000), Tick::Ping);
     }
 
@@ -472,7 +481,11 @@ mod tests {
         assert_eq!(r.tick(29_990), Tick::Ping, "valid until then");
         assert_eq!(r.tick(30_000), Tick::Close(CloseCode::TokenExpired));
         let last = r.ending().and_then(Ending::last_frame).map(|f| f.as_bytes().to_vec());
-        assert_eq!(last, Some(b"event: stream.expired\ndata: {}\n\n".to_vec()), "the client fetches a fresh token and resumes");
+        assert_eq!(
+            last,
+            Some(b"event: stream.expired\ndata: {}\n\n".to_vec()),
+            "the client fetches a fresh token and resumes"
+        );
     }
 
     #[test]

@@ -195,7 +195,8 @@ mod tests {
     fn reset_data_shape() {
         let d = serde_json::to_string(&ResetData::new(ResetReason::HistoryGap, W)).unwrap();
         assert_eq!(d, r#"{"reason":"history_gap","earliestId":"5","latestId":"10"}"#);
-        let d = serde_json::to_string(&ResetData::new(ResetReason::UnknownId, Window { earliest: None, latest: 0 })).unwrap();
+        let d = serde_json::to_string(&ResetData::new(ResetReason::UnknownId, Window { earliest: None, latest: 0 }))
+            .unwrap();
         assert_eq!(d, r#"{"reason":"unknown_id","earliestId":null,"latestId":null}"#);
     }
 

@@ -22,7 +22,14 @@ pub trait LogPages {
     /// Events in `(after, until]` visible to `reader`, in id order: at most `limit`, and
     /// stopping after the event that reaches `max_bytes` of envelopes (so a page holds at least
     /// one event, and at most `max_bytes` plus one envelope).
-    fn page(&self, after: u64, until: u64, limit: u64, max_bytes: u64, reader: Option<Reader<'_>>) -> worker::Result<Vec<Stored>>;
+    fn page(
+        &self,
+        after: u64,
+        until: u64,
+        limit: u64,
+        max_bytes: u64,
+        reader: Option<Reader<'_>>,
+    ) -> worker::Result<Vec<Stored>>;
     /// Whether an event in `(after, until]` is visible to `reader`.
     fn has_after(&self, after: u64, until: u64, reader: Option<Reader<'_>>) -> worker::Result<bool>;
 }
@@ -42,7 +49,12 @@ pub fn reset_frame(reason: ResetReason, window: Window) -> Frame {
 }
 
 /// Decides how a connect that resumes as `resume` goes on, given the log's `window` now.
-pub fn catch_up(log: &impl LogPages, resume: Resume, window: Window, reader: Option<Reader<'_>>) -> worker::Result<CatchUp> {
+pub fn catch_up(
+    log: &impl LogPages,
+    resume: Resume,
+    window: Window,
+    reader: Option<Reader<'_>>,
+) -> worker::Result<CatchUp> {
     let after = match resume {
         Resume::Live => return Ok(CatchUp::Live { frames: Vec::new(), replayed: 0, reset: false }),
         Resume::Reset(reason) => {
@@ -90,14 +102,26 @@ mod tests {
         fn window(&self) -> Window {
             Window { earliest: self.rows.first().map(|r| r.0), latest: self.rows.last().map_or(0, |r| r.0) }
         }
-        fn visible<'a>(&'a self, after: u64, until: u64, reader: Option<Reader<'a>>) -> impl Iterator<Item = &'a (u64, Option<&'static str>, usize)> + 'a {
+        fn visible<'a>(
+            &'a self,
+            after: u64,
+            until: u64,
+            reader: Option<Reader<'a>>,
+        ) -> impl Iterator<Item = &'a (u64, Option<&'static str>, usize)> + 'a {
             let rid = reader.map(|r| r.request_id);
             self.rows.iter().filter(move |r| r.0 > after && r.0 <= until && (r.1.is_none() || r.1 == rid))
         }
     }
 
     impl LogPages for FakeLog {
-        fn page(&self, after: u64, until: u64, limit: u64, max_bytes: u64, rid: Option<Reader<'_>>) -> worker::Result<Vec<Stored>> {
+        fn page(
+            &self,
+            after: u64,
+            until: u64,
+            limit: u64,
+            max_bytes: u64,
+            rid: Option<Reader<'_>>,
+        ) -> worker::Result<Vec<Stored>> {
             let mut out = Vec::new();
             let mut bytes = 0;
             for (id, target, size) in self.visible(after, until, rid).take(limit as usize) {
@@ -122,7 +146,9 @@ mod tests {
     fn ids(frames: &[Frame]) -> Vec<u64> {
         frames
             .iter()
-            .filter_map(|f| std::str::from_utf8(f.as_bytes()).ok()?.strip_prefix("id: ")?.split('\n').next()?.parse().ok())
+            .filter_map(|f| {
+                std::str::from_utf8(f.as_bytes()).ok()?.strip_prefix("id: ")?.split('\n').next()?.parse().ok()
+            })
             .collect()
     }
 
@@ -200,16 +226,26 @@ mod tests {
             panic!("expected a page")
         };
         log.rows.retain(|r| r.0 > 400);
-        let next = catch_up(&log, resume(Some(LastEventId::Id(resume_after)), log.window()), log.window(), None).unwrap();
+        let next =
+            catch_up(&log, resume(Some(LastEventId::Id(resume_after)), log.window()), log.window(), None).unwrap();
         let CatchUp::Live { frames, reset: true, .. } = next else { panic!("expected a reset, got {next:?}") };
         let text = String::from_utf8(frames[0].as_bytes().to_vec()).unwrap();
-        assert!(text.starts_with("event: stream.reset\ndata: {\"reason\":\"history_gap\",\"earliestId\":\"401\""), "{text}");
+        assert!(
+            text.starts_with("event: stream.reset\ndata: {\"reason\":\"history_gap\",\"earliestId\":\"401\""),
+            "{text}"
+        );
     }
 
     #[test]
     fn live_and_caught_up_connects_send_nothing() {
         let log = FakeLog::new(1..=3);
-        assert_eq!(catch_up(&log, Resume::Live, log.window(), None).unwrap(), CatchUp::Live { frames: vec![], replayed: 0, reset: false });
-        assert_eq!(catch_up(&log, Resume::After(3), log.window(), None).unwrap(), CatchUp::Live { frames: vec![], replayed: 0, reset: false });
+        assert_eq!(
+            catch_up(&log, Resume::Live, log.window(), None).unwrap(),
+            CatchUp::Live { frames: vec![], replayed: 0, reset: false }
+        );
+        assert_eq!(
+            catch_up(&log, Resume::After(3), log.window(), None).unwrap(),
+            CatchUp::Live { frames: vec![], replayed: 0, reset: false }
+        );
     }
 }

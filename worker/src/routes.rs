@@ -13,8 +13,8 @@ use crate::http;
 use crate::hub_api::{Connect, HubCall, HubEvent, UsedTicket, CALL_URL};
 use crate::publish::{parse_body, parse_version_body, MAX_BODY_BYTES};
 use crate::replay::{self, LastEventId};
-use schema_wasm::PublishedEvent;
 use crate::token::{verify, Claims, Scope, TokenError};
+use schema_wasm::PublishedEvent;
 
 /// The Durable Object binding of `wrangler.toml`.
 const HUB_BINDING: &str = "ORG_HUB";
@@ -124,7 +124,13 @@ enum TokenIn {
     HeaderOrQuery,
 }
 
-fn authenticate(req: &Request, url: &worker::Url, env: &Env, allowed: TokenIn, scope: Scope) -> std::result::Result<Claims, ApiError> {
+fn authenticate(
+    req: &Request,
+    url: &worker::Url,
+    env: &Env,
+    allowed: TokenIn,
+    scope: Scope,
+) -> std::result::Result<Claims, ApiError> {
     let header = req.headers().get("authorization").ok().flatten();
     let bearer = match header {
         Some(value) => match value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
@@ -150,11 +156,14 @@ fn authenticate(req: &Request, url: &worker::Url, env: &Env, allowed: TokenIn, s
         }
     };
     let secret = token_secret(env)?;
-    let claims = verify(&token, secret.as_bytes(), (now_ms() / 1000) as i64).map_err(|e| ApiError::unauthorized(token_refusal(&e)))?;
+    let claims = verify(&token, secret.as_bytes(), (now_ms() / 1000) as i64)
+        .map_err(|e| ApiError::unauthorized(token_refusal(&e)))?;
     // `TOKEN_AUDIENCE`, when set: tokens minted for another service with the same secret are refused.
     if let Some(audience) = env.var("TOKEN_AUDIENCE").ok().map(|v| v.to_string()).filter(|a| !a.is_empty()) {
         if !claims.is_for(&audience) {
-            return Err(ApiError::unauthorized(format!("token is not for this service: its aud must include {audience:?}")));
+            return Err(ApiError::unauthorized(format!(
+                "token is not for this service: its aud must include {audience:?}"
+            )));
         }
     }
     if !claims.allows(scope) {
@@ -173,7 +182,9 @@ fn token_refusal(e: &TokenError) -> String {
         TokenError::Signature if local => {
             format!("{e}: it was not signed with this server's TOKEN_SECRET; locally, mint one with `npm run token` (it signs with the TOKEN_SECRET in .dev.vars)")
         }
-        TokenError::Signature => format!("{e}: it was not signed with this server's TOKEN_SECRET; get one from the service that issues your tokens"),
+        TokenError::Signature => format!(
+            "{e}: it was not signed with this server's TOKEN_SECRET; get one from the service that issues your tokens"
+        ),
         TokenError::Expired if local => format!("{e} (locally: `npm run token`)"),
         TokenError::Expired => format!("{e} from the service that issues your tokens"),
         other => other.to_string(),
@@ -224,7 +235,8 @@ async fn stream(req: &Request, url: &worker::Url, env: &Env) -> std::result::Res
     let (org, sub, exp, ticket) = match http::query(url, "ticket") {
         Some(text) => {
             let secret = token_secret(env)?;
-            let t = crate::ticket::decode(&text, secret.as_bytes(), now_ms()).map_err(|e| ApiError::unauthorized(e.to_string()))?;
+            let t = crate::ticket::decode(&text, secret.as_bytes(), now_ms())
+                .map_err(|e| ApiError::unauthorized(e.to_string()))?;
             let used = UsedTicket { nonce: t.nonce, expires_ms: t.expires_ms };
             (t.org, t.sub, t.token_exp, Some(used))
         }
@@ -262,8 +274,11 @@ fn stream_ticket(req: &Request, url: &worker::Url, env: &Env) -> std::result::Re
         token_exp: claims.exp,
         nonce,
     };
-    let text = crate::ticket::encode(&ticket, secret.as_bytes()).ok_or("the ticket could not be encoded").map_err(internal("issuing a ticket"))?;
-    let body = serde_json::json!({ "ticket": text, "expiresAt": crate::clock::format_ts(ticket.expires_ms) }).to_string();
+    let text = crate::ticket::encode(&ticket, secret.as_bytes())
+        .ok_or("the ticket could not be encoded")
+        .map_err(internal("issuing a ticket"))?;
+    let body =
+        serde_json::json!({ "ticket": text, "expiresAt": crate::clock::format_ts(ticket.expires_ms) }).to_string();
     http::json(200, body).map_err(internal("answering a ticket"))
 }
 
@@ -277,7 +292,8 @@ extern "C" {
 async fn history(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
     let claims = authenticate(req, url, env, TokenIn::HeaderOrQuery, Scope::Subscribe)?;
     let after = match http::query(url, "after") {
-        Some(raw) => replay::parse_id(&raw).ok_or_else(|| ApiError::bad_request("after must be an event id (a decimal number)"))?,
+        Some(raw) => replay::parse_id(&raw)
+            .ok_or_else(|| ApiError::bad_request("after must be an event id (a decimal number)"))?,
         None => 0,
     };
     let limit = match http::query(url, "limit") {
@@ -323,7 +339,9 @@ fn dev_token(url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiE
     let secret = token_secret(env)?;
     let exp = (now_ms() / 1000) as i64 + 3600;
     let claims = serde_json::json!({ "org": org, "sub": "dev-dashboard", "scope": "subscribe publish", "exp": exp });
-    let token = crate::token::sign(&claims, secret.as_bytes()).ok_or("the claims could not be encoded").map_err(internal("signing a dev token"))?;
+    let token = crate::token::sign(&claims, secret.as_bytes())
+        .ok_or("the claims could not be encoded")
+        .map_err(internal("signing a dev token"))?;
     // Check it like any other token (this also checks the org's format).
     verify(&token, secret.as_bytes(), (now_ms() / 1000) as i64).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let body = serde_json::json!({ "token": token, "org": org, "expiresAt": exp }).to_string();

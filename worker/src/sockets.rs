@@ -265,11 +265,7 @@ mod tests {
 
         fn accept_of(&self, sub: &str, request_id: Option<&str>) -> Probe {
             let rid = request_id.map(|r| RequestId::parse(r).unwrap());
-            let probe = Probe {
-                tags: tags(sub, rid.as_ref()),
-                got: Rc::default(),
-                closed: Rc::default(),
-            };
+            let probe = Probe { tags: tags(sub, rid.as_ref()), got: Rc::default(), closed: Rc::default() };
             self.sockets.borrow_mut().push(probe.clone());
             probe
         }

@@ -28,16 +28,21 @@ use crate::api_error::{internal, ApiError};
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::frame::Frame;
+use crate::hub_api::{CloseCode, Connect, Frames, PageEnd, PAGE_HEADER, PING, PONG};
 use crate::interval::Ticker;
 use crate::pipe::Pipe;
-use crate::hub_api::{CloseCode, Connect, Frames, PageEnd, PAGE_HEADER, PING, PONG};
 use crate::relay::{Ending, Limits, Relay, Tick, Timing, Verdict, PROBE};
 use crate::replay::LastEventId;
 use crate::token::LEEWAY_SECONDS;
 
 /// Opens a stream for a client whose token and parameters were checked. `client_gone` is the
 /// request's abort signal: the runtime fires it when the client disconnects.
-pub async fn open(hub: Stub, config: &Config, mut connect: Connect, client_gone: web_sys::AbortSignal) -> Result<Response, ApiError> {
+pub async fn open(
+    hub: Stub,
+    config: &Config,
+    mut connect: Connect,
+    client_gone: web_sys::AbortSignal,
+) -> Result<Response, ApiError> {
     // The first attempt is made before answering, so a hub that cannot serve is an HTTP error.
     let first = match attempt(&hub, &connect).await? {
         Attempt::Answer(response) => return Ok(response),
@@ -75,7 +80,9 @@ pub async fn open(hub: Stub, config: &Config, mut connect: Connect, client_gone:
     let mut page = None;
     match first {
         Attempt::Live(ws) => go_live(&shared, ws)?,
-        Attempt::Page(bytes, end) => page = Some((shared.must_write(&bytes, bytes.byte_length() as usize, end.frames as usize), end)),
+        Attempt::Page(bytes, end) => {
+            page = Some((shared.must_write(&bytes, bytes.byte_length() as usize, end.frames as usize), end))
+        }
         Attempt::Answer(_) => {}
     }
     // The timer is a JS interval made here, in this request's own context, and ticks the relay
@@ -270,7 +277,8 @@ async fn attempt(hub: &Stub, connect: &Connect) -> Result<Attempt, ApiError> {
     let url = connect.to_url().map_err(internal("encoding a connect"))?;
     let headers = Headers::new();
     headers.set("upgrade", "websocket").map_err(internal("building a connect"))?;
-    let req = Request::new_with_init(&url, RequestInit::new().with_headers(headers)).map_err(internal("building a connect"))?;
+    let req = Request::new_with_init(&url, RequestInit::new().with_headers(headers))
+        .map_err(internal("building a connect"))?;
     let response = hub.fetch_with_request(req).await.map_err(internal("connecting to the org's hub"))?;
     if response.status_code() == 101 {
         return response.websocket().map(Attempt::Live).ok_or_else(|| internal("a 101 without a socket")("the hub"));
@@ -278,8 +286,12 @@ async fn attempt(hub: &Stub, connect: &Connect) -> Result<Attempt, ApiError> {
     let page = response.headers().get(PAGE_HEADER).ok().flatten().and_then(|h| PageEnd::from_header(&h));
     match page {
         Some(end) => {
-            let body = web_sys::Response::from(response).array_buffer().map_err(|e| internal("reading a replay page")(format!("{e:?}")))?;
-            let body = worker::wasm_bindgen_futures::JsFuture::from(body).await.map_err(|e| internal("reading a replay page")(format!("{e:?}")))?;
+            let body = web_sys::Response::from(response)
+                .array_buffer()
+                .map_err(|e| internal("reading a replay page")(format!("{e:?}")))?;
+            let body = worker::wasm_bindgen_futures::JsFuture::from(body)
+                .await
+                .map_err(|e| internal("reading a replay page")(format!("{e:?}")))?;
             Ok(Attempt::Page(js_sys::Uint8Array::new(&body), end))
         }
         None => Ok(Attempt::Answer(response)),

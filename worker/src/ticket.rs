@@ -69,7 +69,8 @@ pub fn encode(ticket: &Ticket, secret: &[u8]) -> Option<String> {
 /// Checks a ticket's signature and age (single use is the hub's to check).
 pub fn decode(text: &str, secret: &[u8], now_ms: u64) -> Result<Ticket, TicketError> {
     let mut parts = text.split('.');
-    let (Some(PREFIX), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(PREFIX), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(TicketError::Malformed);
     };
     let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| TicketError::Malformed)?;

@@ -121,9 +121,8 @@ pub fn verify(token: &str, secret: &[u8], now: i64) -> Result<Claims, TokenError
         return Err(TokenError::Malformed("typ must be JWT"));
     }
 
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature_b64)
-        .map_err(|_| TokenError::Malformed("signature is not base64url"))?;
+    let signature =
+        URL_SAFE_NO_PAD.decode(signature_b64).map_err(|_| TokenError::Malformed("signature is not base64url"))?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| TokenError::Signature)?;
     mac.update(header_b64.as_bytes());
     mac.update(b".");
@@ -185,7 +184,11 @@ fn decode_json<T: for<'de> Deserialize<'de>>(part: &str, what: &'static str) -> 
     })?;
     let object = crate::json_object::is_object(&bytes);
     object.then(|| serde_json::from_slice(&bytes).ok()).flatten().ok_or_else(|| {
-        TokenError::Malformed(if what == "header" { "header is not a JSON object" } else { "payload is not a JSON object of claims" })
+        TokenError::Malformed(if what == "header" {
+            "header is not a JSON object"
+        } else {
+            "payload is not a JSON object of claims"
+        })
     })
 }
 
@@ -236,7 +239,10 @@ mod tests {
     #[test]
     fn claims_or_a_header_written_as_an_array_are_refused() {
         let claims = json!(["acme", "u1", "subscribe", NOW + 60]);
-        assert_eq!(verify(&token(claims), SECRET, NOW), Err(TokenError::Malformed("payload is not a JSON object of claims")));
+        assert_eq!(
+            verify(&token(claims), SECRET, NOW),
+            Err(TokenError::Malformed("payload is not a JSON object of claims"))
+        );
         let header = URL_SAFE_NO_PAD.encode(br#"["HS256","JWT"]"#);
         let payload = token(good()).split('.').nth(1).unwrap().to_string();
         let mut mac = Hmac::<Sha256>::new_from_slice(SECRET).unwrap();

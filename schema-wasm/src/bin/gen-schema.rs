@@ -7,8 +7,8 @@
 
 use std::path::PathBuf;
 
-use schemars::generate::SchemaSettings;
 use schema_wasm::{catalog::data_schemas, Target, SCHEMA_VERSION};
+use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

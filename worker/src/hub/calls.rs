@@ -27,13 +27,19 @@ const HISTORY_PAGE_BYTES: u64 = 2 << 20;
 pub fn handle(hub: &Hub, state: &State, call: HubCall) -> Result<Response, ApiError> {
     match call {
         HubCall::Publish { sub, events } => admit(hub, Rate::Publish, &sub).and_then(|()| publish(hub, state, events)),
-        HubCall::PutVersion { sub, event } => admit(hub, Rate::Publish, &sub).and_then(|()| put_version(hub, state, event)),
-        HubCall::DeleteVersion { sub, request_id } => admit(hub, Rate::Publish, &sub).and_then(|()| delete_version(hub, request_id)),
+        HubCall::PutVersion { sub, event } => {
+            admit(hub, Rate::Publish, &sub).and_then(|()| put_version(hub, state, event))
+        }
+        HubCall::DeleteVersion { sub, request_id } => {
+            admit(hub, Rate::Publish, &sub).and_then(|()| delete_version(hub, request_id))
+        }
         HubCall::History { sub, after, limit, request_id } => {
             admit(hub, Rate::History, &sub).and_then(|()| history(hub, &sub, after, limit, request_id))
         }
         HubCall::Metrics => metrics(hub, state),
-        HubCall::ClientError { sub, report } => admit(hub, Rate::Report, &sub).and_then(|()| client_error(hub, &sub, &report)),
+        HubCall::ClientError { sub, report } => {
+            admit(hub, Rate::Report, &sub).and_then(|()| client_error(hub, &sub, &report))
+        }
     }
 }
 
@@ -65,8 +71,10 @@ fn append_and_send(hub: &Hub, state: &State, events: Vec<HubEvent>) -> Result<Ve
         let envelope = serde_json::to_string(&envelope).map_err(internal("encoding an envelope"))?;
         let target = match event.target {
             Some(t) => {
-                let owner = hub.log.request_owner(t.request_id.as_str()).map_err(internal("reading a request id's owner"))?;
-                let sub = request_owner::target_subject(t.sub.as_ref().map(|s| s.as_str()), owner.as_deref()).map(str::to_string);
+                let owner =
+                    hub.log.request_owner(t.request_id.as_str()).map_err(internal("reading a request id's owner"))?;
+                let sub = request_owner::target_subject(t.sub.as_ref().map(|s| s.as_str()), owner.as_deref())
+                    .map(str::to_string);
                 Some((t.request_id, sub))
             }
             None => None,
@@ -88,8 +96,11 @@ fn append_and_send(hub: &Hub, state: &State, events: Vec<HubEvent>) -> Result<Ve
 
     let started = now_ms();
     let frames: Vec<Frame> = appended.iter().map(|a| Frame::event(a.id, &a.type_name, &a.envelope)).collect();
-    let batch: Vec<Outgoing<'_>> =
-        frames.iter().zip(&appended).map(|(frame, a)| Outgoing { frame, target: a.target.as_ref().map(targeted) }).collect();
+    let batch: Vec<Outgoing<'_>> = frames
+        .iter()
+        .zip(&appended)
+        .map(|(frame, a)| Outgoing { frame, target: a.target.as_ref().map(targeted) })
+        .collect();
     let sent = sockets::fan_out(&RuntimeSockets(state), &batch);
     for a in &appended {
         hub.tally.add(name::PUBLISHED, &a.type_name, 1);
@@ -180,7 +191,8 @@ fn history(hub: &Hub, sub: &str, after: u64, limit: u64, request_id: Option<Requ
         None => None,
     };
     let window = hub.log.window().map_err(internal("reading the log window"))?;
-    let rows = hub.log.page(after, window.latest, limit, HISTORY_PAGE_BYTES, reader).map_err(internal("reading history"))?;
+    let rows =
+        hub.log.page(after, window.latest, limit, HISTORY_PAGE_BYTES, reader).map_err(internal("reading history"))?;
     let next = rows.last().map_or(after, |r| r.id);
     let has_more = hub.log.has_after(next, window.latest, reader).map_err(internal("reading history"))?;
 

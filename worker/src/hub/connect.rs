@@ -45,8 +45,14 @@ pub fn connect(hub: &Hub, state: &State, url: &worker::Url) -> Result<Response, 
     if !connect.continued {
         limits::admit(hub, Rate::Connect, &connect.sub)?;
         if let Some(ticket) = &connect.ticket {
-            if !hub.log.use_ticket(&ticket.nonce, ticket.expires_ms, now_ms()).map_err(internal("recording a ticket's use"))? {
-                return Err(ApiError::unauthorized("this ticket was used already; get a new one with POST /v1/stream/ticket"));
+            if !hub
+                .log
+                .use_ticket(&ticket.nonce, ticket.expires_ms, now_ms())
+                .map_err(internal("recording a ticket's use"))?
+            {
+                return Err(ApiError::unauthorized(
+                    "this ticket was used already; get a new one with POST /v1/stream/ticket",
+                ));
             }
         }
     }

@@ -53,9 +53,15 @@ impl Rate {
     /// What the refusal says was too many, and which setting bounds it.
     fn what(self, max: u32) -> String {
         match self {
-            Rate::Connect => format!("stream connects by this token's subject (at most {max} a minute, SUB_CONNECTS_PER_MINUTE)"),
-            Rate::History => format!("history requests by this token's subject (at most {max} a minute, SUB_HISTORY_PER_MINUTE)"),
-            Rate::Publish => format!("publishes by this token's subject (at most {max} a minute, SUB_PUBLISHES_PER_MINUTE)"),
+            Rate::Connect => {
+                format!("stream connects by this token's subject (at most {max} a minute, SUB_CONNECTS_PER_MINUTE)")
+            }
+            Rate::History => {
+                format!("history requests by this token's subject (at most {max} a minute, SUB_HISTORY_PER_MINUTE)")
+            }
+            Rate::Publish => {
+                format!("publishes by this token's subject (at most {max} a minute, SUB_PUBLISHES_PER_MINUTE)")
+            }
             Rate::Report => format!("client error reports by this token's subject (at most {max} a minute)"),
         }
     }
@@ -88,7 +94,8 @@ pub fn room_for_stream(hub: &Hub, state: &State, sub: &str, request_id: Option<&
     let limits = hub.config.limits.streams;
     let sockets = RuntimeSockets(state);
     let replacing = sockets::replacing(&sockets, sub, request_id);
-    let room = hub.open.borrow_mut().get_or_insert_with(|| OpenStreams::count(&sockets)).room_for(sub, replacing, limits);
+    let room =
+        hub.open.borrow_mut().get_or_insert_with(|| OpenStreams::count(&sockets)).room_for(sub, replacing, limits);
     match room {
         Ok(()) => Ok(()),
         Err(Full::Sub(open)) => Err(ApiError::rate_limited(

@@ -20,18 +20,21 @@ mod runtime;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use worker::{durable_object, wasm_bindgen, DurableObject, Env, Request, Response, Result, State, WebSocket, WebSocketIncomingMessage};
+use worker::{
+    durable_object, wasm_bindgen, DurableObject, Env, Request, Response, Result, State, WebSocket,
+    WebSocketIncomingMessage,
+};
 
 use crate::api_error::{internal, ApiError};
 use crate::config::Config;
 use crate::http;
 use crate::hub_api::{CloseCode, HubCall, PING, PONG};
 use crate::log::{Reader, ReplayLog};
-use crate::request_owner;
-use schema_wasm::RequestId;
 use crate::metrics::{name, Tally};
 use crate::observers::Observer;
+use crate::request_owner;
 use crate::sockets::{subject_of, OpenStreams};
+use schema_wasm::RequestId;
 
 pub(crate) struct Hub {
     config: Config,
@@ -45,7 +48,12 @@ pub(crate) struct Hub {
 
 /// Lets `sub` use `request_id` if it is its own (or nobody's yet, which makes it its own), and
 /// returns it as a reader of the log; refuses another subject's, changing nothing.
-pub(crate) fn own_request<'a>(hub: &Hub, request_id: &'a RequestId, sub: &'a str, now: u64) -> Result<Reader<'a>, ApiError> {
+pub(crate) fn own_request<'a>(
+    hub: &Hub,
+    request_id: &'a RequestId,
+    sub: &'a str,
+    now: u64,
+) -> Result<Reader<'a>, ApiError> {
     let rid = request_id.as_str();
     hub.log.prune_owners(hub.config.retention, now).map_err(internal("forgetting unused request ids"))?;
     let owner = hub.log.request_owner(rid).map_err(internal("reading a request id's owner"))?;

@@ -125,7 +125,8 @@ struct Recorder {
 async fn open(addr: SocketAddr) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String> {
     let stream = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
     tokio::task::spawn_local(async move {
         let _ = conn.await;
     });
@@ -135,11 +136,13 @@ async fn open(addr: SocketAddr) -> Result<hyper::client::conn::http1::SendReques
 async fn subscriber(args: Rc<Args>, index: usize, rec: Rc<RefCell<Recorder>>) -> Result<(), String> {
     let stream = TcpStream::connect(args.addr).await.map_err(|e| format!("connect: {e}"))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
     tokio::task::spawn_local(async move {
         let _ = conn.await;
     });
-    let mut req = Request::get(&args.subscribe).header("host", args.addr.to_string()).header("accept", "text/event-stream");
+    let mut req =
+        Request::get(&args.subscribe).header("host", args.addr.to_string()).header("accept", "text/event-stream");
     for (k, v) in &args.subscribe_headers {
         req = req.header(k, v);
     }
@@ -185,7 +188,9 @@ async fn publisher(args: Rc<Args>, rec: Rc<RefCell<Recorder>>) -> Result<(), Str
         }
         let bodies: Vec<String> = match (args.style, n) {
             (Style::Orgstream, 1) => vec![event(seq)],
-            (Style::Orgstream, _) => vec![format!(r#"{{"events":[{}]}}"#, (seq..seq + n).map(event).collect::<Vec<_>>().join(","))],
+            (Style::Orgstream, _) => {
+                vec![format!(r#"{{"events":[{}]}}"#, (seq..seq + n).map(event).collect::<Vec<_>>().join(","))]
+            }
             (Style::Raw, _) => (seq..seq + n).map(event).collect(),
         };
         let per_body = if bodies.len() == 1 { n } else { 1 };
@@ -200,7 +205,9 @@ async fn publisher(args: Rc<Args>, rec: Rc<RefCell<Recorder>>) -> Result<(), Str
                     }
                 }
             }
-            let mut req = Request::post(&args.publish).header("host", args.addr.to_string()).header("content-type", "application/json");
+            let mut req = Request::post(&args.publish)
+                .header("host", args.addr.to_string())
+                .header("content-type", "application/json");
             for (k, v) in &args.publish_headers {
                 req = req.header(k, v);
             }
@@ -290,7 +297,10 @@ async fn run(args: Args) -> Report {
         rec.borrow_mut().failures.push(e);
     }
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    while rec.borrow().per_subscriber.iter().any(|&n| n < per) && Instant::now() < deadline && rec.borrow().failures.is_empty() {
+    while rec.borrow().per_subscriber.iter().any(|&n| n < per)
+        && Instant::now() < deadline
+        && rec.borrow().failures.is_empty()
+    {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let mut r = rec.borrow_mut();
@@ -313,7 +323,11 @@ async fn run(args: Args) -> Report {
         connect_seconds,
         duration_seconds: duration,
         frames_per_second: if duration > 0.0 { delivered as f64 / duration } else { 0.0 },
-        latency_ms: Latency { p50: percentile(lat, 50.0), p99: percentile(lat, 99.0), max: lat.last().copied().unwrap_or(0.0) },
+        latency_ms: Latency {
+            p50: percentile(lat, 50.0),
+            p99: percentile(lat, 99.0),
+            max: lat.last().copied().unwrap_or(0.0),
+        },
         latency_cdf_ms: (1..=100).map(|p| percentile(lat, p as f64)).collect(),
         loadgen_cpu_seconds: cpu_seconds(),
         failures: r.failures.iter().take(5).cloned().collect(),
