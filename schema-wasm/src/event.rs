@@ -84,7 +84,7 @@ struct EventId;
 impl<'de> Deserialize<'de> for EventId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
-        if s.is_empty() || s.len() > 16 || !s.bytes().all(|b| b.is_ascii_digit()) || s.starts_with('0') {
+        if crate::ids::parse_event_id(&s).is_none() {
             return Err(serde::de::Error::custom(crate::error::coded(
                 ErrorCode::InvalidFormat,
                 "must be a decimal event id such as \"42\"",

@@ -7,6 +7,7 @@ pub mod error;
 pub mod event;
 mod fields;
 pub mod formats;
+pub mod ids;
 pub mod json_text;
 mod parse;
 

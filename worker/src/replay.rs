@@ -40,12 +40,10 @@ pub enum Resume {
     Reset(ResetReason),
 }
 
-/// Parses a last event id as the contract allows: a decimal number, nothing else.
+/// Parses a position (a last event id, `after`): an event id as the server writes them, or `0`
+/// (`schema_wasm::ids`, the one rule the browser module and the TypeScript share).
 pub fn parse_id(raw: &str) -> Option<u64> {
-    if raw.is_empty() || raw.len() > 20 || !raw.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    raw.parse().ok()
+    schema_wasm::ids::parse_position(raw)
 }
 
 /// A client's last event id as it arrived (`Last-Event-ID` or `lastEventId`), parsed once.

@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "type": "object",
             "title": format!("{struct_name}Event"),
             "properties": {
-                "id": { "type": "string", "pattern": "^[1-9][0-9]{0,15}$" },
+                "id": { "type": "string", "pattern": schema_wasm::ids::EVENT_ID_PATTERN },
                 "type": { "const": type_name },
                 "ts": { "type": "string", "format": "date-time" },
                 "data": { "$ref": format!("#/$defs/{struct_name}") },
