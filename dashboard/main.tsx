@@ -5,7 +5,7 @@
 import { StrictMode, useMemo, useState } from "react";
 import { createRoot } from "react-dom/client";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { validateEnvelope, eventTypes, schemaVersion } from "../schema-wasm/pkg/index.js";
+import { validateEnvelope, eventTypes, schemaVersion, CLIENT_ERROR_LIMITS as LIMIT } from "../schema-wasm/pkg/index.js";
 import { backoffDelay } from "../client/src/backoff.js";
 import type { Envelope } from "../client/src/stream.js";
 import {
@@ -36,11 +36,11 @@ function reportError(token: string) {
       method: "POST",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
       body: JSON.stringify({
-        message: error.message.slice(0, 2000) || "error",
-        stack: error.stack?.slice(0, 8000),
-        componentStack: info.componentStack?.slice(0, 8000) ?? undefined,
-        url: location.href.slice(0, 2048),
-        userAgent: navigator.userAgent.slice(0, 512),
+        message: error.message.slice(0, LIMIT.message) || "error",
+        stack: error.stack?.slice(0, LIMIT.stack),
+        componentStack: info.componentStack?.slice(0, LIMIT.componentStack) ?? undefined,
+        url: location.href.slice(0, LIMIT.url),
+        userAgent: navigator.userAgent.slice(0, LIMIT.userAgent),
       }),
     });
   };

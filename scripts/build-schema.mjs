@@ -32,7 +32,7 @@ run(bin("wasm-bindgen"), [
 step("shrinking with wasm-opt -Oz (npm binaryen)");
 const wasm = join(pkg, "schema_bg.wasm");
 run(join(root, "node_modules", ".bin", "wasm-opt"), ["-Oz", "--strip-debug", "--strip-producers", wasm, "-o", wasm]);
-for (const f of ["index.js", "node.js", "api.js", "index.d.ts", "types.d.ts"]) cpSync(join(crate, "js", f), join(pkg, f));
+for (const f of ["index.js", "node.js", "api.js", "rules.js", "index.d.ts", "types.d.ts", "rules.d.ts"]) cpSync(join(crate, "js", f), join(pkg, f));
 const version = readFileSync(join(crate, "src", "lib.rs"), "utf8").match(/SCHEMA_VERSION: &str = "([^"]+)"/)[1];
 writeFileSync(
   join(pkg, "package.json"),
@@ -44,7 +44,7 @@ writeFileSync(
       type: "module",
       exports: { ".": { types: "./index.d.ts", node: "./node.js", default: "./index.js" } },
       types: "./index.d.ts",
-      files: ["index.js", "node.js", "api.js", "index.d.ts", "types.d.ts", "schema.js", "schema.d.ts", "schema_bg.wasm"],
+      files: ["index.js", "node.js", "api.js", "rules.js", "index.d.ts", "types.d.ts", "rules.d.ts", "schema.js", "schema.d.ts", "schema_bg.wasm"],
       sideEffects: ["./index.js", "./node.js"],
     },
     null,

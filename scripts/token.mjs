@@ -4,6 +4,7 @@
 import { SignJWT } from "jose";
 import { readDevSecret, ensureDevVars } from "./lib/toolchain.mjs";
 import { parseFlags, usageError } from "./lib/cli.mjs";
+import { ORG_PATTERN, SCOPES } from "../schema-wasm/js/rules.js";
 
 const NAME = "npm run token";
 const USAGE = `usage: npm run token -- [--org dev] [--sub dev-user] [--scope "subscribe publish"] [--ttl 24h]
@@ -33,12 +34,12 @@ const { values, fail } = parseFlags({
       : undefined,
 });
 if (!/^\d+[smhd]$/.test(values.ttl)) fail(`--ttl must be a number and s, m, h or d (e.g. 30m), got ${JSON.stringify(values.ttl)}`);
-if (!/^[a-z0-9_-]{1,64}$/.test(values.org)) {
+if (!new RegExp(ORG_PATTERN).test(values.org)) {
   fail("--org must be 1 to 64 characters of a-z, 0-9, '_' and '-'");
 }
-const bad = values.scope.split(" ").filter((s) => s && !["subscribe", "publish", "metrics"].includes(s));
+const bad = values.scope.split(" ").filter((s) => s && !SCOPES.includes(s));
 if (bad.length) {
-  fail(`unknown scope ${bad.join(", ")}: use subscribe, publish, metrics`);
+  fail(`unknown scope ${bad.join(", ")}: use ${SCOPES.join(", ")}`);
 }
 if (!process.env.TOKEN_SECRET) ensureDevVars();
 const secret = readDevSecret();

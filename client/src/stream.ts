@@ -14,6 +14,7 @@
 // - stream.expired (the token ran out) reopens at once with a fresh token, with no status change.
 
 import { backoffDelay } from "./backoff.js";
+import { SERVER_FRAME_TYPES } from "../../schema-wasm/js/rules.js";
 
 export type ConnectionStatus = "connected" | "reconnecting" | "polling-fallback" | "offline";
 
@@ -102,7 +103,8 @@ export interface OrgStream {
   close(): void;
 }
 
-const SERVER_NOTICES = ["stream.reset", "stream.replaced", "stream.overflow", "stream.expired"];
+/** The server's frames other than heartbeats (generated from schema-wasm's catalog). */
+const SERVER_NOTICES = SERVER_FRAME_TYPES.filter((type) => type !== "heartbeat");
 
 const defaultClock: Clock = {
   setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),

@@ -5,3 +5,4 @@ import init from "./schema.js";
 await init({ module_or_path: new URL("./schema_bg.wasm", import.meta.url) });
 
 export * from "./api.js";
+export * from "./rules.js";

@@ -5,3 +5,4 @@ import { initSync } from "./schema.js";
 initSync({ module: readFileSync(new URL("./schema_bg.wasm", import.meta.url)) });
 
 export * from "./api.js";
+export * from "./rules.js";

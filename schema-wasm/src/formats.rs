@@ -64,7 +64,7 @@ pub struct RequestId(String);
 impl RequestId {
     pub fn parse(s: &str) -> Result<RequestId, String> {
         let n = s.len();
-        if n == 0 || n > 128 {
+        if n == 0 || n > crate::rules::MAX_REQUEST_ID_LEN {
             return Err(format!("must be 1 to 128 characters long, got {}", s.chars().count()));
         }
         if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
@@ -101,7 +101,7 @@ pub struct Subject(String);
 impl Subject {
     pub fn parse(s: &str) -> Result<Subject, String> {
         let n = s.chars().count();
-        if n == 0 || n > 128 {
+        if n == 0 || n > crate::rules::MAX_REQUEST_ID_LEN {
             return Err(format!("must be 1 to 128 characters long, got {n}"));
         }
         Ok(Subject(s.to_string()))

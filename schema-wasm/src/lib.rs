@@ -10,6 +10,7 @@ pub mod formats;
 pub mod ids;
 pub mod json_text;
 mod parse;
+pub mod rules;
 
 pub use catalog::{EVENT_TYPES, SERVER_FRAME_TYPES};
 pub use error::{ErrorCode, ValidationError};

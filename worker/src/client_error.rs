@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api_error::ApiError;
 
-pub const MAX_REPORT_BYTES: usize = 16 * 1024;
+pub const MAX_REPORT_BYTES: usize = schema_wasm::rules::CLIENT_ERROR_MAX_BYTES;
 /// Reports one token may send per minute.
 pub const REPORTS_PER_MINUTE: u32 = 10;
 
@@ -21,6 +21,11 @@ pub struct ClientError {
     pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+}
+
+/// The longest value of `field` (`schema_wasm::rules`, shared with the dashboard).
+fn limit(field: &str) -> usize {
+    schema_wasm::rules::client_error_limit(field)
 }
 
 fn too_long(field: &str, value: &Option<String>, max: usize) -> Option<String> {
@@ -86,14 +91,15 @@ pub fn parse(body: &[u8]) -> Result<ClientError, ApiError> {
     let report: ClientError =
         serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("{shape} ({e})")))?;
     let n = report.message.chars().count();
-    if n == 0 || n > 2000 {
-        return Err(ApiError::bad_request("message must be 1 to 2000 characters"));
+    let max = limit("message");
+    if n == 0 || n > max {
+        return Err(ApiError::bad_request(format!("message must be 1 to {max} characters")));
     }
     let problems = [
-        too_long("stack", &report.stack, 8000),
-        too_long("componentStack", &report.component_stack, 8000),
-        too_long("url", &report.url, 2048),
-        too_long("userAgent", &report.user_agent, 512),
+        too_long("stack", &report.stack, limit("stack")),
+        too_long("componentStack", &report.component_stack, limit("componentStack")),
+        too_long("url", &report.url, limit("url")),
+        too_long("userAgent", &report.user_agent, limit("userAgent")),
     ];
     if let Some(problem) = problems.into_iter().flatten().next() {
         return Err(ApiError::bad_request(problem));

@@ -132,10 +132,7 @@ pub fn verify(token: &str, secret: &[u8], now: i64) -> Result<Claims, TokenError
 
     let raw: RawClaims = decode_json(payload_b64, "payload")?;
     let org = raw.org.ok_or(TokenError::Claim("org is missing"))?;
-    if org.is_empty()
-        || org.len() > 64
-        || !org.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-    {
+    if !schema_wasm::rules::is_org(&org) {
         return Err(TokenError::Claim("org must be 1 to 64 characters of a-z, 0-9, '_', '-'"));
     }
     let sub = raw.sub.ok_or(TokenError::Claim("sub is missing"))?;
@@ -226,6 +223,13 @@ mod tests {
         let mut mac = Hmac::<Sha256>::new_from_slice(SECRET).unwrap();
         mac.update(format!("{h}.{p}").as_bytes());
         format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+
+    #[test]
+    fn the_scope_words_are_the_shared_ones() {
+        let words = [Scope::Subscribe, Scope::Publish, Scope::Metrics].map(Scope::as_str);
+        assert_eq!(words, schema_wasm::rules::SCOPES);
+        assert!(words.iter().all(|w| Scope::parse(w).is_some()));
     }
 
     #[test]

@@ -60,7 +60,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "$defs": defs,
     });
     std::fs::write(out.join("envelope.json"), format!("{}\n", serde_json::to_string_pretty(&envelope)?))?;
+    std::fs::write(out.join("rules.json"), format!("{}\n", serde_json::to_string_pretty(&rules())?))?;
     Ok(())
+}
+
+/// The shared rules, for `schema-wasm/js/rules.js` (see `schema_wasm::rules`).
+fn rules() -> Value {
+    use schema_wasm::{ids, rules};
+    json!({
+        "EVENT_ID_PATTERN": ids::EVENT_ID_PATTERN,
+        "MAX_EVENT_ID": ids::MAX_EVENT_ID,
+        "ORG_PATTERN": rules::ORG_PATTERN,
+        "SCOPES": rules::SCOPES,
+        "REQUEST_ID_PATTERN": rules::REQUEST_ID_PATTERN,
+        "EVENT_TYPES": schema_wasm::EVENT_TYPES,
+        "SERVER_FRAME_TYPES": schema_wasm::SERVER_FRAME_TYPES,
+        "ERROR_CODES": schema_wasm::ErrorCode::ALL.map(schema_wasm::ErrorCode::as_str),
+        "CLIENT_ERROR_MAX_BYTES": rules::CLIENT_ERROR_MAX_BYTES,
+        "CLIENT_ERROR_LIMITS": rules::CLIENT_ERROR_LIMITS.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<Map<_, _>>(),
+    })
 }
 
 /// The definitions `schema` refers to, directly or through other definitions.
