@@ -3,7 +3,8 @@
 // 10 s, counts connections that dropped (none should: the connection age limit is an hour), and
 // checks at the end that every connection has every event, once, in order. Prints the samples, a
 // small chart of memory over time and a verdict; exits 1 when an event is missing or a connection
-// dropped, or memory grew more than 20 % from the first minute to the end.
+// dropped, or (on runs of two minutes or more) memory grew more than 20 % from the first minute to
+// the end.
 //
 //   npm run soak                                  5000 connections, 10 minutes, 1 event/s
 //   npm run soak -- --connections 200 --minutes 0.5   (the smoke run npm test does)
@@ -66,11 +67,13 @@ const t0 = Date.now();
 sample();
 const sampler = setInterval(sample, SAMPLE_S * 1000);
 const refused = [];
+let attempts = 0;
 while (Date.now() - t0 < MINUTES * 60_000) {
   const r = await publish(server.url, tok, taskProgress(`soak-${published}`));
+  attempts += 1;
   if (r.status === 202) published += 1;
   else refused.push(r.status);
-  const due = t0 + (published / RATE) * 1000;
+  const due = t0 + (attempts / RATE) * 1000;
   if (due > Date.now()) await sleep(due - Date.now());
 }
 clearInterval(sampler);
@@ -110,7 +113,8 @@ const failures = [];
 if (missing.length) failures.push(`connections missing events: ${missing.slice(0, 5).join(" | ")}`);
 if (drops) failures.push(`${drops} connections dropped`);
 if (refused.length) failures.push(`publishes refused: ${[...new Set(refused)].join(", ")}`);
-if (growth > 0.2) failures.push(`memory grew ${(growth * 100).toFixed(1)} % after the first minute`);
+// Memory is judged on runs of two minutes or more: a shorter one is mostly warm-up and GC noise.
+if (end.s >= 120 && growth > 0.2) failures.push(`memory grew ${(growth * 100).toFixed(1)} % after the first minute`);
 if (failures.length) {
   console.error(`soak: FAILED: ${failures.join("; ")}`);
   process.exit(1);

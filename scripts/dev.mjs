@@ -1,8 +1,8 @@
 // `npm run dev [-- wrangler dev flags]`: set up, then serve the worker locally with wrangler dev.
 //   npm run dev -- --port 9000 --var HEARTBEAT_INTERVAL_MS:2000
 //
-// Flags are checked against the installed wrangler's own list before anything else (a typo is one
-// line); the dashboard and token hints are printed once wrangler says where it serves (so they
+// Flags are checked against the installed wrangler's own list before anything else (a typo of a
+// listed flag is one line); the dashboard and token hints are printed once wrangler says where it serves (so they
 // name the address actually served). A port in use is one line that says how to pick another. The worker's dev build is
 // made here and rebuilt here when worker/src or schema-wasm/src change (wrangler reloads when the
 // build changes); wrangler's own build watcher would build again right after start and restart
@@ -95,10 +95,11 @@ function checkWranglerFlags() {
     if (!name || /^-\d/.test(arg)) continue;
     const plain = kebab(name).replace(/^no-/, "");
     if (known.has(name) || known.has(kebab(name)) || known.has(plain)) continue;
+    // Only a near miss of a listed flag is refused: wrangler also takes flags its help hides
+    // (--bundle, --site, ...), and judges anything else itself.
     const near = name.length > 2 ? closest(kebab(name), [...known].filter((k) => k.length > 1)) : undefined;
-    console.error(
-      `npm run dev: wrangler dev has no flag ${arg.split("=")[0]}${near ? `; did you mean --${near}?` : ""} (npm run dev -- --help lists its flags)`,
-    );
+    if (!near) continue;
+    console.error(`npm run dev: wrangler dev has no flag ${arg.split("=")[0]}; did you mean --${near}? (npm run dev -- --help lists its flags)`);
     process.exit(2);
   }
 }

@@ -15,7 +15,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { bin, ensureCargoTool, root, setup, step } from "./lib/toolchain.mjs";
 import { listFlag, numberFlag, parseFlags } from "./lib/cli.mjs";
 
@@ -81,7 +81,7 @@ for (const target of targets) {
     const artifact = log.match(/Test unit written to (\S+)/)?.[1];
     console.error(log.split("\n").filter((l) => /panicked|assert|ERROR|SUMMARY|Test unit/.test(l)).slice(0, 20).join("\n"));
     console.error(`npm run fuzz: ${target} failed${artifact ? `; input: ${artifact}` : ""}`);
-    if (artifact) console.error(`  reproduce: (cd fuzz && ${bin("cargo-fuzz")} run --sanitizer none ${target} ${join(root, "fuzz", artifact)})`);
+    if (artifact) console.error(`  reproduce: (cd fuzz && ${bin("cargo-fuzz")} run --sanitizer none ${target} ${resolve(fuzzDir, artifact)})`);
     console.error("  then add the input to the bad-input corpus (tests/fixtures/make-bad-input.mjs) or a unit test, and fix it.");
   }
 }

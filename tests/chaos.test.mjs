@@ -52,6 +52,7 @@ const chaotic = { bytesUntilCut: () => (state.chaos ? bytesUntilCut() : Infinity
 function eventSourceSubscriber(url, tok, l) {
   const cutting = (response) => {
     l.connects += 1;
+    if (response.status === 200) l.opens += 1;
     if (!state.chaos || !response.body) return response;
     let budget = bytesUntilCut();
     const body = response.body.pipeThrough(
@@ -96,26 +97,43 @@ test(`chaos resume: ${SUBSCRIBERS} subscribers cut at random, ${EVENTS} events, 
   // number of events were published after what it saw.
   const laggard = ledger("laggard");
   let laggardClient = rawSubscriber(server.url, tok, laggard);
-  const laggardBack = (async () => {
-    while (laggard.last < 20) {
-      if (laggard.problems.length) throw new Error(`laggard: ${laggard.problems.join("; ")}`);
+  // Whatever happens, nothing keeps running after the test: a failure must not become a hang.
+  t.after(() => {
+    state.chaos = false;
+    state.aborted = true;
+    for (const c of [...clients, laggardClient]) c.close();
+  });
+  /** Waits for `ready()`, failing with `what` after `ms` (a stuck run says where it stuck). */
+  const until = async (ready, what, ms = 120_000) => {
+    const deadline = Date.now() + ms;
+    while (!ready()) {
+      if (state.aborted || Date.now() > deadline) throw new Error(`chaos: gave up waiting for ${what}`);
       await sleep(20);
     }
+  };
+  const laggardBack = (async () => {
+    await until(() => laggard.last >= 20 || laggard.problems.length > 0, "the laggard's first 20 events");
+    if (laggard.problems.length) throw new Error(`laggard: ${laggard.problems.join("; ")}`);
     laggardClient.close();
     const seen = laggard.last;
-    while (state.published < seen + RETAINED + Math.floor(RETAINED / 5)) await sleep(20);
-    const reset = await new Promise((resolve) => {
+    await until(() => state.published >= seen + RETAINED + Math.floor(RETAINED / 5), "the publisher to pass retention");
+    let resetData = null;
+    const reset = until(() => resetData !== null, "the laggard's stream.reset", 30_000).then(() => resetData);
+    await new Promise((resolve) => {
       laggardClient = rawSubscriber(server.url, tok, laggard, {
         awayMs: () => between(0, MAX_AWAY_MS),
         onReset: (data) => {
           laggard.last = Number(data.latestId); // live events go on from the server's latest
-          resolve(data);
+          resetData = data;
         },
       });
+      resolve();
     });
+    await reset;
+    const resetFrame = resetData;
     // Live events go on arriving; history fills in what is still retained, de-duplicated by id.
     const recovered = new Map();
-    let after = Number(reset.earliestId) - 1;
+    let after = Number(resetFrame.earliestId) - 1;
     let gapAfter = null;
     for (;;) {
       const page = await history(server.url, tok, { after: String(after), limit: "1000" });
@@ -125,7 +143,7 @@ test(`chaos resume: ${SUBSCRIBERS} subscribers cut at random, ${EVENTS} events, 
       if (!page.body.hasMore) break;
       after = Number(page.body.events.at(-1).id);
     }
-    return { seen, reset, recovered, gapAfter };
+    return { seen, reset: resetFrame, recovered, gapAfter };
   })();
 
   // Progress, so a long run is not silent (and a stuck one says where).
@@ -141,9 +159,7 @@ test(`chaos resume: ${SUBSCRIBERS} subscribers cut at random, ${EVENTS} events, 
   t.after(() => clearInterval(progress));
 
   // Wait until every subscriber is connected once, then publish at a steady rate.
-  await Promise.all(ledgers.map(async (l) => {
-    while (l.connects === 0) await sleep(20);
-  }));
+  await until(() => ledgers.every((l) => l.opens > 0), "every subscriber's first connection", 60_000);
   await sleep(500);
   phase = "publishing";
   const ids = [];

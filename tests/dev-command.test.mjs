@@ -112,7 +112,7 @@ test("npm run dev on a port in use says so in one line, before building anything
   }
 });
 
-test("npm run dev with a flag wrangler dev does not have says so in one line, before building anything", () => {
+test("npm run dev with a mistyped flag says so in one line, before building anything", () => {
   const r = spawnSync("npm", ["run", "-s", "dev", "--", "--prot", "8781"], { cwd: root, encoding: "utf8", timeout: 30_000 });
   assert.equal(r.status, 2);
   assert.equal(r.stderr.trim(), "npm run dev: wrangler dev has no flag --prot; did you mean --port? (npm run dev -- --help lists its flags)");

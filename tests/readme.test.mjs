@@ -12,7 +12,7 @@ import { startWorker, root, TEST_SECRET } from "./support/worker.mjs";
 import { shellBlocks, commandsOf, mismatch } from "./support/readme.mjs";
 
 const README = readFileSync(join(root, "README.md"), "utf8");
-const STREAM_SECONDS = 2;
+const STREAM_SECONDS = 3;
 
 let server;
 before(async () => {

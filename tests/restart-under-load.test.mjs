@@ -32,14 +32,19 @@ test(`restart under load: ${KILLS} kills of the runtime mid-publish; every ackno
   server = await startWorker({ vars: { RETRY_MS: "200" } });
   const url = server.url;
   const tok = await token("restart-load");
+  let publishing = true;
   const subscribers = Array.from({ length: SUBSCRIBERS }, (_, i) => ledger(`subscriber-${i}`));
   const clients = subscribers.map((l) => rawSubscriber(url, tok, l, { awayMs: () => 100 + Math.floor(Math.random() * 200) }));
+  // Whatever happens, nothing keeps running after the test: a failure must not become a hang.
+  t.after(() => {
+    publishing = false;
+    for (const c of clients) c.close();
+  });
 
   // One publisher at a time, as fast as answers come: each request's events carry its number, so
   // what was stored can be traced to the request whatever its answer was.
   const acknowledged = new Map(); // request number -> ids given
   const unanswered = []; // request numbers with no 202 (refused, or cut off by a kill)
-  let publishing = true;
   let request = 0;
   const publisher = (async () => {
     while (publishing) {
@@ -63,18 +68,21 @@ test(`restart under load: ${KILLS} kills of the runtime mid-publish; every ackno
     }
   })();
 
-  const kills = [];
+  // Each phase, before the first kill and after each restart, must see publishes acknowledged:
+  // a worker that refused everything after a restart would otherwise pass.
+  const acknowledgedBy = [];
   for (let k = 0; k < KILLS; k++) {
     await sleep(1500);
-    const before = acknowledged.size;
+    acknowledgedBy.push(acknowledged.size);
     await server.kill();
     await sleep(300);
     server = await server.start();
-    kills.push({ acknowledgedBefore: before });
   }
   await sleep(1500);
+  acknowledgedBy.push(acknowledged.size);
   publishing = false;
   await publisher;
+  acknowledgedBy.forEach((n, k) => assert.ok(n > (acknowledgedBy[k - 1] ?? 0), `publishes were acknowledged in phase ${k} (${acknowledgedBy.join(", ")})`));
 
   // History: every acknowledged event with its id; nothing twice; ids 1..N without a hole that an
   // acknowledged event should fill.

@@ -246,6 +246,9 @@ mod tests {
         let details = r#"{"type":"reconciliation.update","data":{"eventId":"e","service":"s","status":"discrepancy","counts":{},"checksum":"c","latencyMs":1,"discrepancyDetails":[{},{},[]]}}"#;
         let e = err(details);
         assert_eq!((e.path.as_str(), e.code), ("/data/discrepancyDetails", ErrorCode::InvalidType));
+        // Text that is not JSON stays malformed, array or not (a lone surrogate escape).
+        let e = err(r#"{"type":"task.progress","data":["\ud800",0.5]}"#);
+        assert_eq!(e.code, ErrorCode::MalformedJson);
         // Arrays where the catalog has arrays or any JSON are fine.
         let ok = r#"{"type":"task.completed","data":{"taskId":"t","result":[[1],{"a":[2]}]}}"#;
         assert!(parse_published(ok).is_ok());

@@ -2,10 +2,11 @@
 //!
 //! serde's derive hands every struct's field names to `Deserializer::deserialize_struct`. A probe
 //! deserializer that follows a JSON path into a type (one key per object, any element of an array,
-//! through `Option`) and stops at the struct there reads them off, so an `unknown_field` error can
-//! list what the object takes without a second, hand-kept list that could drift from the types.
-//! Only the strict (publishing) path asks, and only when a key is unknown: the common case pays
-//! nothing. serde has no public API for this, hence the hand-written probe.
+//! through `Option`) and stops at what is there reads them off, so an `unknown_field` error can
+//! list what the object takes, and publishing can tell where an object is required (`parse.rs`),
+//! without a second, hand-kept description of the types that could drift from them. Only the
+//! strict (publishing) path asks, and only for text with an unknown key or a `[` in it. serde has
+//! no public API for this, hence the hand-written probe.
 
 use std::cell::Cell;
 
@@ -14,18 +15,36 @@ use serde::Deserialize;
 
 type Fields = &'static [&'static str];
 
-/// The fields of the struct found at `path` (object keys; array indexes are any element) inside
-/// `T`, or `None` when no struct is there (a map, a scalar, a path `T` does not have).
-pub(crate) fn fields_at<'de, T: Deserialize<'de>>(path: &[String]) -> Option<Fields> {
-    let found = Cell::new(None);
+/// What `T` has at a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Landing {
+    /// A struct, with its fields.
+    Struct(Fields),
+    /// A sequence or a map: what is inside may be anything, structs included.
+    Container,
+    /// A value with no structs in it (a scalar, any JSON, raw JSON), or a path `T` does not have.
+    Leaf,
+}
+
+/// What is at `path` (object keys; array indexes are any element) inside `T`.
+pub(crate) fn landing_at<'de, T: Deserialize<'de>>(path: &[String]) -> Landing {
+    let found = Cell::new(Landing::Leaf);
     // The probe always ends in an error: it has no values to give. What it saw is in `found`.
     let _ = T::deserialize(Probe { path, found: &found });
     found.get()
 }
 
+/// The fields of the struct at `path` inside `T`, when there is one.
+pub(crate) fn fields_at<'de, T: Deserialize<'de>>(path: &[String]) -> Option<Fields> {
+    match landing_at::<T>(path) {
+        Landing::Struct(fields) => Some(fields),
+        Landing::Container | Landing::Leaf => None,
+    }
+}
+
 struct Probe<'p> {
     path: &'p [String],
-    found: &'p Cell<Option<Fields>>,
+    found: &'p Cell<Landing>,
 }
 
 fn stop() -> Error {
@@ -46,7 +65,7 @@ impl<'de> de::Deserializer<'de> for Probe<'_> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         if self.path.is_empty() {
-            self.found.set(Some(fields));
+            self.found.set(Landing::Struct(fields));
             return Err(stop());
         }
         self.deserialize_map(visitor)
@@ -55,14 +74,20 @@ impl<'de> de::Deserializer<'de> for Probe<'_> {
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.path.split_first() {
             Some((key, rest)) => visitor.visit_map(OneEntry { key: Some(key), rest, found: self.found }),
-            None => Err(stop()),
+            None => {
+                self.found.set(Landing::Container);
+                Err(stop())
+            }
         }
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.path.split_first() {
             Some((_index, rest)) => visitor.visit_seq(OneItem { rest: Some(rest), found: self.found }),
-            None => Err(stop()),
+            None => {
+                self.found.set(Landing::Container);
+                Err(stop())
+            }
         }
     }
 
@@ -84,7 +109,7 @@ impl<'de> de::Deserializer<'de> for Probe<'_> {
 struct OneEntry<'p> {
     key: Option<&'p String>,
     rest: &'p [String],
-    found: &'p Cell<Option<Fields>>,
+    found: &'p Cell<Landing>,
 }
 
 impl<'de> MapAccess<'de> for OneEntry<'_> {
@@ -105,7 +130,7 @@ impl<'de> MapAccess<'de> for OneEntry<'_> {
 /// An array with one element, which is probed further.
 struct OneItem<'p> {
     rest: Option<&'p [String]>,
-    found: &'p Cell<Option<Fields>>,
+    found: &'p Cell<Landing>,
 }
 
 impl<'de> SeqAccess<'de> for OneItem<'_> {
@@ -143,6 +168,15 @@ mod tests {
     fn a_path_into_a_scalar_or_a_missing_field_finds_nothing() {
         assert_eq!(fields_at::<TaskProgress>(&path(&["taskId"])), None);
         assert_eq!(fields_at::<TaskProgress>(&path(&["nope", "deeper"])), None);
+    }
+
+    #[test]
+    fn containers_and_leaves_are_told_apart() {
+        use crate::catalog::OrgEntitlementsChanged;
+        assert_eq!(landing_at::<OrgEntitlementsChanged>(&path(&["features"])), Landing::Container);
+        assert_eq!(landing_at::<OrgEntitlementsChanged>(&path(&["limits"])), Landing::Container);
+        assert_eq!(landing_at::<OrgEntitlementsChanged>(&path(&["features", "0"])), Landing::Leaf);
+        assert_eq!(landing_at::<crate::catalog::TaskCompleted>(&path(&["result"])), Landing::Leaf, "any JSON");
     }
 
     #[test]

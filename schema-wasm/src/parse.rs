@@ -1,13 +1,15 @@
 //! Parsing with validation, straight from the JSON text into the typed structs.
 //!
-//! The fast path is a plain serde parse (plus, in strict mode, a note of any unknown key). Only
-//! when that fails is the text parsed again with path tracking, to say where: errors are the rare
-//! case, so the common case pays nothing for paths.
+//! The fast path is a plain serde parse (plus, in strict mode, a note of any unknown key, and for
+//! text with a `[` in it a check that no array stands where an object belongs). Only when that
+//! fails is the text parsed again with path tracking, to say where: errors are the rare case, so
+//! the common case pays nothing for paths.
 
 use serde::Deserialize;
 
 use crate::catalog::Rules;
 use crate::error::{from_serde, push_token, ErrorCode, ValidationError};
+use crate::fields::{landing_at, Landing};
 
 /// Parses `json` as `T`. Strict mode (publishing) refuses unknown keys; tolerant mode (reading what
 /// a possibly newer server sent) ignores them.
@@ -62,18 +64,22 @@ fn locate<'de, T: Deserialize<'de>>(json: &'de str) -> ValidationError {
 /// serde's derived structs also accept their fields as an array, in order (`["t1", 0.5]` for
 /// `{"taskId": "t1", "progress": 0.5}`); the catalog says objects, and what is published is stored
 /// and sent as written. Publishing refuses an array wherever the type has a struct, found by
-/// asking the type itself (`fields_at`). Only text with a `[` in it can hold one.
+/// asking the type itself (`fields::landing_at`), and only looking inside what can hold one. Only
+/// text with a `[` in it can hold an array.
 fn array_for_object<'de, T: Deserialize<'de>>(json: &str) -> Option<ValidationError> {
     if !json.contains('[') {
         return None;
     }
-    if json.trim_start().starts_with('[') && crate::fields::fields_at::<T>(&[]).is_some() {
-        return Some(array_error(&[]));
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(value) => find_array_for_object::<T>(&value, &mut Vec::new()),
+        // Too deep to read as a value: still say so when the whole is an array where an object
+        // belongs. Any other text that is not JSON is the typed parse's to report.
+        Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
+            let root = matches!(landing_at::<T>(&[]), Landing::Struct(_));
+            (root && json.trim_start().starts_with('[')).then(|| array_error(&[]))
+        }
+        Err(_) => None,
     }
-    // Text that is not JSON, or nests too deep, is the typed parse's to report.
-    let value: serde_json::Value = serde_json::from_str(json).ok()?;
-    let mut path = Vec::new();
-    find_array_for_object::<T>(&value, &mut path)
 }
 
 fn array_error(path: &[String]) -> ValidationError {
@@ -88,17 +94,27 @@ fn find_array_for_object<'de, T: Deserialize<'de>>(
     value: &serde_json::Value,
     path: &mut Vec<String>,
 ) -> Option<ValidationError> {
-    let children: Vec<(String, &serde_json::Value)> = match value {
-        serde_json::Value::Array(items) => {
-            if crate::fields::fields_at::<T>(path).is_some() {
-                return Some(array_error(path));
+    let landing = landing_at::<T>(path);
+    let children: Vec<(String, &serde_json::Value)> = match (value, landing) {
+        (_, Landing::Leaf) => return None,
+        (serde_json::Value::Array(_), Landing::Struct(_)) => return Some(array_error(path)),
+        (serde_json::Value::Array(items), Landing::Container) => {
+            // Every element has one type: look inside them only if it can hold a struct.
+            path.push("0".to_string());
+            let element = landing_at::<T>(path);
+            path.pop();
+            if element == Landing::Leaf {
+                return None;
             }
             items.iter().enumerate().map(|(index, item)| (index.to_string(), item)).collect()
         }
-        serde_json::Value::Object(map) => map.iter().map(|(key, item)| (key.clone(), item)).collect(),
+        (serde_json::Value::Object(map), _) => map.iter().map(|(key, item)| (key.clone(), item)).collect(),
         _ => return None,
     };
     for (key, item) in children {
+        if !(item.is_array() || item.is_object()) {
+            continue;
+        }
         path.push(key);
         let found = find_array_for_object::<T>(item, path);
         path.pop();

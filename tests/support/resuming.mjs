@@ -70,7 +70,7 @@ export function rawSubscriber(url, tok, l, { onReset, bytesUntilCut = () => Infi
       if (res.statusCode !== 200) {
         l.problems.push(`status ${res.statusCode}`);
         res.resume();
-        return res.on("end", again);
+        return res.on("close", again); // "close" also when the socket dies before the body ends
       }
       let cut = false;
       res.on("data", (chunk) => {
