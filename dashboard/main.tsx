@@ -68,13 +68,12 @@ function Feed({ getToken }: { getToken: GetToken }) {
         return checked.ok ? [checked.event as Envelope] : [];
       });
     },
-    on,
-    staleTime: Infinity,
+    on, // default query options: isStale is about the stream, not TanStack's staleTime
   });
   return (
     <section className="card">
       <h2 style={{ marginTop: 0 }}>Events</h2>
-      <p className="muted">
+      <p className="muted" data-testid="freshness">
         {feed.isStale ? "may be behind" : "up to date"}
         {feed.lastUpdatedAt ? `, updated ${new Date(feed.lastUpdatedAt).toLocaleTimeString()}` : ""}
       </p>

@@ -32,6 +32,8 @@ test("the dashboard stays honest through a server outage and shows every event o
   const page = await browser.newPage();
   const consoleErrors = [];
   page.on("pageerror", (e) => consoleErrors.push(e.message));
+  const notFound = [];
+  page.on("response", (r) => r.status() === 404 && notFound.push(r.url()));
   const t = await token("dev"); // the dev token's default org
   const published = [];
   const send = async (label) => {
@@ -45,7 +47,12 @@ test("the dashboard stays honest through a server outage and shows every event o
   const loadedAt = Date.now();
   await page.waitForSelector('[data-status="connected"]', { timeout: 1000 });
   assert.ok(Date.now() - loadedAt <= 1000, "connected within 1 s of load");
+  assert.deepEqual(notFound, [], "the first load asks for nothing that is not there (a favicon, say)");
+  // The badge says the state by its name (the story's words: connected, reconnecting, polling, offline).
+  assert.match(await page.textContent('[data-status="connected"]'), /connected/);
   await page.waitForSelector('[data-testid="feed"] li[data-id="1"]', { timeout: 2000 });
+  // Default query options (TanStack's staleTime 0): connected means up to date all the same.
+  assert.match(await page.textContent('[data-testid="freshness"]'), /^up to date/);
   await shot(page, "1-connected");
 
   await send("live-1");
@@ -64,6 +71,7 @@ test("the dashboard stays honest through a server outage and shows every event o
   // The server goes away: reconnecting, then (after 5 failures) polling with the banner.
   await server.stop();
   await page.waitForSelector('[data-status="reconnecting"]', { timeout: 5000 });
+  assert.match(await page.textContent('[data-testid="freshness"]'), /^may be behind/);
   await shot(page, "2-reconnecting");
   await page.waitForSelector('[data-status="polling-fallback"]', { timeout: 15000 });
   await page.waitForSelector('[data-testid="paused-banner"]', { timeout: 1000 });

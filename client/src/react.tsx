@@ -108,7 +108,12 @@ export type ReliableQueryOptions<TData> = UseQueryOptions<TData, Error, TData, Q
 };
 
 export type ReliableQueryResult<TData> = UseQueryResult<TData, Error> & {
-  /** True while the stream is not connected (the data may be behind), or the query is stale. */
+  /**
+   * True while live updates are not flowing: the stream is not connected (reconnecting, polling,
+   * offline; a stream silent for the heartbeat timeout counts as reconnecting). Independent of
+   * TanStack Query's own staleness (`staleTime`), which says when to refetch, not whether the
+   * data is being kept current.
+   */
   isStale: boolean;
   /** When the data last changed, by fetch or by an event (ms since epoch), or null. */
   lastUpdatedAt: number | null;
@@ -142,17 +147,17 @@ export function useReliableQuery<TData>(options: ReliableQueryOptions<TData>): R
   const fetchedAt = query.dataUpdatedAt || null;
   const lastUpdatedAt = fetchedAt === null ? eventUpdatedAt : Math.max(fetchedAt, eventUpdatedAt ?? 0);
   return Object.assign(query, {
-    isStale: status !== "connected" || query.isStale,
+    isStale: status !== "connected",
     lastUpdatedAt,
     connectionStatus: status,
   });
 }
 
 const BADGE: Record<ConnectionStatus, { label: string; color: string }> = {
-  connected: { label: "Live", color: "#10b981" }, // emerald
-  reconnecting: { label: "Reconnecting", color: "#f59e0b" }, // amber
-  "polling-fallback": { label: "Polling", color: "#0ea5e9" }, // sky
-  offline: { label: "Offline", color: "#f43f5e" }, // rose
+  connected: { label: "connected", color: "#10b981" }, // emerald
+  reconnecting: { label: "reconnecting", color: "#f59e0b" }, // amber
+  "polling-fallback": { label: "polling", color: "#0ea5e9" }, // sky
+  offline: { label: "offline", color: "#f43f5e" }, // rose
 };
 
 /** The connection status as a colored badge, with a Reconnect button while live updates are paused. */
