@@ -6,6 +6,7 @@ import { StrictMode, useMemo, useState } from "react";
 import { createRoot } from "react-dom/client";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { validateEnvelope, eventTypes, schemaVersion, CLIENT_ERROR_LIMITS as LIMIT } from "../schema-wasm/pkg/index.js";
+import type { OrgEvent } from "../schema-wasm/pkg/index.js";
 import { backoffDelay } from "../client/src/backoff.js";
 import type { Envelope } from "../client/src/stream.js";
 import {
@@ -80,12 +81,42 @@ function Feed({ getToken }: { getToken: GetToken }) {
       <ol data-testid="feed">
         {(feed.data ?? []).map((e) => (
           <li key={e.id} data-id={e.id} data-type={e.type}>
-            #{e.id} {e.type} {JSON.stringify(e.data).slice(0, 120)}
+            #{e.id} {e.type} <Summary event={e as unknown as OrgEvent} />
           </li>
         ))}
       </ol>
     </section>
   );
+}
+
+/**
+ * One event, read the way a person reads it. The feed holds validated envelopes (validateEnvelope
+ * on every path in), so the catalog's types hold; unknown shapes fall back to the JSON.
+ */
+function Summary({ event }: { event: OrgEvent }) {
+  switch (event.type) {
+    case "task.progress": {
+      const { taskId, progress, message } = event.data;
+      return (
+        <>
+          {taskId} <progress data-testid="progress" max={1} value={progress} /> {Math.round(progress * 100)}%
+          {message ? ` ${message}` : ""}
+        </>
+      );
+    }
+    case "task.completed":
+      return <>{event.data.taskId} completed</>;
+    case "task.failed":
+      return <>{event.data.taskId} failed: {event.data.error}</>;
+    case "change.detected":
+      return <>{event.data.severity}: {event.data.title}</>;
+    case "change.stateChanged":
+      return <>{event.data.changeId}: {event.data.from} → {event.data.to}</>;
+    case "version.available":
+      return <>version {event.data.version} is available</>;
+    default:
+      return <>{JSON.stringify(event.data).slice(0, 120)}</>;
+  }
 }
 
 function PublishForm({ getToken }: { getToken: GetToken }) {

@@ -60,6 +60,9 @@ test("the dashboard stays honest through a server outage and shows every event o
   await page.waitForSelector(`[data-testid="feed"] li[data-id="${published.at(-1)}"]`, { timeout: 1000 });
   assert.ok(Date.now() - sentAt <= 1000, "a published event shows within 1 s");
   assert.equal(await page.getAttribute(`li[data-id="${published.at(-1)}"]`, "data-type"), "task.progress");
+  // A task.progress at 0.5 reads as a half-full bar, not JSON.
+  assert.equal(await page.getAttribute(`li[data-id="${published.at(-1)}"] progress`, "value"), "0.5");
+  assert.match(await page.textContent(`li[data-id="${published.at(-1)}"]`), /live-1 +50%/);
 
   // The publish form on the page uses the dev token.
   await page.click('[data-testid="publish"]');
