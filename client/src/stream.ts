@@ -3,7 +3,9 @@
 // - Native EventSource. Every attempt trades a fresh token from getToken() for a one-use ticket
 //   (POST /v1/stream/ticket, bearer) and opens `?ticket=`, so the token never sits in a URL;
 //   `lastEventId` is carried across attempts (a new EventSource does not send the previous one's
-//   Last-Event-ID by itself). History polling sends the token as `Authorization: Bearer`.
+//   Last-Event-ID by itself). Without a `lastEventId` option, the first attempt reads the org's
+//   latest id from history and starts there, so a drop before the first event misses nothing.
+//   History requests send the token as `Authorization: Bearer`.
 // - Every event is validated (the wasm validators) before it is handed on; invalid ones go to
 //   onInvalid. Delivery is de-duplicated and in id order.
 // - Reconnects with exponential backoff and jitter; the failure count resets once a connection has
@@ -214,9 +216,28 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     }, options.backoff ? options.backoff(failures) : backoffDelay(failures, random));
   };
 
+  /**
+   * Where the first connection starts when the app gave no `lastEventId`: the org's latest id
+   * (history's `latestId`). A stream that drops before its first event then resumes from there
+   * instead of starting live and missing what was published in between (protocol 4.1). When
+   * history cannot be read, the stream starts live, as before.
+   */
+  const learnPosition = async (token: string) => {
+    if (hasLastId) return;
+    try {
+      const response = await fetchImpl(`${base}/v1/events?limit=1`, { headers: { authorization: `Bearer ${token}` } });
+      if (!response.ok) return;
+      const { latestId } = (await response.json()) as { latestId?: string | null };
+      if (hasLastId) return; // delivery started meanwhile
+      lastId = latestId ? BigInt(latestId) : 0n;
+      hasLastId = true;
+    } catch {
+      // Start live.
+    }
+  };
+
   /** A one-use ticket for the stream URL, for a fresh token (the token stays out of URLs). */
-  const streamTicket = async (): Promise<string> => {
-    const token = await options.getToken();
+  const streamTicket = async (token: string): Promise<string> => {
     const response = await fetchImpl(`${base}/v1/stream/ticket`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
     if (!response.ok) throw new Error(`a stream ticket was refused (${response.status})`);
     return ((await response.json()) as { ticket: string }).ticket;
@@ -226,7 +247,9 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     const gen = generation;
     let ticket: string;
     try {
-      ticket = await streamTicket();
+      const token = await options.getToken();
+      await learnPosition(token);
+      ticket = await streamTicket(token);
     } catch {
       if (gen === generation) fail();
       return;

@@ -15,6 +15,7 @@ function setup(overrides = {}) {
   const resyncs = [];
   const statuses = [];
   const polls = [];
+  const positions = [];
   const pollTokens = [];
   const ticketTokens = [];
   let tokens = 0;
@@ -28,9 +29,15 @@ function setup(overrides = {}) {
       if (overrides.ticketsRefused?.()) return { ok: false, status: 401, json: async () => ({}) };
       return { ok: true, json: async () => ({ ticket: `ticket-for-${token}`, expiresAt: "2026-11-25T07:01:00.000Z" }) };
     }
+    if (overrides.serverDown?.()) throw new TypeError("fetch failed");
+    if (!u.searchParams.has("after")) {
+      // The first connection's position: the org's latest id.
+      positions.push(u);
+      if (overrides.historyRefused?.()) return { ok: false, status: 403, json: async () => ({}) };
+      return { ok: true, json: async () => ({ events: log.slice(0, 1), gap: false, hasMore: log.length > 1, earliestId: log[0]?.id ?? null, latestId: log.at(-1)?.id ?? null }) };
+    }
     polls.push(u);
     pollTokens.push(init.headers?.authorization);
-    if (overrides.serverDown?.()) throw new TypeError("fetch failed");
     const after = BigInt(u.searchParams.get("after"));
     const events = log.filter((e) => BigInt(e.id) > after).slice(0, 1000);
     return { ok: true, json: async () => ({ events, gap: false, hasMore: false, earliestId: log[0]?.id ?? null, latestId: log.at(-1)?.id ?? null }) };
@@ -51,7 +58,7 @@ function setup(overrides = {}) {
     ...overrides.options,
   });
   stream.subscribe((s) => statuses.push(s));
-  return { clock, es, network, stream, delivered, invalid, resyncs, statuses, polls, pollTokens, ticketTokens, log, tokens: () => tokens };
+  return { clock, es, network, stream, delivered, invalid, resyncs, statuses, polls, positions, pollTokens, ticketTokens, log, tokens: () => tokens };
 }
 
 test("backoff: 1, 2, 4, 8, 16 s, capped at 30 s, jitter within +/-20 %", () => {
@@ -74,7 +81,7 @@ test("connects with a fresh token, delivers validated events in order, refuses i
   assert.equal(first.url.searchParams.get("ticket"), "ticket-for-token-1", "a ticket in the URL");
   assert.equal(first.url.searchParams.get("token"), null, "never the token");
   assert.equal(first.url.searchParams.get("requestId"), "tab-1");
-  assert.equal(first.url.searchParams.get("lastEventId"), null);
+  assert.equal(first.url.searchParams.get("lastEventId"), "0", "the org's latest id (none yet) is where it starts");
   first.open();
   assert.equal(t.stream.status, "connected");
   first.emit("task.progress", envelope(1));
@@ -90,6 +97,30 @@ test("connects with a fresh token, delivers validated events in order, refuses i
   assert.notEqual(second, first);
   assert.equal(second.url.searchParams.get("ticket"), "ticket-for-token-2", "a new token, and ticket, for every attempt");
   assert.equal(second.url.searchParams.get("lastEventId"), "3");
+  t.stream.close();
+});
+
+test("the first connection starts at the org's latest id, so a drop before the first event misses nothing", async () => {
+  const log = [1, 2, 3, 4].map((n) => JSON.parse(envelope(n)));
+  const t = setup({ log });
+  await flush();
+  assert.equal(t.positions.length, 1, "one history read, for the position");
+  assert.equal(t.positions[0].searchParams.get("limit"), "1");
+  const first = t.es.latest;
+  assert.equal(first.url.searchParams.get("lastEventId"), "4");
+  first.open();
+  first.error(); // gone before any event; events 5 and 6 are published meanwhile
+  log.push(JSON.parse(envelope(5)), JSON.parse(envelope(6)));
+  await t.clock.advance(1000);
+  assert.equal(t.es.latest.url.searchParams.get("lastEventId"), "4", "it resumes from there, not live");
+  assert.equal(t.positions.length, 1, "the position is read once");
+  t.stream.close();
+});
+
+test("when history cannot be read, the first connection starts live", async () => {
+  const t = setup({ log: [JSON.parse(envelope(1))], historyRefused: () => true });
+  await flush();
+  assert.equal(t.es.latest.url.searchParams.get("lastEventId"), null);
   t.stream.close();
 });
 
@@ -175,14 +206,15 @@ test("after exactly 5 consecutive failures it polls every 10 s; reconnect() trie
   await flush();
   assert.equal(t.stream.status, "polling-fallback");
   assert.equal(t.polls.length, 1);
-  assert.deepEqual(t.delivered, ["1", "2", "3"]);
+  assert.equal(t.polls[0].searchParams.get("after"), "3", "from the position it started at (the latest id then)");
+  assert.deepEqual(t.delivered, []);
   log.push(JSON.parse(envelope(4)));
   await t.clock.advance(10_000);
   assert.equal(t.polls.length, 2);
   assert.equal(t.polls[1].searchParams.get("after"), "3");
   assert.equal(t.polls[1].searchParams.get("token"), null, "polling keeps the token out of the URL");
   assert.match(t.pollTokens[1], /^Bearer token-\d+$/);
-  assert.deepEqual(t.delivered, ["1", "2", "3", "4"]);
+  assert.deepEqual(t.delivered, ["4"]);
   const before = t.es.instances.length;
   t.stream.reconnect();
   await flush();
