@@ -83,11 +83,16 @@ fn array_for_object<'de, T: Deserialize<'de>>(json: &str) -> Option<ValidationEr
 }
 
 fn array_error(path: &[String]) -> ValidationError {
+    ValidationError::new(pointer(path), ErrorCode::InvalidType, "has the wrong type: expected an object, got an array")
+}
+
+/// `path` (unescaped keys and indexes from the root) as a JSON pointer.
+fn pointer(path: &[String]) -> String {
     let mut pointer = String::new();
     for segment in path {
         push_token(&mut pointer, segment);
     }
-    ValidationError::new(pointer, ErrorCode::InvalidType, "has the wrong type: expected an object, got an array")
+    pointer
 }
 
 fn find_array_for_object<'de, T: Deserialize<'de>>(
@@ -127,16 +132,12 @@ fn find_array_for_object<'de, T: Deserialize<'de>>(
 
 /// The error for an unknown key at `path`, listing the keys the object there takes.
 fn unknown_field<'de, T: Deserialize<'de>>(path: &[String]) -> ValidationError {
-    let mut pointer = String::new();
-    for segment in path {
-        push_token(&mut pointer, segment);
-    }
     let parent = path.split_last().map_or(path, |(_, parent)| parent);
     let message = match crate::fields::fields_at::<T>(parent) {
         Some(fields) => format!("is not a field of this object (its fields: {})", fields.join(", ")),
         None => "is not a field of this object".to_string(),
     };
-    ValidationError::new(pointer, ErrorCode::UnknownField, message)
+    ValidationError::new(pointer(path), ErrorCode::UnknownField, message)
 }
 
 /// The path serde_ignored reports, as unescaped keys and indexes from the root.

@@ -13,10 +13,7 @@ pub const MAX_BATCH: usize = 100;
 /// Parses and validates a publish body. Every event is validated; one invalid event rejects the
 /// whole body, and the 422 lists every invalid event by index.
 pub fn parse_body(body: &[u8]) -> Result<Vec<PublishedEvent>, ApiError> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
-    }
-    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("body is not valid UTF-8"))?;
+    let text = body_text(body)?;
     let object = members(text).map_err(|e| match e {
         Members::NotJson(e) => ApiError::bad_request(format!("body is not valid JSON ({e})")),
         Members::NotObject => {
@@ -72,10 +69,7 @@ pub fn parse_body(body: &[u8]) -> Result<Vec<PublishedEvent>, ApiError> {
 /// The body of `PUT /v1/versions`: `{"version", "changelog"?, "target"?: {"requestId"}}`, checked
 /// as a `version.available` event. Error paths point into this body (`/version`).
 pub fn parse_version_body(body: &[u8]) -> Result<PublishedEvent, ApiError> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
-    }
-    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("body is not valid UTF-8"))?;
+    let text = body_text(body)?;
     let list = members(text)
         .map_err(|_| ApiError::bad_request(r#"body must be a JSON object: {"version", "changelog"?, "target"?}"#))?;
     let mut fields = BTreeMap::new();
@@ -108,6 +102,14 @@ pub fn parse_version_body(body: &[u8]) -> Result<PublishedEvent, ApiError> {
         err.message = format!("the version is invalid at {shown}: {message}");
         err
     })
+}
+
+/// A body within the size limit, as text.
+fn body_text(body: &[u8]) -> Result<&str, ApiError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+    }
+    std::str::from_utf8(body).map_err(|_| ApiError::bad_request("body is not valid UTF-8"))
 }
 
 fn repeated(key: &str) -> ApiError {
