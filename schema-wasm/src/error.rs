@@ -106,12 +106,6 @@ impl fmt::Display for ValidationError {
 
 impl std::error::Error for ValidationError {}
 
-/// Errors raised by our own format checks carry their code through serde as a `[code] ` prefix of
-/// the message: serde's error type has no room for anything but text.
-pub(crate) fn coded(code: ErrorCode, message: impl fmt::Display) -> String {
-    format!("[{code}] {message}")
-}
-
 /// Appends one reference token to a JSON pointer, escaped per RFC 6901.
 pub(crate) fn push_token(pointer: &mut String, token: &str) {
     pointer.push('/');
@@ -122,86 +116,6 @@ pub(crate) fn push_token(pointer: &mut String, token: &str) {
             c => pointer.push(c),
         }
     }
-}
-
-/// Turns a serde_json error (with the path serde_path_to_error tracked) into our error.
-pub(crate) fn from_serde(err: serde_path_to_error::Error<serde_json::Error>, json: &str) -> ValidationError {
-    let mut path = String::new();
-    for segment in err.path().iter() {
-        match segment {
-            serde_path_to_error::Segment::Seq { index } => push_token(&mut path, &index.to_string()),
-            serde_path_to_error::Segment::Map { key } => push_token(&mut path, key),
-            serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => {}
-        }
-    }
-    let inner = err.into_inner();
-    let text = inner.to_string();
-    // serde_json appends " at line L column C"; the path says where, so drop it.
-    let text = match text.rfind(" at line ") {
-        Some(at) => text.get(..at).unwrap_or(&text).to_string(),
-        None => text,
-    };
-    let (mut code, mut message) = classify(&inner, &text);
-    // serde_json reports a value of the wrong kind where an enumeration belongs (a number or
-    // `true` instead of one of the allowed strings) as a syntax error, "expected value". When the
-    // document is well-formed JSON, it is a type error at the tracked path.
-    if text == "expected value" && serde_json::from_str::<serde::de::IgnoredAny>(json).is_ok() {
-        code = ErrorCode::InvalidType;
-        message = "has the wrong type: expected one of the allowed strings".to_string();
-    }
-    if code == ErrorCode::MalformedJson || code == ErrorCode::TooDeep {
-        // A syntax error says nothing about a field: report it against the whole document.
-        return ValidationError::new("", code, message);
-    }
-    if code == ErrorCode::MissingField {
-        if let Some(field) = backticked(&text) {
-            push_token(&mut path, field);
-        }
-    }
-    ValidationError::new(path, code, message)
-}
-
-fn classify(err: &serde_json::Error, text: &str) -> (ErrorCode, String) {
-    if let Some(rest) = text.strip_prefix('[') {
-        for code in ErrorCode::ALL {
-            if let Some(message) = rest.strip_prefix(code.as_str()).and_then(|m| m.strip_prefix("] ")) {
-                return (code, message.to_string());
-            }
-        }
-    }
-    let code = match err.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => {
-            if text.starts_with("recursion limit exceeded") {
-                ErrorCode::TooDeep
-            } else if text.starts_with("number out of range") {
-                ErrorCode::OutOfRange
-            } else {
-                ErrorCode::MalformedJson
-            }
-        }
-        serde_json::error::Category::Data => {
-            if text.starts_with("missing field") {
-                ErrorCode::MissingField
-            } else if text.starts_with("unknown field") {
-                ErrorCode::UnknownField
-            } else if text.starts_with("unknown variant") {
-                ErrorCode::InvalidEnum
-            } else if text.starts_with("invalid type") {
-                ErrorCode::InvalidType
-            } else if text.starts_with("invalid length") {
-                ErrorCode::InvalidLength
-            } else {
-                ErrorCode::InvalidValue
-            }
-        }
-    };
-    (code, text.to_string())
-}
-
-fn backticked(text: &str) -> Option<&str> {
-    let start = text.find('`')? + 1;
-    let len = text.get(start..)?.find('`')?;
-    text.get(start..start + len)
 }
 
 #[cfg(test)]

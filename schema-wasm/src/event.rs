@@ -4,10 +4,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::catalog::{validate_data as validate_typed, Rules, SERVER_FRAME_TYPES};
+use crate::catalog::{shape_of, SERVER_FRAME_TYPES};
 use crate::error::{ErrorCode, ValidationError};
 use crate::formats::{RequestId, Subject};
-use crate::parse::parse_typed;
+use crate::shape::{Field, Rule, Shape, Shaped, StructShape};
+use crate::walk::{walk, Found, Mode};
 
 /// `target` of a published event (contract 4.3): deliver only to the connection with this
 /// request id, and only if it belongs to `sub` when the publisher names one (a request id belongs
@@ -21,7 +22,39 @@ pub struct Target {
     pub sub: Option<Subject>,
 }
 
-impl Rules for Target {}
+/// `Target` as the validator checks it (its serde names; a test keeps the two in step).
+impl Shaped for Target {
+    const SHAPE: Shape = Shape::Struct(&StructShape {
+        fields: &[
+            Field { name: "requestId", shape: &RequestId::SHAPE, optional: false },
+            Field { name: "sub", shape: &Subject::SHAPE, optional: true },
+        ],
+        rule: Rule::None,
+    });
+}
+
+/// A published event: `{"type", "data", "target"?}` (contract 4.2).
+const PUBLISHED: Shape = Shape::Struct(&StructShape {
+    fields: &[
+        Field { name: "type", shape: &Shape::TypeName, optional: false },
+        Field { name: "data", shape: &Shape::Data, optional: false },
+        Field { name: "target", shape: &Shape::Kept(&Target::SHAPE), optional: true },
+    ],
+    rule: Rule::None,
+});
+
+/// An envelope as the stream and the history endpoint carry it: `{"id","type","ts","data",
+/// "target"?}` (contract 3).
+const ENVELOPE: Shape = Shape::Struct(&StructShape {
+    fields: &[
+        Field { name: "id", shape: &Shape::EventId, optional: false },
+        Field { name: "type", shape: &Shape::TypeName, optional: false },
+        Field { name: "ts", shape: &Shape::Time, optional: false },
+        Field { name: "data", shape: &Shape::Data, optional: false },
+        Field { name: "target", shape: &Target::SHAPE, optional: true },
+    ],
+    rule: Rule::None,
+});
 
 /// One valid event as a publisher sent it.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,36 +66,48 @@ pub struct PublishedEvent {
     pub target: Option<Target>,
 }
 
-#[derive(Deserialize)]
-struct RawEvent<'a> {
-    #[serde(rename = "type")]
-    type_name: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    data: &'a RawValue,
-    #[serde(default)]
-    target: Option<Target>,
-}
-
-impl Rules for RawEvent<'_> {}
-
 /// Parses and validates one published event, strictly: unknown fields anywhere are errors.
 /// Error paths are JSON pointers into `json` (`/data/severity`).
 pub fn parse_published(json: &str) -> Result<PublishedEvent, ValidationError> {
-    let raw: RawEvent<'_> = parse_typed::<_, true>(json)?;
-    let type_name = match validate_typed::<true>(&raw.type_name, raw.data.get()) {
-        Some(result) => result.map_err(|e| e.under("/data"))?,
-        None => return Err(unknown_type(&raw.type_name).under("/type")),
+    let found = walk(json, &PUBLISHED, Mode { strict: true, inline_data: false })?;
+    let (type_name, data) = check_data(&found, true)?;
+    // The target was checked by the walk; reading it into its type cannot fail, and would be
+    // reported at `/target` if it did.
+    let target = match found.kept {
+        Some(text) => serde_json::from_str::<Option<Target>>(text)
+            .map_err(|e| ValidationError::new("/target", ErrorCode::InvalidValue, e.to_string()))?,
+        None => None,
     };
-    Ok(PublishedEvent { type_name, data: crate::json_text::minify(raw.data.get()), target: raw.target })
+    Ok(PublishedEvent { type_name, data: crate::json_text::minify(data.unwrap_or_default()), target })
+}
+
+/// Validates an envelope as it arrives on the stream or from the history endpoint
+/// (`{"id","type","ts","data","target"?}`). Tolerant: fields this catalog does not know are ignored
+/// at every level, so a page keeps working when the server adds a field. One pass when `type`
+/// comes before `data`, as the server writes them.
+pub fn validate_envelope(json: &str) -> Result<&'static str, ValidationError> {
+    let found = walk(json, &ENVELOPE, Mode { strict: false, inline_data: true })?;
+    check_data(&found, false).map(|(type_name, _)| type_name)
+}
+
+/// After a walk of an event: its type must be in the catalog, and its `data`, if the walk kept it
+/// as text, must fit that type.
+fn check_data<'de>(found: &Found<'de>, strict: bool) -> Result<(&'static str, Option<&'de str>), ValidationError> {
+    let name = found.type_name.as_deref().unwrap_or_default();
+    let Some((type_name, shape)) = shape_of(name) else {
+        return Err(unknown_type(name).under("/type"));
+    };
+    if let Some(data) = found.data {
+        walk(data, shape, Mode { strict, inline_data: false }).map_err(|e| e.under("/data"))?;
+    }
+    Ok((type_name, found.data))
 }
 
 /// Validates one event's `data` tolerantly (as `validate_envelope` does), returning the catalog's
 /// name of the type. Errors point into `data` itself; an unknown type is reported at the root.
 pub fn validate_data(type_name: &str, json: &str) -> Result<&'static str, ValidationError> {
-    match validate_typed::<false>(type_name, json) {
-        Some(result) => result,
-        None => Err(unknown_type(type_name)),
-    }
+    let (name, shape) = shape_of(type_name).ok_or_else(|| unknown_type(type_name))?;
+    walk(json, shape, Mode { strict: false, inline_data: false }).map(|_| name)
 }
 
 fn unknown_type(type_name: &str) -> ValidationError {
@@ -76,105 +121,6 @@ fn unknown_type(type_name: &str) -> ValidationError {
     let shown: String = type_name.chars().take(64).collect();
     let known = crate::catalog::EVENT_TYPES.join(", ");
     ValidationError::new("", ErrorCode::UnknownType, format!("`{shown}` is not an event type of the catalog ({known})"))
-}
-
-/// `id` of an envelope: a decimal string of a positive sequence number.
-struct EventId;
-
-impl<'de> Deserialize<'de> for EventId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
-        if crate::ids::parse_event_id(&s).is_none() {
-            return Err(serde::de::Error::custom(crate::error::coded(
-                ErrorCode::InvalidFormat,
-                "must be a decimal event id such as \"42\"",
-            )));
-        }
-        Ok(EventId)
-    }
-}
-
-#[derive(Deserialize)]
-struct RawEnvelope<'a> {
-    #[serde(rename = "id")]
-    _id: EventId,
-    #[serde(rename = "type")]
-    type_name: std::borrow::Cow<'a, str>,
-    #[serde(rename = "ts")]
-    _ts: crate::formats::Time,
-    #[serde(borrow)]
-    data: &'a RawValue,
-    #[serde(default, rename = "target")]
-    _target: Option<Target>,
-}
-
-impl Rules for RawEnvelope<'_> {}
-
-/// Validates an envelope as it arrives on the stream or from the history endpoint
-/// (`{"id","type","ts","data","target"?}`). Tolerant: fields this catalog does not know are ignored
-/// at every level, so a page keeps working when the server adds a field.
-pub fn validate_envelope(json: &str) -> Result<&'static str, ValidationError> {
-    if let Ok(OnePass(type_name)) = serde_json::from_str::<OnePass>(json) {
-        return Ok(type_name);
-    }
-    // Invalid (or unusual, such as `data` before `type`): the two-step check says exactly where.
-    let raw: RawEnvelope<'_> = parse_typed::<_, false>(json)?;
-    match validate_typed::<false>(&raw.type_name, raw.data.get()) {
-        Some(Ok(type_name)) => Ok(type_name),
-        Some(Err(e)) => Err(e.under("/data")),
-        None => Err(unknown_type(&raw.type_name).under("/type")),
-    }
-}
-
-/// The common case in one pass: an envelope whose `type` comes before its `data` (as the server
-/// writes them) is checked while it is read, `data` included, without a second scan. Any failure
-/// here only means "look closer": `validate_envelope` then runs the two-step check for the error.
-struct OnePass(&'static str);
-
-impl<'de> Deserialize<'de> for OnePass {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = OnePass;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an envelope")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<OnePass, A::Error> {
-                use serde::de::Error;
-                let (mut id, mut ts, mut data, mut target) = (false, false, false, false);
-                let mut type_name: Option<&'static str> = None;
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    let seen = match key.as_ref() {
-                        "id" => std::mem::replace(&mut id, map.next_value::<EventId>().map(|_| true)?),
-                        "ts" => std::mem::replace(&mut ts, map.next_value::<crate::formats::Time>().map(|_| true)?),
-                        "type" => {
-                            let name = map.next_value::<std::borrow::Cow<'de, str>>()?;
-                            let known =
-                                crate::catalog::known_type(&name).ok_or_else(|| A::Error::custom("unknown type"))?;
-                            type_name.replace(known).is_some()
-                        }
-                        "data" => match type_name {
-                            Some(t) => {
-                                crate::catalog::next_data(t, &mut map)?;
-                                std::mem::replace(&mut data, true)
-                            }
-                            None => return Err(A::Error::custom("data before type")),
-                        },
-                        "target" => std::mem::replace(&mut target, map.next_value::<Option<Target>>().map(|_| true)?),
-                        _ => map.next_value::<serde::de::IgnoredAny>().map(|_| false)?,
-                    };
-                    if seen {
-                        return Err(A::Error::custom("duplicate field"));
-                    }
-                }
-                match (id, ts, data, type_name) {
-                    (true, true, true, Some(t)) => Ok(OnePass(t)),
-                    _ => Err(A::Error::custom("missing field")),
-                }
-            }
-        }
-        d.deserialize_map(V)
-    }
 }
 
 /// The envelope of one stored event, as the stream and the history endpoint carry it.
@@ -343,6 +289,17 @@ mod tests {
         assert_eq!(validate_envelope(bad_first).unwrap_err().path, "/data/error");
         let dup = r#"{"id":"7","type":"task.failed","type":"task.failed","ts":"2026-11-25T07:00:00Z","data":{"taskId":"t","error":"e"}}"#;
         assert!(validate_envelope(dup).is_err(), "duplicate fields are refused both ways");
+    }
+
+    #[test]
+    fn the_target_shape_has_the_target_type_field_names() {
+        let target = Target { request_id: RequestId::parse("r").unwrap(), sub: Some(Subject::parse("s").unwrap()) };
+        let value = serde_json::to_value(target).unwrap();
+        let serde_names: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+        let Shape::Struct(shape) = Target::SHAPE else { panic!("Target is an object") };
+        let mut shape_names: Vec<&str> = shape.names().collect();
+        shape_names.sort_unstable();
+        assert_eq!(serde_names, shape_names);
     }
 
     #[test]

@@ -1,23 +1,25 @@
-//! The catalog's common formats (`Id`, `Time`, `Unit`, bounded strings, numbers and collections).
-//! Each checks itself while it is deserialized, so a failure carries the exact JSON path of the
-//! value and the catalog's structs stay plain data.
+//! The catalog's common formats (`Id`, `Time`, `Unit`, bounded strings, numbers and collections):
+//! the types the catalog's declarations are written in (each stands for a `Shape`), and the rule
+//! each leaf shape checks (`check_str`, `check_number`), as pure functions the walker calls.
 
-use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, Deserializer};
 use serde::{Serialize, Serializer};
 
-use crate::error::{coded, ErrorCode};
+use crate::error::ErrorCode;
+use crate::shape::{Shape, Shaped};
 
-fn err<E: de::Error>(code: ErrorCode, message: impl fmt::Display) -> E {
-    E::custom(coded(code, message))
-}
+/// A failed check: its code and message (the walker adds the path).
+pub type Failure = (ErrorCode, String);
 
-/// A string of `MIN..=MAX` characters (Unicode scalar values). Checked while it is parsed, never
-/// copied: the catalog's types validate, and the published text itself is what gets stored.
+/// A string of `MIN..=MAX` characters (Unicode scalar values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Text<const MIN: usize, const MAX: usize>;
+
+impl<const MIN: usize, const MAX: usize> Shaped for Text<MIN, MAX> {
+    const SHAPE: Shape = Shape::Text { min: MIN, max: MAX };
+}
 
 /// `Id` of the contract: 1..128 characters.
 pub type Id = Text<1, 128>;
@@ -25,52 +27,27 @@ pub type Id = Text<1, 128>;
 /// Any string.
 pub type AnyString = Text<0, { usize::MAX }>;
 
-impl<'de, const MIN: usize, const MAX: usize> Deserialize<'de> for Text<MIN, MAX> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<const MIN: usize, const MAX: usize>;
-        impl<const MIN: usize, const MAX: usize> Visitor<'_> for V<MIN, MAX> {
-            type Value = Text<MIN, MAX>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-                if MIN == 0 && MAX == usize::MAX {
-                    return Ok(Text);
-                }
-                // A character is at least one byte and at most four: skip counting when the byte
-                // length alone decides.
-                let bytes = s.len();
-                if bytes >= MIN && bytes <= MAX {
-                    return Ok(Text);
-                }
-                let n = s.chars().count();
-                if n < MIN || n > MAX {
-                    return Err(err(
-                        ErrorCode::InvalidLength,
-                        format_args!("must be {MIN} to {MAX} characters long, got {n}"),
-                    ));
-                }
-                Ok(Text)
-            }
-        }
-        d.deserialize_str(V::<MIN, MAX>)
-    }
-}
-
 /// The `requestId` of a connection or a targeted event: 1..128 of `[A-Za-z0-9_-]`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(String);
 
 impl RequestId {
     pub fn parse(s: &str) -> Result<RequestId, String> {
+        Self::check(s).map(|()| RequestId(s.to_string())).map_err(|(_, message)| message)
+    }
+
+    fn check(s: &str) -> Result<(), Failure> {
         let n = s.len();
         if n == 0 || n > crate::rules::MAX_REQUEST_ID_LEN {
-            return Err(format!("must be 1 to 128 characters long, got {}", s.chars().count()));
+            return Err((
+                ErrorCode::InvalidLength,
+                format!("must be 1 to 128 characters long, got {}", s.chars().count()),
+            ));
         }
         if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-            return Err("may contain only A-Z, a-z, 0-9, '_' and '-'".to_string());
+            return Err((ErrorCode::InvalidFormat, "may contain only A-Z, a-z, 0-9, '_' and '-'".to_string()));
         }
-        Ok(RequestId(s.to_string()))
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {
@@ -78,13 +55,14 @@ impl RequestId {
     }
 }
 
+impl Shaped for RequestId {
+    const SHAPE: Shape = Shape::RequestId;
+}
+
 impl<'de> Deserialize<'de> for RequestId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        RequestId::parse(&s).map_err(|m| {
-            let code = if m.starts_with("must be") { ErrorCode::InvalidLength } else { ErrorCode::InvalidFormat };
-            err(code, m)
-        })
+        RequestId::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -100,11 +78,15 @@ pub struct Subject(String);
 
 impl Subject {
     pub fn parse(s: &str) -> Result<Subject, String> {
+        Self::check(s).map(|()| Subject(s.to_string()))
+    }
+
+    fn check(s: &str) -> Result<(), String> {
         let n = s.chars().count();
         if n == 0 || n > crate::rules::MAX_REQUEST_ID_LEN {
             return Err(format!("must be 1 to 128 characters long, got {n}"));
         }
-        Ok(Subject(s.to_string()))
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {
@@ -112,10 +94,14 @@ impl Subject {
     }
 }
 
+impl Shaped for Subject {
+    const SHAPE: Shape = Shape::Subject;
+}
+
 impl<'de> Deserialize<'de> for Subject {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Subject::parse(&s).map_err(|m| err(ErrorCode::InvalidLength, m))
+        Subject::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -129,212 +115,169 @@ impl Serialize for Subject {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Time;
 
-impl<'de> Deserialize<'de> for Time {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Time;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an RFC 3339 timestamp string")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Time, E> {
-                if s.len() > 64 || chrono::DateTime::parse_from_rfc3339(s).is_err() {
-                    return Err(err(
-                        ErrorCode::InvalidFormat,
-                        "must be an RFC 3339 timestamp such as 2026-11-25T07:00:00.000Z",
-                    ));
-                }
-                Ok(Time)
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-/// Any JSON number, as f64, checked against `[min, max]` by the caller's wrapper.
-struct NumberVisitor;
-
-impl Visitor<'_> for NumberVisitor {
-    type Value = f64;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a number")
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
-        Ok(v)
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
-        Ok(v as f64)
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
-        Ok(v as f64)
-    }
+impl Shaped for Time {
+    const SHAPE: Shape = Shape::Time;
 }
 
 /// `Unit` of the contract: a number in `[0, 1]`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Unit(pub f64);
+pub struct Unit;
 
-impl<'de> Deserialize<'de> for Unit {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = d.deserialize_any(NumberVisitor)?;
-        if !(0.0..=1.0).contains(&v) {
-            return Err(err(ErrorCode::OutOfRange, format_args!("must be between 0 and 1, got {v}")));
-        }
-        Ok(Unit(v))
-    }
+impl Shaped for Unit {
+    const SHAPE: Shape = Shape::Unit;
 }
 
 /// A finite number `>= 0`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct NonNegative(pub f64);
+pub struct NonNegative;
 
-impl<'de> Deserialize<'de> for NonNegative {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = d.deserialize_any(NumberVisitor)?;
-        if !(v >= 0.0 && v.is_finite()) {
-            return Err(err(ErrorCode::OutOfRange, format_args!("must be a number >= 0, got {v}")));
-        }
-        Ok(NonNegative(v))
-    }
+impl Shaped for NonNegative {
+    const SHAPE: Shape = Shape::NonNegative;
 }
 
 /// An integer `>= MIN` that JavaScript can represent exactly (`<= 2^53 - 1`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Integer<const MIN: u64>(pub u64);
+pub struct Integer<const MIN: u64>;
+
+impl<const MIN: u64> Shaped for Integer<MIN> {
+    const SHAPE: Shape = Shape::Integer { min: MIN };
+}
 
 /// The largest integer a JavaScript number holds exactly.
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
-impl<'de, const MIN: u64> Deserialize<'de> for Integer<MIN> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = d.deserialize_any(NumberVisitor)?;
-        if v.fract() != 0.0 {
-            return Err(err(ErrorCode::InvalidType, format_args!("must be an integer, got {v}")));
-        }
-        if v < MIN as f64 || v > MAX_SAFE_INTEGER as f64 {
-            return Err(err(
-                ErrorCode::OutOfRange,
-                format_args!("must be an integer from {MIN} to {MAX_SAFE_INTEGER}, got {v}"),
-            ));
-        }
-        Ok(Integer(v as u64))
-    }
+/// Any JSON number.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Number;
+
+impl Shaped for Number {
+    const SHAPE: Shape = Shape::Number;
 }
 
 /// A JSON array of at most `MAX` items, each a `T`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BoundedVec<T, const MAX: usize>(PhantomData<T>);
 
-impl<'de, T: Deserialize<'de>, const MAX: usize> Deserialize<'de> for BoundedVec<T, MAX> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T, const MAX: usize>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>, const MAX: usize> Visitor<'de> for V<T, MAX> {
-            type Value = BoundedVec<T, MAX>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                write!(f, "an array of at most {MAX} items")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut n = 0usize;
-                while seq.next_element::<T>()?.is_some() {
-                    if n == MAX {
-                        return Err(err(ErrorCode::InvalidLength, format_args!("must have at most {MAX} items")));
-                    }
-                    n += 1;
-                }
-                Ok(BoundedVec(PhantomData))
-            }
-        }
-        d.deserialize_seq(V::<T, MAX>(PhantomData))
-    }
+impl<T: Shaped, const MAX: usize> Shaped for BoundedVec<T, MAX> {
+    const SHAPE: Shape = Shape::List { item: &T::SHAPE, max: MAX };
 }
 
 /// A JSON object of at most `MAX` keys with values of one type.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BoundedMap<T, const MAX: usize>(PhantomData<T>);
 
+impl<T: Shaped, const MAX: usize> Shaped for BoundedMap<T, MAX> {
+    const SHAPE: Shape = Shape::Map { of: &T::SHAPE, max: MAX };
+}
+
 /// An object of numbers, of any size.
 pub type Numbers = BoundedMap<Number, { usize::MAX }>;
 
-impl<'de, T: Deserialize<'de>, const MAX: usize> Deserialize<'de> for BoundedMap<T, MAX> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T, const MAX: usize>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>, const MAX: usize> Visitor<'de> for V<T, MAX> {
-            type Value = BoundedMap<T, MAX>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                write!(f, "an object of at most {MAX} keys")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut n = 0usize;
-                while map.next_key::<de::IgnoredAny>()?.is_some() {
-                    if n == MAX {
-                        return Err(err(ErrorCode::InvalidLength, format_args!("must have at most {MAX} keys")));
-                    }
-                    map.next_value::<T>()?;
-                    n += 1;
-                }
-                Ok(BoundedMap(PhantomData))
-            }
+/// Checks a string against a leaf shape; `None` when the shape does not take strings.
+pub(crate) fn check_str(shape: &Shape, s: &str) -> Option<Result<(), Failure>> {
+    Some(match shape {
+        Shape::Text { min, max } => check_length(s, *min, *max),
+        Shape::Time => check_time(s),
+        Shape::RequestId => RequestId::check(s),
+        Shape::Subject => Subject::check(s).map_err(|m| (ErrorCode::InvalidLength, m)),
+        Shape::EventId => match crate::ids::parse_event_id(s) {
+            Some(_) => Ok(()),
+            None => Err((ErrorCode::InvalidFormat, "must be a decimal event id such as \"42\"".to_string())),
+        },
+        Shape::Enum { variants } => check_variant(s, variants),
+        Shape::Any | Shape::TypeName => Ok(()),
+        _ => return None,
+    })
+}
+
+fn check_length(s: &str, min: usize, max: usize) -> Result<(), Failure> {
+    // A character is at least one byte and at most four: skip counting when the byte length
+    // alone decides.
+    let bytes = s.len();
+    if (min == 0 && max == usize::MAX) || (bytes >= min && bytes <= max) {
+        return Ok(());
+    }
+    let n = s.chars().count();
+    if n < min || n > max {
+        return Err((ErrorCode::InvalidLength, format!("must be {min} to {max} characters long, got {n}")));
+    }
+    Ok(())
+}
+
+fn check_time(s: &str) -> Result<(), Failure> {
+    if s.len() > 64 || chrono::DateTime::parse_from_rfc3339(s).is_err() {
+        return Err((
+            ErrorCode::InvalidFormat,
+            "must be an RFC 3339 timestamp such as 2026-11-25T07:00:00.000Z".to_string(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_variant(s: &str, variants: &[&str]) -> Result<(), Failure> {
+    if variants.contains(&s) {
+        return Ok(());
+    }
+    let allowed: Vec<String> = variants.iter().map(|v| format!("`{v}`")).collect();
+    Err((ErrorCode::InvalidEnum, format!("unknown variant `{s}`, expected one of {}", allowed.join(", "))))
+}
+
+/// Checks a number against a leaf shape; `None` when the shape does not take numbers.
+pub(crate) fn check_number(shape: &Shape, v: f64) -> Option<Result<(), Failure>> {
+    Some(match shape {
+        Shape::Number | Shape::Any => Ok(()),
+        Shape::Unit if (0.0..=1.0).contains(&v) => Ok(()),
+        Shape::Unit => Err((ErrorCode::OutOfRange, format!("must be between 0 and 1, got {v}"))),
+        Shape::NonNegative if v >= 0.0 && v.is_finite() => Ok(()),
+        Shape::NonNegative => Err((ErrorCode::OutOfRange, format!("must be a number >= 0, got {v}"))),
+        Shape::Integer { .. } if v.fract() != 0.0 => {
+            Err((ErrorCode::InvalidType, format!("must be an integer, got {v}")))
         }
-        d.deserialize_map(V::<T, MAX>(PhantomData))
-    }
-}
-
-/// Any JSON number.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Number(pub f64);
-
-impl<'de> Deserialize<'de> for Number {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NumberVisitor).map(Number)
-    }
-}
-
-/// Keeps an explicit `null` as `Some(Value::Null)`, so an optional "any JSON value" field that was
-/// sent as `null` is stored and echoed as `null` rather than dropped.
-pub fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
-    serde_json::Value::deserialize(d).map(Some)
+        Shape::Integer { min } if v < *min as f64 || v > MAX_SAFE_INTEGER as f64 => {
+            Err((ErrorCode::OutOfRange, format!("must be an integer from {min} to {MAX_SAFE_INTEGER}, got {v}")))
+        }
+        Shape::Integer { .. } => Ok(()),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse<T: for<'de> Deserialize<'de>>(s: &str) -> Result<T, String> {
-        serde_json::from_str(s).map_err(|e| e.to_string())
-    }
-
     #[test]
     fn text_counts_characters_not_bytes() {
-        assert!(parse::<Text<1, 2>>("\"éé\"").is_ok());
-        assert!(parse::<Text<1, 2>>("\"ééé\"").is_err());
-        assert!(parse::<Text<1, 2>>("\"\"").is_err());
+        let two = Text::<1, 2>::SHAPE;
+        assert_eq!(check_str(&two, "éé"), Some(Ok(())));
+        assert!(matches!(check_str(&two, "ééé"), Some(Err((ErrorCode::InvalidLength, _)))));
+        assert!(matches!(check_str(&two, ""), Some(Err((ErrorCode::InvalidLength, _)))));
     }
 
     #[test]
     fn unit_is_zero_to_one() {
-        assert_eq!(parse::<Unit>("0").ok(), Some(Unit(0.0)));
-        assert!(parse::<Unit>("1e400").is_err());
-        assert_eq!(parse::<Unit>("1").ok(), Some(Unit(1.0)));
-        assert!(parse::<Unit>("1.0001").is_err());
-        assert!(parse::<Unit>("-0.1").is_err());
-        assert!(parse::<Unit>("\"0.5\"").is_err());
+        assert_eq!(check_number(&Shape::Unit, 0.0), Some(Ok(())));
+        assert_eq!(check_number(&Shape::Unit, 1.0), Some(Ok(())));
+        assert!(matches!(check_number(&Shape::Unit, 1.0001), Some(Err((ErrorCode::OutOfRange, _)))));
+        assert!(matches!(check_number(&Shape::Unit, -0.1), Some(Err((ErrorCode::OutOfRange, _)))));
+        assert_eq!(check_str(&Shape::Unit, "0.5"), None, "a string is not a number");
     }
 
     #[test]
     fn integer_checks_bounds_and_fraction() {
-        assert_eq!(parse::<Integer<1>>("1").ok(), Some(Integer(1)));
-        assert!(parse::<Integer<1>>("0").is_err());
-        assert!(parse::<Integer<1>>("1.5").is_err());
-        assert!(parse::<Integer<0>>("1e300").is_err());
-        assert_eq!(parse::<Integer<0>>("2.0").ok(), Some(Integer(2)));
+        let one = Integer::<1>::SHAPE;
+        assert_eq!(check_number(&one, 1.0), Some(Ok(())));
+        assert_eq!(check_number(&one, 2.0), Some(Ok(())));
+        assert!(matches!(check_number(&one, 0.0), Some(Err((ErrorCode::OutOfRange, _)))));
+        assert!(matches!(check_number(&one, 1.5), Some(Err((ErrorCode::InvalidType, _)))));
+        assert!(matches!(check_number(&one, 1e300), Some(Err((ErrorCode::OutOfRange, _)))));
     }
 
     #[test]
     fn time_must_be_rfc3339() {
-        assert!(parse::<Time>("\"2026-11-25T07:00:00.123Z\"").is_ok());
-        assert!(parse::<Time>("\"2026-11-25T07:00:00+02:00\"").is_ok());
-        assert!(parse::<Time>("\"2026-11-25 07:00\"").is_err());
-        assert!(parse::<Time>("\"yesterday\"").is_err());
+        assert_eq!(check_str(&Shape::Time, "2026-11-25T07:00:00.123Z"), Some(Ok(())));
+        assert_eq!(check_str(&Shape::Time, "2026-11-25T07:00:00+02:00"), Some(Ok(())));
+        assert!(matches!(check_str(&Shape::Time, "2026-11-25 07:00"), Some(Err((ErrorCode::InvalidFormat, _)))));
+        assert!(matches!(check_str(&Shape::Time, "yesterday"), Some(Err((ErrorCode::InvalidFormat, _)))));
     }
 
     #[test]
@@ -346,10 +289,12 @@ mod tests {
     }
 
     #[test]
-    fn bounded_collections() {
-        assert!(parse::<BoundedVec<u8, 2>>("[1,2]").is_ok());
-        assert!(parse::<BoundedVec<u8, 2>>("[1,2,3]").is_err());
-        assert!(parse::<BoundedMap<u8, 1>>("{\"a\":1}").is_ok());
-        assert!(parse::<BoundedMap<u8, 1>>("{\"a\":1,\"b\":2}").is_err());
+    fn enumerations_name_the_allowed_values() {
+        let shape = Shape::Enum { variants: &["low", "high"] };
+        assert_eq!(check_str(&shape, "low"), Some(Ok(())));
+        assert_eq!(
+            check_str(&shape, "mid"),
+            Some(Err((ErrorCode::InvalidEnum, "unknown variant `mid`, expected one of `low`, `high`".to_string())))
+        );
     }
 }
