@@ -69,3 +69,22 @@ test("the browser module: envelopes as strings, events as strings or objects, er
   assert.equal(validateEnvelope(`{"id":"1","type":"task.failed","ts":"2026-11-25T07:00:00Z","data":{"taskId":"t","error":"e","added":1},"later":true}`).ok, true,
     "fields added by a newer server are tolerated");
 });
+
+test("the browser module: long, non-ASCII and growing text, one after another", () => {
+  // The text goes through one input buffer in wasm memory that grows (schema-wasm/js/api.js):
+  // each validation must see its own text whole, whatever came before.
+  const envelope = (changelog) =>
+    JSON.stringify({ id: "1", type: "version.available", ts: "2026-11-25T07:00:00Z", data: { version: "1.2.3", changelog } });
+  for (const changelog of ["short", "é".repeat(9000), "😀".repeat(10000), "x".repeat(200_000), "short again", "ü".repeat(10000)]) {
+    const checked = validateEnvelope(envelope(changelog));
+    const chars = [...changelog].length;
+    if (chars <= 10000) {
+      assert.equal(checked.ok, true, `${chars} characters: ${JSON.stringify(checked.errors)}`);
+      assert.equal(checked.event.data.changelog, changelog);
+    } else {
+      assert.deepEqual(checked.errors.map((e) => [e.path, e.code]), [["/data/changelog", "invalid_length"]], `${chars} characters`);
+    }
+  }
+  assert.equal(validateEvent("version.available", { version: "é" }).ok, true);
+  assert.deepEqual(validateEvent("version.available", { version: "" }).errors.map((e) => e.code), ["invalid_length"]);
+});

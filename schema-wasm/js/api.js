@@ -1,14 +1,28 @@
 // The public API of @orgstream/schema over the wasm validators (schema.js, from wasm-bindgen).
-// The wasm side validates the string and returns nothing on success; the event is parsed here by
+// The wasm side validates the text and returns nothing on success; the event is parsed here by
 // the engine's JSON.parse, from the caller's own string (no copy back out of wasm memory).
-import { validateEnvelopeRaw, validateEventRaw, eventTypes, schemaVersion } from "./schema.js";
+import { inputBuffer, wasmMemory, validateEnvelopeInput, validateEventInput, eventTypes, schemaVersion } from "./schema.js";
+
+// The text goes into the wasm module's input buffer as UTF-8, written in place by encodeInto (see
+// schema-wasm/src/browser.rs). The view is made again when the buffer moves or memory grows.
+const utf8 = new TextEncoder();
+let view = new Uint8Array(0);
+function writeInput(json) {
+  // A UTF-16 code unit is at most 3 bytes of UTF-8.
+  const capacity = json.length * 3;
+  if (view.byteLength < capacity || view.buffer.byteLength === 0) {
+    const start = inputBuffer(Math.max(capacity, 4096));
+    view = new Uint8Array(wasmMemory().buffer, start, Math.max(capacity, 4096));
+  }
+  return utf8.encodeInto(json, view).written;
+}
 
 const notAString = (what) => ({ ok: false, errors: [{ path: "", code: "invalid_type", message: `expected ${what} as a JSON string` }] });
 
 /** Validates an envelope string (`MessageEvent.data` as it arrives). Never throws. */
 export function validateEnvelope(json) {
   if (typeof json !== "string") return notAString("the envelope");
-  const issue = validateEnvelopeRaw(json);
+  const issue = validateEnvelopeInput(writeInput(json));
   return issue === undefined ? { ok: true, event: JSON.parse(json) } : { ok: false, errors: [issue] };
 }
 
@@ -24,7 +38,7 @@ export function validateEvent(type, data) {
     }
     if (typeof json !== "string") return notAString("data (a JSON-serializable value)");
   }
-  const issue = validateEventRaw(type, json);
+  const issue = validateEventInput(type, writeInput(json));
   return issue === undefined ? { ok: true, event: typeof data === "string" ? JSON.parse(json) : data } : { ok: false, errors: [issue] };
 }
 

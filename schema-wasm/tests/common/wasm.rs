@@ -1,6 +1,8 @@
-//! The corpus through the wasm-bindgen exports, as the JS API (schema-wasm/js/api.js) calls them.
+//! The corpus through the wasm-bindgen exports, as the JS API (schema-wasm/js/api.js) calls them:
+//! the text written into the input buffer, then validated there.
 
 use js_sys::Reflect;
+use schema_wasm::browser::{validate_envelope_input, write_input};
 use wasm_bindgen::JsValue;
 
 fn get(v: &JsValue, key: &str) -> Option<String> {
@@ -11,12 +13,12 @@ pub fn run_corpus() {
     let (valid, invalid) = super::load();
     let mut wrong = Vec::new();
     for c in &valid {
-        if !schema_wasm::browser::validate_envelope_raw(&c.envelope).is_undefined() {
+        if !validate_envelope_input(write_input(&c.envelope)).is_undefined() {
             wrong.push(format!("{}: valid envelope refused: {}", c.type_name, c.envelope));
         }
     }
     for c in &invalid {
-        let issue = schema_wasm::browser::validate_envelope_raw(&c.envelope);
+        let issue = validate_envelope_input(write_input(&c.envelope));
         if issue.is_undefined() {
             wrong.push(format!("{} / {}: accepted", c.type_name, c.name));
             continue;
