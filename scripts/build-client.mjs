@@ -12,6 +12,13 @@ run(join(root, "node_modules", ".bin", "esbuild"), [
   `--outfile=${join(root, "client", "dist", "index.js")}`,
   "--log-level=warning",
 ]);
+// The state machine on its own, for its unit tests (client/test/machine.test.mjs).
+run(join(root, "node_modules", ".bin", "esbuild"), [
+  join(root, "client", "src", "machine.ts"),
+  "--format=esm", "--target=es2022",
+  `--outfile=${join(root, "client", "dist", "machine.js")}`,
+  "--log-level=warning",
+]);
 run(join(root, "node_modules", ".bin", "esbuild"), [
   join(root, "client", "src", "react.tsx"),
   "--bundle", "--format=esm", "--target=es2022", "--jsx=automatic", "--sourcemap",

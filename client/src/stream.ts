@@ -14,11 +14,16 @@
 //   reconnect() (or the network coming back) tries the stream again.
 // - stream.reset (or gap: true from polling) asks the app to resync.
 // - stream.expired (the token ran out) reopens at once with a fresh token, with no status change.
+//
+// The states and transitions are in machine.ts (pure, tested on their own); this file runs the
+// effects each transition asks for and turns what happens (EventSource callbacks, timers, the
+// network) into the machine's inputs.
 
 import { backoffDelay } from "./backoff.js";
+import { initialMachine, transition, type ConnectionStatus, type Effect, type Input, type Machine } from "./machine.js";
 import { SERVER_FRAME_TYPES } from "../../schema-wasm/js/rules.js";
 
-export type ConnectionStatus = "connected" | "reconnecting" | "polling-fallback" | "offline";
+export type { ConnectionStatus } from "./machine.js";
 
 /** The envelope every event travels in (the catalog's `OrgEvent`, see @orgstream/schema). */
 export interface Envelope {
@@ -141,28 +146,74 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
   const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
   const base = options.baseUrl.replace(/\/$/, "");
 
-  let status: ConnectionStatus = network.isOnline() ? "reconnecting" : "offline";
+  let machine: Machine = initialMachine(network.isOnline());
   let lastId: bigint = options.lastEventId ? BigInt(options.lastEventId) : 0n;
   let hasLastId = options.lastEventId !== undefined;
-  let failures = 0;
   let source: EventSourceLike | null = null;
   let detach: (() => void) | null = null;
   let retryTimer: unknown = null;
   let silenceTimer: unknown = null;
   let pollTimer: unknown = null;
-  let generation = 0; // bumps on every (re)start; stale async work checks it
-  let closed = false;
+  // Bumps on every stop; callbacks and async work from before it are ignored.
+  let generation = 0;
   const listeners = new Set<(s: ConnectionStatus) => void>();
 
-  const setStatus = (next: ConnectionStatus) => {
-    if (next === status) return;
-    status = next;
-    for (const l of [...listeners]) l(next);
+  /** Feeds one input to the machine and runs the effects of the transition. */
+  const dispatch = (input: Input) => {
+    const before = machine.status;
+    const step = transition(machine, input, { online: network.isOnline(), failuresBeforePolling });
+    machine = step.machine;
+    for (const effect of step.effects) run(effect);
+    if (machine.status !== before) for (const l of [...listeners]) l(machine.status);
+  };
+
+  /** An input from work started in generation `gen`, dropped if that work was stopped since. */
+  const from = (gen: number) => (input: Input) => {
+    if (gen === generation) dispatch(input);
   };
 
   const clear = (timer: unknown) => {
     if (timer !== null) clock.clearTimeout(timer);
     return null;
+  };
+
+  const run = (effect: Effect) => {
+    switch (effect.type) {
+      case "stop":
+        generation += 1;
+        silenceTimer = clear(silenceTimer);
+        detach?.();
+        detach = null;
+        source?.close();
+        source = null;
+        retryTimer = clear(retryTimer);
+        pollTimer = clear(pollTimer);
+        return;
+      case "open":
+        void openStream(from(generation));
+        return;
+      case "arm-silence": {
+        silenceTimer = clear(silenceTimer);
+        const send = from(generation);
+        silenceTimer = clock.setTimeout(() => send({ type: "failed" }), heartbeatTimeoutMs);
+        return;
+      }
+      case "wait": {
+        const send = from(generation);
+        const delay = options.backoff ? options.backoff(effect.failures) : backoffDelay(effect.failures, random);
+        retryTimer = clock.setTimeout(() => {
+          retryTimer = null;
+          send({ type: "retry-due" });
+        }, delay);
+        return;
+      }
+      case "poll":
+        startPolling(generation);
+        return;
+      case "notify-replaced":
+        options.onReplaced?.();
+        return;
+    }
   };
 
   /** Hands on a validated envelope once, in id order. */
@@ -179,41 +230,11 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     options.onEvent(result.event);
   };
 
-  const stopStream = () => {
-    silenceTimer = clear(silenceTimer);
-    detach?.();
-    detach = null;
-    source?.close();
-    source = null;
-  };
-
-  const stopAll = () => {
-    generation += 1;
-    stopStream();
-    retryTimer = clear(retryTimer);
-    pollTimer = clear(pollTimer);
-  };
-
-  const armSilence = (gen: number) => {
-    silenceTimer = clear(silenceTimer);
-    silenceTimer = clock.setTimeout(() => {
-      if (gen === generation) fail();
-    }, heartbeatTimeoutMs);
-  };
-
-  /** The stream failed (error, silence, overflow): back off, or fall back to polling. */
-  const fail = () => {
-    stopAll();
-    if (closed) return;
-    if (!network.isOnline()) return setStatus("offline");
-    failures += 1;
-    if (failures >= failuresBeforePolling) return startPolling();
-    setStatus("reconnecting");
-    const gen = generation;
-    retryTimer = clock.setTimeout(() => {
-      retryTimer = null;
-      if (gen === generation) void openStream();
-    }, options.backoff ? options.backoff(failures) : backoffDelay(failures, random));
+  /** The server moved on (stream.reset, or a gap while polling): continue from its latest id. */
+  const resync = (info: ResyncInfo) => {
+    lastId = info.latestId ? BigInt(info.latestId) : 0n;
+    hasLastId = info.latestId !== null;
+    options.onResync?.(info);
   };
 
   /**
@@ -243,7 +264,7 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     return ((await response.json()) as { ticket: string }).ticket;
   };
 
-  const openStream = async () => {
+  const openStream = async (send: (input: Input) => void) => {
     const gen = generation;
     let ticket: string;
     try {
@@ -251,10 +272,10 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
       await learnPosition(token);
       ticket = await streamTicket(token);
     } catch {
-      if (gen === generation) fail();
+      send({ type: "failed" });
       return;
     }
-    if (gen !== generation || closed) return;
+    if (gen !== generation) return;
     const params = new URLSearchParams({ ticket });
     if (hasLastId) params.set("lastEventId", lastId.toString());
     if (options.requestId) params.set("requestId", options.requestId);
@@ -262,55 +283,34 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     const es = new EventSourceImpl(`${base}/v1/stream?${params}`);
     source = es;
 
-    const alive = () => {
-      failures = 0;
-      setStatus("connected");
-      armSilence(gen);
-    };
-    const onHeartbeat = () => alive();
+    const onHeartbeat = () => send({ type: "alive" });
     const onEvent = (e: MessageEvent) => {
-      alive();
-      deliver(String(e.data));
+      send({ type: "alive" });
+      if (gen === generation) deliver(String(e.data));
     };
     const onNotice = (e: MessageEvent) => {
       if (e.type === "stream.reset") {
-        alive();
+        send({ type: "alive" });
         let info: ResyncInfo;
         try {
           info = JSON.parse(String(e.data)) as ResyncInfo;
         } catch {
           info = { reason: "history_gap", earliestId: null, latestId: null };
         }
-        // The server has moved on: continue from its latest id, after the app resyncs.
-        lastId = info.latestId ? BigInt(info.latestId) : 0n;
-        hasLastId = info.latestId !== null;
-        options.onResync?.(info);
+        if (gen === generation) resync(info);
       } else if (e.type === "stream.expired") {
-        // The token ran out: open again at once with a fresh one, from the last id. Not a
-        // failure, so the status stays as it is.
-        stopAll();
-        void openStream();
+        send({ type: "expired" });
       } else if (e.type === "stream.replaced") {
-        stopAll();
-        closed = true;
-        setStatus("offline");
-        options.onReplaced?.();
+        send({ type: "replaced" });
       } else {
-        fail(); // stream.overflow: resume from the last id at once (after the first backoff step)
+        send({ type: "failed" }); // stream.overflow: resume from the last id (after the first backoff step)
       }
     };
     es.addEventListener("heartbeat", onHeartbeat);
     for (const type of options.eventTypes) es.addEventListener(type, onEvent);
     for (const type of SERVER_NOTICES) es.addEventListener(type, onNotice);
-    es.onopen = () => {
-      if (gen === generation) {
-        setStatus("connected");
-        armSilence(gen);
-      }
-    };
-    es.onerror = () => {
-      if (gen === generation) fail();
-    };
+    es.onopen = () => send({ type: "opened" });
+    es.onerror = () => send({ type: "failed" });
     detach = () => {
       es.removeEventListener("heartbeat", onHeartbeat);
       for (const type of options.eventTypes) es.removeEventListener(type, onEvent);
@@ -320,9 +320,8 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     };
   };
 
-  const startPolling = () => {
-    setStatus("polling-fallback");
-    const gen = generation;
+  /** Reads history after the last id until there is no more, then again every pollIntervalMs. */
+  const startPolling = (gen: number) => {
     const poll = async () => {
       pollTimer = null;
       try {
@@ -337,9 +336,7 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
           const page = (await response.json()) as { events: unknown[]; gap: boolean; hasMore: boolean; earliestId: string | null; latestId: string | null };
           if (gen !== generation) return;
           if (page.gap) {
-            lastId = page.latestId ? BigInt(page.latestId) : 0n;
-            hasLastId = page.latestId !== null;
-            options.onResync?.({ reason: "history_gap", earliestId: page.earliestId, latestId: page.latestId });
+            resync({ reason: "history_gap", earliestId: page.earliestId, latestId: page.latestId });
             break;
           }
           for (const event of page.events) deliver(JSON.stringify(event));
@@ -348,35 +345,18 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
       } catch {
         // The server is still away: keep polling.
       }
-      if (gen === generation && !closed) pollTimer = clock.setTimeout(() => void poll(), pollIntervalMs);
+      if (gen === generation) pollTimer = clock.setTimeout(() => void poll(), pollIntervalMs);
     };
     void poll();
   };
 
-  const start = () => {
-    stopAll();
-    if (closed) return;
-    if (!network.isOnline()) return setStatus("offline");
-    failures = 0;
-    setStatus(status === "connected" ? "connected" : "reconnecting");
-    void openStream();
-  };
+  const unsubscribeNetwork = network.subscribe(() => dispatch({ type: network.isOnline() ? "network-online" : "network-offline" }));
 
-  const unsubscribeNetwork = network.subscribe(() => {
-    if (closed) return;
-    if (!network.isOnline()) {
-      stopAll();
-      setStatus("offline");
-    } else if (status === "offline") {
-      start();
-    }
-  });
-
-  start();
+  dispatch({ type: "start" });
 
   return {
     get status() {
-      return status;
+      return machine.status;
     },
     get lastEventId() {
       return hasLastId ? lastId.toString() : null;
@@ -386,11 +366,10 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
       return () => listeners.delete(listener);
     },
     reconnect() {
-      if (!closed) start();
+      dispatch({ type: "start" });
     },
     close() {
-      closed = true;
-      stopAll();
+      dispatch({ type: "close" });
       unsubscribeNetwork();
       listeners.clear();
     },

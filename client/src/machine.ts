@@ -1,0 +1,130 @@
+// The stream's states and every transition between them, as a pure function: given where the
+// stream is and what just happened, where it goes, what status the page shows, and what to do.
+// createOrgStream (stream.ts) runs the effects (EventSource, timers, fetch); this file decides.
+//
+//   connecting ──opened/alive──> streaming ──failed──> backing-off ──retry-due──> connecting
+//        │                          │   └──expired──> connecting (status kept)
+//        └──failed──> backing-off   └──replaced──> closed
+//   the failuresBeforePolling-th failure in a row ──> polling ──start──> connecting
+//   any state ──offline──> offline ──online──> connecting;   any state ──close──> closed
+
+export type ConnectionStatus = "connected" | "reconnecting" | "polling-fallback" | "offline";
+
+export type Phase =
+  /** Getting a token and a ticket, opening the EventSource. */
+  | "connecting"
+  /** The EventSource has opened or delivered something; a silence timer is armed. */
+  | "streaming"
+  /** Waiting out the backoff delay before the next attempt. */
+  | "backing-off"
+  /** Too many failures in a row: reading history on a timer until the stream is tried again. */
+  | "polling"
+  /** The browser reports no network. */
+  | "offline"
+  /** close(), or the stream was taken over by another tab with the same requestId. */
+  | "closed";
+
+export interface Machine {
+  readonly phase: Phase;
+  readonly status: ConnectionStatus;
+  /** Failed attempts in a row (reset once a stream delivers a heartbeat or an event). */
+  readonly failures: number;
+}
+
+export type Input =
+  /** The first start, reconnect(), or the network coming back. */
+  | { type: "start" }
+  /** The EventSource opened. */
+  | { type: "opened" }
+  /** A heartbeat, an event or a stream.reset arrived. */
+  | { type: "alive" }
+  /** The attempt or the stream failed: an error, a refused ticket, silence, stream.overflow. */
+  | { type: "failed" }
+  /** The backoff delay is over. */
+  | { type: "retry-due" }
+  /** stream.expired: the token ran out. */
+  | { type: "expired" }
+  /** stream.replaced: another connection took this requestId. */
+  | { type: "replaced" }
+  | { type: "network-online" }
+  | { type: "network-offline" }
+  | { type: "close" };
+
+export type Effect =
+  /** Stop the EventSource, every timer and polling; work still in flight is ignored from now on. */
+  | { type: "stop" }
+  /** Get a token (and the starting position), trade it for a ticket, open the EventSource. */
+  | { type: "open" }
+  /** (Re)arm the silence timer: no heartbeat or event for heartbeatTimeoutMs is a failure. */
+  | { type: "arm-silence" }
+  /** Arm the backoff timer for attempt number `failures`. */
+  | { type: "wait"; failures: number }
+  /** Start reading history on a timer. */
+  | { type: "poll" }
+  /** Tell the app its stream was replaced. */
+  | { type: "notify-replaced" };
+
+export interface Settings {
+  /** Whether the browser reports a network. */
+  online: boolean;
+  failuresBeforePolling: number;
+}
+
+export interface Step {
+  machine: Machine;
+  effects: Effect[];
+}
+
+export function initialMachine(online: boolean): Machine {
+  return { phase: online ? "connecting" : "offline", status: online ? "reconnecting" : "offline", failures: 0 };
+}
+
+const stay = (machine: Machine): Step => ({ machine, effects: [] });
+
+/** Where the stream goes from `machine` on `input`. */
+export function transition(machine: Machine, input: Input, settings: Settings): Step {
+  if (machine.phase === "closed") return stay(machine);
+  const { phase, status, failures } = machine;
+  switch (input.type) {
+    case "start":
+    case "network-online":
+      if (input.type === "network-online" && phase !== "offline") return stay(machine);
+      if (!settings.online) return { machine: { phase: "offline", status: "offline", failures }, effects: [{ type: "stop" }] };
+      // A manual reconnect while connected keeps showing "connected" until something fails.
+      return {
+        machine: { phase: "connecting", status: status === "connected" ? "connected" : "reconnecting", failures: 0 },
+        effects: [{ type: "stop" }, { type: "open" }],
+      };
+    case "opened":
+      if (phase !== "connecting" && phase !== "streaming") return stay(machine);
+      return { machine: { phase: "streaming", status: "connected", failures }, effects: [{ type: "arm-silence" }] };
+    case "alive":
+      if (phase !== "connecting" && phase !== "streaming") return stay(machine);
+      return { machine: { phase: "streaming", status: "connected", failures: 0 }, effects: [{ type: "arm-silence" }] };
+    case "failed": {
+      if (phase !== "connecting" && phase !== "streaming") return stay(machine);
+      if (!settings.online) return { machine: { phase: "offline", status: "offline", failures }, effects: [{ type: "stop" }] };
+      const next = failures + 1;
+      if (next >= settings.failuresBeforePolling) {
+        return { machine: { phase: "polling", status: "polling-fallback", failures: next }, effects: [{ type: "stop" }, { type: "poll" }] };
+      }
+      return {
+        machine: { phase: "backing-off", status: "reconnecting", failures: next },
+        effects: [{ type: "stop" }, { type: "wait", failures: next }],
+      };
+    }
+    case "retry-due":
+      if (phase !== "backing-off") return stay(machine);
+      return { machine: { ...machine, phase: "connecting" }, effects: [{ type: "open" }] };
+    case "expired":
+      // Not a failure: open again at once with a fresh token, from the last id; the status stays.
+      if (phase !== "connecting" && phase !== "streaming") return stay(machine);
+      return { machine: { ...machine, phase: "connecting" }, effects: [{ type: "stop" }, { type: "open" }] };
+    case "replaced":
+      return { machine: { phase: "closed", status: "offline", failures }, effects: [{ type: "stop" }, { type: "notify-replaced" }] };
+    case "network-offline":
+      return { machine: { phase: "offline", status: "offline", failures }, effects: [{ type: "stop" }] };
+    case "close":
+      return { machine: { ...machine, phase: "closed" }, effects: [{ type: "stop" }] };
+  }
+}
