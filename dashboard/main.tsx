@@ -5,10 +5,8 @@
 import { StrictMode, useMemo, useState } from "react";
 import { createRoot } from "react-dom/client";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { validateEnvelope, eventTypes, schemaVersion, CLIENT_ERROR_LIMITS as LIMIT } from "../schema-wasm/pkg/index.js";
-import type { OrgEvent } from "../schema-wasm/pkg/index.js";
-import { backoffDelay } from "../client/src/backoff.js";
-import type { Envelope } from "../client/src/stream.js";
+import { validateEnvelope, eventTypes, schemaVersion, CLIENT_ERROR_LIMITS as LIMIT, type OrgEvent } from "@orgstream/schema";
+import { backoffDelay } from "../client/src/index.js";
 import {
   ConnectionStatusBadge,
   OrgStreamProvider,
@@ -48,7 +46,7 @@ function reportError(token: string) {
 }
 
 /** Appends an event to the feed once, in id order. */
-const append: CacheRule<Envelope[]> = (feed, event) => {
+const append: CacheRule<OrgEvent[]> = (feed, event) => {
   const list = feed ?? [];
   if (list.some((e) => e.id === event.id)) return list;
   return [...list, event].sort((a, b) => Number(a.id) - Number(b.id));
@@ -58,7 +56,7 @@ type GetToken = () => Promise<string> | string;
 
 function Feed({ getToken }: { getToken: GetToken }) {
   const on = useMemo(() => Object.fromEntries(TYPES.map((t) => [t, append])), []);
-  const feed = useReliableQuery<Envelope[]>({
+  const feed = useReliableQuery<OrgEvent[]>({
     queryKey: ["events"],
     queryFn: async () => {
       const r = await fetch(`/v1/events?limit=1000&token=${encodeURIComponent(await getToken())}`);
@@ -66,7 +64,7 @@ function Feed({ getToken }: { getToken: GetToken }) {
       const page = (await r.json()) as { events: unknown[] };
       return page.events.flatMap((e) => {
         const checked = validateEnvelope(JSON.stringify(e));
-        return checked.ok ? [checked.event as Envelope] : [];
+        return checked.ok ? [checked.event] : [];
       });
     },
     on, // default query options: isStale is about the stream, not TanStack's staleTime
@@ -184,8 +182,7 @@ function App({ token, org, fresh }: { token: string; org: string; fresh: boolean
     () => ({
       baseUrl: "",
       getToken,
-      validate: validateEnvelope as never,
-      eventTypes: TYPES,
+      // validate and eventTypes default to the catalog's (@orgstream/schema).
       pollIntervalMs: knob("pollMs"),
       heartbeatTimeoutMs: knob("silenceMs"),
       backoff: scale === undefined ? undefined : (failures: number) => backoffDelay(failures) * scale,

@@ -1,28 +1,15 @@
-// Builds the browser client (client/src, TypeScript) into client/dist with esbuild, after
-// type-checking it with tsc. Used by npm test and npm run dev.
+// Builds the browser client (client/src, TypeScript) into client/dist: type-checks it together with
+// the dashboard (tsc, client/tsconfig.json), then emits one ES module and one .d.ts per source file
+// (tsc, client/tsconfig.build.json). client/dist is what the @orgstream/client package ships
+// (client/package.json; `npm run pack`); `@orgstream/schema`, `react` and `@tanstack/react-query`
+// stay imports, resolved by the app's bundler. Used by npm test and npm run dev.
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { root, run, step } from "./lib/toolchain.mjs";
 
-step("type-checking the client (tsc)");
-run(join(root, "node_modules", ".bin", "tsc"), ["-p", join(root, "client", "tsconfig.json")]);
-step("bundling the client (esbuild) into client/dist");
-run(join(root, "node_modules", ".bin", "esbuild"), [
-  join(root, "client", "src", "index.ts"),
-  "--bundle", "--format=esm", "--target=es2022", "--sourcemap",
-  `--outfile=${join(root, "client", "dist", "index.js")}`,
-  "--log-level=warning",
-]);
-// The state machine on its own, for its unit tests (client/test/machine.test.mjs).
-run(join(root, "node_modules", ".bin", "esbuild"), [
-  join(root, "client", "src", "machine.ts"),
-  "--format=esm", "--target=es2022",
-  `--outfile=${join(root, "client", "dist", "machine.js")}`,
-  "--log-level=warning",
-]);
-run(join(root, "node_modules", ".bin", "esbuild"), [
-  join(root, "client", "src", "react.tsx"),
-  "--bundle", "--format=esm", "--target=es2022", "--jsx=automatic", "--sourcemap",
-  "--external:react", "--external:react/jsx-runtime", "--external:@tanstack/react-query",
-  `--outfile=${join(root, "client", "dist", "react.js")}`,
-  "--log-level=warning",
-]);
+const tsc = join(root, "node_modules", ".bin", "tsc");
+step("type-checking the client and the dashboard (tsc)");
+run(tsc, ["-p", join(root, "client", "tsconfig.json")]);
+step("compiling the client (tsc) into client/dist");
+rmSync(join(root, "client", "dist"), { recursive: true, force: true });
+run(tsc, ["-p", join(root, "client", "tsconfig.build.json")]);

@@ -1,3 +1,6 @@
+// @orgstream/client: a live stream of an org's events for browsers (createOrgStream), validated by
+// @orgstream/schema. React bindings: @orgstream/client/react.
 export { createOrgStream } from "./stream.js";
-export type { ConnectionStatus, Envelope, OrgStream, OrgStreamOptions, ResyncInfo, ValidationIssue, Validate, Clock, Network, EventSourceLike } from "./stream.js";
+export type { ConnectionStatus, OrgStream, OrgStreamOptions, ResyncInfo, Validate, Clock, Network, EventSourceLike } from "./stream.js";
+export type { OrgEvent, ValidationIssue } from "@orgstream/schema";
 export { backoffDelay, BASE_DELAY_MS, MAX_DELAY_MS, JITTER } from "./backoff.js";

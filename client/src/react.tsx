@@ -4,15 +4,16 @@
 
 import { createContext, useContext, useEffect, useMemo, useState, useSyncExternalStore, Component, type ReactNode, type ErrorInfo } from "react";
 import { useQuery, useQueryClient, type QueryKey, type UseQueryOptions, type UseQueryResult } from "@tanstack/react-query";
-import { createOrgStream, type ConnectionStatus, type Envelope, type OrgStream, type OrgStreamOptions } from "./stream.js";
+import type { OrgEvent } from "@orgstream/schema";
+import { createOrgStream, type ConnectionStatus, type OrgStream, type OrgStreamOptions } from "./index.js";
 
-type Listener = (event: Envelope) => void;
+type Listener = (event: OrgEvent) => void;
 
 /** One stream shared by every hook under a provider. */
 class SharedStream {
   readonly stream: OrgStream;
   readonly listeners = new Set<Listener>();
-  lastEvent: Envelope | null = null;
+  lastEvent: OrgEvent | null = null;
   lastUpdatedAt: number | null = null;
   private snapshot = 0;
   private readonly watchers = new Set<() => void>();
@@ -70,7 +71,7 @@ function useShared(): SharedStream {
 
 export interface OrgStreamState {
   status: ConnectionStatus;
-  lastEvent: Envelope | null;
+  lastEvent: OrgEvent | null;
   lastUpdatedAt: number | null;
   reconnect: () => void;
 }
@@ -99,7 +100,7 @@ export function useOrgEvents(handler: Listener): void {
 }
 
 /** What an event of one type does to a query's cached data. */
-export type CacheRule<TData> = "invalidate" | ((data: TData | undefined, event: Envelope) => TData);
+export type CacheRule<TData> = "invalidate" | ((data: TData | undefined, event: OrgEvent) => TData);
 
 export type ReliableQueryOptions<TData> = UseQueryOptions<TData, Error, TData, QueryKey> & {
   queryKey: QueryKey;

@@ -6,8 +6,8 @@
 //   Last-Event-ID by itself). Without a `lastEventId` option, the first attempt reads the org's
 //   latest id from history and starts there, so a drop before the first event misses nothing.
 //   History requests send the token as `Authorization: Bearer`.
-// - Every event is validated (the wasm validators) before it is handed on; invalid ones go to
-//   onInvalid. Delivery is de-duplicated and in id order.
+// - Every event is validated (validateEnvelope of @orgstream/schema, unless the app passes its own)
+//   before it is handed on; invalid ones go to onInvalid. Delivery is de-duplicated and in id order.
 // - Reconnects with exponential backoff and jitter; the failure count resets once a connection has
 //   delivered a heartbeat or an event. A stream silent for 30 s is closed and reopened.
 // - After 5 consecutive failures, polls GET /v1/events?after=<last id> every 10 s until
@@ -21,26 +21,12 @@
 
 import { backoffDelay } from "./backoff.js";
 import { initialMachine, transition, type ConnectionStatus, type Effect, type Input, type Machine } from "./machine.js";
-import { SERVER_FRAME_TYPES } from "../../schema-wasm/js/rules.js";
+import { SERVER_FRAME_TYPES, eventTypes, validateEnvelope, type OrgEvent, type ValidationIssue, type Validated } from "@orgstream/schema";
 
 export type { ConnectionStatus } from "./machine.js";
 
-/** The envelope every event travels in (the catalog's `OrgEvent`, see @orgstream/schema). */
-export interface Envelope {
-  id: string;
-  type: string;
-  ts: string;
-  data: unknown;
-  target?: { requestId: string; sub?: string };
-}
-
-export interface ValidationIssue {
-  path: string;
-  code: string;
-  message: string;
-}
-
-export type Validate = (json: string) => { ok: true; event: Envelope } | { ok: false; errors: ValidationIssue[] };
+/** Validates one envelope as it arrived (`validateEnvelope` of @orgstream/schema). */
+export type Validate = (json: string) => Validated<OrgEvent>;
 
 export interface ResyncInfo {
   reason: "history_gap" | "unknown_id";
@@ -74,11 +60,11 @@ export interface OrgStreamOptions {
   baseUrl: string;
   /** A fresh token for each attempt, so tokens can rotate. */
   getToken: () => string | Promise<string>;
-  /** The validator: validateEnvelope from @orgstream/schema. */
-  validate: Validate;
-  /** Every catalog event type to listen for: eventTypes() from @orgstream/schema. */
-  eventTypes: readonly string[];
-  onEvent: (event: Envelope) => void;
+  /** The validator (default: validateEnvelope of @orgstream/schema). */
+  validate?: Validate;
+  /** The event types to listen for (default: every type of the catalog, eventTypes() of @orgstream/schema). */
+  eventTypes?: readonly string[];
+  onEvent: (event: OrgEvent) => void;
   onInvalid?: (raw: string, errors: ValidationIssue[]) => void;
   onResync?: (info: ResyncInfo) => void;
   /** This tab's stream was taken over by another with the same requestId; it will not reconnect. */
@@ -145,6 +131,8 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
   const EventSourceImpl = options.EventSource ?? (globalThis as { EventSource?: new (url: string) => EventSourceLike }).EventSource;
   const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
   const base = options.baseUrl.replace(/\/$/, "");
+  const validate = options.validate ?? validateEnvelope;
+  const types = options.eventTypes ?? eventTypes();
 
   let machine: Machine = initialMachine(network.isOnline());
   let lastId: bigint = options.lastEventId ? BigInt(options.lastEventId) : 0n;
@@ -218,7 +206,7 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
 
   /** Hands on a validated envelope once, in id order. */
   const deliver = (raw: string) => {
-    const result = options.validate(raw);
+    const result = validate(raw);
     if (!result.ok) {
       options.onInvalid?.(raw, result.errors);
       return;
@@ -307,13 +295,13 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
       }
     };
     es.addEventListener("heartbeat", onHeartbeat);
-    for (const type of options.eventTypes) es.addEventListener(type, onEvent);
+    for (const type of types) es.addEventListener(type, onEvent);
     for (const type of SERVER_NOTICES) es.addEventListener(type, onNotice);
     es.onopen = () => send({ type: "opened" });
     es.onerror = () => send({ type: "failed" });
     detach = () => {
       es.removeEventListener("heartbeat", onHeartbeat);
-      for (const type of options.eventTypes) es.removeEventListener(type, onEvent);
+      for (const type of types) es.removeEventListener(type, onEvent);
       for (const type of SERVER_NOTICES) es.removeEventListener(type, onNotice);
       es.onopen = null;
       es.onerror = null;

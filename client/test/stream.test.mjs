@@ -322,3 +322,16 @@ test("randomized failures and switches between streaming and polling: every even
     assert.equal(t.clock.pending, 0);
   }
 });
+
+test("validate and eventTypes default to the catalog of @orgstream/schema", async () => {
+  const t = setup({ options: { validate: undefined, eventTypes: undefined } });
+  await flush();
+  const source = t.es.latest;
+  source.open();
+  for (const type of eventTypes()) assert.ok(source.listens(type), `listens for ${type}`);
+  source.emit("task.progress", envelope(1));
+  source.emit("task.progress", '{"id":"2","type":"task.progress","ts":"2026-11-25T07:00:00Z","data":{"taskId":"x","progress":7}}');
+  assert.deepEqual(t.delivered, ["1"]);
+  assert.deepEqual(t.invalid, ["/data/progress"], "checked by the catalog's validator");
+  t.stream.close();
+});

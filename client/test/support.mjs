@@ -69,6 +69,9 @@ export function makeEventSource() {
     close() {
       this.closed = true;
     }
+    listens(type) {
+      return (this.listeners.get(type)?.size ?? 0) > 0;
+    }
     get listenerCount() {
       let n = 0;
       for (const set of this.listeners.values()) n += set.size;

@@ -1,0 +1,62 @@
+// A page that shows the org's task progress live: the initial state from the history endpoint,
+// then every task.progress event from the stream, kept in TanStack Query's cache.
+import { StrictMode } from "react";
+import { createRoot } from "react-dom/client";
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { OrgStreamProvider, useOrgStream, useReliableQuery, ConnectionStatusBadge } from "@orgstream/client/react";
+import type { OrgStreamOptions } from "@orgstream/client";
+import type { OrgEvent } from "@orgstream/schema";
+
+type TaskProgress = Extract<OrgEvent, { type: "task.progress" }>["data"];
+
+// Under `npm run dev` the worker hands out dev tokens; in production, ask your own backend.
+const getToken = async (): Promise<string> => (await (await fetch("/v1/dev/token")).json()).token;
+
+// validate and eventTypes default to the catalog's (@orgstream/schema).
+const options: Omit<OrgStreamOptions, "onEvent"> = { baseUrl: "", getToken };
+
+/** The latest progress of each task, by task id. */
+function upsert(tasks: TaskProgress[] = [], event: OrgEvent): TaskProgress[] {
+  if (event.type !== "task.progress") return tasks;
+  return [...tasks.filter((t) => t.taskId !== event.data.taskId), event.data];
+}
+
+function Tasks() {
+  const tasks = useReliableQuery<TaskProgress[]>({
+    queryKey: ["tasks"],
+    queryFn: async () => {
+      const response = await fetch("/v1/events?limit=1000", { headers: { authorization: `Bearer ${await getToken()}` } });
+      const page = (await response.json()) as { events: OrgEvent[] };
+      return page.events.reduce(upsert, []);
+    },
+    on: { "task.progress": upsert },
+  });
+  const { status, reconnect } = useOrgStream();
+  return (
+    <main>
+      <h1>Tasks</h1>
+      <ConnectionStatusBadge status={status} onReconnect={reconnect} />
+      {tasks.isStale && <p>Live updates paused; the list may be behind.</p>}
+      <ul data-testid="tasks">
+        {tasks.data?.map((t) => (
+          <li key={t.taskId} data-task={t.taskId}>
+            {t.taskId} <progress max={1} value={t.progress} /> {Math.round(t.progress * 100)}%
+          </li>
+        ))}
+      </ul>
+    </main>
+  );
+}
+
+const queryClient = new QueryClient();
+const root = document.getElementById("root");
+if (!root) throw new Error("index.html has no #root");
+createRoot(root).render(
+  <StrictMode>
+    <QueryClientProvider client={queryClient}>
+      <OrgStreamProvider options={options}>
+        <Tasks />
+      </OrgStreamProvider>
+    </QueryClientProvider>
+  </StrictMode>,
+);
