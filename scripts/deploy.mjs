@@ -1,5 +1,6 @@
-// `npm run deploy [-- wrangler deploy flags]`: checks the config, builds the release worker
-// (`npm run build:release`) and runs `wrangler deploy` with the flags given.
+// `npm run deploy [-- wrangler deploy flags]`: checks the config, builds the dashboard into public/
+// (without the dev-only examples) and the release worker (`npm run build:release`), and runs
+// `wrangler deploy` with the flags given.
 //
 //   npm run deploy                         check, build, deploy
 //   npm run deploy -- --check              only the checks (exit 2 and a message when one fails)
@@ -54,5 +55,8 @@ const run = (cmd, cmdArgs) => {
   const r = spawnSync(cmd, cmdArgs, { stdio: "inherit", cwd: root });
   if (r.status !== 0) process.exit(r.status ?? 1);
 };
+// The dashboard and its validators into public/ (the assets), without the dev-only examples.
+for (const script of ["build-schema.mjs", "build-client.mjs"]) run("node", [join(root, "scripts", script)]);
+run("node", [join(root, "scripts", "build-dashboard.mjs"), "--no-examples"]);
 run("node", [join(root, "scripts", "build-worker.mjs"), "--optimize"]);
 run(join(root, "node_modules", ".bin", "wrangler"), ["deploy", ...passed]);

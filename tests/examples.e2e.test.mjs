@@ -1,0 +1,63 @@
+// README's web-app examples are files that run: examples/plain (served by the worker under
+// `npm run dev` at /examples/plain/, no build step) loads in headless Chromium and shows a
+// published event; README shows that file and examples/vite-react/src/main.tsx (run by
+// example-vite-react.e2e.test.mjs) exactly as they are.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { launchChromium } from "./support/browser.mjs";
+import { startWorker, root } from "./support/worker.mjs";
+import { token, publish, taskProgress } from "./support/client.mjs";
+
+let server;
+let browser;
+before(async () => {
+  server = await startWorker({ vars: { DEV_MODE: "true" } }); // the examples get dev tokens
+  browser = await launchChromium();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test("the plain JavaScript example, served as it is, shows its status and every published event", async () => {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  const t = await token("dev");
+  await page.goto(`${server.url}/examples/plain/`);
+  await page.waitForFunction(() => document.getElementById("status")?.textContent === "connected", null, { timeout: 5000 });
+  const r = await publish(server.url, t, taskProgress("plain-example"));
+  assert.equal(r.status, 202);
+  const item = await page.waitForSelector(`#events li[data-id="${r.body.ids[0]}"]`, { timeout: 2000 });
+  assert.match(await item.textContent(), /task\.progress .*plain-example/);
+  assert.deepEqual(errors, []);
+});
+
+/** The code blocks of README.md that follow a `<!-- example: <path> -->` line, by path. */
+function readmeExamples() {
+  const readme = readFileSync(join(root, "README.md"), "utf8");
+  const found = new Map();
+  for (const m of readme.matchAll(/<!-- example: (\S+) -->\n```\w*\n([\s\S]*?)```/g)) found.set(m[1], m[2]);
+  return found;
+}
+
+test("README shows the example files exactly as they are", () => {
+  const shown = readmeExamples();
+  assert.deepEqual([...shown.keys()].sort(), ["examples/plain/main.js", "examples/vite-react/src/main.tsx"]);
+  for (const [path, code] of shown) assert.equal(code, readFileSync(join(root, path), "utf8"), `README's copy of ${path} differs from the file`);
+});
+
+test("README and the Vite example name the tarballs `npm run pack` writes", () => {
+  const schema = JSON.parse(readFileSync(join(root, "schema-wasm", "pkg", "package.json"), "utf8"));
+  const client = JSON.parse(readFileSync(join(root, "client", "package.json"), "utf8"));
+  const tarballs = [`orgstream-schema-${schema.version}.tgz`, `orgstream-client-${client.version}.tgz`];
+  const readme = readFileSync(join(root, "README.md"), "utf8");
+  const example = readFileSync(join(root, "examples", "vite-react", "package.json"), "utf8");
+  for (const name of tarballs) {
+    assert.ok(readme.includes(name), `README installs ${name}`);
+    assert.ok(example.includes(`file:../../packages/${name}`), `examples/vite-react depends on ${name}`);
+  }
+});
