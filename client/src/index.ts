@@ -2,5 +2,6 @@
 // @orgstream/schema. React bindings: @orgstream/client/react.
 export { createOrgStream } from "./stream.js";
 export type { ConnectionStatus, OrgStream, OrgStreamOptions, ResyncInfo, Validate, Clock, Network, EventSourceLike } from "./stream.js";
+export type { TabEnvironment, LockManagerLike, ChannelLike } from "./tabs.js";
 export type { OrgEvent, ValidationIssue } from "@orgstream/schema";
 export { backoffDelay, BASE_DELAY_MS, MAX_DELAY_MS, JITTER } from "./backoff.js";

@@ -7,6 +7,10 @@
 //        └──failed──> backing-off   └──replaced──> closed
 //   the failuresBeforePolling-th failure in a row ──> polling ──start──> connecting
 //   any state ──offline──> offline ──online──> connecting;   any state ──close──> closed
+//
+// Tabs sharing one stream (tabs.ts): a tab that does not hold the stream is "following" (it shows
+// the status the leading tab relays and ignores its own network and timers); `lead` makes it run
+// the machine above from connecting, `follow` stops whatever it ran.
 
 export type ConnectionStatus = "connected" | "reconnecting" | "polling-fallback" | "offline";
 
@@ -22,7 +26,9 @@ export type Phase =
   /** The browser reports no network. */
   | "offline"
   /** close(), or the stream was taken over by another tab with the same requestId. */
-  | "closed";
+  | "closed"
+  /** Another tab of this browser holds the stream and relays it here. */
+  | "following";
 
 export interface Machine {
   readonly phase: Phase;
@@ -48,7 +54,13 @@ export type Input =
   | { type: "replaced" }
   | { type: "network-online" }
   | { type: "network-offline" }
-  | { type: "close" };
+  | { type: "close" }
+  /** This tab now holds the shared stream. */
+  | { type: "lead" }
+  /** Another tab holds the shared stream now. */
+  | { type: "follow" }
+  /** The leading tab's status, relayed. */
+  | { type: "leader-status"; status: ConnectionStatus };
 
 export type Effect =
   /** Stop the EventSource, every timer and polling; work still in flight is ignored from now on. */
@@ -75,7 +87,8 @@ export interface Step {
   effects: Effect[];
 }
 
-export function initialMachine(online: boolean): Machine {
+export function initialMachine(online: boolean, shared = false): Machine {
+  if (shared) return { phase: "following", status: "reconnecting", failures: 0 };
   return { phase: online ? "connecting" : "offline", status: online ? "reconnecting" : "offline", failures: 0 };
 }
 
@@ -85,6 +98,7 @@ const stay = (machine: Machine): Step => ({ machine, effects: [] });
 export function transition(machine: Machine, input: Input, settings: Settings): Step {
   if (machine.phase === "closed") return stay(machine);
   const { phase, status, failures } = machine;
+  if (phase === "following") return follow(machine, input);
   switch (input.type) {
     case "start":
     case "network-online":
@@ -126,5 +140,29 @@ export function transition(machine: Machine, input: Input, settings: Settings): 
       return { machine: { phase: "offline", status: "offline", failures }, effects: [{ type: "stop" }] };
     case "close":
       return { machine: { ...machine, phase: "closed" }, effects: [{ type: "stop" }] };
+    case "follow":
+      return { machine: { ...machine, phase: "following", failures: 0 }, effects: [{ type: "stop" }] };
+    case "lead":
+    case "leader-status":
+      return stay(machine);
+  }
+}
+
+/** A tab that follows: it shows what the leading tab relays and waits to lead. */
+function follow(machine: Machine, input: Input): Step {
+  switch (input.type) {
+    case "leader-status":
+      return stay({ ...machine, status: input.status });
+    case "lead":
+      // Taking over keeps the status the page showed until this tab's own stream says otherwise.
+      return {
+        machine: { phase: "connecting", status: machine.status === "connected" ? "connected" : "reconnecting", failures: 0 },
+        effects: [{ type: "stop" }, { type: "open" }],
+      };
+    case "close":
+      return { machine: { ...machine, phase: "closed" }, effects: [{ type: "stop" }] };
+    default:
+      // The leading tab's stream, network and timers decide; reconnect() is relayed to it (tabs.ts).
+      return stay(machine);
   }
 }

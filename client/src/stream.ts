@@ -14,6 +14,10 @@
 //   reconnect() (or the network coming back) tries the stream again.
 // - stream.reset (or gap: true from polling) asks the app to resync.
 // - stream.expired (the token ran out) reopens at once with a fresh token, with no status change.
+// - Tabs of one org and user share one stream (tabs.ts): one tab, elected with Web Locks, holds it
+//   and relays it over a BroadcastChannel; when that tab closes or is frozen another takes over and
+//   resumes from its own last id. `shareAcrossTabs: false`, a `requestId` (targeted events belong
+//   to one tab), or a browser without Web Locks or BroadcastChannel: each tab streams on its own.
 //
 // The states and transitions are in machine.ts (pure, tested on their own); this file runs the
 // effects each transition asks for and turns what happens (EventSource callbacks, timers, the
@@ -21,6 +25,7 @@
 
 import { backoffDelay } from "./backoff.js";
 import { initialMachine, transition, type ConnectionStatus, type Effect, type Input, type Machine } from "./machine.js";
+import { browserTabs, joinTabs, shareName, type TabEnvironment, type TabLink, type TabMessage } from "./tabs.js";
 import { SERVER_FRAME_TYPES, eventTypes, validateEnvelope, type OrgEvent, type ValidationIssue, type Validated } from "@orgstream/schema";
 
 export type { ConnectionStatus } from "./machine.js";
@@ -83,6 +88,10 @@ export interface OrgStreamOptions {
   random?: () => number;
   /** The delay before reconnect attempt `failures` (default: backoffDelay, 1 s doubling to 30 s). */
   backoff?: (failures: number) => number;
+  /** One stream for all of this browser's tabs of the same org and user (default true). */
+  shareAcrossTabs?: boolean;
+  /** Web Locks and BroadcastChannel for tab sharing (default: the browser's; null: none). */
+  tabs?: TabEnvironment | null;
 }
 
 export interface OrgStream {
@@ -134,7 +143,13 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
   const validate = options.validate ?? validateEnvelope;
   const types = options.eventTypes ?? eventTypes();
 
-  let machine: Machine = initialMachine(network.isOnline());
+  // Tab sharing: not for a requestId (its targeted events belong to this tab alone).
+  const tabs = options.shareAcrossTabs === false || options.requestId ? null : options.tabs !== undefined ? options.tabs : browserTabs();
+  let link: TabLink | null = null;
+  let leading = false;
+  let closed = false;
+
+  let machine: Machine = initialMachine(network.isOnline(), tabs !== null);
   let lastId: bigint = options.lastEventId ? BigInt(options.lastEventId) : 0n;
   let hasLastId = options.lastEventId !== undefined;
   let source: EventSourceLike | null = null;
@@ -152,7 +167,10 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     const step = transition(machine, input, { online: network.isOnline(), failuresBeforePolling });
     machine = step.machine;
     for (const effect of step.effects) run(effect);
-    if (machine.status !== before) for (const l of [...listeners]) l(machine.status);
+    if (machine.status !== before) {
+      if (leading) link?.post({ kind: "status", status: machine.status });
+      for (const l of [...listeners]) l(machine.status);
+    }
   };
 
   /** An input from work started in generation `gen`, dropped if that work was stopped since. */
@@ -218,10 +236,17 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     options.onEvent(result.event);
   };
 
+  /** What this tab's stream (or polling) received: delivered here and relayed to the other tabs. */
+  const receive = (raw: string) => {
+    deliver(raw);
+    if (leading) link?.post({ kind: "event", raw });
+  };
+
   /** The server moved on (stream.reset, or a gap while polling): continue from its latest id. */
   const resync = (info: ResyncInfo) => {
     lastId = info.latestId ? BigInt(info.latestId) : 0n;
     hasLastId = info.latestId !== null;
+    if (leading) link?.post({ kind: "resync", info });
     options.onResync?.(info);
   };
 
@@ -274,7 +299,7 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     const onHeartbeat = () => send({ type: "alive" });
     const onEvent = (e: MessageEvent) => {
       send({ type: "alive" });
-      if (gen === generation) deliver(String(e.data));
+      if (gen === generation) receive(String(e.data));
     };
     const onNotice = (e: MessageEvent) => {
       if (e.type === "stream.reset") {
@@ -327,7 +352,7 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
             resync({ reason: "history_gap", earliestId: page.earliestId, latestId: page.latestId });
             break;
           }
-          for (const event of page.events) deliver(JSON.stringify(event));
+          for (const event of page.events) receive(JSON.stringify(event));
           more = page.hasMore;
         }
       } catch {
@@ -340,7 +365,53 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
 
   const unsubscribeNetwork = network.subscribe(() => dispatch({ type: network.isOnline() ? "network-online" : "network-offline" }));
 
-  dispatch({ type: "start" });
+  /** What the other tabs said: a follower takes the leader's stream; the leader answers. */
+  const hear = (message: TabMessage) => {
+    if (leading) {
+      if (message.kind === "hello") link?.post({ kind: "status", status: machine.status });
+      else if (message.kind === "reconnect") dispatch({ type: "start" });
+      return;
+    }
+    if (message.kind === "event") deliver(message.raw);
+    else if (message.kind === "status") dispatch({ type: "leader-status", status: message.status });
+    else if (message.kind === "resync") resync(message.info);
+  };
+
+  /**
+   * Joins the other tabs of this org and user: the token names the share. A follower learns its
+   * position first, so that if it comes to lead it resumes from there (or later), never live.
+   */
+  const share = async (env: TabEnvironment) => {
+    let name: string | null = null;
+    try {
+      const token = await options.getToken();
+      name = shareName(base, token);
+      if (name) await learnPosition(token);
+    } catch {
+      // No token yet: stream on our own; the machine retries and reports.
+    }
+    if (closed) return;
+    if (!name) {
+      leading = true;
+      dispatch({ type: "lead" });
+      return;
+    }
+    link = joinTabs(env, name, {
+      lead: () => {
+        leading = true;
+        dispatch({ type: "lead" });
+        link?.post({ kind: "status", status: machine.status });
+      },
+      follow: () => {
+        leading = false;
+        dispatch({ type: "follow" });
+      },
+      message: hear,
+    });
+  };
+
+  if (tabs) void share(tabs);
+  else dispatch({ type: "start" });
 
   return {
     get status() {
@@ -354,10 +425,15 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
       return () => listeners.delete(listener);
     },
     reconnect() {
-      dispatch({ type: "start" });
+      if (tabs && !leading) link?.post({ kind: "reconnect" });
+      else dispatch({ type: "start" });
     },
     close() {
+      closed = true;
       dispatch({ type: "close" });
+      link?.close();
+      link = null;
+      leading = false;
       unsubscribeNetwork();
       listeners.clear();
     },

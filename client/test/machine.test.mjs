@@ -105,3 +105,36 @@ test("after close nothing happens", () => {
     assert.deepEqual(run(closed, [type]), { machine: closed, effects: [] });
   }
 });
+
+test("a tab sharing the stream starts following, and shows what the leading tab relays", () => {
+  const following = initialMachine(true, true);
+  assert.deepEqual(following, { phase: "following", status: "reconnecting", failures: 0 });
+  const step = transition(following, { type: "leader-status", status: "polling-fallback" }, online);
+  assert.deepEqual([step.machine.phase, step.machine.status, step.effects], ["following", "polling-fallback", []]);
+});
+
+test("a following tab ignores its own network, timers and stream callbacks", () => {
+  const following = initialMachine(true, true);
+  for (const type of ["start", "opened", "alive", "failed", "retry-due", "expired", "replaced", "network-online", "network-offline"]) {
+    assert.deepEqual(run(following, [type], type === "network-offline" ? offline : online), { machine: following, effects: [] }, type);
+  }
+});
+
+test("a tab that takes the lead connects, keeping the status the page showed", () => {
+  const connected = transition(initialMachine(true, true), { type: "leader-status", status: "connected" }, online).machine;
+  const { machine, effects } = run(connected, ["lead"]);
+  assert.deepEqual(machine, { phase: "connecting", status: "connected", failures: 0 });
+  assert.deepEqual(effects, ["stop", "open"]);
+  assert.equal(run(initialMachine(true, true), ["lead"]).machine.status, "reconnecting");
+});
+
+test("a leading tab that loses the lead stops its stream and follows", () => {
+  const { machine, effects } = run(streaming, ["follow"]);
+  assert.deepEqual([machine.phase, machine.status, effects], ["following", "connected", ["stop"]]);
+  assert.deepEqual(run(run(streaming, ["failed"]).machine, ["follow"]).machine.phase, "following");
+});
+
+test("lead and relayed statuses mean nothing to a tab that is not following", () => {
+  assert.deepEqual(run(streaming, ["lead"]), { machine: streaming, effects: [] });
+  assert.deepEqual(transition(streaming, { type: "leader-status", status: "offline" }, online), { machine: streaming, effects: [] });
+});

@@ -55,6 +55,7 @@ function setup(overrides = {}) {
     clock,
     network,
     random: () => 0.5,
+    tabs: null, // one tab; tab sharing has its own tests (tabs.test.mjs)
     ...overrides.options,
   });
   stream.subscribe((s) => statuses.push(s));

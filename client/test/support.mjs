@@ -117,3 +117,53 @@ export function fakeNetwork(online = true) {
 
 export const envelope = (id, type = "task.progress") =>
   JSON.stringify({ id: String(id), type, ts: "2026-11-25T07:00:00.000Z", data: { taskId: `t${id}`, progress: 0.5 } });
+
+/** navigator.locks for tests: exclusive locks, granted in request order; a queued request can be aborted. */
+export class FakeLocks {
+  constructor() {
+    this.held = new Map();
+    this.queues = new Map();
+  }
+  request(name, options, callback) {
+    return new Promise((resolve, reject) => {
+      const entry = { callback, resolve, reject };
+      const queue = this.queues.get(name) ?? [];
+      this.queues.set(name, queue);
+      options.signal?.addEventListener("abort", () => {
+        const at = queue.indexOf(entry);
+        if (at < 0) return;
+        queue.splice(at, 1);
+        reject(new Error("AbortError"));
+      });
+      queue.push(entry);
+      this.grant(name);
+    });
+  }
+  grant(name) {
+    if (this.held.has(name)) return;
+    const next = this.queues.get(name)?.shift();
+    if (!next) return;
+    this.held.set(name, next);
+    Promise.resolve()
+      .then(() => next.callback({ name }))
+      .then(next.resolve, next.reject)
+      .finally(() => {
+        this.held.delete(name);
+        this.grant(name);
+      });
+  }
+}
+
+/** A page's lifecycle events (freeze, resume), fired by the test. */
+export class FakeLifecycle extends EventTarget {
+  fire(type) {
+    this.dispatchEvent(new Event(type));
+  }
+}
+
+/** A token the client can read its org and subject from (the signature is not checked here). */
+export const fakeJwt = (org, sub, n = 0) =>
+  `${btoa(JSON.stringify({ alg: "HS256" }))}.${btoa(JSON.stringify({ org, sub, n })).replace(/=+$/, "")}.sig`;
+
+/** Lets BroadcastChannel messages (delivered on later turns of the event loop) arrive. */
+export const settle = () => new Promise((r) => setTimeout(r, 20));

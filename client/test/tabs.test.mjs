@@ -1,0 +1,143 @@
+// Tabs sharing one stream (client/src/tabs.ts, stream.ts) with fake Web Locks, Node's own
+// BroadcastChannel, a fake EventSource and a fake clock: one tab streams, every tab gets every
+// event once, another tab takes over when the leader closes or is frozen.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createOrgStream } from "../dist/index.js";
+import { FakeClock, FakeLifecycle, FakeLocks, envelope, fakeJwt, fakeNetwork, flush, makeEventSource, settle } from "./support.mjs";
+
+/** One browser: shared locks, EventSource and clock; tabs opened in it share a stream. */
+function browser({ latestId = null } = {}) {
+  const clock = new FakeClock();
+  const es = makeEventSource();
+  const locks = new FakeLocks();
+  const open = [];
+  const tab = (name, { org = "acme", sub = "u1", ...options } = {}) => {
+    const lifecycle = new FakeLifecycle();
+    const delivered = [];
+    const statuses = [];
+    let tickets = 0;
+    const fetch = async (url) => {
+      const u = new URL(url);
+      if (u.pathname === "/v1/stream/ticket") return { ok: true, json: async () => ({ ticket: `${name}-${++tickets}` }) };
+      return { ok: true, json: async () => ({ events: [], gap: false, hasMore: false, earliestId: null, latestId }) };
+    };
+    const stream = createOrgStream({
+      baseUrl: "http://worker",
+      getToken: () => fakeJwt(org, sub),
+      onEvent: (e) => delivered.push(e.id),
+      EventSource: es.FakeEventSource,
+      fetch,
+      clock,
+      network: fakeNetwork(),
+      random: () => 0.5,
+      tabs: { locks, BroadcastChannel, lifecycle },
+      ...options,
+    });
+    stream.subscribe((s) => statuses.push(s));
+    const t = { name, stream, delivered, statuses, lifecycle };
+    open.push(t);
+    return t;
+  };
+  /** The EventSources still open, by the tab that opened them. */
+  const streams = () => es.instances.filter((s) => !s.closed).map((s) => s.url.searchParams.get("ticket").split("-")[0]);
+  const closeAll = () => open.forEach((t) => t.stream.close());
+  return { clock, es, tab, streams, closeAll };
+}
+
+test("five tabs of one org and user hold one stream, and every tab gets every event once, in order", async () => {
+  const b = browser();
+  const tabs = ["a", "b", "c", "d", "e"].map((name) => b.tab(name));
+  await settle();
+  assert.deepEqual(b.streams(), ["a"], "only the first tab streams");
+  const source = b.es.latest;
+  source.open();
+  await settle();
+  for (const t of tabs) assert.equal(t.stream.status, "connected", `${t.name} shows the leader's status`);
+  for (const id of [1, 2, 3]) source.emit("task.progress", envelope(id));
+  source.emit("task.progress", envelope(2)); // a repeat
+  await settle();
+  for (const t of tabs) assert.deepEqual(t.delivered, ["1", "2", "3"], `${t.name}: each event once, in order`);
+  b.closeAll();
+});
+
+test("when the leading tab closes another takes over and resumes from the last id it saw", async () => {
+  const b = browser();
+  const [a, bb, c] = ["a", "b", "c"].map((name) => b.tab(name));
+  await settle();
+  b.es.latest.open();
+  b.es.latest.emit("task.progress", envelope(7));
+  await settle();
+  a.stream.close();
+  await settle();
+  assert.deepEqual(b.streams(), ["b"], "the next tab streams; the closed one does not");
+  assert.equal(b.es.latest.url.searchParams.get("lastEventId"), "7", "from the last id the tabs saw");
+  b.es.latest.open();
+  b.es.latest.emit("task.progress", envelope(8));
+  await settle();
+  assert.deepEqual(bb.delivered, ["7", "8"]);
+  assert.deepEqual(c.delivered, ["7", "8"], "the other tabs keep getting events, none twice");
+  assert.deepEqual(a.delivered, ["7"]);
+  b.closeAll();
+});
+
+test("a leading tab that is frozen steps down, and takes the stream back only when it leads again", async () => {
+  const b = browser();
+  const [a, bb] = ["a", "b"].map((name) => b.tab(name));
+  await settle();
+  b.es.latest.open();
+  await settle();
+  a.lifecycle.fire("freeze");
+  await settle();
+  assert.deepEqual(b.streams(), ["b"], "the frozen tab's stream is closed, the other tab streams");
+  a.lifecycle.fire("resume");
+  await settle();
+  assert.deepEqual(b.streams(), ["b"], "the resumed tab follows");
+  b.es.latest.open();
+  b.es.latest.emit("task.progress", envelope(1));
+  await settle();
+  assert.deepEqual([a.delivered, bb.delivered], [["1"], ["1"]]);
+  b.closeAll();
+});
+
+test("the leader's status is every tab's status, and reconnect() in a follower reaches the leader", async () => {
+  const b = browser();
+  const [a, bb] = ["a", "b"].map((name) => b.tab(name, { backoff: () => 1000 }));
+  await settle();
+  const first = b.es.latest;
+  first.open();
+  await settle();
+  first.error();
+  await settle();
+  assert.equal(bb.stream.status, "reconnecting", "the follower shows the leader's outage");
+  bb.stream.reconnect();
+  await settle();
+  assert.notEqual(b.es.latest, first, "the leader tried again at once");
+  assert.deepEqual(b.streams(), ["a"]);
+  b.es.latest.open();
+  await settle();
+  assert.deepEqual([a.stream.status, bb.stream.status], ["connected", "connected"]);
+  b.closeAll();
+});
+
+test("tabs of another org or user, or with sharing off or a requestId, stream on their own", async () => {
+  const b = browser();
+  b.tab("a");
+  b.tab("b", { org: "other" });
+  b.tab("c", { sub: "u2" });
+  b.tab("d", { shareAcrossTabs: false });
+  b.tab("e", { requestId: "tab-e" });
+  await settle();
+  await flush();
+  assert.deepEqual(b.streams().sort(), ["a", "b", "c", "d", "e"]);
+  b.closeAll();
+});
+
+test("without Web Locks or BroadcastChannel each tab streams on its own", async () => {
+  const b = browser();
+  b.tab("a", { tabs: null });
+  b.tab("b", { tabs: null });
+  await settle();
+  assert.deepEqual(b.streams().sort(), ["a", "b"]);
+  b.closeAll();
+});

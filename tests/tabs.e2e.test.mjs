@@ -1,0 +1,86 @@
+// One connection per browser, shared by its tabs, in real headless Chromium (Web Locks and
+// BroadcastChannel as the browser implements them) against the worker: five dashboard tabs of one
+// org hold one stream and each shows every event once, in order; when the leading tab closes
+// another leads within about 2 s and no tab misses or repeats an event; a tab opened later
+// catches up.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { launchChromium } from "./support/browser.mjs";
+import { startWorker } from "./support/worker.mjs";
+import { token, publish, taskProgress, sleep } from "./support/client.mjs";
+import { readMetrics } from "./support/metrics.mjs";
+
+let server;
+let browser;
+before(async () => {
+  server = await startWorker({ vars: { DEV_MODE: "true", HEARTBEAT_INTERVAL_MS: 1000 } });
+  browser = await launchChromium();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+const feedIds = (page) => page.$$eval('[data-testid="feed"] li', (lis) => lis.map((li) => li.dataset.id));
+
+/** Waits until `check()` is true, or fails with `what`. */
+async function until(check, ms, what) {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > end) assert.fail(`not within ${ms} ms: ${what}`);
+    await sleep(50);
+  }
+}
+
+test("five tabs share one connection; the leader closes, another leads, and no tab misses or repeats an event", async () => {
+  const t = await token("dev", "subscribe publish metrics");
+  const active = async () => (await readMetrics(server.url, t)).value("orgstream_connections_active");
+  const published = [];
+  const send = async (label) => {
+    const r = await publish(server.url, t, taskProgress(label));
+    assert.equal(r.status, 202);
+    published.push(r.body.ids[0]);
+  };
+  const everyTabShowsAll = (pages, ms, what) =>
+    until(async () => (await Promise.all(pages.map(feedIds))).every((ids) => JSON.stringify(ids) === JSON.stringify(published)), ms, what);
+
+  const context = await browser.newContext();
+  const errors = [];
+  const pages = [];
+  for (let i = 0; i < 5; i++) {
+    const page = await context.newPage();
+    page.on("pageerror", (e) => errors.push(e.message));
+    await page.goto(`${server.url}/`);
+    pages.push(page);
+  }
+  for (const page of pages) await page.waitForSelector('[data-status="connected"]', { timeout: 5000 });
+  await until(async () => (await active()) === 1, 3000, "one connection for five tabs");
+
+  await send("one");
+  await send("two");
+  await send("three");
+  await everyTabShowsAll(pages, 3000, "every tab shows the three events");
+
+  // The first tab asked for the lock first, so it leads; close it. An event published after that
+  // can only reach the other tabs through a new leader's stream.
+  await pages.shift().close();
+  const closedAt = Date.now();
+  await send("while-changing-leader");
+  await everyTabShowsAll(pages, 5000, "another tab leads and relays the event published after the leader closed");
+  const takeover = Date.now() - closedAt;
+  await send("after");
+  await everyTabShowsAll(pages, 3000, "every remaining tab shows every event once, in order");
+  // The closed tab's connection is gone once the server notices (within about a second).
+  await until(async () => (await active()) === 1, 3000, "one connection again");
+  const late = await context.newPage();
+  late.on("pageerror", (e) => errors.push(e.message));
+  await late.goto(`${server.url}/`);
+  await late.waitForSelector('[data-status="connected"]', { timeout: 5000 });
+  await send("for-the-late-tab");
+  await everyTabShowsAll([...pages, late], 3000, "the late tab caught up (history, then live)");
+  assert.equal(await active(), 1, "the late tab joined the shared connection");
+  assert.deepEqual(errors, []);
+  console.log(`# leader closed -> the next event in every other tab after ${takeover} ms`);
+  await context.close();
+});
