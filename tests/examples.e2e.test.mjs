@@ -2,34 +2,25 @@
 // `npm run dev` at /examples/plain/, no build step) loads in headless Chromium and shows a
 // published event; README shows that file and examples/vite-react/src/main.tsx (run by
 // example-vite-react.e2e.test.mjs) exactly as they are.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { launchChromium } from "./support/browser.mjs";
-import { startWorker, root } from "./support/worker.mjs";
+import { workerAndBrowser } from "./support/browser.mjs";
+import { root } from "./support/worker.mjs";
 import { token, publish, taskProgress } from "./support/client.mjs";
 
-let server;
-let browser;
-before(async () => {
-  server = await startWorker({ vars: { DEV_MODE: "true" } }); // the examples get dev tokens
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = workerAndBrowser({ DEV_MODE: "true" }); // the pages get dev tokens
 
 test("the plain JavaScript example, served as it is, shows its status and every published event", async () => {
-  const page = await browser.newPage();
+  const page = await env.browser.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
   page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
   const t = await token("dev");
-  await page.goto(`${server.url}/examples/plain/`);
+  await page.goto(`${env.server.url}/examples/plain/`);
   await page.waitForFunction(() => document.getElementById("status")?.textContent === "connected", null, { timeout: 5000 });
-  const r = await publish(server.url, t, taskProgress("plain-example"));
+  const r = await publish(env.server.url, t, taskProgress("plain-example"));
   assert.equal(r.status, 202);
   const item = await page.waitForSelector(`#events li[data-id="${r.body.ids[0]}"]`, { timeout: 2000 });
   assert.match(await item.textContent(), /task\.progress .*plain-example/);

@@ -3,23 +3,13 @@
 // org hold one stream and each shows every event once, in order; when the leading tab closes
 // another leads within about 2 s and no tab misses or repeats an event; a tab opened later
 // catches up.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { launchChromium } from "./support/browser.mjs";
-import { startWorker } from "./support/worker.mjs";
+import { workerAndBrowser } from "./support/browser.mjs";
 import { token, publish, taskProgress, sleep } from "./support/client.mjs";
 import { readMetrics } from "./support/metrics.mjs";
 
-let server;
-let browser;
-before(async () => {
-  server = await startWorker({ vars: { DEV_MODE: "true", HEARTBEAT_INTERVAL_MS: 1000 } });
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = workerAndBrowser({ DEV_MODE: "true", HEARTBEAT_INTERVAL_MS: 1000 }); // the pages get dev tokens
 
 const feedIds = (page) => page.$$eval('[data-testid="feed"] li', (lis) => lis.map((li) => li.dataset.id));
 
@@ -35,23 +25,23 @@ async function until(check, ms, what) {
 
 test("five tabs share one connection; the leader closes, another leads, and no tab misses or repeats an event", async () => {
   const t = await token("dev", "subscribe publish metrics");
-  const active = async () => (await readMetrics(server.url, t)).value("orgstream_connections_active");
+  const active = async () => (await readMetrics(env.server.url, t)).value("orgstream_connections_active");
   const published = [];
   const send = async (label) => {
-    const r = await publish(server.url, t, taskProgress(label));
+    const r = await publish(env.server.url, t, taskProgress(label));
     assert.equal(r.status, 202);
     published.push(r.body.ids[0]);
   };
   const everyTabShowsAll = (pages, ms, what) =>
     until(async () => (await Promise.all(pages.map(feedIds))).every((ids) => JSON.stringify(ids) === JSON.stringify(published)), ms, what);
 
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const errors = [];
   const pages = [];
   for (let i = 0; i < 5; i++) {
     const page = await context.newPage();
     page.on("pageerror", (e) => errors.push(e.message));
-    await page.goto(`${server.url}/`);
+    await page.goto(`${env.server.url}/`);
     pages.push(page);
   }
   for (const page of pages) await page.waitForSelector('[data-status="connected"]', { timeout: 5000 });
@@ -75,7 +65,7 @@ test("five tabs share one connection; the leader closes, another leads, and no t
   await until(async () => (await active()) === 1, 3000, "one connection again");
   const late = await context.newPage();
   late.on("pageerror", (e) => errors.push(e.message));
-  await late.goto(`${server.url}/`);
+  await late.goto(`${env.server.url}/`);
   await late.waitForSelector('[data-status="connected"]', { timeout: 5000 });
   await send("for-the-late-tab");
   await everyTabShowsAll([...pages, late], 3000, "the late tab caught up (history, then live)");
