@@ -7,6 +7,7 @@ import { createRoot } from "react-dom/client";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { validateEnvelope, eventTypes, schemaVersion, CLIENT_ERROR_LIMITS as LIMIT, type OrgEvent } from "@orgstream/schema";
 import { backoffDelay } from "../client/src/index.js";
+import { RawJson, Summary, VersionBanner } from "./summary.js";
 import {
   ConnectionStatusBadge,
   OrgStreamProvider,
@@ -69,52 +70,39 @@ function Feed({ getToken }: { getToken: GetToken }) {
     },
     on, // default query options: isStale is about the stream, not TanStack's staleTime
   });
+  const [type, setType] = useState("");
+  const events = feed.data ?? [];
+  const shown = type ? events.filter((e) => e.type === type) : events;
   return (
-    <section className="card">
-      <h2 style={{ marginTop: 0 }}>Events</h2>
-      <p className="muted" data-testid="freshness">
-        {feed.isStale ? "may be behind" : "up to date"}
-        {feed.lastUpdatedAt ? `, updated ${new Date(feed.lastUpdatedAt).toLocaleTimeString()}` : ""}
-      </p>
-      <ol data-testid="feed">
-        {(feed.data ?? []).map((e) => (
-          <li key={e.id} data-id={e.id} data-type={e.type}>
-            #{e.id} {e.type} <Summary event={e as unknown as OrgEvent} />
-          </li>
-        ))}
-      </ol>
-    </section>
+    <>
+      <VersionBanner events={events} />
+      <section className="card">
+        <h2 style={{ marginTop: 0 }}>Events</h2>
+        <p className="muted" data-testid="freshness">
+          {feed.isStale ? "may be behind" : "up to date"}
+          {feed.lastUpdatedAt ? `, updated ${new Date(feed.lastUpdatedAt).toLocaleTimeString()}` : ""}
+        </p>
+        <label className="muted">
+          Show{" "}
+          <select data-testid="type-filter" value={type} onChange={(e) => setType(e.target.value)}>
+            <option value="">every type</option>
+            {TYPES.map((t) => (
+              <option key={t} value={t}>
+                {t}
+              </option>
+            ))}
+          </select>
+        </label>
+        <ol data-testid="feed">
+          {shown.map((e) => (
+            <li key={e.id} data-id={e.id} data-type={e.type}>
+              <span className="muted">#{e.id} {e.type}</span> <Summary event={e} /> <RawJson event={e} />
+            </li>
+          ))}
+        </ol>
+      </section>
+    </>
   );
-}
-
-/**
- * One event, read the way a person reads it. The feed holds validated envelopes (validateEnvelope
- * on every path in), so the catalog's types hold; unknown shapes fall back to the JSON.
- */
-function Summary({ event }: { event: OrgEvent }) {
-  switch (event.type) {
-    case "task.progress": {
-      const { taskId, progress, message } = event.data;
-      return (
-        <>
-          {taskId} <progress data-testid="progress" max={1} value={progress} /> {Math.round(progress * 100)}%
-          {message ? ` ${message}` : ""}
-        </>
-      );
-    }
-    case "task.completed":
-      return <>{event.data.taskId} completed</>;
-    case "task.failed":
-      return <>{event.data.taskId} failed: {event.data.error}</>;
-    case "change.detected":
-      return <>{event.data.severity}: {event.data.title}</>;
-    case "change.stateChanged":
-      return <>{event.data.changeId}: {event.data.from} → {event.data.to}</>;
-    case "version.available":
-      return <>version {event.data.version} is available</>;
-    default:
-      return <>{JSON.stringify(event.data).slice(0, 120)}</>;
-  }
 }
 
 function PublishForm({ getToken }: { getToken: GetToken }) {

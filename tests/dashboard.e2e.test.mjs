@@ -49,7 +49,7 @@ test("the dashboard stays honest through a server outage and shows every event o
   assert.ok(Date.now() - loadedAt <= 1000, "connected within 1 s of load");
   assert.deepEqual(notFound, [], "the first load asks for nothing that is not there (a favicon, say)");
   // The badge says the state by its name (the story's words: connected, reconnecting, polling, offline).
-  assert.match(await page.textContent('[data-status="connected"]'), /connected/);
+  assert.match(await page.textContent('[data-status="connected"]'), /Connected/);
   await page.waitForSelector('[data-testid="feed"] li[data-id="1"]', { timeout: 2000 });
   // Default query options (TanStack's staleTime 0): connected means up to date all the same.
   assert.match(await page.textContent('[data-testid="freshness"]'), /^up to date/);
@@ -127,5 +127,45 @@ test("the error boundary reports to POST /v1/audit/client-error", async () => {
   for (let i = 0; i < 40 && reports.length === 0; i++) await page.waitForTimeout(50);
   assert.deepEqual(reports, [202]);
   await shot(page, "5-error-boundary");
+  await page.close();
+});
+
+test("each event type reads as what it is, the JSON is one click away, and the feed filters by type", async () => {
+  const org = "types"; // an org of its own: ?org= picks it for the dev token
+  const t = await token(org);
+  const now = "2026-11-26T09:00:00Z";
+  const events = [
+    { type: "run.stage", data: { runId: "r1", stage: "diffing", progress: 0.4 } },
+    { type: "change.detected", data: { changeId: "c1", vendorId: "v1", title: "Pricing page changed", severity: "critical", detectedAt: now } },
+    { type: "change.stateChanged", data: { changeId: "c1", from: "new", to: "triaged", changedAt: now } },
+    { type: "action.delivered", data: { actionId: "a1", changeId: "c1", channel: "slack", status: "failed", deliveredAt: now, error: "channel archived" } },
+    { type: "task.progress", data: { taskId: "t1", progress: 0.5 } },
+    { type: "version.available", data: { version: "2.4.0" } },
+  ];
+  const r = await publish(server.url, t, { events });
+  assert.equal(r.status, 202);
+  const page = await browser.newPage();
+  await page.goto(`${server.url}/?org=${org}`);
+  await page.waitForSelector('[data-status="connected"]', { timeout: 3000 });
+  await page.waitForSelector(`[data-testid="feed"] li[data-id="${r.body.ids.at(-1)}"]`, { timeout: 3000 });
+  const row = (type) => page.locator(`[data-testid="feed"] li[data-type="${type}"]`);
+  assert.equal(await row("run.stage").locator('[data-testid="stage"]').textContent(), "diffing");
+  assert.equal(await row("run.stage").locator("progress").getAttribute("value"), "0.4");
+  assert.equal(await row("change.detected").locator('[data-testid="severity"]').textContent(), "critical");
+  assert.equal(await row("change.stateChanged").locator('[data-testid="transition"]').textContent(), "new → triaged");
+  assert.equal(await row("action.delivered").locator('[data-testid="delivery"]').textContent(), "failed");
+  assert.match(await row("action.delivered").textContent(), /channel archived/);
+  assert.equal(await row("task.progress").locator("progress").getAttribute("value"), "0.5");
+  assert.match(await page.textContent('[data-testid="version-banner"]'), /Version 2\.4\.0 is available/);
+  assert.equal(await page.locator('[data-testid="version-banner"] button').textContent(), "Reload");
+  // The raw JSON, one click away.
+  assert.equal(await row("change.detected").locator('[data-testid="raw-json"]').isVisible(), false);
+  await row("change.detected").locator("summary").click();
+  assert.deepEqual(JSON.parse(await row("change.detected").locator('[data-testid="raw-json"]').textContent()), events[1].data);
+  await shot(page, "7-event-types");
+  // The filter shows one type.
+  await page.selectOption('[data-testid="type-filter"]', "change.detected");
+  assert.deepEqual(await page.$$eval('[data-testid="feed"] li', (lis) => lis.map((li) => li.dataset.type)), ["change.detected"]);
+  await shot(page, "8-filtered");
   await page.close();
 });

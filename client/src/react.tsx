@@ -155,10 +155,10 @@ export function useReliableQuery<TData>(options: ReliableQueryOptions<TData>): R
 }
 
 const BADGE: Record<ConnectionStatus, { label: string; color: string }> = {
-  connected: { label: "connected", color: "#10b981" }, // emerald
-  reconnecting: { label: "reconnecting", color: "#f59e0b" }, // amber
-  "polling-fallback": { label: "polling", color: "#0ea5e9" }, // sky
-  offline: { label: "offline", color: "#f43f5e" }, // rose
+  connected: { label: "Connected", color: "#10b981" }, // emerald
+  reconnecting: { label: "Reconnecting", color: "#f59e0b" }, // amber
+  "polling-fallback": { label: "Polling", color: "#0ea5e9" }, // sky
+  offline: { label: "Offline", color: "#f43f5e" }, // rose
 };
 
 /** The connection status as a colored badge, with a Reconnect button while live updates are paused. */
