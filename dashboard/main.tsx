@@ -12,6 +12,7 @@ import {
   ConnectionStatusBadge,
   OrgStreamProvider,
   RootErrorBoundary,
+  useFeature,
   useOrgStream,
   useReliableQuery,
   type CacheRule,
@@ -105,6 +106,17 @@ function Feed({ getToken }: { getToken: GetToken }) {
   );
 }
 
+/** Shown while the org's plan includes the feature `beta-panel` (a live feature flag). */
+function BetaPanel() {
+  if (!useFeature("beta-panel")) return null;
+  return (
+    <section className="card" data-testid="beta-panel">
+      <h2 style={{ marginTop: 0 }}>Beta</h2>
+      <p className="muted">This org's plan includes the feature beta-panel; a plan change hides this at once.</p>
+    </section>
+  );
+}
+
 function PublishForm({ getToken }: { getToken: GetToken }) {
   const [n, setN] = useState(1);
   const [result, setResult] = useState("");
@@ -150,6 +162,7 @@ function Dashboard({ getToken, org }: { getToken: GetToken; org: string }) {
           </div>
         ) : null}
         <Feed getToken={getToken} />
+        <BetaPanel />
         <PublishForm getToken={getToken} />
         {params.has("crashButton") ? (
           <button type="button" data-testid="crash" onClick={() => setCrash(true)}>

@@ -6,6 +6,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { launchChromium } from "./support/browser.mjs";
 import { startWorker, freePort, root } from "./support/worker.mjs";
@@ -25,6 +26,9 @@ let preview;
 let browser;
 before(async () => {
   sh("node", [join(root, "scripts", "pack.mjs")], root);
+  // npm keeps an installed package whose version matches, even when its tarball changed: remove
+  // the two so the tarballs just packed are the ones installed.
+  rmSync(join(app, "node_modules", "@orgstream"), { recursive: true, force: true });
   // --no-package-lock: the tarballs change with every build; the example pins its direct
   // dependencies by version in package.json.
   sh("npm", ["install", "--no-package-lock", "--no-audit", "--no-fund", "--loglevel=error"], app);
@@ -73,5 +77,10 @@ test("the packed packages install into a Vite app, type-check, build, and show a
   assert.equal((await publish(server.url, t, taskProgress("live", 0.75))).status, 202);
   await page.waitForSelector('[data-task="live"]', { timeout: 2000 });
   assert.match(await page.textContent('[data-task="live"]'), /75%/, "a live event, through the stream");
+  // The feature hook: the org's plan gains "exports" and the button appears without a reload.
+  assert.equal(await page.locator('[data-testid="export"]').count(), 0);
+  const plan = { type: "org.entitlements.changed", data: { plan: "team", features: ["exports"], limits: {}, effectiveAt: "2026-11-26T09:00:00Z" } };
+  assert.equal((await publish(server.url, t, plan)).status, 202);
+  await page.waitForSelector('[data-testid="export"]', { timeout: 2000 });
   assert.deepEqual(errors, []);
 });

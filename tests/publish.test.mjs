@@ -136,6 +136,27 @@ test("history pages with after and limit, and refuses bad parameters", async () 
   assert.equal(ahead.body.gap, true, "an id the server never issued means the client must resync");
 });
 
+test("history of one type: ?type= pages through that type only, and refuses a type not in the catalog", async () => {
+  const t = await token("typed-history-org");
+  const plan = (p) => ({ type: "org.entitlements.changed", data: { plan: p, features: [p], limits: {}, effectiveAt: "2026-11-26T09:00:00Z" } });
+  await publish(server.url, t, { events: [taskProgress("a"), plan("free"), taskProgress("b"), taskProgress("c"), plan("team"), taskProgress("d")] });
+  const page = await history(server.url, t, { type: "org.entitlements.changed" });
+  assert.equal(page.status, 200);
+  assert.deepEqual(page.body.events.map((e) => [e.id, e.data.plan]), [["2", "free"], ["5", "team"]]);
+  assert.equal(page.body.hasMore, false);
+  assert.equal(page.body.latestId, "6", "earliestId and latestId are the whole log's");
+  const first = await history(server.url, t, { type: "org.entitlements.changed", limit: "1" });
+  assert.deepEqual(first.body.events.map((e) => e.id), ["2"]);
+  assert.equal(first.body.hasMore, true, "hasMore counts only events of the type");
+  const last = await history(server.url, t, { type: "org.entitlements.changed", after: "2", limit: "1" });
+  assert.deepEqual([last.body.events.map((e) => e.id), last.body.hasMore], [["5"], false]);
+  for (const type of ["nope", "heartbeat", ""]) {
+    const r = await history(server.url, t, { type });
+    assert.equal(r.status, 400, type);
+    assert.match(r.body.error.message, /type must be an event type of the catalog \(.*org\.entitlements\.changed/);
+  }
+});
+
 test("a history page stops at about 2 MiB of events and says there is more; any position is answered", async () => {
   const t = await token("big-page-org");
   const result = "r".repeat(60_000);

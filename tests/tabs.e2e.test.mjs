@@ -2,7 +2,7 @@
 // BroadcastChannel as the browser implements them) against the worker: five dashboard tabs of one
 // org hold one stream and each shows every event once, in order; when the leading tab closes
 // another leads within about 2 s and no tab misses or repeats an event; a tab opened later
-// catches up.
+// catches up; a plan change (org.entitlements.changed) flips a feature-gated panel in every tab.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { workerAndBrowser } from "./support/browser.mjs";
@@ -70,7 +70,28 @@ test("five tabs share one connection; the leader closes, another leads, and no t
   await send("for-the-late-tab");
   await everyTabShowsAll([...pages, late], 3000, "the late tab caught up (history, then live)");
   assert.equal(await active(), 1, "the late tab joined the shared connection");
+
+  // A live feature flag: a plan change flips the gated panel in every open tab.
+  const tabs = [...pages, late];
+  const panels = async () => Promise.all(tabs.map((p) => p.locator('[data-testid="beta-panel"]').count()));
+  assert.deepEqual(await panels(), [0, 0, 0, 0, 0], "no plan with beta-panel yet");
+  const plan = (features) => ({ type: "org.entitlements.changed", data: { plan: "team", features, limits: {}, effectiveAt: "2026-11-26T09:00:00Z" } });
+  assert.equal((await publish(env.server.url, t, plan(["beta-panel"]))).status, 202);
+  const shownFrom = Date.now();
+  await until(async () => (await panels()).every((n) => n === 1), 3000, "the gated panel appears in every tab");
+  const shown = Date.now() - shownFrom;
+  assert.equal((await publish(env.server.url, t, plan([]))).status, 202);
+  const hiddenFrom = Date.now();
+  await until(async () => (await panels()).every((n) => n === 0), 3000, "and disappears in every tab");
+  const hidden = Date.now() - hiddenFrom;
+  // A tab opened now reads the plan from history (?type=org.entitlements.changed).
+  assert.equal((await publish(env.server.url, t, plan(["beta-panel"]))).status, 202);
+  const fresh = await context.newPage();
+  await fresh.goto(`${env.server.url}/`);
+  await fresh.waitForSelector('[data-testid="beta-panel"]', { timeout: 5000 });
+
   assert.deepEqual(errors, []);
   console.log(`# leader closed -> the next event in every other tab after ${takeover} ms`);
+  console.log(`# plan change -> gated panel shown in every tab after ${shown} ms, hidden after ${hidden} ms`);
   await context.close();
 });

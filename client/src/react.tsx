@@ -28,6 +28,10 @@ class SharedStream {
         for (const l of [...this.listeners]) l(event);
         this.changed();
       },
+      onEntitlements: (entitlements) => {
+        options.onEntitlements?.(entitlements);
+        this.changed();
+      },
     });
     this.stream.subscribe(() => this.changed());
   }
@@ -86,6 +90,17 @@ export function useOrgStream(): OrgStreamState {
     lastUpdatedAt: shared.lastUpdatedAt,
     reconnect: () => shared.stream.reconnect(),
   };
+}
+
+/**
+ * Whether a feature is on for the org: the newest `org.entitlements.changed` lists it (read from
+ * history on first use, then kept current by the stream), unless the provider's
+ * `featureOverrides` say otherwise. Re-renders when a plan change arrives.
+ */
+export function useFeature(name: string): boolean {
+  const shared = useShared();
+  useSyncExternalStore(shared.watch, shared.version);
+  return shared.stream.isFeatureEnabled(name);
 }
 
 /** Calls `handler` for every validated event (stable across renders while `handler` is). */

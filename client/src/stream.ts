@@ -26,109 +26,15 @@
 import { backoffDelay } from "./backoff.js";
 import { initialMachine, transition, type ConnectionStatus, type Effect, type Input, type Machine } from "./machine.js";
 import { browserTabs, joinTabs, shareName, type TabEnvironment, type TabLink, type TabMessage } from "./tabs.js";
-import { SERVER_FRAME_TYPES, eventTypes, validateEnvelope, type OrgEvent, type ValidationIssue, type Validated } from "@orgstream/schema";
+import { featureEnabled, LatestEntitlements } from "./features.js";
+import { api } from "./api.js";
+import { browserNetwork, defaultClock, type EventSourceLike, type OrgStream, type OrgStreamOptions, type ResyncInfo } from "./options.js";
+import { SERVER_FRAME_TYPES, eventTypes, validateEnvelope } from "@orgstream/schema";
 
-export type { ConnectionStatus } from "./machine.js";
-
-/** Validates one envelope as it arrived (`validateEnvelope` of @orgstream/schema). */
-export type Validate = (json: string) => Validated<OrgEvent>;
-
-export interface ResyncInfo {
-  reason: "history_gap" | "unknown_id";
-  earliestId: string | null;
-  latestId: string | null;
-}
-
-/** Timers, injectable so tests can drive time. */
-export interface Clock {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-  now(): number;
-}
-
-/** Whether the browser reports a network, and a way to hear when that changes. */
-export interface Network {
-  isOnline(): boolean;
-  subscribe(onChange: () => void): () => void;
-}
-
-export interface EventSourceLike {
-  addEventListener(type: string, listener: (e: MessageEvent) => void): void;
-  removeEventListener(type: string, listener: (e: MessageEvent) => void): void;
-  onopen: ((e: Event) => void) | null;
-  onerror: ((e: Event) => void) | null;
-  close(): void;
-}
-
-export interface OrgStreamOptions {
-  /** Where the worker is, e.g. "" (same origin) or "https://events.example.com". */
-  baseUrl: string;
-  /** A fresh token for each attempt, so tokens can rotate. */
-  getToken: () => string | Promise<string>;
-  /** The validator (default: validateEnvelope of @orgstream/schema). */
-  validate?: Validate;
-  /** The event types to listen for (default: every type of the catalog, eventTypes() of @orgstream/schema). */
-  eventTypes?: readonly string[];
-  onEvent: (event: OrgEvent) => void;
-  onInvalid?: (raw: string, errors: ValidationIssue[]) => void;
-  onResync?: (info: ResyncInfo) => void;
-  /** This tab's stream was taken over by another with the same requestId; it will not reconnect. */
-  onReplaced?: () => void;
-  /** Open the stream with this requestId (one connection per id; targeted events). */
-  requestId?: string;
-  /** Start after this id (e.g. what the page already rendered). */
-  lastEventId?: string;
-  heartbeatTimeoutMs?: number;
-  failuresBeforePolling?: number;
-  pollIntervalMs?: number;
-  EventSource?: new (url: string) => EventSourceLike;
-  fetch?: typeof fetch;
-  clock?: Clock;
-  network?: Network;
-  random?: () => number;
-  /** The delay before reconnect attempt `failures` (default: backoffDelay, 1 s doubling to 30 s). */
-  backoff?: (failures: number) => number;
-  /** One stream for all of this browser's tabs of the same org and user (default true). */
-  shareAcrossTabs?: boolean;
-  /** Web Locks and BroadcastChannel for tab sharing (default: the browser's; null: none). */
-  tabs?: TabEnvironment | null;
-}
-
-export interface OrgStream {
-  readonly status: ConnectionStatus;
-  readonly lastEventId: string | null;
-  /** Called with the new status on every change; returns an unsubscribe function. */
-  subscribe(listener: (status: ConnectionStatus) => void): () => void;
-  /** Try the stream again now (from polling, or while waiting to reconnect). */
-  reconnect(): void;
-  /** Stop everything: timers, listeners, the EventSource, polling. */
-  close(): void;
-}
+export type { ConnectionStatus, Validate, ResyncInfo, Clock, Network, EventSourceLike, OrgStreamOptions, OrgStream } from "./options.js";
 
 /** The server's frames other than heartbeats (generated from schema-wasm's catalog). */
 const SERVER_NOTICES = SERVER_FRAME_TYPES.filter((type) => type !== "heartbeat");
-
-const defaultClock: Clock = {
-  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
-  clearTimeout: (h) => globalThis.clearTimeout(h as ReturnType<typeof setTimeout>),
-  now: () => Date.now(),
-};
-
-function browserNetwork(): Network {
-  const g = globalThis as { navigator?: { onLine?: boolean }; addEventListener?: typeof addEventListener; removeEventListener?: typeof removeEventListener };
-  return {
-    isOnline: () => g.navigator?.onLine !== false,
-    subscribe(onChange) {
-      if (!g.addEventListener || !g.removeEventListener) return () => {};
-      g.addEventListener("online", onChange);
-      g.addEventListener("offline", onChange);
-      return () => {
-        g.removeEventListener?.("online", onChange);
-        g.removeEventListener?.("offline", onChange);
-      };
-    },
-  };
-}
 
 export function createOrgStream(options: OrgStreamOptions): OrgStream {
   const clock = options.clock ?? defaultClock;
@@ -140,6 +46,7 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
   const EventSourceImpl = options.EventSource ?? (globalThis as { EventSource?: new (url: string) => EventSourceLike }).EventSource;
   const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
   const base = options.baseUrl.replace(/\/$/, "");
+  const endpoints = api(fetchImpl, base);
   const validate = options.validate ?? validateEnvelope;
   const types = options.eventTypes ?? eventTypes();
 
@@ -234,6 +141,36 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     lastId = id;
     hasLastId = true;
     options.onEvent(result.event);
+    if (entitlements.offer(result.event) && entitlements.value) options.onEntitlements?.(entitlements.value);
+  };
+
+  const entitlements = new LatestEntitlements();
+  let entitlementsAsked = false;
+  /** The org's newest entitlements from history (`?type=`), read once, when first asked for. */
+  const loadEntitlements = async () => {
+    let found = false;
+    try {
+      const token = await options.getToken();
+      let after = "0";
+      for (let more = true; more && !closed; ) {
+        const page = await endpoints.history(token, { type: "org.entitlements.changed", after, limit: "1000" });
+        if (!page) return;
+        for (const event of page.events) {
+          const checked = validate(JSON.stringify(event));
+          if (checked.ok && entitlements.offer(checked.event)) found = true;
+        }
+        more = page.hasMore && page.events.length > 0;
+        after = page.events.at(-1)?.id ?? after;
+      }
+    } catch {
+      // History unreachable: features stay as the stream (and the overrides) say.
+    }
+    if (found && !closed && entitlements.value) options.onEntitlements?.(entitlements.value);
+  };
+  const askEntitlements = () => {
+    if (entitlementsAsked) return;
+    entitlementsAsked = true;
+    void loadEntitlements();
   };
 
   /** What this tab's stream (or polling) received: delivered here and relayed to the other tabs. */
@@ -259,9 +196,9 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
   const learnPosition = async (token: string) => {
     if (hasLastId) return;
     try {
-      const response = await fetchImpl(`${base}/v1/events?limit=1`, { headers: { authorization: `Bearer ${token}` } });
-      if (!response.ok) return;
-      const { latestId } = (await response.json()) as { latestId?: string | null };
+      const page = await endpoints.history(token, { limit: "1" });
+      if (!page) return;
+      const { latestId } = page;
       if (hasLastId) return; // delivery started meanwhile
       lastId = latestId ? BigInt(latestId) : 0n;
       hasLastId = true;
@@ -270,20 +207,13 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     }
   };
 
-  /** A one-use ticket for the stream URL, for a fresh token (the token stays out of URLs). */
-  const streamTicket = async (token: string): Promise<string> => {
-    const response = await fetchImpl(`${base}/v1/stream/ticket`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
-    if (!response.ok) throw new Error(`a stream ticket was refused (${response.status})`);
-    return ((await response.json()) as { ticket: string }).ticket;
-  };
-
   const openStream = async (send: (input: Input) => void) => {
     const gen = generation;
     let ticket: string;
     try {
       const token = await options.getToken();
       await learnPosition(token);
-      ticket = await streamTicket(token);
+      ticket = await endpoints.ticket(token);
     } catch {
       send({ type: "failed" });
       return;
@@ -340,14 +270,11 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
       try {
         let more = true;
         while (more && gen === generation) {
-          const params = new URLSearchParams({ after: lastId.toString(), limit: "1000" });
-          if (options.requestId) params.set("requestId", options.requestId);
-          const headers = { authorization: `Bearer ${await options.getToken()}` };
-          const response = await fetchImpl(`${base}/v1/events?${params}`, { headers });
+          const params: Record<string, string> = { after: lastId.toString(), limit: "1000" };
+          if (options.requestId) params.requestId = options.requestId;
+          const page = await endpoints.history(await options.getToken(), params);
           if (gen !== generation) return;
-          if (!response.ok) break;
-          const page = (await response.json()) as { events: unknown[]; gap: boolean; hasMore: boolean; earliestId: string | null; latestId: string | null };
-          if (gen !== generation) return;
+          if (!page) break;
           if (page.gap) {
             resync({ reason: "history_gap", earliestId: page.earliestId, latestId: page.latestId });
             break;
@@ -419,6 +346,14 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     },
     get lastEventId() {
       return hasLastId ? lastId.toString() : null;
+    },
+    get entitlements() {
+      askEntitlements();
+      return entitlements.value;
+    },
+    isFeatureEnabled(name) {
+      askEntitlements();
+      return featureEnabled(name, entitlements.value, options.featureOverrides);
     },
     subscribe(listener) {
       listeners.add(listener);

@@ -50,9 +50,9 @@ pub enum HubCall {
     /// `DELETE /v1/versions`: clear the pending version of the org, or of a request id.
     #[serde(rename_all = "camelCase")]
     DeleteVersion { sub: String, request_id: Option<RequestId> },
-    /// `GET /v1/events`.
+    /// `GET /v1/events`; `event_type`: only events of this catalog type (`?type=`).
     #[serde(rename_all = "camelCase")]
-    History { sub: String, after: u64, limit: u64, request_id: Option<RequestId> },
+    History { sub: String, after: u64, limit: u64, request_id: Option<RequestId>, event_type: Option<String> },
     /// `GET /v1/metrics`.
     Metrics,
     /// `POST /v1/audit/client-error` (the report is already checked).
@@ -250,11 +250,21 @@ mod tests {
         let HubCall::Publish { events, .. } = HubCall::parse(&json).unwrap() else { panic!("not a publish") };
         assert_eq!(events[0].data.get(), r#"{"taskId":"a","progress":0.50}"#);
         assert_eq!(events[0].target.as_ref().unwrap().request_id.as_str(), "tab-1");
-        let history = HubCall::History { sub: "s".into(), after: 4, limit: 10, request_id: None }.to_json().unwrap();
-        assert!(matches!(
-            HubCall::parse(&history).unwrap(),
-            HubCall::History { after: 4, limit: 10, request_id: None, .. }
-        ));
+        let history = HubCall::History {
+            sub: "s".into(),
+            after: 4,
+            limit: 10,
+            request_id: None,
+            event_type: Some("org.entitlements.changed".into()),
+        }
+        .to_json()
+        .unwrap();
+        let HubCall::History { after: 4, limit: 10, request_id: None, event_type, .. } =
+            HubCall::parse(&history).unwrap()
+        else {
+            panic!("not the history call")
+        };
+        assert_eq!(event_type.as_deref(), Some("org.entitlements.changed"));
     }
 
     #[test]

@@ -164,7 +164,8 @@ impl ReplayLog {
     /// no subject in particular).
     ///
     /// A page also stops before it passes `max_bytes` of envelopes (it always holds at least one
-    /// event): events can be 64 KiB each, and a Durable Object has 128 MB in all.
+    /// event): events can be 64 KiB each, and a Durable Object has 128 MB in all. `only`: events of
+    /// that type only (history's `?type=`).
     pub fn page(
         &self,
         after: u64,
@@ -172,6 +173,7 @@ impl ReplayLog {
         limit: u64,
         max_bytes: u64,
         reader: Option<Reader<'_>>,
+        only: Option<&str>,
     ) -> worker::Result<Vec<Stored>> {
         let after = after.min(until);
         self.sql
@@ -181,22 +183,39 @@ impl ReplayLog {
                           SUM(LENGTH(CAST(envelope AS BLOB))) OVER (ORDER BY id) - LENGTH(CAST(envelope AS BLOB)) AS before
                    FROM (SELECT id, type, request_id, envelope FROM events
                          WHERE id > ? AND id <= ? AND (request_id IS NULL OR (request_id = ? AND (target_sub IS NULL OR target_sub = ?)))
+                         AND (? IS NULL OR type = ?)
                          ORDER BY id LIMIT ?))
                  WHERE before < ? ORDER BY id",
-                vec![int(after)?, int(until)?, reader_rid(reader), reader_sub(reader), int(limit)?, int(max_bytes)?],
+                vec![
+                    int(after)?,
+                    int(until)?,
+                    reader_rid(reader),
+                    reader_sub(reader),
+                    only.into(),
+                    only.into(),
+                    int(limit)?,
+                    int(max_bytes)?,
+                ],
             )?
             .to_array()
     }
 
-    /// Whether an event after `after` (up to `until`) exists for `reader`.
-    pub fn has_after(&self, after: u64, until: u64, reader: Option<Reader<'_>>) -> worker::Result<bool> {
+    /// Whether an event after `after` (up to `until`, of type `only` when given) exists for `reader`.
+    pub fn has_after(
+        &self,
+        after: u64,
+        until: u64,
+        reader: Option<Reader<'_>>,
+        only: Option<&str>,
+    ) -> worker::Result<bool> {
         let after = after.min(until);
         let rows: Vec<Value> = self
             .sql
             .exec(
                 "SELECT id AS value FROM events WHERE id > ? AND id <= ?
-                 AND (request_id IS NULL OR (request_id = ? AND (target_sub IS NULL OR target_sub = ?))) LIMIT 1",
-                vec![int(after)?, int(until)?, reader_rid(reader), reader_sub(reader)],
+                 AND (request_id IS NULL OR (request_id = ? AND (target_sub IS NULL OR target_sub = ?)))
+                 AND (? IS NULL OR type = ?) LIMIT 1",
+                vec![int(after)?, int(until)?, reader_rid(reader), reader_sub(reader), only.into(), only.into()],
             )?
             .to_array()?;
         Ok(!rows.is_empty())
@@ -373,10 +392,10 @@ impl LogPages for ReplayLog {
         max_bytes: u64,
         reader: Option<Reader<'_>>,
     ) -> worker::Result<Vec<Stored>> {
-        ReplayLog::page(self, after, until, limit, max_bytes, reader)
+        ReplayLog::page(self, after, until, limit, max_bytes, reader, None)
     }
 
     fn has_after(&self, after: u64, until: u64, reader: Option<Reader<'_>>) -> worker::Result<bool> {
-        ReplayLog::has_after(self, after, until, reader)
+        ReplayLog::has_after(self, after, until, reader, None)
     }
 }

@@ -305,7 +305,18 @@ async fn history(req: &Request, url: &worker::Url, env: &Env) -> std::result::Re
         None => 100,
     };
     let request_id = http::request_id(url)?;
-    call_hub(env, &claims.org, &HubCall::History { sub: claims.sub, after, limit, request_id }).await
+    let event_type = match http::query(url, "type") {
+        Some(raw) => {
+            Some(schema_wasm::EVENT_TYPES.iter().find(|t| **t == raw).map(|t| t.to_string()).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "type must be an event type of the catalog ({})",
+                    schema_wasm::EVENT_TYPES.join(", ")
+                ))
+            })?)
+        }
+        None => None,
+    };
+    call_hub(env, &claims.org, &HubCall::History { sub: claims.sub, after, limit, request_id, event_type }).await
 }
 
 /// Whether this is a local dev server: `DEV_MODE = "true"` comes only from `.dev.vars` (written by

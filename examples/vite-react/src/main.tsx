@@ -3,8 +3,8 @@
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { OrgStreamProvider, useOrgStream, useReliableQuery, ConnectionStatusBadge } from "@orgstream/client/react";
-import type { OrgStreamOptions } from "@orgstream/client";
+import { OrgStreamProvider, useOrgStream, useReliableQuery, useFeature, ConnectionStatusBadge } from "@orgstream/client/react";
+import { overridesFromEnv, type OrgStreamOptions } from "@orgstream/client";
 import type { OrgEvent } from "@orgstream/schema";
 
 type TaskProgress = Extract<OrgEvent, { type: "task.progress" }>["data"];
@@ -12,8 +12,9 @@ type TaskProgress = Extract<OrgEvent, { type: "task.progress" }>["data"];
 // Under `npm run dev` the worker hands out dev tokens; in production, ask your own backend.
 const getToken = async (): Promise<string> => (await (await fetch("/v1/dev/token")).json()).token;
 
-// validate and eventTypes default to the catalog's (@orgstream/schema).
-const options: Omit<OrgStreamOptions, "onEvent"> = { baseUrl: "", getToken };
+// validate and eventTypes default to the catalog's (@orgstream/schema). Features follow the org's
+// plan (org.entitlements.changed); VITE_FF_<NAME>=true|false at build time overrides one.
+const options: Omit<OrgStreamOptions, "onEvent"> = { baseUrl: "", getToken, featureOverrides: overridesFromEnv(import.meta.env) };
 
 /** The latest progress of each task, by task id. */
 function upsert(tasks: TaskProgress[] = [], event: OrgEvent): TaskProgress[] {
@@ -32,10 +33,12 @@ function Tasks() {
     on: { "task.progress": upsert },
   });
   const { status, reconnect } = useOrgStream();
+  const canExport = useFeature("exports"); // flips live when the org's plan changes
   return (
     <main>
       <h1>Tasks</h1>
       <ConnectionStatusBadge status={status} onReconnect={reconnect} />
+      {canExport && <button type="button" data-testid="export">Export CSV</button>}
       {tasks.isStale && <p>Live updates paused; the list may be behind.</p>}
       <ul data-testid="tasks">
         {tasks.data?.map((t) => (

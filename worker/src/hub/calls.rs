@@ -33,9 +33,8 @@ pub fn handle(hub: &Hub, state: &State, call: HubCall) -> Result<Response, ApiEr
         HubCall::DeleteVersion { sub, request_id } => {
             admit(hub, Rate::Publish, &sub).and_then(|()| delete_version(hub, request_id))
         }
-        HubCall::History { sub, after, limit, request_id } => {
-            admit(hub, Rate::History, &sub).and_then(|()| history(hub, &sub, after, limit, request_id))
-        }
+        HubCall::History { sub, after, limit, request_id, event_type } => admit(hub, Rate::History, &sub)
+            .and_then(|()| history(hub, &sub, Page { after, limit, only: event_type.as_deref() }, request_id)),
         HubCall::Metrics => metrics(hub, state),
         HubCall::ClientError { sub, report } => {
             admit(hub, Rate::Report, &sub).and_then(|()| client_error(hub, &sub, &report))
@@ -183,7 +182,15 @@ struct HistoryPage {
     gap: bool,
 }
 
-fn history(hub: &Hub, sub: &str, after: u64, limit: u64, request_id: Option<RequestId>) -> Result<Response, ApiError> {
+/// Which page of history: events after `after`, at most `limit`, only of type `only` when given.
+struct Page<'a> {
+    after: u64,
+    limit: u64,
+    only: Option<&'a str>,
+}
+
+fn history(hub: &Hub, sub: &str, page: Page<'_>, request_id: Option<RequestId>) -> Result<Response, ApiError> {
+    let Page { after, limit, only } = page;
     let now = now_ms();
     hub.log.prune(hub.config.retention, now).map_err(internal("pruning the event log"))?;
     let reader = match &request_id {
@@ -191,10 +198,12 @@ fn history(hub: &Hub, sub: &str, after: u64, limit: u64, request_id: Option<Requ
         None => None,
     };
     let window = hub.log.window().map_err(internal("reading the log window"))?;
-    let rows =
-        hub.log.page(after, window.latest, limit, HISTORY_PAGE_BYTES, reader).map_err(internal("reading history"))?;
+    let rows = hub
+        .log
+        .page(after, window.latest, limit, HISTORY_PAGE_BYTES, reader, only)
+        .map_err(internal("reading history"))?;
     let next = rows.last().map_or(after, |r| r.id);
-    let has_more = hub.log.has_after(next, window.latest, reader).map_err(internal("reading history"))?;
+    let has_more = hub.log.has_after(next, window.latest, reader, only).map_err(internal("reading history"))?;
 
     let mut events = Vec::with_capacity(rows.len());
     for row in rows {

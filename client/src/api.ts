@@ -1,0 +1,33 @@
+// The worker's HTTP endpoints as the stream uses them (docs/protocol.md 4): a stream ticket, and
+// history pages. Each call takes a fresh token; the caller decides what to do with the answer.
+
+/** One page of `GET /v1/events`. */
+export interface HistoryPage {
+  events: { id: string }[];
+  earliestId: string | null;
+  latestId: string | null;
+  hasMore: boolean;
+  gap: boolean;
+}
+
+export interface Api {
+  /** A one-use ticket for the stream URL, for `token` (the token stays out of URLs). */
+  ticket(token: string): Promise<string>;
+  /** A page of history (`after`, `limit`, and `type` or `requestId` when given); null when refused. */
+  history(token: string, params: Record<string, string>): Promise<HistoryPage | null>;
+}
+
+export function api(fetchImpl: typeof fetch, base: string): Api {
+  return {
+    async ticket(token) {
+      const response = await fetchImpl(`${base}/v1/stream/ticket`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+      if (!response.ok) throw new Error(`a stream ticket was refused (${response.status})`);
+      return ((await response.json()) as { ticket: string }).ticket;
+    },
+    async history(token, params) {
+      const response = await fetchImpl(`${base}/v1/events?${new URLSearchParams(params)}`, { headers: { authorization: `Bearer ${token}` } });
+      if (!response.ok) return null;
+      return (await response.json()) as HistoryPage;
+    },
+  };
+}
