@@ -62,3 +62,26 @@ test("events older than HISTORY_MAX_AGE_SECONDS are dropped, ids are not reused"
   assert.equal(caughtUp.data[0].id, "3", "a caught-up client resumes without a reset");
   caughtUp.close();
 });
+
+test("the newest org.entitlements.changed outlives retention: GET /v1/events/latest", async () => {
+  const t = await token("kept-org");
+  const plan = (p, target) => ({ type: "org.entitlements.changed", data: { plan: p, features: [p], limits: {}, effectiveAt: "2026-11-26T09:00:00Z" }, ...(target ? { target } : {}) });
+  const latest = (params = { type: "org.entitlements.changed" }) =>
+    fetch(`${byCount.url}/v1/events/latest?${new URLSearchParams(params)}`, { headers: { authorization: `Bearer ${t}` } }).then(async (r) => ({ status: r.status, body: await r.json() }));
+  assert.deepEqual((await latest()).body, { event: null }, "none yet");
+  await publish(byCount.url, t, { events: [plan("free"), plan("team"), plan("enterprise", { requestId: "tab-1" })] });
+  await publish(byCount.url, t, { events: Array.from({ length: 10 }, (_, i) => taskProgress(`later${i}`)) });
+  assert.deepEqual((await history(byCount.url, t, { type: "org.entitlements.changed" })).body.events, [], "gone from the log");
+  const kept = await latest();
+  assert.equal(kept.status, 200);
+  assert.equal(kept.body.event.id, "2", "the newest broadcast one; a targeted event is not kept");
+  assert.deepEqual(kept.body.event.data.features, ["team"]);
+  for (const params of [{}, { type: "task.progress" }, { type: "nope" }]) {
+    const r = await latest(params);
+    assert.equal(r.status, 400, JSON.stringify(params));
+    assert.match(r.body.error.message, /type must be a type whose newest event is kept \(org\.entitlements\.changed\)/);
+  }
+  const post = await fetch(`${byCount.url}/v1/events/latest`, { method: "POST", headers: { authorization: `Bearer ${t}` } });
+  assert.equal(post.status, 405);
+  assert.equal(post.headers.get("allow"), "GET");
+});

@@ -95,3 +95,36 @@ test("five tabs share one connection; the leader closes, another leads, and no t
   console.log(`# plan change -> gated panel shown in every tab after ${shown} ms, hidden after ${hidden} ms`);
   await context.close();
 });
+
+test("a frozen leading tab hands the stream to another tab, and follows when it is resumed", async () => {
+  const t = await token("dev", "subscribe publish metrics");
+  const context = await env.browser.newContext();
+  const errors = [];
+  const pages = [];
+  for (let i = 0; i < 2; i++) {
+    const page = await context.newPage();
+    page.on("pageerror", (e) => errors.push(e.message));
+    await page.goto(`${env.server.url}/`);
+    await page.waitForSelector('[data-status="connected"]', { timeout: 5000 });
+    pages.push(page);
+  }
+  const [leader, other] = pages;
+  const lastId = async (page) => (await feedIds(page)).at(-1);
+  // Chromium freezes a page as it would a background tab (the page gets its `freeze` event).
+  const cdp = await context.newCDPSession(leader);
+  await cdp.send("Page.setWebLifecycleState", { state: "frozen" });
+  const r = await publish(env.server.url, t, taskProgress("while-frozen"));
+  assert.equal(r.status, 202);
+  const id = r.body.ids[0];
+  await until(async () => (await lastId(other)) === id, 5000, "the other tab leads and gets the event");
+  await cdp.send("Page.setWebLifecycleState", { state: "active" });
+  await until(async () => (await lastId(leader)) === id, 5000, "the resumed tab catches up");
+  const next = await publish(env.server.url, t, taskProgress("after-resume"));
+  await until(async () => (await lastId(leader)) === next.body.ids[0] && (await lastId(other)) === next.body.ids[0], 3000, "both tabs get the next event");
+  for (const page of pages) {
+    const ids = await feedIds(page);
+    assert.equal(new Set(ids).size, ids.length, "no event twice");
+  }
+  assert.deepEqual(errors, []);
+  await context.close();
+});

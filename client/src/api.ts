@@ -1,5 +1,5 @@
-// The worker's HTTP endpoints as the stream uses them (docs/protocol.md 4): a stream ticket, and
-// history pages. Each call takes a fresh token; the caller decides what to do with the answer.
+// The worker's HTTP endpoints as the stream uses them (docs/protocol.md 4): a stream ticket,
+// history pages, and the newest event of a kept type. Each call takes a fresh token; the caller decides what to do with the answer.
 
 /** One page of `GET /v1/events`. */
 export interface HistoryPage {
@@ -15,6 +15,8 @@ export interface Api {
   ticket(token: string): Promise<string>;
   /** A page of history (`after`, `limit`, and `type` or `requestId` when given); null when refused. */
   history(token: string, params: Record<string, string>): Promise<HistoryPage | null>;
+  /** The newest event of a kept type (`GET /v1/events/latest`), kept beyond retention; null when refused. */
+  latest(token: string, type: string): Promise<{ event: unknown } | null>;
 }
 
 export function api(fetchImpl: typeof fetch, base: string): Api {
@@ -28,6 +30,11 @@ export function api(fetchImpl: typeof fetch, base: string): Api {
       const response = await fetchImpl(`${base}/v1/events?${new URLSearchParams(params)}`, { headers: { authorization: `Bearer ${token}` } });
       if (!response.ok) return null;
       return (await response.json()) as HistoryPage;
+    },
+    async latest(token, type) {
+      const response = await fetchImpl(`${base}/v1/events/latest?${new URLSearchParams({ type })}`, { headers: { authorization: `Bearer ${token}` } });
+      if (!response.ok) return null;
+      return (await response.json()) as { event: unknown };
     },
   };
 }

@@ -1,7 +1,8 @@
 // Feature flags from the org's entitlements: a feature is on when the org's newest
 // `org.entitlements.changed` lists it, unless the app overrides it (for instance from build-time
-// variables, `overridesFromEnv(import.meta.env)`). The newest entitlements come from history when
-// the stream starts (`GET /v1/events?type=org.entitlements.changed`) and from the stream after.
+// variables, `overridesFromEnv(import.meta.env)`). The newest entitlements come from the worker
+// when first asked for (`GET /v1/events/latest?type=org.entitlements.changed`, kept beyond the
+// log's retention) and from the stream after.
 
 import type { OrgEvent } from "@orgstream/schema";
 

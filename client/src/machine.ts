@@ -98,7 +98,7 @@ const stay = (machine: Machine): Step => ({ machine, effects: [] });
 export function transition(machine: Machine, input: Input, settings: Settings): Step {
   if (machine.phase === "closed") return stay(machine);
   const { phase, status, failures } = machine;
-  if (phase === "following") return follow(machine, input);
+  if (phase === "following") return follow(machine, input, settings);
   switch (input.type) {
     case "start":
     case "network-online":
@@ -149,11 +149,12 @@ export function transition(machine: Machine, input: Input, settings: Settings): 
 }
 
 /** A tab that follows: it shows what the leading tab relays and waits to lead. */
-function follow(machine: Machine, input: Input): Step {
+function follow(machine: Machine, input: Input, settings: Settings): Step {
   switch (input.type) {
     case "leader-status":
       return stay({ ...machine, status: input.status });
     case "lead":
+      if (!settings.online) return { machine: { phase: "offline", status: "offline", failures: 0 }, effects: [{ type: "stop" }] };
       // Taking over keeps the status the page showed until this tab's own stream says otherwise.
       return {
         machine: { phase: "connecting", status: machine.status === "connected" ? "connected" : "reconnecting", failures: 0 },

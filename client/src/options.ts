@@ -72,7 +72,7 @@ export interface OrgStreamOptions {
   tabs?: TabEnvironment | null;
   /** Features forced on or off whatever the entitlements say (e.g. overridesFromEnv(import.meta.env)). */
   featureOverrides?: Record<string, boolean>;
-  /** Called when newer entitlements arrive (from history once features are asked for, or live). */
+  /** Called when newer entitlements arrive (read once when features are first asked for, then live). */
   onEntitlements?: (entitlements: Entitlements) => void;
 }
 

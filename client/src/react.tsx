@@ -94,7 +94,7 @@ export function useOrgStream(): OrgStreamState {
 
 /**
  * Whether a feature is on for the org: the newest `org.entitlements.changed` lists it (read from
- * history on first use, then kept current by the stream), unless the provider's
+ * the worker on first use, then kept current by the stream), unless the provider's
  * `featureOverrides` say otherwise. Re-renders when a plan change arrives.
  */
 export function useFeature(name: string): boolean {

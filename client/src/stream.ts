@@ -146,26 +146,19 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
 
   const entitlements = new LatestEntitlements();
   let entitlementsAsked = false;
-  /** The org's newest entitlements from history (`?type=`), read once, when first asked for. */
+  /**
+   * The org's newest entitlements (`GET /v1/events/latest`: the org keeps its newest beyond the
+   * log's retention), read once, when first asked for.
+   */
   const loadEntitlements = async () => {
-    let found = false;
     try {
-      const token = await options.getToken();
-      let after = "0";
-      for (let more = true; more && !closed; ) {
-        const page = await endpoints.history(token, { type: "org.entitlements.changed", after, limit: "1000" });
-        if (!page) return;
-        for (const event of page.events) {
-          const checked = validate(JSON.stringify(event));
-          if (checked.ok && entitlements.offer(checked.event)) found = true;
-        }
-        more = page.hasMore && page.events.length > 0;
-        after = page.events.at(-1)?.id ?? after;
-      }
+      const answer = await endpoints.latest(await options.getToken(), "org.entitlements.changed");
+      if (!answer?.event || closed) return;
+      const checked = validate(JSON.stringify(answer.event));
+      if (checked.ok && entitlements.offer(checked.event) && entitlements.value) options.onEntitlements?.(entitlements.value);
     } catch {
-      // History unreachable: features stay as the stream (and the overrides) say.
+      // Unreachable: features stay as the stream (and the overrides) say.
     }
-    if (found && !closed && entitlements.value) options.onEntitlements?.(entitlements.value);
   };
   const askEntitlements = () => {
     if (entitlementsAsked) return;
@@ -175,8 +168,9 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
 
   /** What this tab's stream (or polling) received: delivered here and relayed to the other tabs. */
   const receive = (raw: string) => {
-    deliver(raw);
+    // Relayed first: an app handler that throws must not keep the event from the other tabs.
     if (leading) link?.post({ kind: "event", raw });
+    deliver(raw);
   };
 
   /** The server moved on (stream.reset, or a gap while polling): continue from its latest id. */
@@ -263,31 +257,59 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     };
   };
 
-  /** Reads history after the last id until there is no more, then again every pollIntervalMs. */
+  /**
+   * Reads history after the last id until there is no more, handing each event on (a gap is a
+   * resync), while `current()` holds.
+   */
+  const readHistory = async (current: () => boolean) => {
+    for (let more = true; more && current(); ) {
+      const params: Record<string, string> = { after: lastId.toString(), limit: "1000" };
+      if (options.requestId) params.requestId = options.requestId;
+      const page = await endpoints.history(await options.getToken(), params);
+      if (!current() || !page) return;
+      if (page.gap) {
+        resync({ reason: "history_gap", earliestId: page.earliestId, latestId: page.latestId });
+        return;
+      }
+      for (const event of page.events) receive(JSON.stringify(event));
+      more = page.hasMore;
+    }
+  };
+
+  /** Reads history now, then again every pollIntervalMs, until stopped. */
   const startPolling = (gen: number) => {
     const poll = async () => {
       pollTimer = null;
       try {
-        let more = true;
-        while (more && gen === generation) {
-          const params: Record<string, string> = { after: lastId.toString(), limit: "1000" };
-          if (options.requestId) params.requestId = options.requestId;
-          const page = await endpoints.history(await options.getToken(), params);
-          if (gen !== generation) return;
-          if (!page) break;
-          if (page.gap) {
-            resync({ reason: "history_gap", earliestId: page.earliestId, latestId: page.latestId });
-            break;
-          }
-          for (const event of page.events) receive(JSON.stringify(event));
-          more = page.hasMore;
-        }
+        await readHistory(() => gen === generation);
       } catch {
         // The server is still away: keep polling.
       }
       if (gen === generation) pollTimer = clock.setTimeout(() => void poll(), pollIntervalMs);
     };
     void poll();
+  };
+
+  /**
+   * Events relayed while this tab reads history (joining, or resumed after a freeze), held until
+   * the history is in: delivered before them they would move the last id past what history
+   * brings, and those events would be dropped as old.
+   */
+  let relayed: string[] | null = null;
+
+  /** Reads history after the last id (or learns the position, with none yet), then the held relays. */
+  const catchUp = async (token?: string) => {
+    if (leading || closed || relayed) return;
+    relayed = [];
+    try {
+      if (hasLastId) await readHistory(() => !leading && !closed);
+      else await learnPosition(token ?? (await options.getToken()));
+    } catch {
+      // History unreachable: the relays go on; a later resume tries again.
+    }
+    const held = relayed;
+    relayed = null;
+    for (const raw of held) deliver(raw);
   };
 
   const unsubscribeNetwork = network.subscribe(() => dispatch({ type: network.isOnline() ? "network-online" : "network-offline" }));
@@ -299,21 +321,25 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
       else if (message.kind === "reconnect") dispatch({ type: "start" });
       return;
     }
-    if (message.kind === "event") deliver(message.raw);
-    else if (message.kind === "status") dispatch({ type: "leader-status", status: message.status });
+    if (message.kind === "event") {
+      if (relayed) relayed.push(message.raw);
+      else deliver(message.raw);
+    } else if (message.kind === "status") dispatch({ type: "leader-status", status: message.status });
     else if (message.kind === "resync") resync(message.info);
   };
 
   /**
-   * Joins the other tabs of this org and user: the token names the share. A follower learns its
-   * position first, so that if it comes to lead it resumes from there (or later), never live.
+   * Joins the other tabs of this org and user: the token names the share. The channel opens
+   * first; then a follower reads what came since its `lastEventId` (or learns the org's latest
+   * id), holding the relays meanwhile, so that it misses nothing and, if it comes to lead,
+   * resumes from there, never live.
    */
   const share = async (env: TabEnvironment) => {
     let name: string | null = null;
+    let token: string | undefined;
     try {
-      const token = await options.getToken();
+      token = await options.getToken();
       name = shareName(base, token);
-      if (name) await learnPosition(token);
     } catch {
       // No token yet: stream on our own; the machine retries and reports.
     }
@@ -334,7 +360,9 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
         dispatch({ type: "follow" });
       },
       message: hear,
+      resumed: () => void catchUp(),
     });
+    await catchUp(token);
   };
 
   if (tabs) void share(tabs);
@@ -360,8 +388,8 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
       return () => listeners.delete(listener);
     },
     reconnect() {
-      if (tabs && !leading) link?.post({ kind: "reconnect" });
-      else dispatch({ type: "start" });
+      if (!tabs || leading) dispatch({ type: "start" });
+      else link?.post({ kind: "reconnect" }); // the leading tab holds the stream (none yet: it is on its way)
     },
     close() {
       closed = true;

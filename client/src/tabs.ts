@@ -77,11 +77,14 @@ export interface TabHandlers {
   /** This tab stopped leading (it is being frozen): another tab takes over. */
   follow(): void;
   message(message: TabMessage): void;
+  /** The page was frozen and runs again: what was relayed meanwhile may be lost. */
+  resumed(): void;
 }
 
 /**
  * Joins the tabs sharing `name`: waits for the lock (leading while it holds it) and listens on the
- * channel. The leader steps down when its page is frozen, so a frozen tab never holds the stream.
+ * channel. The leader steps down when its page is frozen, so a frozen tab never holds the stream;
+ * a resumed page queues for the lock again, and hears `resumed` to catch up on what it missed.
  */
 export function joinTabs(env: TabEnvironment, name: string, on: TabHandlers): TabLink {
   const channel = new env.BroadcastChannel(name);
@@ -90,8 +93,10 @@ export function joinTabs(env: TabEnvironment, name: string, on: TabHandlers): Ta
   let stepDown: (() => void) | null = null; // releases the lock while leading
   let abort: AbortController | null = null; // cancels a queued request
 
+  let competing = false; // a request is queued or held: one at a time per tab
   const compete = () => {
-    if (closed) return;
+    if (closed || competing) return;
+    competing = true;
     const controller = new AbortController();
     abort = controller;
     env.locks
@@ -105,6 +110,9 @@ export function joinTabs(env: TabEnvironment, name: string, on: TabHandlers): Ta
       })
       .catch(() => {
         // Aborted while queued (close, freeze): nothing was held.
+      })
+      .finally(() => {
+        competing = false;
       });
   };
 
@@ -119,7 +127,10 @@ export function joinTabs(env: TabEnvironment, name: string, on: TabHandlers): Ta
       abort = null;
     }
   };
-  const onResume = () => compete();
+  const onResume = () => {
+    compete();
+    on.resumed();
+  };
   env.lifecycle?.addEventListener("freeze", onFreeze);
   env.lifecycle?.addEventListener("resume", onResume);
 

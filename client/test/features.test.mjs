@@ -1,5 +1,5 @@
 // Feature flags from the org's entitlements (client/src/features.ts, wired in stream.ts): read
-// from history when first asked for, kept current by the stream, overridable by the app.
+// from the worker when first asked for, kept current by the stream, overridable by the app.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createOrgStream, featureEnabled, overridesFromEnv } from "../dist/index.js";
@@ -15,11 +15,10 @@ function setup({ history = [], featureOverrides } = {}) {
   const fetch = async (url) => {
     const u = new URL(url);
     if (u.pathname === "/v1/stream/ticket") return { ok: true, json: async () => ({ ticket: "t" }) };
-    if (u.searchParams.get("type") === "org.entitlements.changed") {
+    if (u.pathname === "/v1/events/latest") {
       reads.push(u);
-      const after = BigInt(u.searchParams.get("after"));
-      const events = history.filter((e) => BigInt(e.id) > after).slice(0, 1); // one per page: paging is followed
-      return { ok: true, json: async () => ({ events, hasMore: history.some((e) => BigInt(e.id) > BigInt(events.at(-1)?.id ?? after)), gap: false }) };
+      assert.equal(u.searchParams.get("type"), "org.entitlements.changed");
+      return { ok: true, json: async () => ({ event: history.at(-1) ?? null }) };
     }
     return { ok: true, json: async () => ({ events: [], hasMore: false, gap: false, earliestId: null, latestId: "9" }) };
   };
@@ -48,7 +47,7 @@ test("overrides from build-time variables: VITE_FF_<NAME>, case and - or _ do no
   assert.equal(featureEnabled("exports", null, {}), false, "no entitlements known: off");
 });
 
-test("the first ask reads the newest entitlements from history, paging to the last", async () => {
+test("the first ask reads the org's newest entitlements (GET /v1/events/latest), once", async () => {
   const t = setup({ history: [entitlements(2, "free", []), entitlements(5, "team", ["sso"])] });
   assert.equal(t.stream.isFeatureEnabled("sso"), false, "not known yet");
   await flush();
@@ -56,9 +55,8 @@ test("the first ask reads the newest entitlements from history, paging to the la
   assert.equal(t.stream.isFeatureEnabled("sso"), true);
   assert.equal(t.stream.entitlements.plan, "team");
   assert.deepEqual(t.seen, ["team"], "the app hears once, with the newest");
-  assert.deepEqual(t.reads.map((u) => u.searchParams.get("after")), ["0", "2"], "it followed hasMore");
   t.stream.isFeatureEnabled("sso");
-  assert.equal(t.reads.length, 2, "history is read once");
+  assert.equal(t.reads.length, 1, "read once");
   t.stream.close();
 });
 

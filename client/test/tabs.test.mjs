@@ -7,20 +7,32 @@ import { createOrgStream } from "../dist/index.js";
 import { FakeClock, FakeLifecycle, FakeLocks, envelope, fakeJwt, fakeNetwork, flush, makeEventSource, settle } from "./support.mjs";
 
 /** One browser: shared locks, EventSource and clock; tabs opened in it share a stream. */
-function browser({ latestId = null } = {}) {
+function browser(t, { latestId = null, log = [], slow = { historyMs: 0 } } = {}) {
   const clock = new FakeClock();
   const es = makeEventSource();
   const locks = new FakeLocks();
   const open = [];
   const tab = (name, { org = "acme", sub = "u1", ...options } = {}) => {
     const lifecycle = new FakeLifecycle();
+    // A frozen page runs nothing: what is posted to it meanwhile is not heard.
+    const state = { frozen: false };
+    lifecycle.addEventListener("freeze", () => (state.frozen = true));
+    lifecycle.addEventListener("resume", () => (state.frozen = false));
+    class Channel extends BroadcastChannel {
+      set onmessage(fn) {
+        super.onmessage = fn && ((e) => state.frozen || fn(e));
+      }
+    }
     const delivered = [];
     const statuses = [];
     let tickets = 0;
     const fetch = async (url) => {
       const u = new URL(url);
       if (u.pathname === "/v1/stream/ticket") return { ok: true, json: async () => ({ ticket: `${name}-${++tickets}` }) };
-      return { ok: true, json: async () => ({ events: [], gap: false, hasMore: false, earliestId: null, latestId }) };
+      if (slow.historyMs) await new Promise((r) => setTimeout(r, slow.historyMs));
+      const after = u.searchParams.has("after") ? BigInt(u.searchParams.get("after")) : null;
+      const events = after === null || u.searchParams.has("type") ? [] : log.filter((e) => BigInt(e.id) > after);
+      return { ok: true, json: async () => ({ events, gap: false, hasMore: false, earliestId: null, latestId }) };
     };
     const stream = createOrgStream({
       baseUrl: "http://worker",
@@ -31,22 +43,23 @@ function browser({ latestId = null } = {}) {
       clock,
       network: fakeNetwork(),
       random: () => 0.5,
-      tabs: { locks, BroadcastChannel, lifecycle },
+      tabs: { locks, BroadcastChannel: Channel, lifecycle },
       ...options,
     });
     stream.subscribe((s) => statuses.push(s));
-    const t = { name, stream, delivered, statuses, lifecycle };
-    open.push(t);
-    return t;
+    const one = { name, stream, delivered, statuses, lifecycle };
+    open.push(one);
+    return one;
   };
   /** The EventSources still open, by the tab that opened them. */
   const streams = () => es.instances.filter((s) => !s.closed).map((s) => s.url.searchParams.get("ticket").split("-")[0]);
-  const closeAll = () => open.forEach((t) => t.stream.close());
+  const closeAll = () => open.forEach((x) => x.stream.close());
+  t.after(closeAll); // also when an assertion fails: open channels would keep the process alive
   return { clock, es, tab, streams, closeAll };
 }
 
-test("five tabs of one org and user hold one stream, and every tab gets every event once, in order", async () => {
-  const b = browser();
+test("five tabs of one org and user hold one stream, and every tab gets every event once, in order", async (t) => {
+  const b = browser(t);
   const tabs = ["a", "b", "c", "d", "e"].map((name) => b.tab(name));
   await settle();
   assert.deepEqual(b.streams(), ["a"], "only the first tab streams");
@@ -61,8 +74,8 @@ test("five tabs of one org and user hold one stream, and every tab gets every ev
   b.closeAll();
 });
 
-test("when the leading tab closes another takes over and resumes from the last id it saw", async () => {
-  const b = browser();
+test("when the leading tab closes another takes over and resumes from the last id it saw", async (t) => {
+  const b = browser(t);
   const [a, bb, c] = ["a", "b", "c"].map((name) => b.tab(name));
   await settle();
   b.es.latest.open();
@@ -81,8 +94,8 @@ test("when the leading tab closes another takes over and resumes from the last i
   b.closeAll();
 });
 
-test("a leading tab that is frozen steps down, and takes the stream back only when it leads again", async () => {
-  const b = browser();
+test("a leading tab that is frozen steps down, and takes the stream back only when it leads again", async (t) => {
+  const b = browser(t);
   const [a, bb] = ["a", "b"].map((name) => b.tab(name));
   await settle();
   b.es.latest.open();
@@ -100,8 +113,8 @@ test("a leading tab that is frozen steps down, and takes the stream back only wh
   b.closeAll();
 });
 
-test("the leader's status is every tab's status, and reconnect() in a follower reaches the leader", async () => {
-  const b = browser();
+test("the leader's status is every tab's status, and reconnect() in a follower reaches the leader", async (t) => {
+  const b = browser(t);
   const [a, bb] = ["a", "b"].map((name) => b.tab(name, { backoff: () => 1000 }));
   await settle();
   const first = b.es.latest;
@@ -120,8 +133,8 @@ test("the leader's status is every tab's status, and reconnect() in a follower r
   b.closeAll();
 });
 
-test("tabs of another org or user, or with sharing off or a requestId, stream on their own", async () => {
-  const b = browser();
+test("tabs of another org or user, or with sharing off or a requestId, stream on their own", async (t) => {
+  const b = browser(t);
   b.tab("a");
   b.tab("b", { org: "other" });
   b.tab("c", { sub: "u2" });
@@ -133,11 +146,43 @@ test("tabs of another org or user, or with sharing off or a requestId, stream on
   b.closeAll();
 });
 
-test("without Web Locks or BroadcastChannel each tab streams on its own", async () => {
-  const b = browser();
+test("without Web Locks or BroadcastChannel each tab streams on its own", async (t) => {
+  const b = browser(t);
   b.tab("a", { tabs: null });
   b.tab("b", { tabs: null });
   await settle();
   assert.deepEqual(b.streams().sort(), ["a", "b"]);
+  b.closeAll();
+});
+
+test("a following tab that was frozen reads what it missed from history when it resumes", async (t) => {
+  const log = [];
+  const slow = { historyMs: 0 };
+  const b = browser(t, { log, slow });
+  const [a, bb] = ["a", "b"].map((name) => b.tab(name));
+  await settle();
+  const source = b.es.latest;
+  source.open();
+  log.push(JSON.parse(envelope(1)));
+  source.emit("task.progress", envelope(1));
+  await settle();
+  // b is frozen: it does not run, so it hears none of what a relays meanwhile.
+  bb.lifecycle.fire("freeze");
+  log.push(JSON.parse(envelope(2)), JSON.parse(envelope(3)));
+  source.emit("task.progress", envelope(2));
+  source.emit("task.progress", envelope(3));
+  await settle();
+  assert.deepEqual(bb.delivered, ["1"], "missed while frozen");
+  slow.historyMs = 40; // history answers after the next relay arrives
+  bb.lifecycle.fire("resume");
+  // A relay arriving while it reads history waits for the history, so nothing is skipped.
+  log.push(JSON.parse(envelope(4)));
+  source.emit("task.progress", envelope(4));
+  await settle();
+  await settle();
+  await settle();
+  assert.deepEqual(bb.delivered, ["1", "2", "3", "4"], "caught up from history, once each, in order");
+  assert.deepEqual(a.delivered, ["1", "2", "3", "4"]);
+  assert.deepEqual(b.streams(), ["a"], "still one stream");
   b.closeAll();
 });

@@ -4,6 +4,7 @@ export declare const CLIENT_ERROR_MAX_BYTES: number;
 export declare const ERROR_CODES: readonly ["malformed_json", "too_deep", "unknown_type", "reserved_type", "missing_field", "unknown_field", "invalid_type", "invalid_enum", "out_of_range", "invalid_length", "invalid_format", "invalid_value"];
 export declare const EVENT_ID_PATTERN: string;
 export declare const EVENT_TYPES: readonly ["scheduler.tick", "run.stage", "change.detected", "action.delivered", "change.stateChanged", "org.entitlements.changed", "reconciliation.update", "task.progress", "task.completed", "task.failed", "version.available"];
+export declare const KEPT_TYPES: readonly ["org.entitlements.changed"];
 export declare const MAX_EVENT_ID: number;
 export declare const ORG_PATTERN: string;
 export declare const REQUEST_ID_PATTERN: string;

@@ -4,6 +4,7 @@ export const CLIENT_ERROR_MAX_BYTES = 16384;
 export const ERROR_CODES = ["malformed_json","too_deep","unknown_type","reserved_type","missing_field","unknown_field","invalid_type","invalid_enum","out_of_range","invalid_length","invalid_format","invalid_value"];
 export const EVENT_ID_PATTERN = "^[1-9][0-9]{0,15}$";
 export const EVENT_TYPES = ["scheduler.tick","run.stage","change.detected","action.delivered","change.stateChanged","org.entitlements.changed","reconciliation.update","task.progress","task.completed","task.failed","version.available"];
+export const KEPT_TYPES = ["org.entitlements.changed"];
 export const MAX_EVENT_ID = 9007199254740991;
 export const ORG_PATTERN = "^[a-z0-9_-]{1,64}$";
 export const REQUEST_ID_PATTERN = "^[A-Za-z0-9_-]{1,128}$";

@@ -191,10 +191,10 @@ pub(crate) fn check_str(shape: &Shape, s: &str) -> Option<Result<(), Failure>> {
 }
 
 fn check_length(s: &str, min: usize, max: usize) -> Result<(), Failure> {
-    // A character is at least one byte and at most four: skip counting when the byte length
-    // alone decides.
+    // A character is one to four bytes, so there are between bytes/4 and bytes of them: skip
+    // counting when that range alone decides.
     let bytes = s.len();
-    if (min == 0 && max == usize::MAX) || (bytes >= min && bytes <= max) {
+    if (min == 0 && max == usize::MAX) || (bytes <= max && bytes.div_ceil(4) >= min) {
         return Ok(());
     }
     let n = s.chars().count();
@@ -251,6 +251,11 @@ mod tests {
         assert_eq!(check_str(&two, "éé"), Some(Ok(())));
         assert!(matches!(check_str(&two, "ééé"), Some(Err((ErrorCode::InvalidLength, _)))));
         assert!(matches!(check_str(&two, ""), Some(Err((ErrorCode::InvalidLength, _)))));
+        // Two bytes, one character: too short for a minimum of two.
+        let at_least_two = Text::<2, 4>::SHAPE;
+        assert!(matches!(check_str(&at_least_two, "é"), Some(Err((ErrorCode::InvalidLength, _)))));
+        assert_eq!(check_str(&at_least_two, "éé"), Some(Ok(())));
+        assert_eq!(check_str(&at_least_two, "😀😀"), Some(Ok(())), "8 bytes, 2 characters");
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub const REQUEST_ID_PATTERN: &str = "^[A-Za-z0-9_-]{1,128}$";
 /// The longest request id, and the longest token subject (`sub`), in characters.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 
+/// Event types whose newest broadcast event the org keeps beyond retention, for
+/// `GET /v1/events/latest?type=` (the browser client's feature flags read the plan from it).
+pub const KEPT_TYPES: [&str; 1] = ["org.entitlements.changed"];
+
 /// `POST /v1/audit/client-error`: the largest body, and the longest value of each field, in
 /// characters (the dashboard cuts its reports to these).
 pub const CLIENT_ERROR_MAX_BYTES: usize = 16 * 1024;

@@ -5,9 +5,11 @@
 //! to the current value is kept as the walk goes (a push and a pop per value, no allocation), so
 //! the first error is reported where it is without a second parse.
 //!
-//! Errors come in document order, as the text is read, with two kinds kept for the end: an unknown
-//! field (refused when publishing, ignored when reading) and a rule across fields (`Rule`). They
-//! are reported only if the whole text is otherwise valid, the unknown field first.
+//! Errors come in document order, as the text is read, with two kinds kept for the end of the walk:
+//! an unknown field (refused when publishing, ignored when reading) and a rule across fields
+//! (`Rule`), reported only if the text walked is otherwise valid, the unknown field first. An
+//! event's `data` kept as text is walked after the event's own fields (`event.rs`), so errors in
+//! those come first.
 
 use std::borrow::Cow;
 use std::fmt;

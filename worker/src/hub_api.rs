@@ -53,6 +53,9 @@ pub enum HubCall {
     /// `GET /v1/events`; `event_type`: only events of this catalog type (`?type=`).
     #[serde(rename_all = "camelCase")]
     History { sub: String, after: u64, limit: u64, request_id: Option<RequestId>, event_type: Option<String> },
+    /// `GET /v1/events/latest`: the newest event of a kept type.
+    #[serde(rename_all = "camelCase")]
+    Latest { sub: String, event_type: String },
     /// `GET /v1/metrics`.
     Metrics,
     /// `POST /v1/audit/client-error` (the report is already checked).

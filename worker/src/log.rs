@@ -30,6 +30,7 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('latest_connection', 0);
 CREATE TABLE IF NOT EXISTS rate_windows (key TEXT PRIMARY KEY, start_ms INTEGER NOT NULL, count INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS request_owners (request_id TEXT PRIMARY KEY, sub TEXT NOT NULL, seen_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS used_tickets (nonce TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS kept (type TEXT PRIMARY KEY, id INTEGER NOT NULL, envelope TEXT NOT NULL);
 ";
 
 /// Added after the first release: the subject a targeted event is for (`NULL`: the owner of its
@@ -152,6 +153,13 @@ impl ReplayLog {
                     e.envelope.into(),
                 ],
             )?;
+            if e.request_id.is_none() && schema_wasm::rules::KEPT_TYPES.contains(&e.type_name) {
+                self.sql.exec(
+                    "INSERT INTO kept (type, id, envelope) VALUES (?, ?, ?)
+                     ON CONFLICT (type) DO UPDATE SET id = excluded.id, envelope = excluded.envelope",
+                    vec![e.type_name.into(), int(e.id)?, e.envelope.into()],
+                )?;
+            }
             latest = latest.max(e.id);
         }
         self.sql.exec("UPDATE meta SET value = ? WHERE key = 'latest_id'", vec![int(latest)?])?;
@@ -198,6 +206,17 @@ impl ReplayLog {
                 ],
             )?
             .to_array()
+    }
+
+    /// The newest broadcast event of a kept type (`KEPT_TYPES`), retained or not.
+    pub fn kept(&self, type_name: &str) -> worker::Result<Option<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            envelope: String,
+        }
+        let rows: Vec<Row> =
+            self.sql.exec("SELECT envelope FROM kept WHERE type = ?", vec![type_name.into()])?.to_array()?;
+        Ok(rows.into_iter().next().map(|r| r.envelope))
     }
 
     /// Whether an event after `after` (up to `until`, of type `only` when given) exists for `reader`.

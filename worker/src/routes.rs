@@ -58,6 +58,8 @@ async fn route(req: Request, url: &worker::Url, env: &Env) -> std::result::Resul
         ("/v1/events", Some(Method::Get)) => history(&req, url, env).await,
         ("/v1/events", Some(Method::Post)) => publish(req, url, env).await,
         ("/v1/events", _) => Err(ApiError::method_not_allowed(m, "GET, POST")),
+        ("/v1/events/latest", Some(Method::Get)) => latest(&req, url, env).await,
+        ("/v1/events/latest", _) => Err(ApiError::method_not_allowed(m, "GET")),
         ("/v1/versions", Some(Method::Put)) => put_version(req, url, env).await,
         ("/v1/versions", Some(Method::Delete)) => delete_version(&req, url, env).await,
         ("/v1/versions", _) => Err(ApiError::method_not_allowed(m, "PUT, DELETE")),
@@ -287,6 +289,16 @@ extern "C" {
     /// `crypto.randomUUID()`: 122 random bits from the runtime's CSPRNG.
     #[wasm_bindgen(catch, js_namespace = crypto, js_name = randomUUID)]
     fn random_uuid() -> std::result::Result<String, JsValue>;
+}
+
+/// `GET /v1/events/latest?type=`: the newest event of a type whose newest the org keeps.
+async fn latest(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
+    let claims = authenticate(req, url, env, TokenIn::HeaderOrQuery, Scope::Subscribe)?;
+    let kept = schema_wasm::rules::KEPT_TYPES;
+    let event_type = http::query(url, "type").and_then(|raw| kept.iter().find(|t| **t == raw)).ok_or_else(|| {
+        ApiError::bad_request(format!("type must be a type whose newest event is kept ({})", kept.join(", ")))
+    })?;
+    call_hub(env, &claims.org, &HubCall::Latest { sub: claims.sub, event_type: event_type.to_string() }).await
 }
 
 async fn history(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {

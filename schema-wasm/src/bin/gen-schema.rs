@@ -75,6 +75,7 @@ fn rules() -> Value {
         "REQUEST_ID_PATTERN": rules::REQUEST_ID_PATTERN,
         "EVENT_TYPES": schema_wasm::EVENT_TYPES,
         "SERVER_FRAME_TYPES": schema_wasm::SERVER_FRAME_TYPES,
+        "KEPT_TYPES": rules::KEPT_TYPES,
         "ERROR_CODES": schema_wasm::ErrorCode::ALL.map(schema_wasm::ErrorCode::as_str),
         "CLIENT_ERROR_MAX_BYTES": rules::CLIENT_ERROR_MAX_BYTES,
         "CLIENT_ERROR_LIMITS": rules::CLIENT_ERROR_LIMITS.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<Map<_, _>>(),

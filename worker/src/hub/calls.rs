@@ -35,6 +35,7 @@ pub fn handle(hub: &Hub, state: &State, call: HubCall) -> Result<Response, ApiEr
         }
         HubCall::History { sub, after, limit, request_id, event_type } => admit(hub, Rate::History, &sub)
             .and_then(|()| history(hub, &sub, Page { after, limit, only: event_type.as_deref() }, request_id)),
+        HubCall::Latest { sub, event_type } => admit(hub, Rate::History, &sub).and_then(|()| latest(hub, &event_type)),
         HubCall::Metrics => metrics(hub, state),
         HubCall::ClientError { sub, report } => {
             admit(hub, Rate::Report, &sub).and_then(|()| client_error(hub, &sub, &report))
@@ -219,6 +220,16 @@ fn history(hub: &Hub, sub: &str, page: Page<'_>, request_id: Option<RequestId>) 
     };
     let body = serde_json::to_string(&page).map_err(internal("encoding a history page"))?;
     http::json(200, body).map_err(internal("answering history"))
+}
+
+/// `{"event": <the newest broadcast event of the type> | null}`, kept beyond retention.
+fn latest(hub: &Hub, event_type: &str) -> Result<Response, ApiError> {
+    let envelope = hub.log.kept(event_type).map_err(internal("reading the kept events"))?;
+    let body = match envelope {
+        Some(envelope) => format!(r#"{{"event":{envelope}}}"#),
+        None => r#"{"event":null}"#.to_string(),
+    };
+    http::json(200, body).map_err(internal("answering the latest event"))
 }
 
 /// Prometheus text for this org.
