@@ -2,6 +2,7 @@
 // The wasm side validates the text and returns nothing on success; the event is parsed here by
 // the engine's JSON.parse, from the caller's own string (no copy back out of wasm memory).
 import { inputBuffer, wasmMemory, validateEnvelopeInput, validateEventInput, eventTypes, schemaVersion } from "./schema.js";
+import { MAX_ENVELOPE_CHARS } from "./rules.js";
 
 // The text goes into the wasm module's input buffer as UTF-8, written in place by encodeInto (see
 // schema-wasm/src/browser.rs). The view is made again when the buffer moves or memory grows.
@@ -18,10 +19,17 @@ function writeInput(json) {
 }
 
 const notAString = (what) => ({ ok: false, errors: [{ path: "", code: "invalid_type", message: `expected ${what} as a JSON string` }] });
+// Longer text than any event the server sends is refused here, so the input buffer stays small.
+const tooLong = (json) =>
+  json.length > MAX_ENVELOPE_CHARS
+    ? { ok: false, errors: [{ path: "", code: "invalid_length", message: `is longer than any event the server sends (at most ${MAX_ENVELOPE_CHARS} characters)` }] }
+    : null;
 
 /** Validates an envelope string (`MessageEvent.data` as it arrives). Never throws. */
 export function validateEnvelope(json) {
   if (typeof json !== "string") return notAString("the envelope");
+  const long = tooLong(json);
+  if (long) return long;
   const issue = validateEnvelopeInput(writeInput(json));
   return issue === undefined ? { ok: true, event: JSON.parse(json) } : { ok: false, errors: [issue] };
 }
@@ -38,6 +46,8 @@ export function validateEvent(type, data) {
     }
     if (typeof json !== "string") return notAString("data (a JSON-serializable value)");
   }
+  const long = tooLong(json);
+  if (long) return long;
   const issue = validateEventInput(type, writeInput(json));
   return issue === undefined ? { ok: true, event: typeof data === "string" ? JSON.parse(json) : data } : { ok: false, errors: [issue] };
 }

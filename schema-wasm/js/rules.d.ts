@@ -5,7 +5,9 @@ export declare const ERROR_CODES: readonly ["malformed_json", "too_deep", "unkno
 export declare const EVENT_ID_PATTERN: string;
 export declare const EVENT_TYPES: readonly ["scheduler.tick", "run.stage", "change.detected", "action.delivered", "change.stateChanged", "org.entitlements.changed", "reconciliation.update", "task.progress", "task.completed", "task.failed", "version.available"];
 export declare const KEPT_TYPES: readonly ["org.entitlements.changed"];
+export declare const MAX_ENVELOPE_CHARS: number;
 export declare const MAX_EVENT_ID: number;
+export declare const MAX_PUBLISH_BYTES: number;
 export declare const ORG_PATTERN: string;
 export declare const REQUEST_ID_PATTERN: string;
 export declare const SCOPES: readonly ["subscribe", "publish", "metrics"];

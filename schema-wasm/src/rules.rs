@@ -23,6 +23,12 @@ pub const REQUEST_ID_PATTERN: &str = "^[A-Za-z0-9_-]{1,128}$";
 /// The longest request id, and the longest token subject (`sub`), in characters.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 
+/// The largest publish body (`POST /v1/events`, `PUT /v1/versions`), in bytes.
+pub const MAX_PUBLISH_BYTES: usize = 64 * 1024;
+/// Longer than any envelope the server sends (one event's data is at most a publish body): the
+/// browser module refuses longer text before it reaches wasm, in UTF-16 code units.
+pub const MAX_ENVELOPE_CHARS: usize = 2 * MAX_PUBLISH_BYTES;
+
 /// Event types whose newest broadcast event the org keeps beyond retention, for
 /// `GET /v1/events/latest?type=` (the browser client's feature flags read the plan from it).
 pub const KEPT_TYPES: [&str; 1] = ["org.entitlements.changed"];

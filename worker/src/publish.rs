@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 
 use crate::api_error::{internal, ApiError, Detail};
 
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const MAX_BODY_BYTES: usize = schema_wasm::rules::MAX_PUBLISH_BYTES;
 pub const MAX_BATCH: usize = 100;
 
 /// Parses and validates a publish body. Every event is validated; one invalid event rejects the

@@ -76,6 +76,8 @@ fn rules() -> Value {
         "EVENT_TYPES": schema_wasm::EVENT_TYPES,
         "SERVER_FRAME_TYPES": schema_wasm::SERVER_FRAME_TYPES,
         "KEPT_TYPES": rules::KEPT_TYPES,
+        "MAX_PUBLISH_BYTES": rules::MAX_PUBLISH_BYTES,
+        "MAX_ENVELOPE_CHARS": rules::MAX_ENVELOPE_CHARS,
         "ERROR_CODES": schema_wasm::ErrorCode::ALL.map(schema_wasm::ErrorCode::as_str),
         "CLIENT_ERROR_MAX_BYTES": rules::CLIENT_ERROR_MAX_BYTES,
         "CLIENT_ERROR_LIMITS": rules::CLIENT_ERROR_LIMITS.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<Map<_, _>>(),
