@@ -5,7 +5,7 @@
 // stay imports, resolved by the app's bundler. Used by npm test and npm run dev.
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { root, run, step } from "./lib/toolchain.mjs";
+import { linkPackage, root, run, step } from "./lib/toolchain.mjs";
 
 const tsc = join(root, "node_modules", ".bin", "tsc");
 step("type-checking the client and the dashboard (tsc)");
@@ -13,3 +13,4 @@ run(tsc, ["-p", join(root, "client", "tsconfig.json")]);
 step("compiling the client (tsc) into client/dist");
 rmSync(join(root, "client", "dist"), { recursive: true, force: true });
 run(tsc, ["-p", join(root, "client", "tsconfig.build.json")]);
+linkPackage("@orgstream/client", "client");

@@ -3,9 +3,9 @@
 // wasm-opt from the npm `binaryen` package, plus the JS entries and generated types in
 // schema-wasm/js. Skips the build when no input changed.
 
-import { cpSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { bin, fingerprint, root, run, setup, step } from "./lib/toolchain.mjs";
+import { bin, fingerprint, linkPackage, root, run, setup, step } from "./lib/toolchain.mjs";
 
 const crate = join(root, "schema-wasm");
 const pkg = join(crate, "pkg");
@@ -13,28 +13,10 @@ const inputs = ["Cargo.toml", "Cargo.lock", "schema-wasm/Cargo.toml", "schema-wa
 
 setup({ quiet: true });
 
-/**
- * node_modules/@orgstream/schema -> schema-wasm/pkg, so the client, the dashboard, the tests and
- * TypeScript import the package by its name inside this repository too, as apps do once they
- * installed it. (`npm install ./schema-wasm/pkg` would do the same, but the directory is a build
- * output and does not exist when `npm ci` runs on a fresh clone.)
- */
-function linkPackage() {
-  const link = join(root, "node_modules", "@orgstream", "schema");
-  let present = false;
-  try {
-    present = lstatSync(link).isSymbolicLink();
-  } catch {}
-  if (present) return;
-  rmSync(link, { recursive: true, force: true });
-  mkdirSync(join(root, "node_modules", "@orgstream"), { recursive: true });
-  symlinkSync(join("..", "..", "schema-wasm", "pkg"), link, "dir");
-}
-
 const stamp = join(pkg, ".fingerprint");
 const want = fingerprint(inputs);
 if (existsSync(stamp) && readFileSync(stamp, "utf8") === want) {
-  linkPackage();
+  linkPackage("@orgstream/schema", "schema-wasm/pkg");
   step("schema-wasm/pkg is up to date");
   process.exit(0);
 }
@@ -73,5 +55,5 @@ writeFileSync(
   ) + "\n",
 );
 writeFileSync(stamp, want);
-linkPackage();
+linkPackage("@orgstream/schema", "schema-wasm/pkg");
 step(`schema-wasm/pkg built in ${((Date.now() - started) / 1000).toFixed(1)} s (${statSync(wasm).size} bytes of wasm)`);

@@ -1,7 +1,7 @@
 // README's web-app examples are files that run: examples/plain (served by the worker under
-// `npm run dev` at /examples/plain/, no build step) loads in headless Chromium and shows a
-// published event; README shows that file and examples/vite-react/src/main.tsx (run by
-// example-vite-react.e2e.test.mjs) exactly as they are.
+// `npm run dev` at /examples/plain/, no build step) and the Vite example's page (bundled by
+// esbuild into /examples/react/; example-vite-react.e2e.test.mjs runs it through Vite) load in
+// headless Chromium and show published events; README shows both files exactly as they are.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -24,6 +24,22 @@ test("the plain JavaScript example, served as it is, shows its status and every 
   assert.equal(r.status, 202);
   const item = await page.waitForSelector(`#events li[data-id="${r.body.ids[0]}"]`, { timeout: 2000 });
   assert.match(await item.textContent(), /task\.progress .*plain-example/);
+  assert.deepEqual(errors, []);
+});
+
+test("the React example's page, bundled by npm run dev, shows the history and live events", async () => {
+  const page = await env.browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  const t = await token("dev");
+  assert.equal((await publish(env.server.url, t, taskProgress("react-before", 0.25))).status, 202);
+  await page.goto(`${env.server.url}/examples/react/`);
+  await page.waitForSelector('[data-status="connected"]', { timeout: 5000 });
+  await page.waitForSelector('[data-task="react-before"]', { timeout: 5000 });
+  assert.equal((await publish(env.server.url, t, taskProgress("react-live", 0.75))).status, 202);
+  await page.waitForSelector('[data-task="react-live"]', { timeout: 2000 });
+  assert.match(await page.textContent('[data-task="react-live"]'), /75%/);
   assert.deepEqual(errors, []);
 });
 

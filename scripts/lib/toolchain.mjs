@@ -4,7 +4,7 @@
 // Only Node built-ins here: this runs before `npm ci` on a fresh clone.
 
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, statSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, statSync } from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
 import { homedir } from "node:os";
 import { join, dirname, relative } from "node:path";
@@ -52,6 +52,22 @@ export function lockedWasmBindgen() {
 }
 
 export const bin = (name) => join(toolsDir, "bin", name);
+
+/**
+ * node_modules/<name> -> <dir> (relative to the root), so the client, the dashboard, the examples,
+ * the tests and TypeScript import our packages by name inside this repository too, as apps do once
+ * they installed them. (`npm install ./<dir>` would do the same, but schema-wasm/pkg is a build
+ * output and does not exist when `npm ci` runs on a fresh clone.)
+ */
+export function linkPackage(name, dir) {
+  const link = join(root, "node_modules", ...name.split("/"));
+  try {
+    if (lstatSync(link).isSymbolicLink()) return;
+  } catch {}
+  rmSync(link, { recursive: true, force: true });
+  mkdirSync(dirname(link), { recursive: true });
+  symlinkSync(relative(dirname(link), join(root, dir)), link, "dir");
+}
 
 function ensureRust() {
   if (!output("cargo", ["--version"])) fail("cargo not found: install Rust with rustup (https://rustup.rs)");
