@@ -134,6 +134,7 @@ child.stdout.on("data", (chunk) => {
     announced = true;
     const url = ready[1].replace(/\/$/, "");
     step(`dashboard:    ${url}/  (gets a dev token by itself)`);
+    step(`examples:     ${url}/examples/plain/ and ${url}/examples/react/  (README, "Use it from a web app")`);
     step(`get a token:  npm run token -- --org dev --scope "subscribe publish"`);
     step(`watch:        curl -N "${url}/v1/stream?token=$(npm run -s token)"`);
   }

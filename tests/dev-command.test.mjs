@@ -95,6 +95,7 @@ test("npm run dev passes flags through to wrangler dev, and npm run token mints 
   // What it printed: the address it serves, once; no rebuild and restart right after start.
   const printed = readFileSync(devLog, "utf8");
   assert.ok(printed.includes(`dashboard:    ${url}/`), "the dashboard's address as served");
+  assert.ok(printed.includes(`${url}/examples/plain/`), "the examples' addresses");
   assert.ok(!/changed, restarting build/.test(printed), "no rebuild at start");
 });
 
