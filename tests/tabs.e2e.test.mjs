@@ -104,7 +104,9 @@ test("a frozen leading tab hands the stream to another tab, and follows when it 
   for (let i = 0; i < 2; i++) {
     const page = await context.newPage();
     page.on("pageerror", (e) => errors.push(e.message));
-    await page.goto(`${env.server.url}/`);
+    // silenceMs: a follower takes the lead from a leader silent for 2 s (heartbeats every 1 s here),
+    // should the frozen page keep its lock.
+    await page.goto(`${env.server.url}/?silenceMs=2000`);
     await page.waitForSelector('[data-status="connected"]', { timeout: 5000 });
     pages.push(page);
   }

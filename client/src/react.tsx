@@ -2,8 +2,8 @@
 // that the stream keeps fresh (TanStack Query's cache, updated with setQueryData or invalidated,
 // per event type, by a small map the app provides).
 
-import { createContext, useContext, useEffect, useMemo, useState, useSyncExternalStore, Component, type ReactNode, type ErrorInfo } from "react";
-import { useQuery, useQueryClient, type QueryKey, type UseQueryOptions, type UseQueryResult } from "@tanstack/react-query";
+import { createContext, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore, Component, type ReactNode, type ErrorInfo } from "react";
+import { useQuery, useQueryClient, type QueryFunction, type QueryKey, type UseQueryOptions, type UseQueryResult } from "@tanstack/react-query";
 import type { OrgEvent } from "@orgstream/schema";
 import { createOrgStream, type ConnectionStatus, type OrgStream, type OrgStreamOptions } from "./index.js";
 
@@ -114,7 +114,12 @@ export function useOrgEvents(handler: Listener): void {
   }, [shared, handler]);
 }
 
-/** What an event of one type does to a query's cached data. */
+/**
+ * What an event of one type does to a query's cached data: a function of the data and the event
+ * (applied with setQueryData, and applied again to the result of a fetch that was in flight when
+ * the event came, so make it idempotent: an event applied twice is applied once), or "invalidate"
+ * (fetch again).
+ */
 export type CacheRule<TData> = "invalidate" | ((data: TData | undefined, event: OrgEvent) => TData);
 
 export type ReliableQueryOptions<TData> = UseQueryOptions<TData, Error, TData, QueryKey> & {
@@ -140,14 +145,42 @@ export type ReliableQueryResult<TData> = UseQueryResult<TData, Error> & {
 export function useReliableQuery<TData>(options: ReliableQueryOptions<TData>): ReliableQueryResult<TData> {
   const { on, ...queryOptions } = options;
   const client = useQueryClient();
-  const query = useQuery(queryOptions);
+  // Events that arrive while a fetch is in flight, one list per fetch: the fetch answers with what
+  // the server had when it read, which may predate them, and TanStack Query keeps an initial
+  // fetch in flight rather than start another when asked to. So each fetch's result gets them
+  // applied again before it reaches the cache.
+  const inFlight = useRef<Set<OrgEvent[]>>(new Set());
+  const rules = useRef(on);
+  rules.current = on;
+  const fetchData = options.queryFn as QueryFunction<TData, QueryKey> | undefined;
+  const queryFn: QueryFunction<TData, QueryKey> | undefined = fetchData
+    ? async (context) => {
+        const arrived: OrgEvent[] = [];
+        inFlight.current.add(arrived);
+        try {
+          let data = (await fetchData(context)) as TData;
+          for (const event of arrived) {
+            const rule = rules.current[event.type];
+            if (typeof rule === "function") data = rule(data, event);
+          }
+          if (arrived.some((event) => rules.current[event.type] === "invalidate")) {
+            setTimeout(() => void client.invalidateQueries({ queryKey: options.queryKey }), 0);
+          }
+          return data;
+        } finally {
+          inFlight.current.delete(arrived);
+        }
+      }
+    : undefined;
+  const query = useQuery(queryFn ? { ...queryOptions, queryFn } : queryOptions);
   const { status } = useOrgStream();
   const [eventUpdatedAt, setEventUpdatedAt] = useState<number | null>(null);
   const key = JSON.stringify(options.queryKey);
   const handler = useMemo<Listener>(
     () => (event) => {
-      const rule = on[event.type];
+      const rule = rules.current[event.type];
       if (!rule) return;
+      for (const arrived of inFlight.current) arrived.push(event);
       if (rule === "invalidate") {
         void client.invalidateQueries({ queryKey: options.queryKey });
       } else {
@@ -155,11 +188,18 @@ export function useReliableQuery<TData>(options: ReliableQueryOptions<TData>): R
         setEventUpdatedAt(Date.now());
       }
     },
-    // The map and key are the identity of the rules; a new map each render would resubscribe.
+    // The key is the identity of the query; the rules are read from a ref, current at each event.
     // eslint-disable-next-line react-hooks/exhaustive-deps
     [client, key],
   );
   useOrgEvents(handler);
+  // Whenever the stream (re)connects, fetch again: what happened while it was not connected, or
+  // before it first was, is in the fetch, and everything after comes through the stream.
+  const connected = status === "connected";
+  useEffect(() => {
+    if (connected) void client.invalidateQueries({ queryKey: options.queryKey });
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [client, key, connected]);
   const fetchedAt = query.dataUpdatedAt || null;
   const lastUpdatedAt = fetchedAt === null ? eventUpdatedAt : Math.max(fetchedAt, eventUpdatedAt ?? 0);
   return Object.assign(query, {

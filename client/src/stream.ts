@@ -220,7 +220,10 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     const es = new EventSourceImpl(`${base}/v1/stream?${params}`);
     source = es;
 
-    const onHeartbeat = () => send({ type: "alive" });
+    const onHeartbeat = () => {
+      send({ type: "alive" });
+      if (leading && gen === generation) link?.post({ kind: "beat" });
+    };
     const onEvent = (e: MessageEvent) => {
       send({ type: "alive" });
       if (gen === generation) receive(String(e.data));
@@ -291,19 +294,30 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
   };
 
   /**
-   * Events relayed while this tab reads history (joining, or resumed after a freeze), held until
-   * the history is in: delivered before them they would move the last id past what history
-   * brings, and those events would be dropped as old.
+   * Events relayed while this tab reads history after its last id (joining with a lastEventId, or
+   * resumed after a freeze), held until the history is in: delivered before it, they would move
+   * the last id past what history brings, and those events would be dropped as old.
    */
   let relayed: string[] | null = null;
 
-  /** Reads history after the last id (or learns the position, with none yet), then the held relays. */
+  /**
+   * A follower with a last id reads what came after it, holding relays meanwhile. One without
+   * (a fresh tab) learns the org's latest id, to resume from there should it come to lead; relays
+   * are delivered as they come (learning the position never moves past a delivered event).
+   */
   const catchUp = async (token?: string) => {
     if (leading || closed || relayed) return;
+    if (!hasLastId) {
+      try {
+        await learnPosition(token ?? (await options.getToken()));
+      } catch {
+        // History unreachable: start from the relays.
+      }
+      return;
+    }
     relayed = [];
     try {
-      if (hasLastId) await readHistory(() => !leading && !closed);
-      else await learnPosition(token ?? (await options.getToken()));
+      await readHistory(() => !leading && !closed);
     } catch {
       // History unreachable: the relays go on; a later resume tries again.
     }
@@ -313,6 +327,21 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
   };
 
   const unsubscribeNetwork = network.subscribe(() => dispatch({ type: network.isOnline() ? "network-online" : "network-offline" }));
+
+  /**
+   * A follower watches the leader: while the leader says it is connected, its stream has
+   * heartbeats and events, which it relays; silence past heartbeatTimeoutMs means the leading tab
+   * is gone without releasing the lock (frozen without notice, hung), so this tab takes the lead.
+   */
+  let watchdog: unknown = null;
+  const watchLeader = () => {
+    watchdog = clear(watchdog);
+    if (leading || closed || machine.phase !== "following" || machine.status !== "connected") return;
+    watchdog = clock.setTimeout(() => {
+      watchdog = null;
+      if (!leading && !closed) link?.takeOver();
+    }, heartbeatTimeoutMs);
+  };
 
   /** What the other tabs said: a follower takes the leader's stream; the leader answers. */
   const hear = (message: TabMessage) => {
@@ -326,6 +355,8 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
       else deliver(message.raw);
     } else if (message.kind === "status") dispatch({ type: "leader-status", status: message.status });
     else if (message.kind === "resync") resync(message.info);
+    // Anything but a hello or a reconnect comes from the leader: it is alive.
+    if (message.kind !== "hello" && message.kind !== "reconnect") watchLeader();
   };
 
   /**
@@ -352,12 +383,14 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     link = joinTabs(env, name, {
       lead: () => {
         leading = true;
+        watchdog = clear(watchdog);
         dispatch({ type: "lead" });
         link?.post({ kind: "status", status: machine.status });
       },
       follow: () => {
         leading = false;
         dispatch({ type: "follow" });
+        watchLeader();
       },
       message: hear,
       resumed: () => void catchUp(),
@@ -393,6 +426,7 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     },
     close() {
       closed = true;
+      watchdog = clear(watchdog);
       dispatch({ type: "close" });
       link?.close();
       link = null;

@@ -1,7 +1,8 @@
 // One stream per browser, shared by its tabs: the tabs of one org and user elect a leader with the
 // Web Locks API (the lock is held while the tab leads, and released by the browser when the tab
-// closes, crashes or is discarded), and the leader relays what its stream delivers to the others
-// over a BroadcastChannel. Every tab still validates, orders and de-duplicates what it is given
+// closes, crashes or is discarded; the leader gives it up itself when its page is frozen, and a
+// follower takes it, `steal`, from a leader that went silent), and the leader relays what its
+// stream delivers to the others over a BroadcastChannel. Every tab still validates, orders and de-duplicates what it is given
 // (stream.ts). This file is the link between tabs; stream.ts decides what to do with it.
 
 import type { ConnectionStatus } from "./machine.js";
@@ -17,11 +18,13 @@ export type TabMessage =
   /** A tab joined: the leader answers with its status. */
   | { kind: "hello" }
   /** A follower's reconnect(): the leader tries its stream again. */
-  | { kind: "reconnect" };
+  | { kind: "reconnect" }
+  /** The leader's stream had a heartbeat: the leader is alive (events say so too). */
+  | { kind: "beat" };
 
 /** The parts of `navigator.locks` this uses. */
 export interface LockManagerLike {
-  request(name: string, options: { signal?: AbortSignal }, callback: (lock: unknown) => Promise<void>): Promise<unknown>;
+  request(name: string, options: { signal?: AbortSignal; steal?: boolean }, callback: (lock: unknown) => Promise<void>): Promise<unknown>;
 }
 
 /** The parts of `BroadcastChannel` this uses. */
@@ -68,6 +71,8 @@ export function shareName(base: string, token: string): string | null {
 
 export interface TabLink {
   post(message: TabMessage): void;
+  /** Takes the lead from a leading tab that went silent (frozen without notice, hung). */
+  takeOver(): void;
   close(): void;
 }
 
@@ -90,62 +95,76 @@ export function joinTabs(env: TabEnvironment, name: string, on: TabHandlers): Ta
   const channel = new env.BroadcastChannel(name);
   channel.onmessage = (e) => on.message(e.data as TabMessage);
   let closed = false;
+  let frozen = false;
   let stepDown: (() => void) | null = null; // releases the lock while leading
-  let abort: AbortController | null = null; // cancels a queued request
+  let queued: AbortController | null = null; // cancels the request waiting in the queue
 
-  let competing = false; // a request is queued or held: one at a time per tab
-  const compete = () => {
-    if (closed || competing) return;
-    competing = true;
-    const controller = new AbortController();
-    abort = controller;
+  /** Asks for the lock: waits in the queue, or (`steal`) takes it from a leader that went silent. */
+  const acquire = (steal: boolean) => {
+    if (closed || frozen || stepDown || (queued && !steal)) return;
+    queued?.abort();
+    const controller = steal ? null : new AbortController();
+    queued = controller;
+    let held = false;
     env.locks
-      .request(name, { signal: controller.signal }, () => {
-        abort = null;
+      .request(name, controller ? { signal: controller.signal } : { steal: true }, () => {
+        if (queued === controller) queued = null;
         if (closed) return Promise.resolve();
+        held = true;
         return new Promise<void>((release) => {
           stepDown = release;
           on.lead();
         });
       })
-      .catch(() => {
-        // Aborted while queued (close, freeze): nothing was held.
-      })
-      .finally(() => {
-        competing = false;
-      });
+      .then(
+        () => {
+          // Released by this tab (freeze, close).
+        },
+        () => {
+          if (queued === controller) queued = null;
+          if (!held) return; // aborted while waiting in the queue
+          // Stolen: another tab found this one silent and leads now. Follow, and queue again.
+          stepDown = null;
+          on.follow();
+          acquire(false);
+        },
+      );
   };
 
   const onFreeze = () => {
-    if (stepDown) {
-      const release = stepDown;
-      stepDown = null;
+    frozen = true;
+    const release = stepDown;
+    stepDown = null;
+    if (release) {
       on.follow();
       release();
-    } else {
-      abort?.abort();
-      abort = null;
     }
+    queued?.abort();
+    queued = null;
   };
   const onResume = () => {
-    compete();
+    frozen = false;
+    acquire(false);
     on.resumed();
   };
   env.lifecycle?.addEventListener("freeze", onFreeze);
   env.lifecycle?.addEventListener("resume", onResume);
 
-  compete();
+  acquire(false);
   channel.postMessage({ kind: "hello" } satisfies TabMessage);
 
   return {
     post(message) {
       if (!closed) channel.postMessage(message);
     },
+    takeOver() {
+      acquire(true);
+    },
     close() {
       closed = true;
       env.lifecycle?.removeEventListener("freeze", onFreeze);
       env.lifecycle?.removeEventListener("resume", onResume);
-      abort?.abort();
+      queued?.abort();
       stepDown?.();
       stepDown = null;
       channel.close();

@@ -118,7 +118,10 @@ export function fakeNetwork(online = true) {
 export const envelope = (id, type = "task.progress") =>
   JSON.stringify({ id: String(id), type, ts: "2026-11-25T07:00:00.000Z", data: { taskId: `t${id}`, progress: 0.5 } });
 
-/** navigator.locks for tests: exclusive locks, granted in request order; a queued request can be aborted. */
+/**
+ * navigator.locks for tests: exclusive locks, granted in request order; a queued request can be
+ * aborted; `steal` takes the lock from its holder (whose request rejects) at once.
+ */
 export class FakeLocks {
   constructor() {
     this.held = new Map();
@@ -129,6 +132,18 @@ export class FakeLocks {
       const entry = { callback, resolve, reject };
       const queue = this.queues.get(name) ?? [];
       this.queues.set(name, queue);
+      if (options.steal) {
+        // The holder loses the lock (its request rejects); the stealer holds it at once.
+        const holder = this.held.get(name);
+        if (holder) {
+          holder.stolen = true;
+          holder.reject(new Error("AbortError"));
+        }
+        this.held.delete(name);
+        queue.unshift(entry);
+        this.grant(name);
+        return;
+      }
       options.signal?.addEventListener("abort", () => {
         const at = queue.indexOf(entry);
         if (at < 0) return;
@@ -148,6 +163,7 @@ export class FakeLocks {
       .then(() => next.callback({ name }))
       .then(next.resolve, next.reject)
       .finally(() => {
+        if (next.stolen) return; // already replaced by the stealer
         this.held.delete(name);
         this.grant(name);
       });

@@ -22,6 +22,9 @@ function browser(t, { latestId = null, log = [], slow = { historyMs: 0 } } = {})
       set onmessage(fn) {
         super.onmessage = fn && ((e) => state.frozen || fn(e));
       }
+      postMessage(message) {
+        if (!state.frozen && !state.hung) super.postMessage(message);
+      }
     }
     const delivered = [];
     const statuses = [];
@@ -47,7 +50,7 @@ function browser(t, { latestId = null, log = [], slow = { historyMs: 0 } } = {})
       ...options,
     });
     stream.subscribe((s) => statuses.push(s));
-    const one = { name, stream, delivered, statuses, lifecycle };
+    const one = { name, stream, delivered, statuses, lifecycle, hang: () => (state.hung = true) };
     open.push(one);
     return one;
   };
@@ -185,4 +188,42 @@ test("a following tab that was frozen reads what it missed from history when it 
   assert.deepEqual(a.delivered, ["1", "2", "3", "4"]);
   assert.deepEqual(b.streams(), ["a"], "still one stream");
   b.closeAll();
+});
+
+test("a leading tab that goes silent without a freeze event loses the lead after the silence timeout", async (t) => {
+  const b = browser(t);
+  const [a, bb] = ["a", "b"].map((name) => b.tab(name, { heartbeatTimeoutMs: 5000 }));
+  await settle();
+  const first = b.es.latest;
+  first.open();
+  first.heartbeat();
+  await settle();
+  assert.deepEqual([a.stream.status, bb.stream.status], ["connected", "connected"]);
+  a.hang(); // a keeps the lock but sends nothing more (suspended without notice, hung)
+  await b.clock.advance(4000);
+  await settle();
+  assert.deepEqual(b.streams(), ["a"], "not before the silence timeout");
+  await b.clock.advance(1500);
+  await settle();
+  await settle();
+  assert.deepEqual(b.streams(), ["b"], "b took the lead; a, its lock stolen, stopped streaming");
+  b.es.latest.open();
+  b.es.latest.emit("task.progress", envelope(1));
+  await settle();
+  assert.deepEqual(bb.delivered, ["1"]);
+});
+
+test("while the leader is connected, its heartbeats keep the followers from taking over", async (t) => {
+  const b = browser(t);
+  b.tab("a", { heartbeatTimeoutMs: 5000 });
+  b.tab("b", { heartbeatTimeoutMs: 5000 });
+  await settle();
+  const source = b.es.latest;
+  source.open();
+  for (let i = 0; i < 6; i++) {
+    source.heartbeat();
+    await settle();
+    await b.clock.advance(3000);
+  }
+  assert.deepEqual(b.streams(), ["a"], "18 s of heartbeats every 3 s: still one leader");
 });
