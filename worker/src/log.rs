@@ -210,12 +210,16 @@ impl ReplayLog {
 
     /// The newest broadcast event of a kept type (`KEPT_TYPES`), retained or not.
     pub fn kept(&self, type_name: &str) -> worker::Result<Option<String>> {
+        self.envelope("SELECT envelope FROM kept WHERE type = ?", type_name)
+    }
+
+    /// The `envelope` column of the one row `query` selects by `key`, if there is one.
+    fn envelope(&self, query: &str, key: &str) -> worker::Result<Option<String>> {
         #[derive(Deserialize)]
         struct Row {
             envelope: String,
         }
-        let rows: Vec<Row> =
-            self.sql.exec("SELECT envelope FROM kept WHERE type = ?", vec![type_name.into()])?.to_array()?;
+        let rows: Vec<Row> = self.sql.exec(query, vec![key.into()])?.to_array()?;
         Ok(rows.into_iter().next().map(|r| r.envelope))
     }
 
@@ -276,13 +280,7 @@ impl ReplayLog {
 
     /// The pending version envelope of `scope`, if any.
     pub fn pending_version(&self, scope: &str) -> worker::Result<Option<String>> {
-        #[derive(Deserialize)]
-        struct Row {
-            envelope: String,
-        }
-        let rows: Vec<Row> =
-            self.sql.exec("SELECT envelope FROM pending_versions WHERE scope = ?", vec![scope.into()])?.to_array()?;
-        Ok(rows.into_iter().next().map(|r| r.envelope))
+        self.envelope("SELECT envelope FROM pending_versions WHERE scope = ?", scope)
     }
 
     /// Clears the pending version of `scope`; whether there was one.

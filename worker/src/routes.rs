@@ -294,11 +294,31 @@ extern "C" {
 /// `GET /v1/events/latest?type=`: the newest event of a type whose newest the org keeps.
 async fn latest(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
     let claims = authenticate(req, url, env, TokenIn::HeaderOrQuery, Scope::Subscribe)?;
-    let kept = schema_wasm::rules::KEPT_TYPES;
-    let event_type = http::query(url, "type").and_then(|raw| kept.iter().find(|t| **t == raw)).ok_or_else(|| {
-        ApiError::bad_request(format!("type must be a type whose newest event is kept ({})", kept.join(", ")))
-    })?;
+    let event_type = type_param(url, KEPT)?.ok_or_else(|| KEPT.refusal())?;
     call_hub(env, &claims.org, &HubCall::Latest { sub: claims.sub, event_type: event_type.to_string() }).await
+}
+
+/// The event types a `?type=` may name, and how the refusal says what they are.
+struct TypeParam {
+    types: &'static [&'static str],
+    what: &'static str,
+}
+
+const KEPT: TypeParam = TypeParam { types: &schema_wasm::rules::KEPT_TYPES, what: "a type whose newest event is kept" };
+const CATALOG: TypeParam = TypeParam { types: schema_wasm::EVENT_TYPES, what: "an event type of the catalog" };
+
+impl TypeParam {
+    fn refusal(&self) -> ApiError {
+        ApiError::bad_request(format!("type must be {} ({})", self.what, self.types.join(", ")))
+    }
+}
+
+/// `?type=`, when given: one of `allowed.types`, else `400` listing them.
+fn type_param(url: &worker::Url, allowed: TypeParam) -> std::result::Result<Option<&'static str>, ApiError> {
+    match http::query(url, "type") {
+        Some(raw) => allowed.types.iter().find(|t| **t == raw).map(|t| Some(*t)).ok_or_else(|| allowed.refusal()),
+        None => Ok(None),
+    }
 }
 
 async fn history(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
@@ -317,17 +337,7 @@ async fn history(req: &Request, url: &worker::Url, env: &Env) -> std::result::Re
         None => 100,
     };
     let request_id = http::request_id(url)?;
-    let event_type = match http::query(url, "type") {
-        Some(raw) => {
-            Some(schema_wasm::EVENT_TYPES.iter().find(|t| **t == raw).map(|t| t.to_string()).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "type must be an event type of the catalog ({})",
-                    schema_wasm::EVENT_TYPES.join(", ")
-                ))
-            })?)
-        }
-        None => None,
-    };
+    let event_type = type_param(url, CATALOG)?.map(str::to_string);
     call_hub(env, &claims.org, &HubCall::History { sub: claims.sub, after, limit, request_id, event_type }).await
 }
 
