@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { launchChromium } from "./support/browser.mjs";
+import { collectErrors, launchChromium } from "./support/browser.mjs";
 import { startWorker, freePort, root } from "./support/worker.mjs";
 import { token, publish, taskProgress } from "./support/client.mjs";
 
@@ -63,9 +63,7 @@ test("the packed packages install into a Vite app, type-check, build, and show a
 
   browser = await launchChromium();
   const page = await browser.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  const errors = collectErrors(page);
   const t = await token("dev"); // the org of the dev token the page gets
   assert.equal((await publish(server.url, t, taskProgress("before-load", 0.25))).status, 202);
 

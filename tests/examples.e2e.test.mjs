@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { workerAndBrowser } from "./support/browser.mjs";
+import { collectErrors, workerAndBrowser } from "./support/browser.mjs";
 import { root } from "./support/worker.mjs";
 import { token, publish, taskProgress } from "./support/client.mjs";
 
@@ -14,9 +14,7 @@ const env = workerAndBrowser({ DEV_MODE: "true" }); // the pages get dev tokens
 
 test("the plain JavaScript example, served as it is, shows its status and every published event", async () => {
   const page = await env.browser.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  const errors = collectErrors(page);
   const t = await token("dev");
   await page.goto(`${env.server.url}/examples/plain/`);
   await page.waitForFunction(() => document.getElementById("status")?.textContent === "connected", null, { timeout: 5000 });
@@ -29,9 +27,7 @@ test("the plain JavaScript example, served as it is, shows its status and every 
 
 test("the React example's page, bundled by npm run dev, shows the history and live events", async () => {
   const page = await env.browser.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  const errors = collectErrors(page);
   const t = await token("dev");
   assert.equal((await publish(env.server.url, t, taskProgress("react-before", 0.25))).status, 202);
   await page.goto(`${env.server.url}/examples/react/`);

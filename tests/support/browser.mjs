@@ -27,3 +27,10 @@ export function workerAndBrowser(vars) {
   });
   return env;
 }
+
+/** Collects into `errors` what `page` throws and what it logs as an error to its console. */
+export function collectErrors(page, errors = []) {
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  return errors;
+}
