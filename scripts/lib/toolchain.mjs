@@ -4,7 +4,7 @@
 // Only Node built-ins here: this runs before `npm ci` on a fresh clone.
 
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, statSync } from "node:fs";
+import { appendFileSync, chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, statSync } from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
 import { homedir } from "node:os";
 import { join, dirname, relative } from "node:path";
@@ -131,20 +131,30 @@ function ensureNodeModules() {
   run("npm", ["ci", "--no-audit", "--no-fund"]);
 }
 
-/** A local TOKEN_SECRET for wrangler dev; .dev.vars is never deployed and never committed. */
-export function ensureDevVars() {
-  const path = join(root, ".dev.vars");
+/**
+ * A local TOKEN_SECRET for wrangler dev; .dev.vars is never deployed and never committed. It holds
+ * a secret, so only its owner may read it (mode 600). `path` is for the tests.
+ */
+export function ensureDevVars(path = join(root, ".dev.vars")) {
   if (!existsSync(path)) {
     step("writing .dev.vars with a random local TOKEN_SECRET (used by wrangler dev and npm run token)");
     writeFileSync(
       path,
       `# Local settings for wrangler dev (never deployed, git-ignored). Made by npm run setup.\n` +
         `TOKEN_SECRET="${randomBytes(32).toString("hex")}"\n`,
+      { mode: 0o600 },
     );
+  } else if (process.platform !== "win32" && statSync(path).mode & 0o077) {
+    // (Windows has no such modes: there Node reports every file as 666.)
+    const was = (statSync(path).mode & 0o777).toString(8);
+    step(`making .dev.vars readable by its owner only (it holds TOKEN_SECRET): chmod 600, it was ${was}`);
+    chmodSync(path, 0o600);
   }
-  if (!/^DEV_MODE\s*=/m.test(readFileSync(path, "utf8"))) {
+  const text = readFileSync(path, "utf8");
+  if (!/^DEV_MODE\s*=/m.test(text)) {
     step("enabling DEV_MODE in .dev.vars (the local server hands the dashboard a dev token)");
-    writeFileSync(path, `${readFileSync(path, "utf8")}DEV_MODE="true"\n`);
+    // Appended in place: the file keeps its mode.
+    appendFileSync(path, `${text === "" || text.endsWith("\n") ? "" : "\n"}DEV_MODE="true"\n`);
   }
 }
 
