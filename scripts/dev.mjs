@@ -27,6 +27,18 @@ const flagValue = (flag) => {
 };
 const ip = flagValue("--ip") ?? "127.0.0.1";
 const port = flagValue("--port") ?? "8787";
+// DEV_MODE (in .dev.vars) makes GET /v1/dev/token hand out subscribe+publish tokens for any org.
+// The worker answers it only for a loopback Host, but a Host header (and wrangler dev's
+// CF-Connecting-IP) can be forged by a caller: served beyond loopback, dev tokens are not.
+const loopback = /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/i.test(ip);
+const devModeOff = args.some((a, i) => /^DEV_MODE[:=]false$/.test(a.replace(/^--var[= ]?/, "")) && (a.startsWith("--var") || args[i - 1] === "--var"));
+if (!loopback && !devModeOff) {
+  console.error(
+    `npm run dev: --ip ${ip} would serve dev tokens for any org to every machine that reaches it (DEV_MODE is on in .dev.vars); ` +
+      `serve on loopback (the default), or turn dev tokens off for this run: npm run dev -- --ip ${ip} --var DEV_MODE:false`,
+  );
+  process.exit(2);
+}
 if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) {
   console.error(`npm run dev: --port must be a port number, got ${JSON.stringify(port)}; e.g. npm run dev -- --port 8788`);
   process.exit(2);

@@ -3,6 +3,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { startWorker } from "./support/worker.mjs";
+import { readMetrics } from "./support/metrics.mjs";
 import { token, publish, taskProgress, openStream } from "./support/client.mjs";
 
 let server;
@@ -133,6 +134,13 @@ test("a stream ends when its token does (exp plus the 60 s of allowed skew) with
   assert.equal(s.events.at(-1).event, "stream.expired");
   assert.equal(s.events.at(-1).id, undefined, "a notice, not an event: Last-Event-ID stays");
   assert.ok(after >= 500 && after < 6000, `ended ${after} ms after opening`);
+  // Counted and shown in metrics (it was counted, and never rendered, before one list held both).
+  const metrics = await token("acme", "metrics");
+  let counted = 0;
+  for (const deadline = Date.now() + 5000; counted < 1 && Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+    counted = (await readMetrics(server.url, metrics)).value("orgstream_connections_total", { action: "token_expired" });
+  }
+  assert.ok(counted >= 1, `orgstream_connections_total{action="token_expired"} is ${counted}`);
   const fresh = await token("acme", "subscribe publish");
   const again = await openStream(server.url, fresh);
   assert.equal(again.status, 200, "a fresh token opens again");

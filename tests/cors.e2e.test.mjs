@@ -84,6 +84,14 @@ test("preflights and answers carry CORS headers only for allowed origins and bro
   assert.equal(denied.status, 405);
   const metrics = await preflight("/v1/metrics", "https://app.example.com");
   assert.equal(metrics.headers.get("access-control-allow-origin"), null, "metrics is for servers");
+  // Feature flags read GET /v1/events/latest: its preflight was a 405 while the CORS route list
+  // and the router's were two lists (one table now).
+  const latest = await preflight("/v1/events/latest", "https://app.example.com");
+  assert.equal(latest.status, 204);
+  assert.equal(latest.headers.get("access-control-allow-methods"), "GET");
+  const ticket = await preflight("/v1/stream/ticket", "https://app.example.com");
+  assert.equal(ticket.status, 204);
+  assert.equal(ticket.headers.get("access-control-allow-methods"), "POST");
 
   const tok = await token("cors-org", "subscribe");
   const refused = await fetch(`${server.url}/v1/events?token=${tok}&limit=0`, { headers: { origin: "https://app.example.com" } });

@@ -113,6 +113,27 @@ test("npm run dev on a port in use says so in one line, before building anything
   }
 });
 
+test("npm run dev refuses to serve dev tokens beyond loopback, before building anything", async () => {
+  const busy = createServer();
+  await new Promise((r) => busy.listen(0, "0.0.0.0", r));
+  const port = String(busy.address().port);
+  try {
+    const r = spawnSync("npm", ["run", "-s", "dev", "--", "--ip", "0.0.0.0", "--port", port], { cwd: root, encoding: "utf8", timeout: 30_000 });
+    assert.equal(r.status, 2);
+    assert.equal(
+      r.stderr.trim(),
+      "npm run dev: --ip 0.0.0.0 would serve dev tokens for any org to every machine that reaches it (DEV_MODE is on in .dev.vars); serve on loopback (the default), or turn dev tokens off for this run: npm run dev -- --ip 0.0.0.0 --var DEV_MODE:false",
+    );
+    assert.ok(!/dashboard:|building|starting wrangler/.test(r.stdout), "nothing else ran");
+    // With dev tokens off it goes on, to the next check (the port is taken here).
+    const off = spawnSync("npm", ["run", "-s", "dev", "--", "--ip", "0.0.0.0", "--port", port, "--var", "DEV_MODE:false"], { cwd: root, encoding: "utf8", timeout: 30_000 });
+    assert.equal(off.status, 2);
+    assert.match(off.stderr, new RegExp(`port ${port} on 0\\.0\\.0\\.0 is in use`));
+  } finally {
+    busy.close();
+  }
+});
+
 test("npm run dev with a mistyped flag says so in one line, before building anything", () => {
   const r = spawnSync("npm", ["run", "-s", "dev", "--", "--prot", "8781"], { cwd: root, encoding: "utf8", timeout: 30_000 });
   assert.equal(r.status, 2);

@@ -103,6 +103,30 @@ test("connects per subject per minute; the pages of one far-behind stream are on
   other.close();
 });
 
+test("replays of a used ticket are refused before anything is counted: its owner's connects are untouched", async () => {
+  const org = "limit-tickets";
+  const tia = await as(org, "tia");
+  const ticket = async () => {
+    const r = await fetch(`${server.url}/v1/stream/ticket`, { method: "POST", headers: { authorization: `Bearer ${tia}` } });
+    assert.equal(r.status, 200);
+    return (await r.json()).ticket;
+  };
+  const first = await ticket();
+  const s = await openStream(server.url, "", { query: { ticket: first } });
+  assert.equal(s.status, 200);
+  await s.until((x) => x.retry !== null);
+  s.close();
+  for (let i = 0; i < 10; i++) {
+    const replay = await openStream(server.url, "", { query: { ticket: first } });
+    assert.equal(replay.status, 401, `replay ${i + 1}`);
+    assert.match(replay.body.error.message, /this ticket was used already/);
+  }
+  // SUB_CONNECTS_PER_MINUTE is 6 here: ten counted replays would have used it up.
+  const own = await openStream(server.url, "", { query: { ticket: await ticket() } });
+  assert.equal(own.status, 200, "the owner's own new stream");
+  own.close();
+});
+
 test("history requests per subject per minute", async () => {
   const org = "limit-history";
   const fay = await as(org, "fay");

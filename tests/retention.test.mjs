@@ -9,7 +9,7 @@ let byCount;
 let byAge;
 before(async () => {
   byCount = await startWorker({ vars: { HISTORY_MAX_EVENTS: 5 } });
-  byAge = await startWorker({ vars: { HISTORY_MAX_AGE_SECONDS: 1 } });
+  byAge = await startWorker({ vars: { HISTORY_MAX_AGE_SECONDS: 1, MAX_CONNECTION_AGE_SECONDS: 1 } });
 });
 after(async () => {
   await byCount?.stop();

@@ -17,7 +17,7 @@ test("the stream starts at once with SSE headers, retry and a comment", async ()
   const s = await openStream(server.url, await token("start-org"));
   assert.equal(s.status, 200);
   assert.equal(s.response.headers.get("content-type"), "text/event-stream; charset=utf-8");
-  assert.equal(s.response.headers.get("cache-control"), "no-cache, no-transform");
+  assert.equal(s.response.headers.get("cache-control"), "no-store, no-transform");
   assert.equal(s.response.headers.get("x-accel-buffering"), "no");
   await s.until((x) => x.retry !== null && x.comments.length > 0, 2000, "retry and a comment");
   assert.equal(s.retry, 1500);

@@ -191,8 +191,36 @@ shaped_struct! {
 }
 
 /// Frames only the server sends (contract 3, "Server-generated frames"); publishing one is refused.
-pub const SERVER_FRAME_TYPES: [&str; 5] =
-    ["heartbeat", "stream.reset", "stream.replaced", "stream.overflow", "stream.expired"];
+/// The worker names the frames it writes by these, so the names exist once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerFrame {
+    Heartbeat,
+    Reset,
+    Replaced,
+    Overflow,
+    Expired,
+}
+
+impl ServerFrame {
+    pub const fn name(self) -> &'static str {
+        match self {
+            ServerFrame::Heartbeat => "heartbeat",
+            ServerFrame::Reset => "stream.reset",
+            ServerFrame::Replaced => "stream.replaced",
+            ServerFrame::Overflow => "stream.overflow",
+            ServerFrame::Expired => "stream.expired",
+        }
+    }
+}
+
+/// The names of every `ServerFrame`.
+pub const SERVER_FRAME_TYPES: [&str; 5] = [
+    ServerFrame::Heartbeat.name(),
+    ServerFrame::Reset.name(),
+    ServerFrame::Replaced.name(),
+    ServerFrame::Overflow.name(),
+    ServerFrame::Expired.name(),
+];
 
 macro_rules! catalog {
     ($($variant:ident = $name:literal,)*) => {

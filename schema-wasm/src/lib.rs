@@ -13,7 +13,7 @@ pub mod rules;
 pub mod shape;
 mod walk;
 
-pub use catalog::{EVENT_TYPES, SERVER_FRAME_TYPES};
+pub use catalog::{ServerFrame, EVENT_TYPES, SERVER_FRAME_TYPES};
 pub use error::{ErrorCode, ValidationError};
 pub use event::{parse_published, EnvelopeOut, PublishedEvent, Target};
 pub use event::{validate_data, validate_envelope};

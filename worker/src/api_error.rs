@@ -18,7 +18,7 @@ pub struct ApiError {
     pub message: String,
     pub details: Vec<Detail>,
     /// The `allow` header of a 405.
-    pub allow: Option<&'static str>,
+    pub allow: Option<String>,
     /// The `retry-after` header of a 429, in seconds.
     pub retry_after: Option<u64>,
 }
@@ -41,8 +41,9 @@ impl ApiError {
         let shown: String = path.chars().take(200).collect();
         ApiError::new(404, "not_found", format!("no route for {shown}; see docs/protocol.md for the endpoints"))
     }
-    pub fn method_not_allowed(method: &str, allow: &'static str) -> ApiError {
-        let mut e = ApiError::new(405, "method_not_allowed", format!("{method} is not allowed here; use {allow}"));
+    pub fn method_not_allowed(method: &str, allow: String) -> ApiError {
+        let shown: String = method.chars().take(40).collect();
+        let mut e = ApiError::new(405, "method_not_allowed", format!("{shown} is not allowed here; use {allow}"));
         e.allow = Some(allow);
         e
     }

@@ -32,35 +32,40 @@ fn too_long(field: &str, value: &Option<String>, max: usize) -> Option<String> {
     value.as_ref().filter(|v| v.chars().count() > max).map(|_| format!("{field} must be at most {max} characters"))
 }
 
-/// Removes what looks like a token from report text before it is logged or kept: the value of any
-/// `token=` parameter, and anything shaped like a JWT (`eyJ...` `.` `...` `.` `...`). Pages put
-/// tokens in stream URLs, and tokens must never reach logs.
+/// Query parameters whose values are credentials: a token, a stream ticket.
+const SECRET_PARAMS: [&str; 2] = ["token=", "ticket="];
+/// The starts of credentials written out: a stream ticket (`t1.` then its base64url JSON payload)
+/// and a JWT (base64url JSON). Both are base64url parts joined by two dots. The ticket is listed
+/// first: it holds `eyJ` too, and the earlier match wins.
+const SECRET_SHAPES: [&str; 2] = ["t1.eyJ", "eyJ"];
+
+/// Removes what looks like a credential from report text before it is logged or kept: the value of
+/// any `token=` or `ticket=` parameter, and anything shaped like a JWT or a stream ticket. Pages
+/// put tokens and tickets in stream URLs, and neither may reach logs.
 pub fn redact(text: &str) -> String {
     let is_b64 = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     loop {
-        let param = rest.find("token=").map(|i| (i, true));
-        let jwt = rest.find("eyJ").map(|i| (i, false));
-        let next = match (param, jwt) {
-            (Some(p), Some(j)) => Some(if p.0 <= j.0 { p } else { j }),
-            (p, j) => p.or(j),
-        };
-        let Some((at, is_param)) = next else {
+        let params = SECRET_PARAMS.iter().filter_map(|p| rest.find(p).map(|at| (at, Some(*p))));
+        let shapes = SECRET_SHAPES.iter().filter_map(|s| rest.find(s).map(|at| (at, None)));
+        // The earliest; at one place, a parameter before a shape and a ticket before a JWT.
+        let Some((at, param)) = params.chain(shapes).min_by_key(|(at, _)| *at) else {
             out.push_str(rest);
             return out;
         };
         let (before, from) = rest.split_at(at);
         out.push_str(before);
-        if is_param {
-            out.push_str("token=[redacted]");
-            let value = from.get("token=".len()..).unwrap_or("");
+        if let Some(param) = param {
+            out.push_str(param);
+            out.push_str("[redacted]");
+            let value = from.get(param.len()..).unwrap_or("");
             let end =
                 value.find(|c: char| c == '&' || c == '#' || c.is_whitespace() || c == '"').unwrap_or(value.len());
             rest = value.get(end..).unwrap_or("");
         } else {
-            // A JWT: three base64url parts joined by dots (the last may be empty). `from` starts
-            // with "eyJ", so `end` is at least 3 and the scan always moves on.
+            // Base64url parts joined by two dots (the last may be empty). `from` starts with a
+            // shape of at least three characters, so `end` is at least 3 and the scan moves on.
             let mut end = 0;
             let mut dots = 0;
             for (i, c) in from.char_indices() {
@@ -128,6 +133,19 @@ mod tests {
         assert_eq!(redact("ends with token="), "ends with token=[redacted]");
         let r = parse(format!(r#"{{"message":"x","url":"http://h/?token={jwt}"}}"#).as_bytes()).unwrap();
         assert_eq!(r.url.as_deref(), Some("http://h/?token=[redacted]"));
+    }
+
+    #[test]
+    fn stream_tickets_are_redacted_too() {
+        let ticket = "t1.eyJvcmciOiJhY21lIn0.c2lnbmF0dXJlLXBhcnQ";
+        assert_eq!(redact(&format!("GET /v1/stream?ticket={ticket}&x=1")), "GET /v1/stream?ticket=[redacted]&x=1");
+        assert_eq!(redact(&format!("failed with {ticket} at line 3")), "failed with [redacted-token] at line 3");
+        assert_eq!(redact(&format!("({ticket})")), "([redacted-token])");
+        assert_eq!(redact("at1.2.3 and t1.abc.def"), "at1.2.3 and t1.abc.def", "not a ticket's payload");
+        let r =
+            parse(format!(r#"{{"message":"{ticket}","stack":"at /v1/stream?ticket={ticket}"}}"#).as_bytes()).unwrap();
+        assert_eq!(r.message, "[redacted-token]");
+        assert_eq!(r.stack.as_deref(), Some("at /v1/stream?ticket=[redacted]"));
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct SubLimits {
     pub connects_per_minute: u32,
     pub history_per_minute: u32,
     pub publishes_per_minute: u32,
+    /// Request ids one subject may own at once (`hub::ownership`).
+    pub request_ids_per_sub: u32,
 }
 
 /// A var that is set but not usable; the message names it and says what is allowed.
@@ -48,6 +50,7 @@ pub const DEFAULT_MAX_STREAMS_PER_ORG: u64 = 10_000;
 pub const DEFAULT_SUB_CONNECTS_PER_MINUTE: u64 = 120;
 pub const DEFAULT_SUB_HISTORY_PER_MINUTE: u64 = 600;
 pub const DEFAULT_SUB_PUBLISHES_PER_MINUTE: u64 = 60_000;
+pub const DEFAULT_MAX_REQUEST_IDS_PER_SUB: u64 = 64;
 
 impl Config {
     /// Builds the config from a lookup of var names (`None` = unset: use the default).
@@ -61,7 +64,7 @@ impl Config {
                 ))),
             }
         };
-        Ok(Config {
+        let config = Config {
             heartbeat_interval_ms: num("HEARTBEAT_INTERVAL_MS", DEFAULT_HEARTBEAT_INTERVAL_MS, 10, 3_600_000)?,
             retry_ms: num("RETRY_MS", DEFAULT_RETRY_MS, 0, 3_600_000)?,
             retention: Retention {
@@ -87,8 +90,20 @@ impl Config {
                 history_per_minute: num("SUB_HISTORY_PER_MINUTE", DEFAULT_SUB_HISTORY_PER_MINUTE, 1, 1_000_000)? as u32,
                 publishes_per_minute: num("SUB_PUBLISHES_PER_MINUTE", DEFAULT_SUB_PUBLISHES_PER_MINUTE, 1, 1_000_000)?
                     as u32,
+                request_ids_per_sub: num("MAX_REQUEST_IDS_PER_SUB", DEFAULT_MAX_REQUEST_IDS_PER_SUB, 1, 1_000_000)?
+                    as u32,
             },
-        })
+        };
+        // A request id stays its owner's while it is used; a stream uses its id for its whole
+        // life, so the retention that forgets unused ids must outlast the longest stream.
+        if config.retention.max_age_ms < config.max_connection_age_ms {
+            return Err(ConfigError(format!(
+                "HISTORY_MAX_AGE_SECONDS ({}) must be at least MAX_CONNECTION_AGE_SECONDS ({}): a stream's requestId must stay its owner's while the stream is open; raise the first or lower the second",
+                config.retention.max_age_ms / 1000,
+                config.max_connection_age_ms / 1000
+            )));
+        }
+        Ok(config)
     }
 }
 
@@ -122,6 +137,18 @@ mod tests {
         let c = from(&[("MAX_STREAMS_PER_SUB", "2"), ("SUB_PUBLISHES_PER_MINUTE", "10")]).unwrap();
         assert_eq!((c.limits.streams.per_sub, c.limits.publishes_per_minute), (2, 10));
         assert!(from(&[("MAX_STREAMS_PER_ORG", "0")]).unwrap_err().0.contains("MAX_STREAMS_PER_ORG"));
+    }
+
+    #[test]
+    fn retention_must_outlast_the_longest_stream() {
+        let e = from(&[("HISTORY_MAX_AGE_SECONDS", "60"), ("MAX_CONNECTION_AGE_SECONDS", "61")]).unwrap_err();
+        assert!(
+            e.0.contains("HISTORY_MAX_AGE_SECONDS (60) must be at least MAX_CONNECTION_AGE_SECONDS (61)"),
+            "{}",
+            e.0
+        );
+        assert!(from(&[("HISTORY_MAX_AGE_SECONDS", "60"), ("MAX_CONNECTION_AGE_SECONDS", "60")]).is_ok());
+        assert_eq!(from(&[]).unwrap().limits.request_ids_per_sub, 64);
     }
 
     #[test]

@@ -51,7 +51,7 @@ impl Frame {
     pub fn heartbeat(ts: &str) -> Frame {
         let mut out = String::from(":heartbeat\n\n");
         let data = serde_json::json!({ "ts": ts }).to_string();
-        push_field(&mut out, "event", "heartbeat");
+        push_field(&mut out, "event", schema_wasm::ServerFrame::Heartbeat.name());
         push_data(&mut out, &data);
         out.push('\n');
         Frame(Rc::from(out.into_bytes()))

@@ -5,17 +5,22 @@ use worker::{Response, Result};
 use crate::api_error::ApiError;
 
 pub fn json(status: u16, body: String) -> Result<Response> {
+    text(status, "application/json", body)
+}
+
+/// An answer of `content_type`, never cached (it is one org's, read with a token) and never
+/// sniffed as anything else (an error envelope echoes parts of what the caller sent).
+pub fn text(status: u16, content_type: &str, body: String) -> Result<Response> {
     let mut response = Response::ok(body)?.with_status(status);
-    response.headers_mut().set("content-type", "application/json")?;
+    response.headers_mut().set("content-type", content_type)?;
     response.headers_mut().set("cache-control", "no-store")?;
-    // Never sniffed as anything but JSON (an envelope echoes parts of what the caller sent).
     response.headers_mut().set("x-content-type-options", "nosniff")?;
     Ok(response)
 }
 
 pub fn error(e: &ApiError) -> Result<Response> {
     let mut response = json(e.status, e.body())?;
-    if let Some(allow) = e.allow {
+    if let Some(allow) = &e.allow {
         response.headers_mut().set("allow", allow)?;
     }
     if let Some(seconds) = e.retry_after {

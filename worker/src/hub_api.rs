@@ -3,9 +3,10 @@
 //! Calls (`HubCall`) are JSON in the body of a `POST` to the hub; a stream opens with a WebSocket
 //! upgrade whose `Connect` parameters are JSON in one query parameter. The hub answers calls with
 //! the public HTTP answer itself (status, JSON body), which the front worker passes on unchanged.
-//! On an open stream the hub sends binary messages (`Frames`: a frame count, then SSE bytes, written
-//! to the client as they are); the front worker sends only the heartbeat ping, which the runtime
-//! answers without waking the hub, and a close code saying why the stream ended (`CloseCode`).
+//! On an open stream the hub sends binary messages (`Frames`: a kind, a frame count, then SSE bytes,
+//! written to the client as they are); the front worker sends the heartbeat ping, which the runtime
+//! answers without waking the hub, the request for the next replay page of a stream that is far
+//! behind (`NextPage`), and a close code saying why the stream ended (`CloseCode`).
 //! Each side parses what it receives once, here, and passes typed values inward.
 
 use schema_wasm::{RequestId, Target};
@@ -20,8 +21,6 @@ pub const CALL_URL: &str = "https://hub/call";
 /// The URL of a stream's upgrade request; the `Connect` JSON is the `connect` query parameter.
 pub const CONNECT_URL: &str = "https://hub/connect";
 const CONNECT_PARAM: &str = "connect";
-/// The header of a replay page answer (instead of an upgrade): where to continue from.
-pub const PAGE_HEADER: &str = "x-orgstream-page";
 
 /// The heartbeat ping the front worker sends, and the answer the runtime gives for the hub
 /// (`setWebSocketAutoResponse`) without waking it.
@@ -83,10 +82,6 @@ pub struct Connect {
     /// The token's subject and expiry (seconds), kept with the socket.
     pub sub: String,
     pub exp: i64,
-    /// A connect after a replay page of the same stream (not a new stream: not counted against
-    /// the subject's connect rate).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub continued: bool,
     /// The stream ticket the stream opened with, if any: the hub lets each be used once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket: Option<UsedTicket>,
@@ -119,49 +114,76 @@ impl Connect {
     }
 }
 
-/// The hub's answer to a connect that is more than one page behind: a page of replayed frames
-/// (the body) and where to go on from. The front worker sends the page to its client and, once
-/// the client has read it, connects again with `resume_after` as the last event id.
+/// The front worker's request for the next replay page of a stream that is catching up, sent on
+/// the stream's socket once its client has read the last page (`page <after>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageEnd {
-    pub resume_after: u64,
-    /// SSE frames in the body.
-    pub frames: u32,
+pub struct NextPage {
+    pub after: u64,
 }
 
-impl PageEnd {
-    /// The `x-orgstream-page` header: `<frames> <resume_after>`.
-    pub fn to_header(self) -> String {
-        format!("{} {}", self.frames, self.resume_after)
+impl NextPage {
+    const PREFIX: &'static str = "page ";
+
+    pub fn to_text(self) -> String {
+        format!("{}{}", Self::PREFIX, self.after)
     }
 
-    pub fn from_header(value: &str) -> Option<PageEnd> {
-        let (frames, after) = value.split_once(' ')?;
-        Some(PageEnd { frames: frames.parse().ok()?, resume_after: after.parse().ok()? })
+    pub fn parse(text: &str) -> Option<NextPage> {
+        let after = text.strip_prefix(Self::PREFIX)?;
+        after.bytes().all(|b| b.is_ascii_digit()).then(|| after.parse().ok()).flatten().map(|after| NextPage { after })
     }
 }
 
-/// A binary message from the hub on an open stream: `count` SSE frames, ready to write.
-/// `catch_up` marks the frames a stream gets as it opens (the rest of its backlog, a reset, the
-/// pending versions): the client must get them whatever its pace, so they never count against
-/// its live queue. Encoded as one byte (`C` catch-up, `L` live), the frame count (4 bytes, little
-/// endian), then the bytes.
+/// What the frames of a message from the hub are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The stream's opening (the rest of its backlog, a reset, the pending versions): the
+    /// client must get them whatever its pace; the stream is live from now on.
+    CatchUp,
+    /// A replay page of a stream that is far behind: the client must get it; once it has read
+    /// it, the front worker asks for the next (`NextPage` after `resume_after`). Live frames
+    /// that arrive meanwhile are dropped: they are in the pages still to come.
+    Page { resume_after: u64 },
+    /// Live frames, bounded by the client's unread queue.
+    Live,
+}
+
+impl Kind {
+    /// Bytes before the frames.
+    pub fn header_len(self) -> usize {
+        match self {
+            Kind::CatchUp | Kind::Live => 5,
+            Kind::Page { .. } => 13,
+        }
+    }
+}
+
+/// A binary message from the hub on an open stream: `count` SSE frames, ready to write. Encoded
+/// as one byte (`C` catch-up, `P` page, `L` live), the frame count (4 bytes, little endian), for
+/// a page the id it ends at (8 bytes, little endian), then the bytes.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Frames<'a> {
-    pub catch_up: bool,
+    pub kind: Kind,
     pub count: u32,
     pub bytes: &'a [u8],
 }
 
 impl<'a> Frames<'a> {
-    /// Bytes before the frames: the kind and the count.
-    pub const HEADER: usize = 5;
+    /// The longest header: read this much of a message to decode its header.
+    pub const MAX_HEADER: usize = 13;
 
-    pub fn encode(catch_up: bool, count: u32, parts: &[&[u8]]) -> Vec<u8> {
+    pub fn encode(kind: Kind, count: u32, parts: &[&[u8]]) -> Vec<u8> {
         let len = parts.iter().map(|p| p.len()).sum::<usize>();
-        let mut out = Vec::with_capacity(5 + len);
-        out.push(if catch_up { b'C' } else { b'L' });
+        let mut out = Vec::with_capacity(kind.header_len() + len);
+        out.push(match kind {
+            Kind::CatchUp => b'C',
+            Kind::Page { .. } => b'P',
+            Kind::Live => b'L',
+        });
         out.extend_from_slice(&count.to_le_bytes());
+        if let Kind::Page { resume_after } = kind {
+            out.extend_from_slice(&resume_after.to_le_bytes());
+        }
         for part in parts {
             out.extend_from_slice(part);
         }
@@ -170,13 +192,17 @@ impl<'a> Frames<'a> {
 
     pub fn decode(message: &'a [u8]) -> Option<Frames<'a>> {
         let (kind, rest) = message.split_first()?;
-        let catch_up = match kind {
-            b'C' => true,
-            b'L' => false,
+        let (count, rest) = rest.split_first_chunk::<4>()?;
+        let (kind, bytes) = match kind {
+            b'C' => (Kind::CatchUp, rest),
+            b'L' => (Kind::Live, rest),
+            b'P' => {
+                let (after, rest) = rest.split_first_chunk::<8>()?;
+                (Kind::Page { resume_after: u64::from_le_bytes(*after) }, rest)
+            }
             _ => return None,
         };
-        let (count, bytes) = rest.split_first_chunk::<4>()?;
-        Some(Frames { catch_up, count: u32::from_le_bytes(*count), bytes })
+        Some(Frames { kind, count: u32::from_le_bytes(*count), bytes })
     }
 }
 
@@ -277,7 +303,6 @@ mod tests {
             request_id: Some(RequestId::parse("tab_1").unwrap()),
             sub: "user é & co".into(),
             exp: 1_800_000_000,
-            continued: false,
             ticket: Some(UsedTicket { nonce: "n-1".into(), expires_ms: 42 }),
         };
         let url = url::Url::parse(&c.to_url().unwrap()).unwrap();
@@ -287,7 +312,6 @@ mod tests {
             request_id: None,
             sub: "s".into(),
             exp: 1,
-            continued: true,
             ticket: None,
         };
         assert_eq!(Connect::from_url(&url::Url::parse(&c.to_url().unwrap()).unwrap()).unwrap(), c);
@@ -295,31 +319,35 @@ mod tests {
     }
 
     #[test]
-    fn page_ends_read_back() {
-        for end in [PageEnd { resume_after: 256, frames: 256 }, PageEnd { resume_after: 7, frames: 1 }] {
-            assert_eq!(PageEnd::from_header(&end.to_header()), Some(end));
+    fn page_requests_read_back() {
+        for after in [0, 7, u64::MAX] {
+            assert_eq!(NextPage::parse(&NextPage { after }.to_text()), Some(NextPage { after }));
         }
-        assert_eq!(PageEnd::from_header("x 1"), None);
-        assert_eq!(PageEnd::from_header("3"), None);
-        assert_eq!(PageEnd::from_header("3 live"), None);
+        for bad in ["page", "page ", "page -1", "page +1", "page 1 ", "ping", "page 99999999999999999999"] {
+            assert_eq!(NextPage::parse(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
     fn frames_carry_their_kind_and_count() {
-        let message = Frames::encode(false, 2, &[b"id: 1\n\n", b"id: 2\n\n"]);
-        assert_eq!(Frames::decode(&message), Some(Frames { catch_up: false, count: 2, bytes: b"id: 1\n\nid: 2\n\n" }));
-        let message = Frames::encode(true, 0, &[]);
-        assert_eq!(Frames::decode(&message), Some(Frames { catch_up: true, count: 0, bytes: b"" }));
+        let message = Frames::encode(Kind::Live, 2, &[b"id: 1\n\n", b"id: 2\n\n"]);
+        assert_eq!(Frames::decode(&message), Some(Frames { kind: Kind::Live, count: 2, bytes: b"id: 1\n\nid: 2\n\n" }));
+        let message = Frames::encode(Kind::CatchUp, 0, &[]);
+        assert_eq!(Frames::decode(&message), Some(Frames { kind: Kind::CatchUp, count: 0, bytes: b"" }));
+        let page = Kind::Page { resume_after: 300 };
+        let message = Frames::encode(page, 1, &[b"id: 300\n\n"]);
+        assert_eq!(message.len(), page.header_len() + 9);
+        assert_eq!(Frames::decode(&message), Some(Frames { kind: page, count: 1, bytes: b"id: 300\n\n" }));
         assert_eq!(Frames::decode(b"Labc"), None, "too short for a count");
+        assert_eq!(Frames::decode(b"P\x01\0\0\0\x01"), None, "a page too short for its end");
         assert_eq!(Frames::decode(b"X\x01\0\0\0id"), None, "an unknown kind");
         assert_eq!(Frames::decode(b""), None);
-        let message = Frames::encode(true, 1, &[b"id: 9\n\n"]);
-        let header = Frames::decode(&message[..Frames::HEADER]).unwrap();
-        assert_eq!(
-            (header.catch_up, header.count, header.bytes),
-            (true, 1, &b""[..]),
-            "the header alone tells the kind and count"
-        );
+        for kind in [Kind::CatchUp, Kind::Live, page] {
+            let message = Frames::encode(kind, 1, &[b"id: 9\n\n"]);
+            let header = Frames::decode(&message[..kind.header_len()]).unwrap();
+            assert_eq!((header.kind, header.count, header.bytes), (kind, 1, &b""[..]), "the header alone tells");
+            assert!(kind.header_len() <= Frames::MAX_HEADER);
+        }
     }
 
     #[test]

@@ -36,7 +36,9 @@ mod http;
 pub mod hub;
 mod interval;
 pub mod log;
+mod owner_store;
 mod pipe;
+mod route_table;
 mod routes;
 mod stream;
 

@@ -11,6 +11,7 @@ use worker::{SqlStorage, SqlStorageValue};
 use crate::rate_limit;
 use crate::replay::{Retention, Window};
 use crate::replay_pager::LogPages;
+use crate::request_owner::may_see_sql;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -26,16 +27,20 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('latest_id', 0);
 CREATE TABLE IF NOT EXISTS pending_versions (scope TEXT PRIMARY KEY, envelope TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS client_errors (id INTEGER PRIMARY KEY AUTOINCREMENT, ts_ms INTEGER NOT NULL, sub TEXT NOT NULL, report TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT NOT NULL, label TEXT NOT NULL, value INTEGER NOT NULL, PRIMARY KEY (name, label));
-INSERT OR IGNORE INTO meta (key, value) VALUES ('latest_connection', 0);
 CREATE TABLE IF NOT EXISTS rate_windows (key TEXT PRIMARY KEY, start_ms INTEGER NOT NULL, count INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS request_owners (request_id TEXT PRIMARY KEY, sub TEXT NOT NULL, seen_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS request_owners_seen ON request_owners (seen_ms);
+CREATE INDEX IF NOT EXISTS request_owners_sub ON request_owners (sub);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('owners_forgotten_ms', 0);
 CREATE TABLE IF NOT EXISTS used_tickets (nonce TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS kept (type TEXT PRIMARY KEY, id INTEGER NOT NULL, envelope TEXT NOT NULL);
 ";
 
-/// Added after the first release: the subject a targeted event is for (`NULL`: the owner of its
-/// request id, whoever that is). Added to logs made before it; "duplicate column" means it is there.
-const ADD_TARGET_SUB: &str = "ALTER TABLE events ADD COLUMN target_sub TEXT";
+/// Added after the first release: the subject a targeted event, or a pending version, is for
+/// (`NULL`: the owner of its request id, whoever that is). Added to logs made before it;
+/// "duplicate column" means it is there.
+const ADD_TARGET_SUB: [&str; 2] =
+    ["ALTER TABLE events ADD COLUMN target_sub TEXT", "ALTER TABLE pending_versions ADD COLUMN target_sub TEXT"];
 
 /// `scope` of the org-wide pending version (others are a request id).
 pub const ORG_WIDE: &str = "";
@@ -75,13 +80,13 @@ pub struct Reader<'a> {
 }
 
 pub struct ReplayLog {
-    sql: SqlStorage,
+    pub(crate) sql: SqlStorage,
     latest: Cell<u64>,
 }
 
 #[derive(Deserialize)]
-struct Value {
-    value: Option<u64>,
+pub(crate) struct Value {
+    pub(crate) value: Option<u64>,
 }
 
 fn reader_rid(reader: Option<Reader<'_>>) -> SqlStorageValue {
@@ -92,16 +97,18 @@ fn reader_sub(reader: Option<Reader<'_>>) -> SqlStorageValue {
     reader.map(|r| r.sub.to_string()).into()
 }
 
-fn int(v: u64) -> worker::Result<SqlStorageValue> {
+pub(crate) fn int(v: u64) -> worker::Result<SqlStorageValue> {
     SqlStorageValue::try_from_i64(i64::try_from(v).map_err(|_| worker::Error::RustError("id overflow".into()))?)
 }
 
 impl ReplayLog {
     pub fn open(sql: SqlStorage) -> worker::Result<ReplayLog> {
         sql.exec(SCHEMA, None)?;
-        if let Err(e) = sql.exec(ADD_TARGET_SUB, None) {
-            if !e.to_string().contains("duplicate column") {
-                return Err(e);
+        for add in ADD_TARGET_SUB {
+            if let Err(e) = sql.exec(add, None) {
+                if !e.to_string().contains("duplicate column") {
+                    return Err(e);
+                }
             }
         }
         let log = ReplayLog { sql, latest: Cell::new(0) };
@@ -186,14 +193,14 @@ impl ReplayLog {
         let after = after.min(until);
         self.sql
             .exec(
-                "SELECT id, type, request_id, envelope FROM (
+                concat!(r#"SELECT id, type, request_id, envelope FROM (
                    SELECT id, type, request_id, envelope,
                           SUM(LENGTH(CAST(envelope AS BLOB))) OVER (ORDER BY id) - LENGTH(CAST(envelope AS BLOB)) AS before
                    FROM (SELECT id, type, request_id, envelope FROM events
-                         WHERE id > ? AND id <= ? AND (request_id IS NULL OR (request_id = ? AND (target_sub IS NULL OR target_sub = ?)))
+                         WHERE id > ? AND id <= ? AND (request_id IS NULL OR (request_id = ? AND "#, may_see_sql!(), r#"))
                          AND (? IS NULL OR type = ?)
                          ORDER BY id LIMIT ?))
-                 WHERE before < ? ORDER BY id",
+                 WHERE before < ? ORDER BY id"#),
                 vec![
                     int(after)?,
                     int(until)?,
@@ -235,9 +242,12 @@ impl ReplayLog {
         let rows: Vec<Value> = self
             .sql
             .exec(
-                "SELECT id AS value FROM events WHERE id > ? AND id <= ?
-                 AND (request_id IS NULL OR (request_id = ? AND (target_sub IS NULL OR target_sub = ?)))
-                 AND (? IS NULL OR type = ?) LIMIT 1",
+                concat!(
+                    "SELECT id AS value FROM events WHERE id > ? AND id <= ?
+                     AND (request_id IS NULL OR (request_id = ? AND ",
+                    may_see_sql!(),
+                    ")) AND (? IS NULL OR type = ?) LIMIT 1"
+                ),
                 vec![int(after)?, int(until)?, reader_rid(reader), reader_sub(reader), only.into(), only.into()],
             )?
             .to_array()?;
@@ -260,15 +270,16 @@ impl ReplayLog {
         Ok(n.value.unwrap_or(0))
     }
 
-    /// Makes `envelope` (a `version.available` event) the pending version of `scope`.
+    /// Makes `envelope` (a `version.available` event) the pending version of `scope`, for
+    /// `target_sub` only when given (as a targeted event is).
     ///
     /// At most `MAX_PENDING_VERSIONS` request ids keep one: setting one more forgets the one set
     /// longest ago (the org-wide one is never forgotten). A replaced row gets a new rowid, so
     /// rowid order is the order in which they were set.
-    pub fn set_pending_version(&self, scope: &str, envelope: &str) -> worker::Result<()> {
+    pub fn set_pending_version(&self, scope: &str, target_sub: Option<&str>, envelope: &str) -> worker::Result<()> {
         self.sql.exec(
-            "INSERT OR REPLACE INTO pending_versions (scope, envelope) VALUES (?, ?)",
-            vec![scope.into(), envelope.into()],
+            "INSERT OR REPLACE INTO pending_versions (scope, target_sub, envelope) VALUES (?, ?, ?)",
+            vec![scope.into(), target_sub.map(str::to_string).into(), envelope.into()],
         )?;
         self.sql.exec(
             "DELETE FROM pending_versions WHERE scope != '' AND rowid <=
@@ -278,9 +289,20 @@ impl ReplayLog {
         Ok(())
     }
 
-    /// The pending version envelope of `scope`, if any.
-    pub fn pending_version(&self, scope: &str) -> worker::Result<Option<String>> {
-        self.envelope("SELECT envelope FROM pending_versions WHERE scope = ?", scope)
+    /// The pending version envelope of `scope` that `sub` may see, if any.
+    pub fn pending_version(&self, scope: &str, sub: &str) -> worker::Result<Option<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            envelope: String,
+        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec(
+                concat!("SELECT envelope FROM pending_versions WHERE scope = ? AND ", may_see_sql!()),
+                vec![scope.into(), sub.into()],
+            )?
+            .to_array()?;
+        Ok(rows.into_iter().next().map(|r| r.envelope))
     }
 
     /// Clears the pending version of `scope`; whether there was one.
@@ -339,62 +361,11 @@ impl ReplayLog {
         Ok(())
     }
 
-    /// A new connection id, never handed out before in this org.
-    pub fn next_connection_id(&self) -> worker::Result<u64> {
-        let row = self
-            .sql
-            .exec("UPDATE meta SET value = value + 1 WHERE key = 'latest_connection' RETURNING value", None)?
-            .one::<Value>()?;
-        Ok(row.value.unwrap_or(0))
-    }
-
     /// Drops events beyond the retention limits.
     pub fn prune(&self, retention: Retention, now_ms: u64) -> worker::Result<()> {
         self.sql.exec(
             "DELETE FROM events WHERE id < ? OR ts_ms < ?",
             vec![int(retention.keep_from_id(self.latest.get()))?, int(retention.keep_from_ms(now_ms))?],
-        )?;
-        Ok(())
-    }
-
-    /// Forgets request id owners not seen for as long as events are kept (nothing targeted at
-    /// them is left). Run where owners are claimed (connect, history), not on every publish.
-    pub fn prune_owners(&self, retention: Retention, now_ms: u64) -> worker::Result<()> {
-        self.sql.exec("DELETE FROM request_owners WHERE seen_ms < ?", vec![int(retention.keep_from_ms(now_ms))?])?;
-        Ok(())
-    }
-
-    /// Records a stream ticket's use; false when it was used before. Tickets past their expiry are
-    /// forgotten (they are refused as expired before they get here).
-    pub fn use_ticket(&self, nonce: &str, expires_ms: u64, now_ms: u64) -> worker::Result<bool> {
-        self.sql.exec("DELETE FROM used_tickets WHERE expires_ms <= ?", vec![int(now_ms)?])?;
-        let cursor = self.sql.exec(
-            "INSERT OR IGNORE INTO used_tickets (nonce, expires_ms) VALUES (?, ?)",
-            vec![nonce.into(), int(expires_ms)?],
-        )?;
-        Ok(cursor.rows_written() > 0)
-    }
-
-    /// The subject that owns `request_id` (the first to use it, until it goes unused for as long
-    /// as events are kept).
-    pub fn request_owner(&self, request_id: &str) -> worker::Result<Option<String>> {
-        #[derive(Deserialize)]
-        struct Row {
-            sub: String,
-        }
-        let rows: Vec<Row> = self
-            .sql
-            .exec("SELECT sub FROM request_owners WHERE request_id = ?", vec![request_id.into()])?
-            .to_array()?;
-        Ok(rows.into_iter().next().map(|r| r.sub))
-    }
-
-    /// Records that `sub` used `request_id` now (it owns it; `request_owner::claim` decided).
-    pub fn own_request(&self, request_id: &str, sub: &str, now_ms: u64) -> worker::Result<()> {
-        self.sql.exec(
-            "INSERT INTO request_owners (request_id, sub, seen_ms) VALUES (?, ?, ?)
-             ON CONFLICT (request_id) DO UPDATE SET seen_ms = excluded.seen_ms",
-            vec![request_id.into(), sub.into(), int(now_ms)?],
         )?;
         Ok(())
     }

@@ -27,8 +27,52 @@ pub mod name {
     pub const SEND_SUM_US: &str = "send_duration_sum_us";
 }
 
-/// Connection lifecycle actions (`orgstream_connections_total{action}`).
-pub const ACTIONS: [&str; 5] = ["connect", "disconnect", "replaced", "overflow", "expired"];
+/// How a stream's life is counted (`orgstream_connections_total{action}`). One list, read both
+/// where streams are counted and where the counters are rendered (a reason counted but not in
+/// the list would be stored and never shown).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Connect,
+    Disconnect,
+    Replaced,
+    Overflow,
+    Expired,
+    TokenExpired,
+}
+
+impl Action {
+    pub const ALL: [Action; 6] = [
+        Action::Connect,
+        Action::Disconnect,
+        Action::Replaced,
+        Action::Overflow,
+        Action::Expired,
+        Action::TokenExpired,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Action::Connect => "connect",
+            Action::Disconnect => "disconnect",
+            Action::Replaced => "replaced",
+            Action::Overflow => "overflow",
+            Action::Expired => "expired",
+            Action::TokenExpired => "token_expired",
+        }
+    }
+
+    /// How a socket closing with `code` is counted; `None` for a replaced stream, counted when it
+    /// was replaced.
+    pub fn of_close(code: CloseCode) -> Option<Action> {
+        match code {
+            CloseCode::Replaced => None,
+            CloseCode::Overflow => Some(Action::Overflow),
+            CloseCode::Expired => Some(Action::Expired),
+            CloseCode::TokenExpired => Some(Action::TokenExpired),
+            CloseCode::ClientLeft | CloseCode::HubSilent | CloseCode::Other(_) => Some(Action::Disconnect),
+        }
+    }
+}
 
 /// Additions not yet stored.
 #[derive(Default)]
@@ -41,19 +85,14 @@ impl Tally {
         }
     }
 
-    pub fn connection(&self, action: &str) {
-        self.add(name::CONNECTIONS, action, 1);
+    pub fn connections(&self, action: Action, n: u64) {
+        self.add(name::CONNECTIONS, action.label(), n);
     }
 
-    /// Counts a stream's socket closing, by why it closed. A replaced stream was counted when it
-    /// was replaced.
+    /// Counts a stream's socket closing, by why it closed.
     pub fn closed(&self, code: CloseCode) {
-        match code {
-            CloseCode::Replaced => {}
-            CloseCode::Overflow => self.connection("overflow"),
-            CloseCode::Expired => self.connection("expired"),
-            CloseCode::TokenExpired => self.connection("token_expired"),
-            CloseCode::ClientLeft | CloseCode::HubSilent | CloseCode::Other(_) => self.connection("disconnect"),
+        if let Some(action) = Action::of_close(code) {
+            self.connections(action, 1);
         }
     }
 
@@ -103,7 +142,7 @@ pub fn render(stored: &Stored, gauges: Gauges) -> String {
     family(&mut out, "orgstream_connections_active", "gauge", "Open streams of this org.");
     let _ = writeln!(out, "orgstream_connections_active {}", gauges.connections_active);
     family(&mut out, "orgstream_connections_total", "counter", "Stream lifecycle events, by action.");
-    for action in ACTIONS {
+    for action in Action::ALL.map(Action::label) {
         let _ = writeln!(
             out,
             "orgstream_connections_total{{action=\"{action}\"}} {}",
@@ -168,8 +207,7 @@ mod tests {
         t.send_duration(0.002);
         t.send_duration(0.3);
         t.add(name::REPLAYED, "", 3);
-        t.connection("connect");
-        t.connection("connect");
+        t.connections(Action::Connect, 2);
         t.add(name::FRAMES_SENT, "", 5);
         t.add(name::WAKEUPS, "", 1);
         let mut rows = Vec::new();
@@ -217,11 +255,31 @@ mod tests {
             CloseCode::Overflow,
             CloseCode::Expired,
             CloseCode::Replaced,
+            CloseCode::TokenExpired,
         ] {
             t.closed(code);
         }
         let stored = Stored::from_rows(t.take().into_iter().map(|(n, l, v)| (n.to_string(), l, v)));
-        let counts: Vec<u64> = ACTIONS.iter().map(|a| stored.get(name::CONNECTIONS, a)).collect();
-        assert_eq!(counts, vec![0, 2, 0, 1, 1], "replaced is counted when it happens, not on close");
+        let counts: Vec<u64> = Action::ALL.iter().map(|a| stored.get(name::CONNECTIONS, a.label())).collect();
+        assert_eq!(counts, vec![0, 2, 0, 1, 1, 1], "replaced is counted when it happens, not on close");
+    }
+
+    #[test]
+    fn every_way_a_stream_closes_is_rendered() {
+        let t = Tally::default();
+        let codes = [1000, 1006, 4001, 4002, 4003, 4004, 4010]
+            .map(CloseCode::from_code)
+            .into_iter()
+            .chain([CloseCode::Other(1011)]);
+        for code in codes {
+            t.closed(code);
+            if let Some(action) = Action::of_close(code) {
+                assert!(Action::ALL.contains(&action), "{code:?} is counted as {action:?}, which is listed");
+            }
+        }
+        let mut rows = Vec::new();
+        store(&mut rows, &t);
+        let text = render(&Stored::from_rows(rows), Gauges { connections_active: 0, history_events: 0 });
+        assert!(text.contains("orgstream_connections_total{action=\"token_expired\"} 1"), "{text}");
     }
 }

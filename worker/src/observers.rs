@@ -9,6 +9,8 @@ use crate::frame::Frame;
 /// What an observer knows about the connection that just opened.
 pub struct Connected<'a> {
     pub request_id: Option<&'a RequestId>,
+    /// The token's subject.
+    pub sub: &'a str,
 }
 
 pub trait Observer {
@@ -59,7 +61,7 @@ mod tests {
     fn observers_run_in_order_and_a_failing_one_is_skipped() {
         let (a, b) = (Says("a"), Says("b"));
         let observers: [&dyn Observer; 3] = [&a, &Fails, &b];
-        let (frames, failures) = run(&observers, &Connected { request_id: None });
+        let (frames, failures) = run(&observers, &Connected { request_id: None, sub: "s" });
         let names: Vec<String> = frames
             .iter()
             .map(|f| String::from_utf8(f.as_bytes().to_vec()).unwrap().lines().next().unwrap().to_string())

@@ -8,10 +8,14 @@
 //! the chunks written, so it knows how many live frames and bytes the client has not read: a
 //! client that falls more than `QUEUE_MAX_FRAMES` or `QUEUE_MAX_BYTES` behind gets
 //! `stream.overflow` after what it had, then the end. Replayed pages are not bounded here: the
-//! front worker asks for the next one only once the client has read the last. The hub never
-//! buffers for one reader.
+//! front worker asks for the next one only once the client has read the last, and drops live
+//! frames until the stream has caught up (they are in the pages still to come). The token's expiry
+//! and the age limit end a stream whether it is catching up or live. The hub never buffers for one
+//! reader.
 
 use std::collections::VecDeque;
+
+use schema_wasm::ServerFrame;
 
 use crate::clock::format_ts;
 use crate::frame::Frame;
@@ -73,9 +77,9 @@ impl Ending {
     /// The frame the client gets last, after everything written before it.
     pub fn last_frame(self) -> Option<Frame> {
         match self {
-            Ending::Overflow => Some(Frame::unnumbered("stream.overflow", "{}")),
-            Ending::Replaced => Some(Frame::unnumbered("stream.replaced", "{}")),
-            Ending::TokenExpired => Some(Frame::unnumbered("stream.expired", "{}")),
+            Ending::Overflow => Some(Frame::unnumbered(ServerFrame::Overflow.name(), "{}")),
+            Ending::Replaced => Some(Frame::unnumbered(ServerFrame::Replaced.name(), "{}")),
+            Ending::TokenExpired => Some(Frame::unnumbered(ServerFrame::Expired.name(), "{}")),
             Ending::Expired | Ending::HubSilent | Ending::HubGone | Ending::ClientLeft => None,
         }
     }
@@ -192,7 +196,7 @@ impl Relay {
         Verdict::Write
     }
 
-    /// The socket to the hub is open: live frames and heartbeats from now on.
+    /// The stream has caught up (the hub sent its opening): live frames and heartbeats from now on.
     pub fn connected(&mut self) {
         self.connected = true;
     }
@@ -200,8 +204,11 @@ impl Relay {
     /// Offers live frames. When they do not fit, the stream ends with `stream.overflow`. A client
     /// with nothing live unread has kept up, so whatever comes then is taken, however large (a
     /// full batch, a heartbeat with a tiny frame bound).
+    ///
+    /// Before the stream is live (while it catches up a page at a time) live frames are dropped:
+    /// they are in the pages still to come.
     pub fn offer(&mut self, bytes: usize, frames: usize, now_ms: u64) -> Verdict {
-        if self.ending.is_some() {
+        if self.ending.is_some() || !self.connected {
             return Verdict::Drop;
         }
         let kept_up = self.live_frames == 0 && self.live_bytes == 0;
@@ -238,14 +245,18 @@ impl Relay {
 
     /// Called every `Timing::tick_ms`.
     pub fn tick(&mut self, now_ms: u64) -> Tick {
-        if self.ending.is_some() || !self.connected {
+        if self.ending.is_some() {
             return Tick::Nothing;
         }
+        // The token's expiry and the age limit end a stream whether it is catching up or live.
         if now_ms >= self.timing.token_expires_ms {
             return self.end(Ending::TokenExpired).map_or(Tick::Nothing, Tick::Close);
         }
         if now_ms.saturating_sub(self.opened_ms) >= self.timing.max_age_ms {
             return self.end(Ending::Expired).map_or(Tick::Nothing, Tick::Close);
+        }
+        if !self.connected {
+            return Tick::Nothing;
         }
         // Timers fire a little early or late: a tick within half a tick of the due time counts.
         let slack = self.timing.tick_ms() / 2;
@@ -269,9 +280,14 @@ impl Relay {
         Tick::Nothing
     }
 
-    /// The hub closed the socket: replaced, or gone (restart, deploy).
+    /// The hub closed the socket: replaced, its token expired (the hub checks too), or gone (restart,
+    /// deploy).
     pub fn hub_closed(&mut self, code: CloseCode) {
-        let ending = if code == CloseCode::Replaced { Ending::Replaced } else { Ending::HubGone };
+        let ending = match code {
+            CloseCode::Replaced => Ending::Replaced,
+            CloseCode::TokenExpired => Ending::TokenExpired,
+            _ => Ending::HubGone,
+        };
         self.end(ending);
     }
 
@@ -461,9 +477,35 @@ mod tests {
     }
 
     #[test]
-    fn nothing_pings_before_the_socket_is_open() {
+    fn nothing_pings_before_the_stream_has_caught_up() {
         let mut r = Relay::new(LIMITS, TIMING, 0);
         assert_eq!(r.tick(5_000), Tick::Nothing);
+    }
+
+    #[test]
+    fn a_stream_catching_up_drops_live_frames_the_pages_will_bring() {
+        let mut r = Relay::new(LIMITS, TIMING, 0);
+        assert_eq!(r.write(500, 256, 0), Verdict::Write, "a page");
+        assert_eq!(r.offer(7, 1, 0), Verdict::Drop, "a live frame before the stream caught up");
+        assert_eq!(r.ending(), None, "the stream goes on");
+        r.connected();
+        assert_eq!(r.offer(7, 1, 0), Verdict::Write);
+    }
+
+    #[test]
+    fn a_stream_catching_up_still_ends_with_its_token_or_at_its_age() {
+        let mut r = Relay::new(LIMITS, Timing { token_expires_ms: 30_000, ..TIMING }, 0);
+        r.write(1_000_000, 256, 0);
+        assert_eq!(r.tick(30_000), Tick::Close(CloseCode::TokenExpired), "never connected, still ended");
+        let mut r = Relay::new(LIMITS, TIMING, 0);
+        assert_eq!(r.tick(60_000), Tick::Close(CloseCode::Expired));
+    }
+
+    #[test]
+    fn the_hub_ending_a_stream_for_its_token_tells_the_client_stream_expired() {
+        let mut r = Relay::new(LIMITS, TIMING, 0);
+        r.hub_closed(CloseCode::TokenExpired);
+        assert_eq!(r.ending(), Some(Ending::TokenExpired));
     }
 
     #[test]

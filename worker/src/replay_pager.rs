@@ -45,7 +45,7 @@ pub enum CatchUp {
 
 pub fn reset_frame(reason: ResetReason, window: Window) -> Frame {
     let data = serde_json::to_string(&ResetData::new(reason, window)).unwrap_or_else(|_| "{}".to_string());
-    Frame::unnumbered("stream.reset", &data)
+    Frame::unnumbered(schema_wasm::ServerFrame::Reset.name(), &data)
 }
 
 /// Decides how a connect that resumes as `resume` goes on, given the log's `window` now.

@@ -18,6 +18,24 @@ pub fn claim(owner: Option<&str>, sub: &str) -> Result<(), Taken> {
     }
 }
 
+/// Who may see a targeted event (or a request id's pending version), once it is known to be for
+/// the reader's request id: anyone reading as that id's owner, unless the event names a subject,
+/// then only that subject. Live fan-out compares subjects as sockets are tagged (`SubTag`),
+/// history and replay compare them in SQL (`may_see_sql!`, the same rule over a row's
+/// `target_sub` and the reader's subject).
+pub fn may_see<S: PartialEq + ?Sized>(named: Option<&S>, reader: &S) -> bool {
+    named.is_none_or(|named| named == reader)
+}
+
+/// `may_see` in SQL: true for a row whose `target_sub` is `NULL` or the reader's subject (the one
+/// parameter). A macro, so that queries can `concat!` it.
+macro_rules! may_see_sql {
+    () => {
+        "(target_sub IS NULL OR target_sub = ?)"
+    };
+}
+pub(crate) use may_see_sql;
+
 /// The subject a targeted event is stored for: the one the publisher named, else the request
 /// id's owner at publish time, else none (then whoever owns the request id when it reads).
 pub fn target_subject<'a>(named: Option<&'a str>, owner: Option<&'a str>) -> Option<&'a str> {
@@ -33,6 +51,14 @@ mod tests {
         assert_eq!(claim(None, "ann"), Ok(()), "nobody owns it yet");
         assert_eq!(claim(Some("ann"), "ann"), Ok(()), "its owner, again (a reconnect, a replacement)");
         assert_eq!(claim(Some("ann"), "bob"), Err(Taken), "another subject");
+    }
+
+    #[test]
+    fn a_targeted_event_is_seen_by_the_subject_it_names_or_by_any_reader_of_its_id() {
+        assert!(may_see(Some("ann"), "ann"));
+        assert!(!may_see(Some("ann"), "bob"));
+        assert!(may_see(None, "bob"), "names nobody: whoever reads as the id's owner");
+        assert_eq!(may_see_sql!(), "(target_sub IS NULL OR target_sub = ?)");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::http;
 use crate::hub_api::{Connect, HubCall, HubEvent, UsedTicket, CALL_URL};
 use crate::publish::{parse_body, parse_version_body, MAX_BODY_BYTES};
 use crate::replay::{self, LastEventId};
+use crate::route_table::{self, Dispatch, Endpoint};
 use crate::token::{verify, Claims, Scope, TokenError};
 use schema_wasm::PublishedEvent;
 
@@ -43,33 +44,29 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
 }
 
 async fn route(req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
-    // workers-rs reads a method it does not know (PROPFIND, PURGE, ...) as GET: match on the
-    // method the runtime saw, and answer anything else with 405.
-    let raw = req.inner().method();
-    let method = Some(req.method()).filter(|m| m.as_ref() == raw);
-    let m = raw.as_str();
-    match (url.path(), method) {
-        ("/healthz", Some(Method::Get)) => healthz(env),
-        ("/healthz", _) => Err(ApiError::method_not_allowed(m, "GET")),
-        ("/v1/stream", Some(Method::Get)) => stream(&req, url, env).await,
-        ("/v1/stream", _) => Err(ApiError::method_not_allowed(m, "GET")),
-        ("/v1/stream/ticket", Some(Method::Post)) => stream_ticket(&req, url, env),
-        ("/v1/stream/ticket", _) => Err(ApiError::method_not_allowed(m, "POST")),
-        ("/v1/events", Some(Method::Get)) => history(&req, url, env).await,
-        ("/v1/events", Some(Method::Post)) => publish(req, url, env).await,
-        ("/v1/events", _) => Err(ApiError::method_not_allowed(m, "GET, POST")),
-        ("/v1/events/latest", Some(Method::Get)) => latest(&req, url, env).await,
-        ("/v1/events/latest", _) => Err(ApiError::method_not_allowed(m, "GET")),
-        ("/v1/versions", Some(Method::Put)) => put_version(req, url, env).await,
-        ("/v1/versions", Some(Method::Delete)) => delete_version(&req, url, env).await,
-        ("/v1/versions", _) => Err(ApiError::method_not_allowed(m, "PUT, DELETE")),
-        ("/v1/audit/client-error", Some(Method::Post)) => client_error(req, url, env).await,
-        ("/v1/audit/client-error", _) => Err(ApiError::method_not_allowed(m, "POST")),
+    // The method as the runtime saw it: workers-rs reads one it does not know (PROPFIND, PURGE,
+    // ...) as GET.
+    let method = req.inner().method();
+    let endpoint = match route_table::find(url.path(), &method) {
+        Dispatch::To(endpoint) => endpoint,
+        Dispatch::MethodNotAllowed(allow) => return Err(ApiError::method_not_allowed(&method, allow)),
+        Dispatch::NoRoute => return Err(ApiError::not_found(url.path())),
+    };
+    match endpoint {
+        Endpoint::Healthz => healthz(env),
+        Endpoint::Stream => stream(&req, url, env).await,
+        Endpoint::StreamTicket => stream_ticket(&req, url, env),
+        Endpoint::History => history(&req, url, env).await,
+        Endpoint::Publish => publish(req, url, env).await,
+        Endpoint::Latest => latest(&req, url, env).await,
+        Endpoint::PutVersion => put_version(req, url, env).await,
+        Endpoint::DeleteVersion => delete_version(&req, url, env).await,
+        Endpoint::ClientError => client_error(req, url, env).await,
+        Endpoint::Metrics => metrics(&req, url, env).await,
         #[cfg(feature = "dev-token")]
-        ("/v1/dev/token", Some(Method::Get)) => dev_token(url, env),
-        ("/v1/metrics", Some(Method::Get)) => metrics(&req, url, env).await,
-        ("/v1/metrics", _) => Err(ApiError::method_not_allowed(m, "GET")),
-        (path, _) => Err(ApiError::not_found(path)),
+        Endpoint::DevToken => dev_token(&req, url, env),
+        #[cfg(not(feature = "dev-token"))]
+        Endpoint::DevToken => Err(ApiError::not_found(url.path())),
     }
 }
 
@@ -92,7 +89,7 @@ fn healthz(env: &Env) -> std::result::Result<Response, ApiError> {
 /// carry no CORS header, so the browser keeps them from the page).
 fn cross_origin(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Option<String>, ApiError> {
     let Some(origin) = req.headers().get("origin").ok().flatten() else { return Ok(None) };
-    if crate::cors::methods_for(url.path()).is_none() {
+    if route_table::cross_origin_methods(url.path()).is_none() {
         return Ok(None);
     }
     let allowed = env.var("ALLOWED_ORIGINS").ok().map(|v| v.to_string());
@@ -102,8 +99,8 @@ fn cross_origin(req: &Request, url: &worker::Url, env: &Env) -> std::result::Res
 
 /// `204` to an allowed origin's preflight.
 fn preflight(origin: &str, path: &str) -> Result<Response> {
-    let methods = crate::cors::methods_for(path).unwrap_or("GET");
-    with_headers(Response::empty()?.with_status(204), &crate::cors::preflight_headers(origin, methods))
+    let methods = route_table::cross_origin_methods(path).unwrap_or_else(|| "GET".to_string());
+    with_headers(Response::empty()?.with_status(204), &crate::cors::preflight_headers(origin, &methods))
 }
 
 /// The response with `extra` headers. Answers that came from the hub have immutable headers:
@@ -258,7 +255,7 @@ async fn stream(req: &Request, url: &worker::Url, env: &Env) -> std::result::Res
         .flatten()
         .and_then(|v| LastEventId::parse(&v))
         .or_else(|| http::query(url, "lastEventId").and_then(|v| LastEventId::parse(&v)));
-    let connect = Connect { last_event_id, request_id, sub, exp, continued: false, ticket };
+    let connect = Connect { last_event_id, request_id, sub, exp, ticket };
     crate::stream::open(hub(env, &org)?, &config, connect, req.inner().signal()).await
 }
 
@@ -293,7 +290,7 @@ extern "C" {
 
 /// `GET /v1/events/latest?type=`: the newest event of a type whose newest the org keeps.
 async fn latest(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
-    let claims = authenticate(req, url, env, TokenIn::HeaderOrQuery, Scope::Subscribe)?;
+    let claims = authenticate(req, url, env, TokenIn::HeaderOnly, Scope::Subscribe)?;
     let event_type = type_param(url, KEPT)?.ok_or_else(|| KEPT.refusal())?;
     call_hub(env, &claims.org, &HubCall::Latest { sub: claims.sub, event_type: event_type.to_string() }).await
 }
@@ -348,24 +345,29 @@ fn dev_mode(env: &Env) -> bool {
     env.var("DEV_MODE").map(|v| v.to_string() == "true").unwrap_or(false)
 }
 
-/// Whether the request came to a loopback name: a dev server reached from another machine hands
-/// out no tokens.
+/// Whether the request came to a loopback name from a loopback peer (`CF-Connecting-IP`, which
+/// wrangler dev sets from the connection). Both headers can be forged by a caller that reaches the
+/// server, so this is not what keeps dev tokens local: `npm run dev` refuses to serve beyond
+/// loopback while `DEV_MODE` is on (docs/security.md).
 #[cfg(feature = "dev-token")]
-fn loopback(url: &worker::Url) -> bool {
-    match url.host() {
+fn loopback(req: &Request, url: &worker::Url) -> bool {
+    let host = match url.host() {
         Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
-    }
+    };
+    let peer = req.headers().get("cf-connecting-ip").ok().flatten();
+    let peer = peer.is_none_or(|ip| ip.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()));
+    host && peer
 }
 
-/// `GET /v1/dev/token?org=dev`: in dev builds with `DEV_MODE`, on a loopback host only, a one-hour
+/// `GET /v1/dev/token?org=dev`: in dev builds with `DEV_MODE`, on loopback only, a one-hour
 /// subscribe+publish token, so the dashboard works under `npm run dev` with no manual step.
 /// Elsewhere the route does not exist (release builds do not even contain it).
 #[cfg(feature = "dev-token")]
-fn dev_token(url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
-    if !dev_mode(env) || !loopback(url) {
+fn dev_token(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
+    if !dev_mode(env) || !loopback(req, url) {
         return Err(ApiError::not_found(url.path()));
     }
     let org = http::query(url, "org").unwrap_or_else(|| "dev".to_string());

@@ -13,10 +13,15 @@ use std::collections::HashMap;
 use schema_wasm::RequestId;
 
 use crate::frame::Frame;
-use crate::hub_api::{CloseCode, Frames};
+use crate::hub_api::{CloseCode, Frames, Kind};
+use crate::request_owner;
 
 /// Every stream socket carries this tag.
 pub const STREAM_TAG: &str = "stream";
+
+/// The runtime refuses a tag longer than this, and (in workers-rs) panics on it: every tag is
+/// built to fit, whatever the token says (`SubTag`, and request ids are at most 128 ASCII bytes).
+pub const MAX_TAG_BYTES: usize = 256;
 
 /// The runtime's list of stream sockets, as the hub uses it. A message is prepared once and
 /// sent to many sockets (in the runtime: one JS buffer, not a copy per socket).
@@ -38,14 +43,38 @@ pub fn request_tag(request_id: &RequestId) -> String {
     format!("rid:{}", request_id.as_str())
 }
 
-/// The tag that finds the streams of a token subject.
-pub fn sub_tag(sub: &str) -> String {
-    format!("sub:{sub}")
+/// A token subject as the hub tags and counts its streams: `sub:` and the SHA-256 of the subject,
+/// in hex (68 bytes, whatever the subject). A subject is up to 256 bytes (`token::MAX_SUB_BYTES`);
+/// tagged as it is, a long one made the runtime refuse the tag and workers-rs panic, which froze
+/// every stream of every org in the isolate.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SubTag(String);
+
+impl SubTag {
+    pub fn of(sub: &str) -> SubTag {
+        use sha2::{Digest, Sha256};
+        use std::fmt::Write;
+        let mut tag = String::with_capacity(4 + 64);
+        tag.push_str("sub:");
+        for byte in Sha256::digest(sub.as_bytes()) {
+            let _ = write!(tag, "{byte:02x}");
+        }
+        SubTag(tag)
+    }
+
+    /// The subject tag among a socket's tags.
+    pub fn among(tags: &[String]) -> Option<SubTag> {
+        tags.iter().find(|t| t.starts_with("sub:")).map(|t| SubTag(t.clone()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// The tags a new stream is accepted with.
-pub fn tags(sub: &str, request_id: Option<&RequestId>) -> Vec<String> {
-    let mut tags = vec![STREAM_TAG.to_string(), sub_tag(sub)];
+pub fn tags(sub: &SubTag, request_id: Option<&RequestId>) -> Vec<String> {
+    let mut tags = vec![STREAM_TAG.to_string(), sub.as_str().to_string()];
     tags.extend(request_id.map(request_tag));
     tags
 }
@@ -66,11 +95,12 @@ pub enum Full {
 
 /// The open streams of the org, in all and per subject. Counting them from the runtime's list
 /// reads every socket, so the hub counts once (when it wakes, or after a socket error) and then
-/// keeps the count as it accepts streams and sees them close.
+/// keeps the count as it accepts streams and sees them close. A stream still catching up counts
+/// from its first page: it holds its socket from the start.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OpenStreams {
     total: usize,
-    per_sub: HashMap<String, usize>,
+    per_sub: HashMap<SubTag, usize>,
 }
 
 impl OpenStreams {
@@ -78,22 +108,22 @@ impl OpenStreams {
         let mut open = OpenStreams::default();
         for socket in sockets.tagged(STREAM_TAG) {
             if sockets.is_open(&socket) {
-                open.opened(subject_of(&sockets.tags_of(&socket)));
+                open.opened(SubTag::among(&sockets.tags_of(&socket)).as_ref());
             }
         }
         open
     }
 
     /// A stream was accepted.
-    pub fn opened(&mut self, sub: Option<&str>) {
+    pub fn opened(&mut self, sub: Option<&SubTag>) {
         self.total += 1;
         if let Some(sub) = sub {
-            *self.per_sub.entry(sub.to_string()).or_default() += 1;
+            *self.per_sub.entry(sub.clone()).or_default() += 1;
         }
     }
 
     /// A stream closed.
-    pub fn closed(&mut self, sub: Option<&str>) {
+    pub fn closed(&mut self, sub: Option<&SubTag>) {
         self.total = self.total.saturating_sub(1);
         if let Some(sub) = sub {
             if let Some(n) = self.per_sub.get_mut(sub) {
@@ -107,7 +137,7 @@ impl OpenStreams {
 
     /// Whether one more stream of `sub` fits, when it replaces `replacing` open streams of the
     /// same subject (its own request id's): replacing never needs room.
-    pub fn room_for(&self, sub: &str, replacing: usize, limits: StreamLimits) -> Result<(), Full> {
+    pub fn room_for(&self, sub: &SubTag, replacing: usize, limits: StreamLimits) -> Result<(), Full> {
         let of_sub = self.per_sub.get(sub).copied().unwrap_or(0).saturating_sub(replacing);
         if of_sub >= limits.per_sub {
             return Err(Full::Sub(of_sub));
@@ -120,20 +150,18 @@ impl OpenStreams {
     }
 }
 
-/// The subject a stream's tags name.
-pub fn subject_of(tags: &[String]) -> Option<&str> {
-    tags.iter().find_map(|t| t.strip_prefix("sub:"))
-}
-
-/// Open streams of `sub` with `request_id` (the ones a new stream with that id replaces).
-pub fn replacing(sockets: &impl Sockets, sub: &str, request_id: Option<&RequestId>) -> usize {
-    let Some(request_id) = request_id else { return 0 };
-    let own = sub_tag(sub);
+/// Open streams of `sub` with `request_id`: the ones a new stream of `sub` with that id replaces.
+fn own<S: Sockets>(sockets: &S, sub: &SubTag, request_id: &RequestId) -> Vec<S::Socket> {
     sockets
         .tagged(&request_tag(request_id))
-        .iter()
-        .filter(|s| sockets.is_open(s) && sockets.tags_of(s).contains(&own))
-        .count()
+        .into_iter()
+        .filter(|s| sockets.is_open(s) && SubTag::among(&sockets.tags_of(s)).as_ref() == Some(sub))
+        .collect()
+}
+
+/// How many open streams a new stream of `sub` with `request_id` replaces.
+pub fn replacing(sockets: &impl Sockets, sub: &SubTag, request_id: Option<&RequestId>) -> usize {
+    request_id.map_or(0, |rid| own(sockets, sub, rid).len())
 }
 
 /// Open streams.
@@ -141,16 +169,14 @@ pub fn active(sockets: &impl Sockets) -> usize {
     sockets.tagged(STREAM_TAG).iter().filter(|s| sockets.is_open(s)).count()
 }
 
-/// Closes the open streams of `request_id` as replaced; how many there were.
-pub fn replace(sockets: &impl Sockets, request_id: &RequestId) -> u64 {
-    let mut replaced = 0;
-    for socket in sockets.tagged(&request_tag(request_id)) {
-        if sockets.is_open(&socket) {
-            sockets.close(&socket, CloseCode::Replaced);
-            replaced += 1;
-        }
+/// Closes the open streams of `sub` with `request_id` as replaced (never another subject's);
+/// how many there were.
+pub fn replace(sockets: &impl Sockets, sub: &SubTag, request_id: &RequestId) -> u64 {
+    let mine = own(sockets, sub, request_id);
+    for socket in &mine {
+        sockets.close(socket, CloseCode::Replaced);
     }
-    replaced
+    mine.len() as u64
 }
 
 /// Where a targeted frame goes: the stream of a request id, and only if that stream belongs to
@@ -175,24 +201,26 @@ pub fn fan_out<S: Sockets>(sockets: &S, batch: &[Outgoing<'_>]) -> u64 {
     let mut targets: Vec<&RequestId> = batch.iter().filter_map(|o| o.target.map(|t| t.request_id)).collect();
     targets.sort();
     targets.dedup();
+    // The subject each targeted frame names, as sockets are tagged.
+    let named: Vec<Option<SubTag>> = batch.iter().map(|o| o.target.and_then(|t| t.sub).map(SubTag::of)).collect();
 
     let mut sent = 0u64;
     for target in &targets {
         for socket in sockets.tagged(&request_tag(target)) {
-            let tags = sockets.tags_of(&socket);
-            let owner = subject_of(&tags);
+            let Some(owner) = SubTag::among(&sockets.tags_of(&socket)) else { continue };
             let parts: Vec<&[u8]> = batch
                 .iter()
-                .filter(|o| match o.target {
+                .zip(&named)
+                .filter(|(o, named)| match o.target {
                     None => true,
-                    Some(t) => t.request_id == *target && t.sub.is_none_or(|sub| Some(sub) == owner),
+                    Some(t) => t.request_id == *target && request_owner::may_see(named.as_ref(), &owner),
                 })
-                .map(|o| o.frame.as_bytes())
+                .map(|(o, _)| o.frame.as_bytes())
                 .collect();
             if parts.is_empty() {
                 continue;
             }
-            let message = sockets.message(Frames::encode(false, parts.len() as u32, &parts));
+            let message = sockets.message(Frames::encode(Kind::Live, parts.len() as u32, &parts));
             if sockets.send(&socket, &message) {
                 sent += parts.len() as u64;
             }
@@ -202,7 +230,7 @@ pub fn fan_out<S: Sockets>(sockets: &S, batch: &[Outgoing<'_>]) -> u64 {
         return sent;
     }
     let served: Vec<String> = targets.iter().map(|t| request_tag(t)).collect();
-    let message = sockets.message(Frames::encode(false, broadcast.len() as u32, &broadcast));
+    let message = sockets.message(Frames::encode(Kind::Live, broadcast.len() as u32, &broadcast));
     for socket in sockets.tagged(STREAM_TAG) {
         // Only when the batch has targets: a stream of a target already had its own message.
         if !served.is_empty() && sockets.tags_of(&socket).iter().any(|t| served.contains(t)) {
@@ -235,6 +263,7 @@ mod tests {
             let mut ids = Vec::new();
             for message in self.got.borrow().iter() {
                 let frames = Frames::decode(message).unwrap();
+                assert_eq!(frames.kind, Kind::Live);
                 let text = std::str::from_utf8(frames.bytes).unwrap();
                 let found: Vec<u64> = text.lines().filter_map(|l| l.strip_prefix("id: ")?.parse().ok()).collect();
                 assert_eq!(found.len() as u32, frames.count, "the count matches the frames");
@@ -265,7 +294,7 @@ mod tests {
 
         fn accept_of(&self, sub: &str, request_id: Option<&str>) -> Probe {
             let rid = request_id.map(|r| RequestId::parse(r).unwrap());
-            let probe = Probe { tags: tags(sub, rid.as_ref()), got: Rc::default(), closed: Rc::default() };
+            let probe = Probe { tags: tags(&SubTag::of(sub), rid.as_ref()), got: Rc::default(), closed: Rc::default() };
             self.sockets.borrow_mut().push(probe.clone());
             probe
         }
@@ -352,15 +381,42 @@ mod tests {
     fn a_new_stream_with_the_same_request_id_closes_the_old_one_as_replaced() {
         let rt = Runtime::default();
         let (old, other) = (rt.accept(Some("tab")), rt.accept(Some("other")));
-        assert_eq!(replace(&rt, &rid("tab")), 1);
+        assert_eq!(replace(&rt, &SubTag::of("user"), &rid("tab")), 1);
         assert_eq!(*old.closed.borrow(), Some(CloseCode::Replaced));
         assert!(other.is_open());
         let new = rt.accept(Some("tab"));
-        assert_eq!(replace(&rt, &rid("nobody")), 0);
+        assert_eq!(replace(&rt, &SubTag::of("user"), &rid("nobody")), 0);
         let frame = Frame::event(9, "t", "{}");
         let r = rid("tab");
         fan_out(&rt, &[Outgoing { frame: &frame, target: Some(to(&r)) }]);
         assert_eq!((old.event_ids(), new.event_ids()), (vec![], vec![9]), "the closed one gets nothing");
+    }
+
+    #[test]
+    fn a_subject_replaces_only_its_own_streams() {
+        let rt = Runtime::default();
+        let anns = rt.accept_of("ann", Some("tab"));
+        let bobs = rt.accept_of("bob", Some("tab"));
+        assert_eq!(replace(&rt, &SubTag::of("bob"), &rid("tab")), 1);
+        assert!(anns.is_open(), "ann's stream with the same id stays open");
+        assert_eq!(*bobs.closed.borrow(), Some(CloseCode::Replaced));
+    }
+
+    #[test]
+    fn every_tag_fits_the_runtime_whatever_the_subject() {
+        let longest_id = "r".repeat(schema_wasm::rules::MAX_REQUEST_ID_LEN);
+        for sub in ["a", "ann", &"\u{1F600}".repeat(64), &"x".repeat(100_000)] {
+            for tag in tags(&SubTag::of(sub), Some(&rid(&longest_id))) {
+                assert!(tag.len() <= MAX_TAG_BYTES, "{} bytes", tag.len());
+            }
+        }
+        assert_eq!(SubTag::of("ann"), SubTag::of("ann"));
+        assert_ne!(SubTag::of("ann"), SubTag::of("bob"));
+        assert_eq!(
+            SubTag::of("abc").as_str(),
+            "sub:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            "sub: and the SHA-256 of the subject in hex"
+        );
     }
 
     #[test]
@@ -392,7 +448,8 @@ mod tests {
 
     fn room(rt: &Runtime, sub: &str, request_id: Option<&str>) -> Result<(), Full> {
         let rid = request_id.map(rid);
-        OpenStreams::count(rt).room_for(sub, replacing(rt, sub, rid.as_ref()), LIMITS)
+        let sub = SubTag::of(sub);
+        OpenStreams::count(rt).room_for(&sub, replacing(rt, &sub, rid.as_ref()), LIMITS)
     }
 
     #[test]
@@ -415,7 +472,11 @@ mod tests {
         assert_eq!(room(&rt, "ann", Some("tab-2")), Ok(()), "tab-2 replaces itself");
         assert_eq!(room(&rt, "ann", Some("tab-3")), Err(Full::Sub(2)));
         rt.accept_of("bob", Some("bobs"));
-        assert_eq!(replacing(&rt, "ann", Some(&rid("bobs"))), 0, "another subject's stream is not one's own");
+        assert_eq!(
+            replacing(&rt, &SubTag::of("ann"), Some(&rid("bobs"))),
+            0,
+            "another subject's stream is not one's own"
+        );
     }
 
     #[test]
@@ -432,14 +493,14 @@ mod tests {
         let rt = Runtime::default();
         let mut kept = OpenStreams::count(&rt);
         let a = rt.accept_of("ann", None);
-        kept.opened(Some("ann"));
+        kept.opened(Some(&SubTag::of("ann")));
         rt.accept_of("bob", None);
-        kept.opened(Some("bob"));
+        kept.opened(Some(&SubTag::of("bob")));
         a.close(CloseCode::ClientLeft);
-        kept.closed(subject_of(&a.tags));
+        kept.closed(SubTag::among(&a.tags).as_ref());
         assert_eq!(kept, OpenStreams::count(&rt));
-        kept.closed(Some("ann"));
-        kept.closed(Some("nobody"));
-        assert_eq!(kept.room_for("ann", 0, LIMITS), Ok(()), "a close seen twice never goes below zero");
+        kept.closed(Some(&SubTag::of("ann")));
+        kept.closed(Some(&SubTag::of("nobody")));
+        assert_eq!(kept.room_for(&SubTag::of("ann"), 0, LIMITS), Ok(()), "a close seen twice never goes below zero");
     }
 }

@@ -1,8 +1,8 @@
 //! `GET /v1/stream` in the front worker: the SSE response is held here, not in the org's hub.
 //!
-//! The worker connects to the hub with a WebSocket (catching up a page at a time first when the
-//! client is far behind), writes the hub's frames to the response as they come, and owns the
-//! heartbeat: it pings the hub every `HEARTBEAT_INTERVAL_MS`, the runtime answers for the hub
+//! The worker connects to the hub with a WebSocket, writes the hub's frames to the response as
+//! they come (when the client is far behind, a page at a time first: it asks for the next page on
+//! the socket once the client has read the last), and owns the heartbeat: it pings the hub every `HEARTBEAT_INTERVAL_MS`, the runtime answers for the hub
 //! without waking it, and the answer becomes the client's heartbeat. The stream's state and rules
 //! are in `relay`; this file only wires them to the socket, a timer and the response body.
 //!
@@ -28,32 +28,31 @@ use crate::api_error::{internal, ApiError};
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::frame::Frame;
-use crate::hub_api::{CloseCode, Connect, Frames, PageEnd, PAGE_HEADER, PING, PONG};
+use crate::hub_api::{CloseCode, Connect, Frames, Kind, NextPage, PING, PONG};
 use crate::interval::Ticker;
 use crate::pipe::Pipe;
 use crate::relay::{Ending, Limits, Relay, Tick, Timing, Verdict, PROBE};
-use crate::replay::LastEventId;
-use crate::token::LEEWAY_SECONDS;
+use crate::token;
 
 /// Opens a stream for a client whose token and parameters were checked. `client_gone` is the
 /// request's abort signal: the runtime fires it when the client disconnects.
 pub async fn open(
     hub: Stub,
     config: &Config,
-    mut connect: Connect,
+    connect: Connect,
     client_gone: web_sys::AbortSignal,
 ) -> Result<Response, ApiError> {
-    // The first attempt is made before answering, so a hub that cannot serve is an HTTP error.
-    let first = match attempt(&hub, &connect).await? {
+    // The connect is made before answering, so a hub that cannot serve is an HTTP error.
+    let ws = match attempt(&hub, &connect).await? {
         Attempt::Answer(response) => return Ok(response),
-        first => first,
+        Attempt::Socket(ws) => ws,
     };
     let limits = Limits { max_frames: config.queue_frames, max_bytes: config.queue_bytes };
     let timing = Timing {
         heartbeat_interval_ms: config.heartbeat_interval_ms,
         max_age_ms: config.max_connection_age_ms,
         probe_ms: config.liveness_probe_ms,
-        token_expires_ms: u64::try_from(connect.exp.saturating_add(LEEWAY_SECONDS)).unwrap_or(0).saturating_mul(1000),
+        token_expires_ms: token::valid_until_ms(connect.exp),
     };
     let pipe = Pipe::new().map_err(internal("opening a stream's pipe"))?;
     let body = pipe.readable.clone();
@@ -71,31 +70,16 @@ pub async fn open(
     let headers = response.headers_mut();
     for (name, value) in [
         ("content-type", "text/event-stream; charset=utf-8"),
-        ("cache-control", "no-cache, no-transform"),
+        ("cache-control", "no-store, no-transform"),
         ("x-accel-buffering", "no"),
     ] {
         headers.set(name, value).map_err(internal("setting stream headers"))?;
     }
-
-    let mut page = None;
-    match first {
-        Attempt::Live(ws) => go_live(&shared, ws)?,
-        Attempt::Page(bytes, end) => {
-            page = Some((shared.must_write(&bytes, bytes.byte_length() as usize, end.frames as usize), end))
-        }
-        Attempt::Answer(_) => {}
-    }
+    listen(&shared, ws)?;
     // The timer is a JS interval made here, in this request's own context, and ticks the relay
     // directly: no future waits on it (a future's timer can be registered from another request's
     // context, and is lost when that request ends).
     start_ticker(&shared, timing.tick_ms());
-    if let Some((read, end)) = page {
-        connect.last_event_id = Some(LastEventId::Id(end.resume_after));
-        connect.continued = true;
-        worker::wasm_bindgen_futures::spawn_local(async move {
-            catch_up(&hub, connect, &shared, read).await;
-        });
-    }
     Ok(response)
 }
 
@@ -263,13 +247,11 @@ fn watch_client(shared: &Rc<Shared>, signal: web_sys::AbortSignal) {
     }
 }
 
-/// What one connect to the hub gave.
+/// What the connect to the hub gave.
 enum Attempt {
-    /// The socket: live from now on (the hub has sent what the client missed).
-    Live(WebSocket),
-    /// The client is more than a page behind: this page, then connect again.
-    Page(js_sys::Uint8Array, PageEnd),
-    /// The hub's own answer (an error): the client's answer.
+    /// The stream's socket: its backlog (or its first page), then live frames.
+    Socket(WebSocket),
+    /// The hub's own answer (a refusal, an error): the client's answer.
     Answer(Response),
 }
 
@@ -281,68 +263,30 @@ async fn attempt(hub: &Stub, connect: &Connect) -> Result<Attempt, ApiError> {
         .map_err(internal("building a connect"))?;
     let response = hub.fetch_with_request(req).await.map_err(internal("connecting to the org's hub"))?;
     if response.status_code() == 101 {
-        return response.websocket().map(Attempt::Live).ok_or_else(|| internal("a 101 without a socket")("the hub"));
+        return response.websocket().map(Attempt::Socket).ok_or_else(|| internal("a 101 without a socket")("the hub"));
     }
-    let page = response.headers().get(PAGE_HEADER).ok().flatten().and_then(|h| PageEnd::from_header(&h));
-    match page {
-        Some(end) => {
-            let body = web_sys::Response::from(response)
-                .array_buffer()
-                .map_err(|e| internal("reading a replay page")(format!("{e:?}")))?;
-            let body = worker::wasm_bindgen_futures::JsFuture::from(body)
-                .await
-                .map_err(|e| internal("reading a replay page")(format!("{e:?}")))?;
-            Ok(Attempt::Page(js_sys::Uint8Array::new(&body), end))
-        }
-        None => Ok(Attempt::Answer(response)),
-    }
+    Ok(Attempt::Answer(response))
 }
 
-/// Pages until the client has caught up, each once the client has read the last; then live.
-/// `read` is the last page's write, which settles once the client has read it.
-async fn catch_up(hub: &Stub, mut connect: Connect, shared: &Rc<Shared>, mut read: Option<js_sys::Promise>) {
-    loop {
-        if let Some(read) = read.take() {
+/// Once the client has read a page (`read` settles), asks the hub for the next one.
+fn ask_for_next_page(shared: &Rc<Shared>, read: Option<js_sys::Promise>, next: NextPage) {
+    let weak = Rc::downgrade(shared);
+    worker::wasm_bindgen_futures::spawn_local(async move {
+        if let Some(read) = read {
             // A failed write means the client left; the abort signal or the timer ends the stream.
             let _ = worker::wasm_bindgen_futures::JsFuture::from(read).await;
         }
+        let Some(shared) = weak.upgrade() else { return };
         if shared.ended() {
             return;
         }
-        let attempt = attempt(hub, &connect).await;
-        if shared.ended() {
-            if let Ok(Attempt::Live(ws)) = attempt {
-                // A socket must be accepted before it can be closed; the hub then counts it.
-                let _ = ws.accept();
-                let _ = ws.close(Some(CloseCode::ClientLeft.code()), Some(CloseCode::ClientLeft.reason()));
-            }
-            return;
+        let sent = shared.socket.borrow().as_ref().map(|s| s.ws.send_with_str(next.to_text()));
+        if let Some(Err(e)) = sent {
+            worker::console_error!("asking the hub for a replay page failed: {e}");
+            shared.relay.borrow_mut().end(Ending::HubGone);
+            shared.finish();
         }
-        match attempt {
-            Ok(Attempt::Live(ws)) => {
-                if let Err(e) = go_live(shared, ws) {
-                    worker::console_error!("a stream could not go live: {}", e.message);
-                    shared.relay.borrow_mut().end(Ending::HubGone);
-                    shared.finish();
-                }
-                return;
-            }
-            Ok(Attempt::Page(bytes, end)) => {
-                read = shared.must_write(&bytes, bytes.byte_length() as usize, end.frames as usize);
-                connect.last_event_id = Some(LastEventId::Id(end.resume_after));
-            }
-            // The hub refused (an internal error answer) or could not be reached (already
-            // logged): end, and the client resumes by id.
-            other => {
-                if let Ok(Attempt::Answer(response)) = other {
-                    worker::console_error!("the hub refused a replay page with status {}", response.status_code());
-                }
-                shared.relay.borrow_mut().end(Ending::HubGone);
-                shared.finish();
-                return;
-            }
-        }
-    }
+    });
 }
 
 /// The timer's callback holds the stream (a cycle that `Shared::stop_ticker` breaks), so that
@@ -390,7 +334,7 @@ fn on_tick(shared: &Rc<Shared>) {
 }
 
 /// Listens to the hub's socket and accepts it: from now on its frames go to the client.
-fn go_live(shared: &Rc<Shared>, ws: WebSocket) -> Result<(), ApiError> {
+fn listen(shared: &Rc<Shared>, ws: WebSocket) -> Result<(), ApiError> {
     let weak = Rc::downgrade(shared);
     let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new({
         let weak = weak.clone();
@@ -419,7 +363,6 @@ fn go_live(shared: &Rc<Shared>, ws: WebSocket) -> Result<(), ApiError> {
     socket.ws.as_ref().set_binary_type(web_sys::BinaryType::Arraybuffer);
     socket.ws.accept().map_err(internal("accepting the hub's socket"))?;
     *shared.socket.borrow_mut() = Some(socket);
-    shared.relay.borrow_mut().connected();
     Ok(())
 }
 
@@ -439,20 +382,27 @@ fn on_message(weak: &Weak<Shared>, event: web_sys::MessageEvent) {
     // The frames go to the pipe as a view of the message's own buffer; only the header is read.
     let message = js_sys::Uint8Array::new(&data);
     let len = message.byte_length();
-    let mut header = [0u8; Frames::HEADER];
-    if len as usize >= Frames::HEADER {
-        message.subarray(0, Frames::HEADER as u32).copy_to(&mut header);
-    }
-    let Some(frames) = Frames::decode(&header) else {
+    let mut header = [0u8; Frames::MAX_HEADER];
+    let head = header.get_mut(..(len as usize).min(Frames::MAX_HEADER)).unwrap_or_default();
+    message.subarray(0, head.len() as u32).copy_to(head);
+    let Some(frames) = Frames::decode(head) else {
         worker::console_error!("a message from the hub without a frame count ({len} bytes); ignored");
         return;
     };
-    let chunk: JsValue = message.subarray(Frames::HEADER as u32, len).into();
-    let bytes = (len as usize).saturating_sub(Frames::HEADER);
-    if frames.catch_up {
-        shared.must_write(&chunk, bytes, frames.count as usize);
-    } else {
-        shared.offer(&chunk, bytes, frames.count as usize);
+    let header_len = frames.kind.header_len();
+    let chunk: JsValue = message.subarray(header_len as u32, len).into();
+    let bytes = (len as usize).saturating_sub(header_len);
+    let count = frames.count as usize;
+    match frames.kind {
+        Kind::CatchUp => {
+            shared.must_write(&chunk, bytes, count);
+            shared.relay.borrow_mut().connected();
+        }
+        Kind::Page { resume_after } => {
+            let read = shared.must_write(&chunk, bytes, count);
+            ask_for_next_page(&shared, read, NextPage { after: resume_after });
+        }
+        Kind::Live => shared.offer(&chunk, bytes, count),
     }
 }
 

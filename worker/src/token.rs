@@ -12,6 +12,18 @@ use sha2::Sha256;
 /// Clock skew allowed on `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECONDS: i64 = 60;
 
+/// The longest `sub`: 128 characters, and at most this many bytes of UTF-8. The hub tags and
+/// keys streams by a hash of it (`sockets::SubTag`), so its length bounds no runtime tag; the
+/// bound keeps the rest (SQL keys, the socket attachment, logs) small.
+pub const MAX_SUB_CHARS: usize = 128;
+pub const MAX_SUB_BYTES: usize = 256;
+
+/// When a token with this `exp` (seconds) stops being valid: its expiry plus the allowed skew, in
+/// ms since the epoch. Streams end then, whether they are catching up or live.
+pub fn valid_until_ms(exp: i64) -> u64 {
+    u64::try_from(exp.saturating_add(LEEWAY_SECONDS)).unwrap_or(0).saturating_mul(1000)
+}
+
 /// What a token allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -136,8 +148,8 @@ pub fn verify(token: &str, secret: &[u8], now: i64) -> Result<Claims, TokenError
         return Err(TokenError::Claim("org must be 1 to 64 characters of a-z, 0-9, '_', '-'"));
     }
     let sub = raw.sub.ok_or(TokenError::Claim("sub is missing"))?;
-    if sub.is_empty() || sub.chars().count() > 128 {
-        return Err(TokenError::Claim("sub must be 1 to 128 characters"));
+    if sub.is_empty() || sub.chars().count() > MAX_SUB_CHARS || sub.len() > MAX_SUB_BYTES {
+        return Err(TokenError::Claim("sub must be 1 to 128 characters and at most 256 bytes of UTF-8"));
     }
     let scope = raw.scope.ok_or(TokenError::Claim("scope is missing"))?;
     let mut scopes = Vec::new();
@@ -321,6 +333,41 @@ mod tests {
             let mut c = good();
             c[claim] = value;
             assert!(verify(&token(c), SECRET, NOW).is_err(), "{claim}");
+        }
+    }
+
+    #[test]
+    fn sub_is_bounded_in_bytes_as_well_as_characters() {
+        let with_sub = |sub: String| {
+            let mut c = good();
+            c["sub"] = json!(sub);
+            verify(&token(c), SECRET, NOW).map(|c| c.sub.len())
+        };
+        assert_eq!(with_sub("\u{1F600}".repeat(64)), Ok(256), "64 emoji: 256 bytes");
+        assert_eq!(with_sub("x".repeat(128)), Ok(128));
+        let refused = Err(TokenError::Claim("sub must be 1 to 128 characters and at most 256 bytes of UTF-8"));
+        assert_eq!(with_sub("\u{1F600}".repeat(65)), refused, "65 emoji: 260 bytes");
+        assert_eq!(with_sub("\u{20AC}".repeat(86)), refused, "86 three-byte characters: 258 bytes");
+        assert_eq!(with_sub("x".repeat(129)), refused);
+    }
+
+    proptest::proptest! {
+        /// Every token that verifies can open a stream: whatever its subject, the socket's tags
+        /// fit the runtime (which refuses longer ones, and workers-rs panics on that).
+        #[test]
+        fn every_token_that_verifies_can_open_a_stream(sub in "\\PC{0,140}", wide in "[\u{80}-\u{10FFFF}]{0,140}") {
+            let longest_id = schema_wasm::RequestId::parse(&"r".repeat(schema_wasm::rules::MAX_REQUEST_ID_LEN)).unwrap();
+            for sub in [sub, wide] {
+                let mut c = good();
+                c["sub"] = json!(sub);
+                if let Ok(claims) = verify(&token(c), SECRET, NOW) {
+                    proptest::prop_assert!(claims.sub.len() <= MAX_SUB_BYTES);
+                    let tag = crate::sockets::SubTag::of(&claims.sub);
+                    for tag in crate::sockets::tags(&tag, Some(&longest_id)) {
+                        proptest::prop_assert!(tag.len() <= crate::sockets::MAX_TAG_BYTES);
+                    }
+                }
+            }
         }
     }
 

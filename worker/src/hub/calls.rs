@@ -4,9 +4,10 @@
 use schema_wasm::{EnvelopeOut, RequestId};
 use serde::Serialize;
 use serde_json::value::RawValue;
-use worker::{Response, State};
+use worker::Response;
 
 use super::limits::{admit, Rate};
+use super::ownership;
 use super::runtime::RuntimeSockets;
 use super::Hub;
 use crate::api_error::{internal, ApiError};
@@ -15,7 +16,7 @@ use crate::clock::{format_ts, now_ms};
 use crate::frame::Frame;
 use crate::http;
 use crate::hub_api::{HubCall, HubEvent};
-use crate::log::Append;
+use crate::log::{Append, ORG_WIDE};
 use crate::metrics::{self, name, Gauges, Stored};
 use crate::replay::{self, ResetData};
 use crate::request_owner;
@@ -24,19 +25,21 @@ use crate::sockets::{self, Outgoing, Targeted};
 /// The bytes of envelopes one history page stops at (it still holds at least one event).
 const HISTORY_PAGE_BYTES: u64 = 2 << 20;
 
-pub fn handle(hub: &Hub, state: &State, call: HubCall) -> Result<Response, ApiError> {
+pub fn handle(hub: &Hub, sockets: &RuntimeSockets, call: HubCall) -> Result<Response, ApiError> {
     match call {
-        HubCall::Publish { sub, events } => admit(hub, Rate::Publish, &sub).and_then(|()| publish(hub, state, events)),
+        HubCall::Publish { sub, events } => {
+            admit(hub, Rate::Publish, &sub).and_then(|()| publish(hub, sockets, events))
+        }
         HubCall::PutVersion { sub, event } => {
-            admit(hub, Rate::Publish, &sub).and_then(|()| put_version(hub, state, event))
+            admit(hub, Rate::Publish, &sub).and_then(|()| put_version(hub, sockets, event))
         }
         HubCall::DeleteVersion { sub, request_id } => {
             admit(hub, Rate::Publish, &sub).and_then(|()| delete_version(hub, request_id))
         }
         HubCall::History { sub, after, limit, request_id, event_type } => admit(hub, Rate::History, &sub)
-            .and_then(|()| history(hub, &sub, Page { after, limit, only: event_type.as_deref() }, request_id)),
+            .and_then(|()| history(hub, sockets, &sub, Page { after, limit, only: event_type.as_deref() }, request_id)),
         HubCall::Latest { sub, event_type } => admit(hub, Rate::History, &sub).and_then(|()| latest(hub, &event_type)),
-        HubCall::Metrics => metrics(hub, state),
+        HubCall::Metrics => metrics(hub, sockets),
         HubCall::ClientError { sub, report } => {
             admit(hub, Rate::Report, &sub).and_then(|()| client_error(hub, &sub, &report))
         }
@@ -53,7 +56,7 @@ struct Appended {
 }
 
 /// Assigns ids, appends to the log, and fans out. Returns what was appended.
-fn append_and_send(hub: &Hub, state: &State, events: Vec<HubEvent>) -> Result<Vec<Appended>, ApiError> {
+fn append_and_send(hub: &Hub, sockets: &RuntimeSockets, events: Vec<HubEvent>) -> Result<Vec<Appended>, ApiError> {
     let now = now_ms();
     let ts = format_ts(now);
     let first = hub.log.latest() + 1;
@@ -101,7 +104,7 @@ fn append_and_send(hub: &Hub, state: &State, events: Vec<HubEvent>) -> Result<Ve
         .zip(&appended)
         .map(|(frame, a)| Outgoing { frame, target: a.target.as_ref().map(targeted) })
         .collect();
-    let sent = sockets::fan_out(&RuntimeSockets(state), &batch);
+    let sent = sockets::fan_out(sockets, &batch);
     for a in &appended {
         hub.tally.add(name::PUBLISHED, &a.type_name, 1);
     }
@@ -120,12 +123,12 @@ fn targeted((request_id, sub): &(RequestId, Option<String>)) -> Targeted<'_> {
     Targeted { request_id, sub: sub.as_deref() }
 }
 
-fn publish(hub: &Hub, state: &State, events: Vec<HubEvent>) -> Result<Response, ApiError> {
+fn publish(hub: &Hub, sockets: &RuntimeSockets, events: Vec<HubEvent>) -> Result<Response, ApiError> {
     #[derive(Serialize)]
     struct Published {
         ids: Vec<String>,
     }
-    let appended = append_and_send(hub, state, events)?;
+    let appended = append_and_send(hub, sockets, events)?;
     let body = Published { ids: appended.iter().map(|a| a.id.to_string()).collect() };
     let body = serde_json::to_string(&body).map_err(internal("answering a publish"))?;
     http::json(202, body).map_err(internal("answering a publish"))
@@ -133,12 +136,17 @@ fn publish(hub: &Hub, state: &State, events: Vec<HubEvent>) -> Result<Response, 
 
 /// `PUT /v1/versions`: publish a `version.available` event and keep it as the pending version
 /// of its scope (the org, or its target request id), for every later connect.
-fn put_version(hub: &Hub, state: &State, event: HubEvent) -> Result<Response, ApiError> {
-    let scope = event.target.as_ref().map(|t| t.request_id.as_str().to_string()).unwrap_or_default();
-    let appended = append_and_send(hub, state, vec![event])?;
+fn put_version(hub: &Hub, sockets: &RuntimeSockets, event: HubEvent) -> Result<Response, ApiError> {
+    let appended = append_and_send(hub, sockets, vec![event])?;
     let a = appended.first().ok_or("the version was not appended").map_err(internal("publishing a version"))?;
+    // The pending version is for whom the event was: its request id and the subject it was
+    // stored for (named by the publisher, else the id's owner), as targeted events are.
+    let (scope, target_sub) = match &a.target {
+        Some((request_id, sub)) => (request_id.as_str(), sub.as_deref()),
+        None => (ORG_WIDE, None),
+    };
     // The event is published and delivered by now; if it cannot be made pending, say so.
-    hub.log.set_pending_version(&scope, &a.envelope).map_err(|e| {
+    hub.log.set_pending_version(scope, target_sub, &a.envelope).map_err(|e| {
         worker::console_error!("storing the pending version failed: {e}");
         ApiError::misconfigured(format!(
             "version.available {} was published but could not be stored as pending; retry the PUT",
@@ -190,12 +198,22 @@ struct Page<'a> {
     only: Option<&'a str>,
 }
 
-fn history(hub: &Hub, sub: &str, page: Page<'_>, request_id: Option<RequestId>) -> Result<Response, ApiError> {
+fn history(
+    hub: &Hub,
+    sockets: &RuntimeSockets,
+    sub: &str,
+    page: Page<'_>,
+    request_id: Option<RequestId>,
+) -> Result<Response, ApiError> {
     let Page { after, limit, only } = page;
     let now = now_ms();
     hub.log.prune(hub.config.retention, now).map_err(internal("pruning the event log"))?;
     let reader = match &request_id {
-        Some(request_id) => Some(super::own_request(hub, request_id, sub, now)?),
+        Some(request_id) => {
+            let reader = ownership::check(hub, sockets, request_id, sub, now)?;
+            ownership::record(hub, reader, now)?;
+            Some(reader)
+        }
         None => None,
     };
     let window = hub.log.window().map_err(internal("reading the log window"))?;
@@ -233,16 +251,12 @@ fn latest(hub: &Hub, event_type: &str) -> Result<Response, ApiError> {
 }
 
 /// Prometheus text for this org.
-fn metrics(hub: &Hub, state: &State) -> Result<Response, ApiError> {
+fn metrics(hub: &Hub, sockets: &RuntimeSockets) -> Result<Response, ApiError> {
     // What was counted so far in this call is stored first, so the answer includes it.
     hub.store_tally();
     let history_events = hub.log.count().map_err(internal("counting the log"))?;
     let stored = Stored::from_rows(hub.log.counters().map_err(internal("reading counters"))?);
-    let gauges = Gauges { connections_active: sockets::active(&RuntimeSockets(state)), history_events };
-    let mut response = Response::ok(metrics::render(&stored, gauges)).map_err(internal("answering metrics"))?;
-    response
-        .headers_mut()
-        .set("content-type", "text/plain; version=0.0.4; charset=utf-8")
-        .map_err(internal("answering metrics"))?;
-    Ok(response)
+    let gauges = Gauges { connections_active: sockets::active(sockets), history_events };
+    http::text(200, "text/plain; version=0.0.4; charset=utf-8", metrics::render(&stored, gauges))
+        .map_err(internal("answering metrics"))
 }

@@ -1,135 +1,169 @@
 //! A stream opens: the front worker's upgrade request, with the client's last event id.
 //!
-//! Reading the log, sending what the client missed and joining the live sockets happen in one
-//! step with no `await` (the Durable Object runs nothing else meanwhile), so every event after
-//! the log's latest id reaches the new socket live: no gap and no duplicate at the seam. When the
-//! client missed more than a page, the answer is that page instead (`replay_pager`) and the front
-//! worker connects again once its client has read it.
+//! Every stream is one hibernatable socket from its first connect, however far behind it is, so
+//! it counts against the stream limits, can be replaced, and closes with its client from the
+//! start. Reading the log, sending what the client missed and joining the live sockets happen in
+//! one step with no `await` (the Durable Object runs nothing else meanwhile), so every event after
+//! the log's latest id reaches the socket live: no gap and no duplicate at the seam. When the
+//! client missed more than a page, the socket gets that page instead (`Kind::Page`), and the front
+//! worker asks for the next one on the socket (`NextPage`) once its client has read it; live
+//! frames that reach the socket meanwhile are in the pages still to come, and it drops them.
 
 use std::rc::Rc;
 
-use serde::Serialize;
-use worker::{Response, State, WebSocketPair};
+use serde::{Deserialize, Serialize};
+use worker::{Response, WebSocket, WebSocketPair};
 
 use super::limits::{self, Rate};
+use super::ownership;
 use super::runtime::RuntimeSockets;
 use super::Hub;
 use crate::api_error::{internal, ApiError};
 use crate::clock::now_ms;
 use crate::frame::Frame;
-use crate::hub_api::{Connect, Frames, PageEnd, PAGE_HEADER};
-use crate::log::{ReplayLog, ORG_WIDE};
-use crate::metrics::name;
+use crate::hub_api::{CloseCode, Connect, Frames, Kind, NextPage};
+use crate::log::{Reader, ReplayLog, ORG_WIDE};
+use crate::metrics::{name, Action};
 use crate::observers::{self, Connected, Observer};
-use crate::replay;
+use crate::replay::{self, LastEventId};
 use crate::replay_pager::{catch_up, CatchUp};
-use crate::sockets;
+use crate::sockets::{self, SubTag};
+use crate::token;
 
-/// What each socket carries through hibernation (its attachment), for logs and later checks.
-#[derive(Serialize)]
+/// What each socket carries through hibernation (its attachment): who reads it, for the pages of
+/// a stream that is catching up, and until when its token is valid.
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Attachment<'a> {
-    connection: u64,
-    request_id: Option<&'a str>,
-    sub: &'a str,
-    opened_ms: u64,
+struct Attachment {
+    sub: String,
+    request_id: Option<String>,
     /// The token's expiry (seconds since the epoch).
     exp: i64,
 }
 
-pub fn connect(hub: &Hub, state: &State, url: &worker::Url) -> Result<Response, ApiError> {
+impl Attachment {
+    fn reader(&self) -> Option<Reader<'_>> {
+        self.request_id.as_deref().map(|request_id| Reader { request_id, sub: &self.sub })
+    }
+}
+
+pub fn connect(hub: &Hub, sockets: &RuntimeSockets, url: &worker::Url) -> Result<Response, ApiError> {
     let connect = Connect::from_url(url).map_err(internal("a connect the hub cannot read"))?;
-    // Limits first: a refused connect changes nothing. A continued connect (after a replay page)
-    // is the same stream, not a new one.
-    limits::room_for_stream(hub, state, &connect.sub, connect.request_id.as_ref())?;
-    if !connect.continued {
-        limits::admit(hub, Rate::Connect, &connect.sub)?;
-        if let Some(ticket) = &connect.ticket {
-            if !hub
-                .log
-                .use_ticket(&ticket.nonce, ticket.expires_ms, now_ms())
-                .map_err(internal("recording a ticket's use"))?
-            {
-                return Err(ApiError::unauthorized(
-                    "this ticket was used already; get a new one with POST /v1/stream/ticket",
-                ));
-            }
+    let now = now_ms();
+    // The front worker checked the token; the hub checks its expiry again at every step.
+    if now >= token::valid_until_ms(connect.exp) {
+        return Err(ApiError::unauthorized("token expired; get a new one"));
+    }
+    // Every check before anything is recorded: a refused connect changes nothing, and replays of
+    // a used ticket cost its owner nothing (not even a connect of its budget).
+    if let Some(ticket) = &connect.ticket {
+        if now >= ticket.expires_ms {
+            return Err(ApiError::unauthorized(crate::ticket::TicketError::Expired.to_string()));
+        }
+        if hub.log.ticket_used(&ticket.nonce).map_err(internal("reading a ticket's use"))? {
+            return Err(ApiError::unauthorized(
+                "this ticket was used already; get a new one with POST /v1/stream/ticket",
+            ));
         }
     }
-    let now = now_ms();
-    hub.log.prune(hub.config.retention, now).map_err(internal("pruning the event log"))?;
-    let reader = match &connect.request_id {
-        Some(request_id) => Some(super::own_request(hub, request_id, &connect.sub, now)?),
+    let sub = SubTag::of(&connect.sub);
+    limits::room_for_stream(hub, sockets, &sub, connect.request_id.as_ref())?;
+    let claim = match &connect.request_id {
+        Some(request_id) => Some(ownership::check(hub, sockets, request_id, &connect.sub, now)?),
         None => None,
     };
-    let window = hub.log.window().map_err(internal("reading the log window"))?;
-    let rid = connect.request_id.as_ref().map(|r| r.as_str());
-    let resume = replay::resume(connect.last_event_id, window);
-    let step = catch_up(&*hub.log, resume, window, reader).map_err(internal("reading the replay"))?;
-    hub.tally.add(name::REPLAYED, "", step.replayed());
-    hub.tally.add(name::FRAMES_SENT, "", step.replayed());
-
-    let (mut frames, reset) = match step {
-        CatchUp::Page { frames, resume_after } => return page(&frames, resume_after),
-        CatchUp::Live { frames, reset, .. } => (frames, reset),
-    };
-    if reset {
-        hub.tally.add(name::RESETS, "", 1);
-        hub.tally.add(name::FRAMES_SENT, "", 1);
+    limits::admit(hub, Rate::Connect, &connect.sub)?;
+    if let Some(ticket) = &connect.ticket {
+        hub.log.use_ticket(&ticket.nonce, ticket.expires_ms, now).map_err(internal("recording a ticket's use"))?;
+    }
+    if let Some(reader) = claim {
+        ownership::record(hub, reader, now)?;
     }
 
     let pair = WebSocketPair::new().map_err(internal("creating a stream socket"))?;
     let attachment = Attachment {
-        connection: hub.log.next_connection_id().map_err(internal("numbering a connection"))?,
-        request_id: rid,
-        sub: &connect.sub,
-        opened_ms: now,
+        sub: connect.sub.clone(),
+        request_id: connect.request_id.as_ref().map(|r| r.as_str().to_string()),
         exp: connect.exp,
     };
-    // Replace an open stream with this request id only once nothing before accepting can fail
-    // (and before accepting, so that the new socket, which carries the same tag, is not closed).
+    pair.server.serialize_attachment(&attachment).map_err(internal("attaching a stream's state"))?;
+    // Replace an open stream of this subject with this request id only once nothing before
+    // accepting can fail (and before accepting, so that the new socket, which carries the same
+    // tag, is not closed).
     if let Some(request_id) = &connect.request_id {
-        let replaced = sockets::replace(&RuntimeSockets(state), request_id);
-        hub.tally.add(name::CONNECTIONS, "replaced", replaced);
+        let replaced = sockets::replace(sockets, &sub, request_id);
+        hub.tally.connections(Action::Replaced, replaced);
     }
-    let tags = sockets::tags(&connect.sub, connect.request_id.as_ref());
-    let tag_refs: Vec<&str> = tags.iter().map(String::as_str).collect();
-    state.accept_websocket_with_tags(&pair.server, &tag_refs);
+    sockets
+        .accept(&pair.server, &sockets::tags(&sub, connect.request_id.as_ref()))
+        .map_err(internal("accepting a stream socket"))?;
     if let Some(open) = hub.open.borrow_mut().as_mut() {
-        open.opened(Some(&connect.sub));
+        open.opened(Some(&sub));
     }
-    if let Err(e) = pair.server.serialize_attachment(&attachment) {
+    hub.tally.connections(Action::Connect, 1);
+    if let Err(e) = send_backlog(hub, &pair.server, &attachment, connect.last_event_id) {
         // Never leave an accepted socket behind that no stream will use.
         let _ = pair.server.close(Some(1011), Some("internal error"));
-        return Err(internal("attaching a stream's state")(e));
-    }
-    hub.tally.connection("connect");
-
-    // On-connect observers: after the replay, before anything published later.
-    let refs: Vec<&dyn Observer> = hub.observers.iter().map(|o| o.as_ref()).collect();
-    let (more, failures) = observers::run(&refs, &Connected { request_id: connect.request_id.as_ref() });
-    for (observer, why) in failures {
-        worker::console_error!("on-connect observer {observer} failed: {why}");
-    }
-    hub.tally.add(name::FRAMES_SENT, "", more.len() as u64);
-    frames.extend(more);
-    if !frames.is_empty() {
-        let parts: Vec<&[u8]> = frames.iter().map(Frame::as_bytes).collect();
-        if let Err(e) = pair.server.send_with_bytes(Frames::encode(true, frames.len() as u32, &parts)) {
-            let _ = pair.server.close(Some(1011), Some("internal error"));
-            return Err(internal("sending a stream's first frames")(e));
-        }
+        return Err(e);
     }
     Response::from_websocket(pair.client).map_err(internal("answering a connect"))
 }
 
-/// One page of the replay, as a plain answer: the frames, and where to go on from.
-fn page(frames: &[Frame], resume_after: u64) -> Result<Response, ApiError> {
-    let body: Vec<u8> = frames.iter().flat_map(|f| f.as_bytes().iter().copied()).collect();
-    let end = PageEnd { resume_after, frames: frames.len() as u32 };
-    let mut response = Response::from_bytes(body).map_err(internal("answering a replay page"))?;
-    response.headers_mut().set(PAGE_HEADER, &end.to_header()).map_err(internal("answering a replay page"))?;
-    Ok(response)
+/// The front worker asks for the next page of a stream that is catching up.
+pub fn next_page(hub: &Hub, ws: &WebSocket, next: NextPage) -> Result<(), ApiError> {
+    let attachment: Attachment = ws
+        .deserialize_attachment()
+        .map_err(internal("reading a stream's attachment"))?
+        .ok_or("a stream socket without its attachment")
+        .map_err(internal("reading a stream's attachment"))?;
+    if now_ms() >= token::valid_until_ms(attachment.exp) {
+        // The front worker ends it too; a page is never sent past the token's expiry.
+        let _ = ws.close(Some(CloseCode::TokenExpired.code()), Some(CloseCode::TokenExpired.reason()));
+        return Ok(());
+    }
+    send_backlog(hub, ws, &attachment, Some(LastEventId::Id(next.after)))
+}
+
+/// Sends a stream what it missed after `last_event_id`: one page (`Kind::Page`) when there is
+/// more, else the rest and the on-connect notices (`Kind::CatchUp`, sent even when empty: it tells
+/// the front worker the stream is live).
+fn send_backlog(
+    hub: &Hub,
+    ws: &WebSocket,
+    attachment: &Attachment,
+    last_event_id: Option<LastEventId>,
+) -> Result<(), ApiError> {
+    hub.log.prune(hub.config.retention, now_ms()).map_err(internal("pruning the event log"))?;
+    let window = hub.log.window().map_err(internal("reading the log window"))?;
+    let resume = replay::resume(last_event_id, window);
+    let step = catch_up(&*hub.log, resume, window, attachment.reader()).map_err(internal("reading the replay"))?;
+    hub.tally.add(name::REPLAYED, "", step.replayed());
+    hub.tally.add(name::FRAMES_SENT, "", step.replayed());
+    let (kind, mut frames) = match step {
+        CatchUp::Page { frames, resume_after } => (Kind::Page { resume_after }, frames),
+        CatchUp::Live { frames, reset, .. } => {
+            if reset {
+                hub.tally.add(name::RESETS, "", 1);
+                hub.tally.add(name::FRAMES_SENT, "", 1);
+            }
+            (Kind::CatchUp, frames)
+        }
+    };
+    if kind == Kind::CatchUp {
+        // On-connect observers: after the replay, before anything published later.
+        let request_id = attachment.request_id.as_deref().and_then(|r| schema_wasm::RequestId::parse(r).ok());
+        let connected = Connected { request_id: request_id.as_ref(), sub: &attachment.sub };
+        let refs: Vec<&dyn Observer> = hub.observers.iter().map(|o| o.as_ref()).collect();
+        let (more, failures) = observers::run(&refs, &connected);
+        for (observer, why) in failures {
+            worker::console_error!("on-connect observer {observer} failed: {why}");
+        }
+        hub.tally.add(name::FRAMES_SENT, "", more.len() as u64);
+        frames.extend(more);
+    }
+    let parts: Vec<&[u8]> = frames.iter().map(Frame::as_bytes).collect();
+    ws.send_with_bytes(Frames::encode(kind, frames.len() as u32, &parts))
+        .map_err(internal("sending a stream what it missed"))
 }
 
 /// On-connect observer: the pending version (org-wide, then the connection's request id).
@@ -149,7 +183,7 @@ impl Observer for PendingVersions {
         }
         let mut frames = Vec::new();
         for scope in scopes {
-            if let Some(envelope) = self.log.pending_version(scope).map_err(|e| e.to_string())? {
+            if let Some(envelope) = self.log.pending_version(scope, connected.sub).map_err(|e| e.to_string())? {
                 // No `id:` line: a notice of the current state, it must not move Last-Event-ID.
                 frames.push(Frame::unnumbered("version.available", &envelope));
             }

@@ -2,15 +2,13 @@
 //! stored windows so that they hold while the hub sleeps, and open streams, counted from the
 //! runtime's socket list. Over a limit: `429 rate_limited` with `retry-after`, and nothing changed.
 
-use worker::State;
-
 use super::runtime::RuntimeSockets;
 use super::Hub;
 use crate::api_error::{internal, ApiError};
 use crate::client_error::REPORTS_PER_MINUTE;
 use crate::clock::now_ms;
 use crate::rate_limit::Limit;
-use crate::sockets::{self, Full, OpenStreams};
+use crate::sockets::{self, Full, OpenStreams, SubTag};
 use schema_wasm::RequestId;
 
 const MINUTE_MS: u64 = 60_000;
@@ -73,7 +71,8 @@ pub fn admit(hub: &Hub, rate: Rate, sub: &str) -> Result<(), ApiError> {
     count(hub, &format!("{}:{sub}", rate.name()), max, || rate.what(max))?;
     if rate == Rate::Report {
         // Fresh subjects cannot flood the org's log of reports either.
-        count(hub, "report:*", ORG_REPORTS_PER_MINUTE, || {
+        // Its key has no `:`, so no subject's key (`<kind>:<sub>`) can be it.
+        count(hub, "reports-of-the-org", ORG_REPORTS_PER_MINUTE, || {
             format!("client error reports in this org (at most {ORG_REPORTS_PER_MINUTE} a minute)")
         })?;
     }
@@ -90,12 +89,16 @@ fn count(hub: &Hub, key: &str, max: u32, what: impl Fn() -> String) -> Result<()
 
 /// Whether one more stream of `sub` fits the stream limits (one replacing its own request id's
 /// stream always does).
-pub fn room_for_stream(hub: &Hub, state: &State, sub: &str, request_id: Option<&RequestId>) -> Result<(), ApiError> {
+pub fn room_for_stream(
+    hub: &Hub,
+    sockets: &RuntimeSockets,
+    sub: &SubTag,
+    request_id: Option<&RequestId>,
+) -> Result<(), ApiError> {
     let limits = hub.config.limits.streams;
-    let sockets = RuntimeSockets(state);
-    let replacing = sockets::replacing(&sockets, sub, request_id);
+    let replacing = sockets::replacing(sockets, sub, request_id);
     let room =
-        hub.open.borrow_mut().get_or_insert_with(|| OpenStreams::count(&sockets)).room_for(sub, replacing, limits);
+        hub.open.borrow_mut().get_or_insert_with(|| OpenStreams::count(sockets)).room_for(sub, replacing, limits);
     match room {
         Ok(()) => Ok(()),
         Err(Full::Sub(open)) => Err(ApiError::rate_limited(

@@ -15,6 +15,7 @@
 mod calls;
 mod connect;
 mod limits;
+mod ownership;
 mod runtime;
 
 use std::cell::RefCell;
@@ -28,13 +29,12 @@ use worker::{
 use crate::api_error::{internal, ApiError};
 use crate::config::Config;
 use crate::http;
-use crate::hub_api::{CloseCode, HubCall, PING, PONG};
-use crate::log::{Reader, ReplayLog};
+use crate::hub_api::{CloseCode, HubCall, NextPage, PING, PONG};
+use crate::log::ReplayLog;
 use crate::metrics::{name, Tally};
 use crate::observers::Observer;
-use crate::request_owner;
-use crate::sockets::{subject_of, OpenStreams};
-use schema_wasm::RequestId;
+use crate::sockets::{OpenStreams, Sockets, SubTag};
+use runtime::RuntimeSockets;
 
 pub(crate) struct Hub {
     config: Config,
@@ -44,26 +44,6 @@ pub(crate) struct Hub {
     /// The org's open streams, counted from the runtime's list on the first connect after waking
     /// (or after a socket error), then kept as streams are accepted and close.
     open: RefCell<Option<OpenStreams>>,
-}
-
-/// Lets `sub` use `request_id` if it is its own (or nobody's yet, which makes it its own), and
-/// returns it as a reader of the log; refuses another subject's, changing nothing.
-pub(crate) fn own_request<'a>(
-    hub: &Hub,
-    request_id: &'a RequestId,
-    sub: &'a str,
-    now: u64,
-) -> Result<Reader<'a>, ApiError> {
-    let rid = request_id.as_str();
-    hub.log.prune_owners(hub.config.retention, now).map_err(internal("forgetting unused request ids"))?;
-    let owner = hub.log.request_owner(rid).map_err(internal("reading a request id's owner"))?;
-    request_owner::claim(owner.as_deref(), sub).map_err(|_| {
-        ApiError::forbidden(format!(
-            "requestId {rid} belongs to another subject; use a requestId of your own (a random one per browser tab)"
-        ))
-    })?;
-    hub.log.own_request(rid, sub, now).map_err(internal("recording a request id's owner"))?;
-    Ok(Reader { request_id: rid, sub })
 }
 
 impl Hub {
@@ -77,18 +57,26 @@ impl Hub {
 
 #[durable_object]
 pub struct OrgHub {
-    state: State,
+    sockets: RuntimeSockets,
     hub: std::result::Result<Hub, ApiError>,
 }
 
 impl DurableObject for OrgHub {
     fn new(state: State, env: Env) -> Self {
+        // The storage getter takes no input; every socket call goes through `RuntimeSockets`,
+        // which returns the runtime's errors instead of unwrapping them.
+        let storage = state.storage();
+        let sockets = RuntimeSockets(state._inner());
         // The heartbeat: answered by the runtime without waking the hub.
         match worker::WebSocketRequestResponsePair::new(PING, PONG) {
-            Ok(pair) => state.set_websocket_auto_response(&pair),
+            Ok(pair) => {
+                if let Err(e) = sockets.auto_respond(&pair) {
+                    worker::console_error!("setting the heartbeat auto-response failed: {e}");
+                }
+            }
             Err(e) => worker::console_error!("setting the heartbeat auto-response failed: {e:?}"),
         }
-        let hub = open(&state, &env);
+        let hub = open(storage, &env);
         match &hub {
             Ok(hub) => {
                 hub.tally.add(name::WAKEUPS, "", 1);
@@ -96,7 +84,7 @@ impl DurableObject for OrgHub {
             }
             Err(e) => worker::console_error!("OrgHub cannot start: {}", e.message),
         }
-        OrgHub { state, hub }
+        OrgHub { sockets, hub }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -106,13 +94,13 @@ impl DurableObject for OrgHub {
         };
         let url = req.url()?;
         let answer = match url.path() {
-            "/connect" => connect::connect(hub, &self.state, &url),
+            "/connect" => connect::connect(hub, &self.sockets, &url),
             "/call" => req
                 .text()
                 .await
                 .map_err(internal("reading a hub call"))
                 .and_then(|text| HubCall::parse(&text).map_err(internal("a hub call that does not parse")))
-                .and_then(|call| calls::handle(hub, &self.state, call)),
+                .and_then(|call| calls::handle(hub, &self.sockets, call)),
             other => Err(ApiError::not_found(other)),
         };
         hub.store_tally();
@@ -122,14 +110,28 @@ impl DurableObject for OrgHub {
         }
     }
 
-    /// Front workers send only the heartbeat ping, which the runtime answers; anything else is
-    /// logged and ignored.
-    async fn websocket_message(&self, _ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
-        let what = match message {
-            WebSocketIncomingMessage::String(s) => format!("text of {} bytes", s.len()),
-            WebSocketIncomingMessage::Binary(b) => format!("binary of {} bytes", b.len()),
+    /// Front workers send the heartbeat ping, which the runtime answers, and the requests for
+    /// the next page of a stream that is catching up; anything else is logged and ignored.
+    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+        let next = match &message {
+            WebSocketIncomingMessage::String(text) => NextPage::parse(text),
+            WebSocketIncomingMessage::Binary(_) => None,
         };
-        worker::console_error!("unexpected message on a stream socket ({what}); ignored");
+        let Some(next) = next else {
+            let what = match message {
+                WebSocketIncomingMessage::String(s) => format!("text of {} bytes", s.len()),
+                WebSocketIncomingMessage::Binary(b) => format!("binary of {} bytes", b.len()),
+            };
+            worker::console_error!("unexpected message on a stream socket ({what}); ignored");
+            return Ok(());
+        };
+        let Ok(hub) = &self.hub else { return Ok(()) };
+        if connect::next_page(hub, &ws, next).is_err() {
+            // The cause is logged (`internal`); the front worker ends the stream, and its client
+            // resumes by id.
+            let _ = ws.close(Some(1011), Some("internal error"));
+        }
+        hub.store_tally();
         Ok(())
     }
 
@@ -140,7 +142,7 @@ impl DurableObject for OrgHub {
             hub.tally.closed(code);
             hub.store_tally();
             if let Some(open) = hub.open.borrow_mut().as_mut() {
-                open.closed(subject_of(&self.state.get_tags(&ws)));
+                open.closed(SubTag::among(&self.sockets.tags_of(&ws)).as_ref());
             }
         }
         // 1005 and 1006 are never sent on the wire; reply with a normal close.
@@ -170,10 +172,10 @@ impl DurableObject for OrgHub {
     }
 }
 
-fn open(state: &State, env: &Env) -> std::result::Result<Hub, ApiError> {
+fn open(storage: worker::Storage, env: &Env) -> std::result::Result<Hub, ApiError> {
     let config = Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string()))
         .map_err(|e| ApiError::misconfigured(e.0))?;
-    let log = Rc::new(ReplayLog::open(state.storage().sql()).map_err(internal("opening the event log"))?);
+    let log = Rc::new(ReplayLog::open(storage.sql()).map_err(internal("opening the event log"))?);
     Ok(Hub {
         config,
         log: log.clone(),

@@ -1,25 +1,66 @@
 //! The runtime's hibernatable sockets of one hub, as `sockets::Sockets`.
+//!
+//! Every call goes to the runtime's `DurableObjectState` through bindings that return its errors
+//! as `Result`s. workers-rs's `State` unwraps them (`accept_websocket_with_tags`, `get_tags`,
+//! `get_websockets_with_tag`, `set_websocket_auto_response`): one refused call there is a panic,
+//! and a panic resets the isolate, every stream of every org in it included.
 
-use worker::{js_sys, State, WebSocket};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::worker_sys::{DurableObjectState, WebSocketRequestResponsePair};
+use worker::{js_sys, WebSocket};
 
 use crate::hub_api::CloseCode;
-use crate::sockets::Sockets;
+use crate::sockets::{Sockets, MAX_TAG_BYTES};
 
 /// `WebSocket.OPEN`.
 const OPEN: u16 = 1;
 
-pub struct RuntimeSockets<'a>(pub &'a State);
+/// The hub's handle on the runtime's sockets.
+pub struct RuntimeSockets(pub DurableObjectState);
 
-impl Sockets for RuntimeSockets<'_> {
+/// What the runtime said, for the log.
+fn why(e: JsValue) -> String {
+    e.as_string()
+        .or_else(|| e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())))
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+impl RuntimeSockets {
+    /// Accepts a stream's socket as hibernatable, with its tags; refused tags are an error here,
+    /// never a panic (and are checked first: the runtime's bound is `MAX_TAG_BYTES`).
+    pub fn accept(&self, ws: &WebSocket, tags: &[String]) -> Result<(), String> {
+        if let Some(long) = tags.iter().find(|t| t.len() > MAX_TAG_BYTES) {
+            return Err(format!("a socket tag of {} bytes (at most {MAX_TAG_BYTES})", long.len()));
+        }
+        let tags: Vec<JsValue> = tags.iter().map(|t| JsValue::from_str(t)).collect();
+        self.0.accept_websocket_with_tags(ws.as_ref(), tags).map_err(why)
+    }
+
+    /// The heartbeat's answer, given by the runtime without waking the hub.
+    pub fn auto_respond(&self, pair: &WebSocketRequestResponsePair) -> Result<(), String> {
+        self.0.set_websocket_auto_response(pair).map_err(why)
+    }
+}
+
+impl Sockets for RuntimeSockets {
     type Socket = WebSocket;
     type Message = js_sys::ArrayBuffer;
 
     fn tagged(&self, tag: &str) -> Vec<WebSocket> {
-        self.0.get_websockets_with_tag(tag)
+        match self.0.get_websockets_with_tag(tag) {
+            Ok(sockets) => sockets.into_iter().map(WebSocket::from).collect(),
+            Err(e) => {
+                worker::console_error!("listing the sockets tagged {tag:?} failed: {}", why(e));
+                Vec::new()
+            }
+        }
     }
 
     fn tags_of(&self, socket: &WebSocket) -> Vec<String> {
-        self.0.get_tags(socket)
+        self.0.get_tags(socket.as_ref()).unwrap_or_else(|e| {
+            worker::console_error!("reading a socket's tags failed: {}", why(e));
+            Vec::new()
+        })
     }
 
     /// One JS buffer, sent as it is to every socket (the runtime copies on send; nothing writes

@@ -1,0 +1,101 @@
+//! What the hub keeps about who may read, in the org's SQLite beside its log: the owner of each
+//! request id (`request_owner`, `hub::ownership`) and the stream tickets already used (`ticket`).
+
+use serde::Deserialize;
+
+use crate::log::{int, ReplayLog, Value};
+
+/// How long a used ticket's nonce is kept past the ticket's expiry: a replay that a front worker
+/// with a slower clock still lets through is refused as used, not taken as new.
+pub const TICKET_MARGIN_MS: u64 = 60_000;
+
+impl ReplayLog {
+    /// Whether a stream ticket's nonce was used already.
+    pub fn ticket_used(&self, nonce: &str) -> worker::Result<bool> {
+        let rows: Vec<Value> =
+            self.sql.exec("SELECT 1 AS value FROM used_tickets WHERE nonce = ?", vec![nonce.into()])?.to_array()?;
+        Ok(!rows.is_empty())
+    }
+
+    /// Records a stream ticket's use (`ticket_used` said it was not). Nonces are forgotten
+    /// `TICKET_MARGIN_MS` after their ticket expired.
+    pub fn use_ticket(&self, nonce: &str, expires_ms: u64, now_ms: u64) -> worker::Result<()> {
+        self.sql.exec(
+            "DELETE FROM used_tickets WHERE expires_ms <= ?",
+            vec![int(now_ms.saturating_sub(TICKET_MARGIN_MS))?],
+        )?;
+        self.sql.exec(
+            "INSERT OR IGNORE INTO used_tickets (nonce, expires_ms) VALUES (?, ?)",
+            vec![nonce.into(), int(expires_ms)?],
+        )?;
+        Ok(())
+    }
+
+    /// The subject that owns `request_id`.
+    pub fn request_owner(&self, request_id: &str) -> worker::Result<Option<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            sub: String,
+        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec("SELECT sub FROM request_owners WHERE request_id = ?", vec![request_id.into()])?
+            .to_array()?;
+        Ok(rows.into_iter().next().map(|r| r.sub))
+    }
+
+    /// How many request ids `sub` owns.
+    pub fn request_ids_of(&self, sub: &str) -> worker::Result<u64> {
+        let n = self.sql.exec("SELECT COUNT(*) AS value FROM request_owners WHERE sub = ?", vec![sub.into()])?;
+        Ok(n.one::<Value>()?.value.unwrap_or(0))
+    }
+
+    /// Records that `sub` used `request_id` now (it owns it; `request_owner::claim` decided).
+    pub fn own_request(&self, request_id: &str, sub: &str, now_ms: u64) -> worker::Result<()> {
+        self.sql.exec(
+            "INSERT INTO request_owners (request_id, sub, seen_ms) VALUES (?, ?, ?)
+             ON CONFLICT (request_id) DO UPDATE SET seen_ms = excluded.seen_ms",
+            vec![request_id.into(), sub.into(), int(now_ms)?],
+        )?;
+        Ok(())
+    }
+
+    /// When unused request ids were last forgotten (ms since the epoch; 0: never).
+    pub fn owners_forgotten_ms(&self) -> worker::Result<u64> {
+        let row = self.sql.exec("SELECT value FROM meta WHERE key = 'owners_forgotten_ms'", None)?;
+        Ok(row.one::<Value>()?.value.unwrap_or(0))
+    }
+
+    /// Up to `limit` request ids not seen since `before_ms` (oldest first, by the index).
+    pub fn unused_request_ids(&self, before_ms: u64, limit: u64) -> worker::Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            request_id: String,
+        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec(
+                "SELECT request_id FROM request_owners WHERE seen_ms < ? ORDER BY seen_ms LIMIT ?",
+                vec![int(before_ms)?, int(limit)?],
+            )?
+            .to_array()?;
+        Ok(rows.into_iter().map(|r| r.request_id).collect())
+    }
+
+    /// Forgets the owners of `unused` and their pending versions, marks `in_use` as seen now, and
+    /// notes the time.
+    pub fn forget_request_ids(&self, unused: &[String], in_use: &[String], now_ms: u64) -> worker::Result<()> {
+        for rid in unused {
+            self.sql.exec("DELETE FROM request_owners WHERE request_id = ?", vec![rid.as_str().into()])?;
+            self.sql.exec("DELETE FROM pending_versions WHERE scope = ?", vec![rid.as_str().into()])?;
+        }
+        for rid in in_use {
+            self.sql.exec(
+                "UPDATE request_owners SET seen_ms = ? WHERE request_id = ?",
+                vec![int(now_ms)?, rid.as_str().into()],
+            )?;
+        }
+        self.sql.exec("UPDATE meta SET value = ? WHERE key = 'owners_forgotten_ms'", vec![int(now_ms)?])?;
+        Ok(())
+    }
+}
