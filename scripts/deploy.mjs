@@ -110,6 +110,15 @@ async function main() {
   }
   // Relative to the root, where wrangler runs below.
   const config = given === undefined ? undefined : resolve(root, given);
+  // `--var TOKEN_SECRET:...` on the command line would deploy it as a plain var just the same.
+  const varArgs = passed.flatMap((a, i) => (a === "--var" ? [passed[i + 1] ?? ""] : a.startsWith("--var=") ? [a.slice(6)] : []));
+  if (varArgs.some((v) => /^TOKEN_SECRET[:=]/.test(v))) {
+    console.error(
+      "deploy: --var TOKEN_SECRET:... would deploy it as a plain var: vars are stored and shown in plain text.\n" +
+        "Set it as a secret instead: npx wrangler secret put TOKEN_SECRET",
+    );
+    process.exit(2);
+  }
 
   let checked;
   try {

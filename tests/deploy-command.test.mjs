@@ -3,7 +3,7 @@
 // environment's, in every form TOML and JSON(C) can write that in, as wrangler itself reads it.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -146,4 +146,13 @@ test("without --config, the config wrangler would use: wrangler.json, then wrang
   rmSync(join(dir, "wrangler.jsonc"));
   assert.deepEqual(await picked(), [join(dir, "wrangler.toml"), []]);
   assert.equal(process.cwd(), cwd, "the working directory is restored");
+});
+
+test("TOKEN_SECRET given with --var on the command line is refused too", () => {
+  for (const flags of [["--var", "TOKEN_SECRET:0123456789abcdef0123456789abcdef"], ["--var=TOKEN_SECRET:0123456789abcdef0123456789abcdef"]]) {
+    const r = spawnSync("node", [join(root, "scripts", "deploy.mjs"), "--check", ...flags], { encoding: "utf8" });
+    assert.equal(r.status, 2, flags.join(" "));
+    assert.match(r.stderr, /--var TOKEN_SECRET:\.\.\. would deploy it as a plain var/);
+    assert.match(r.stderr, /npx wrangler secret put TOKEN_SECRET/);
+  }
 });

@@ -91,3 +91,26 @@ test("an expired ticket is refused with what to do", async () => {
   assert.equal(ok.status, 200, "the same ticket within its minute works: the refusal was the expiry");
   ok.close();
 });
+
+test("a used ticket stays used through its expiry: replays right at the edge are refused", async () => {
+  // A ticket as the worker makes them, expiring 1.5 s from now, used once; then replayed without
+  // pause until 0.3 s after it expired. The hub used to forget nonces of expired tickets before
+  // checking them, while the front worker still took the ticket: a replay in between got 200.
+  const expiresMs = Date.now() + 1500;
+  const payload = Buffer.from(
+    JSON.stringify({ org: "ticket-edge", sub: "test-user", expiresMs, tokenExp: Math.floor(Date.now() / 1000) + 3600, nonce: randomUUID() }),
+  ).toString("base64url");
+  const ticket = `t1.${payload}.${createHmac("sha256", TEST_SECRET).update(`ticket.${payload}`).digest("base64url")}`;
+  const first = await withTicket(ticket);
+  assert.equal(first.status, 200);
+  first.close();
+  const statuses = [];
+  const replay = async () => {
+    const r = await fetch(`${server.url}/v1/stream?ticket=${ticket}`);
+    statuses.push(r.status);
+    await r.body?.cancel();
+  };
+  while (Date.now() < expiresMs + 300) await Promise.all([replay(), replay(), replay(), replay()]);
+  assert.ok(statuses.length > 40, `${statuses.length} replays`);
+  assert.deepEqual([...new Set(statuses)], [401], "every replay refused, before, at and after the expiry");
+});
