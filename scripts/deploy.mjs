@@ -18,6 +18,7 @@ import { realpathSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { root, step } from "./lib/toolchain.mjs";
+import { wranglerVars } from "./lib/cli.mjs";
 
 /** Why a config cannot be checked: the message names the file, the reason and what to do. */
 export class ConfigError extends Error {}
@@ -111,8 +112,7 @@ async function main() {
   // Relative to the root, where wrangler runs below.
   const config = given === undefined ? undefined : resolve(root, given);
   // `--var TOKEN_SECRET:...` on the command line would deploy it as a plain var just the same.
-  const varArgs = passed.flatMap((a, i) => (a === "--var" ? [passed[i + 1] ?? ""] : a.startsWith("--var=") ? [a.slice(6)] : []));
-  if (varArgs.some((v) => /^TOKEN_SECRET[:=]/.test(v))) {
+  if (wranglerVars(passed).some(([name]) => name === "TOKEN_SECRET")) {
     console.error(
       "deploy: --var TOKEN_SECRET:... would deploy it as a plain var: vars are stored and shown in plain text.\n" +
         "Set it as a secret instead: npx wrangler secret put TOKEN_SECRET",

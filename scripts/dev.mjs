@@ -14,7 +14,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { root, setup, step } from "./lib/toolchain.mjs";
 import { BUILDS, configWithoutBuild } from "./lib/wrangler-config.mjs";
-import { closest } from "./lib/cli.mjs";
+import { closest, wranglerVars } from "./lib/cli.mjs";
 
 const args = process.argv.slice(2).filter((a, i) => !(i === 0 && a === "--"));
 const wrangler = join(root, "node_modules", ".bin", "wrangler");
@@ -31,7 +31,8 @@ const port = flagValue("--port") ?? "8787";
 // The worker answers it only for a loopback Host, but a Host header (and wrangler dev's
 // CF-Connecting-IP) can be forged by a caller: served beyond loopback, dev tokens are not.
 const loopback = /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/i.test(ip);
-const devModeOff = args.some((a, i) => /^DEV_MODE[:=]false$/.test(a.replace(/^--var[= ]?/, "")) && (a.startsWith("--var") || args[i - 1] === "--var"));
+// The last DEV_MODE given wins, as in wrangler.
+const devModeOff = wranglerVars(args).filter(([name]) => name === "DEV_MODE").at(-1)?.[1] === "false";
 if (!loopback && !devModeOff) {
   console.error(
     `npm run dev: --ip ${ip} would serve dev tokens for any org to every machine that reaches it (DEV_MODE is on in .dev.vars); ` +

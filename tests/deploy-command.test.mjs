@@ -149,7 +149,8 @@ test("without --config, the config wrangler would use: wrangler.json, then wrang
 });
 
 test("TOKEN_SECRET given with --var on the command line is refused too", () => {
-  for (const flags of [["--var", "TOKEN_SECRET:0123456789abcdef0123456789abcdef"], ["--var=TOKEN_SECRET:0123456789abcdef0123456789abcdef"]]) {
+  const secret = "TOKEN_SECRET:0123456789abcdef0123456789abcdef";
+  for (const flags of [["--var", secret], [`--var=${secret}`], ["--var", "RETRY_MS:1", secret]]) {
     const r = spawnSync("node", [join(root, "scripts", "deploy.mjs"), "--check", ...flags], { encoding: "utf8" });
     assert.equal(r.status, 2, flags.join(" "));
     assert.match(r.stderr, /--var TOKEN_SECRET:\.\.\. would deploy it as a plain var/);

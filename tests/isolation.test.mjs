@@ -104,22 +104,41 @@ test("a stream catching up ends when its token does, and gets nothing published 
   assert.ok(ids < 200, `only what it was sent before it expired (${ids} of 200 events)`);
 });
 
-test("a subject owns at most MAX_REQUEST_IDS_PER_SUB request ids; its own ids keep working", async () => {
+test("a subject keeps at most MAX_REQUEST_IDS_PER_SUB request ids: a new one takes the place of its least recently used", async () => {
   const org = "request-ids";
   const greedy = await as(org, "greedy");
   const statuses = [];
   for (let i = 0; i < 400; i++) statuses.push((await history(server.url, greedy, { requestId: `id-${i}` })).status);
-  assert.equal(statuses.filter((s) => s === 200).length, 64, "the first 64 new ids");
-  assert.deepEqual([...new Set(statuses.slice(64))], [429]);
-  const refused = await history(server.url, greedy, { requestId: "one-more" });
-  assert.match(refused.body.error.message, /request ids owned by this token's subject \(at most 64, MAX_REQUEST_IDS_PER_SUB\)/);
-  const stream = await openStream(server.url, greedy, { query: { requestId: "one-more" } });
-  assert.equal(stream.status, 429, "streams too");
-  assert.equal((await history(server.url, greedy, { requestId: "id-7" })).status, 200, "an id it owns");
-  const own = await openStream(server.url, greedy, { query: { requestId: "id-8" } });
-  assert.equal(own.status, 200);
-  own.close();
-  assert.equal((await history(server.url, await as(org, "modest"), { requestId: "mine" })).status, 200, "another subject");
+  assert.deepEqual([...new Set(statuses)], [200], "a day of page loads never locks a user out");
+  const other = await as(org, "other");
+  assert.equal((await history(server.url, other, { requestId: "id-0" })).status, 200, "id-0 was forgotten: the table keeps 64 of greedy's");
+  assert.equal((await history(server.url, other, { requestId: "id-399" })).status, 403, "its 64 newest are still its own");
+  assert.equal((await history(server.url, greedy, { requestId: "id-399" })).status, 200);
+});
+
+test("a subject whose every request id holds an open stream gets 429 for a new one, until a stream closes", async () => {
+  const small = await startWorker({ vars: { MAX_REQUEST_IDS_PER_SUB: "2" } });
+  try {
+    const org = "request-ids-in-use";
+    const tok = await as(org, "busy");
+    const metrics = await as(org, "ops", "metrics");
+    const [a, b] = [await openStream(small.url, tok, { query: { requestId: "a" } }), await openStream(small.url, tok, { query: { requestId: "b" } })];
+    assert.deepEqual([a.status, b.status], [200, 200]);
+    const c = await openStream(small.url, tok, { query: { requestId: "c" } });
+    assert.equal(c.status, 429);
+    assert.match(c.body.error.message, /request ids of this token's subject \(2, each with an open stream; at most 2, MAX_REQUEST_IDS_PER_SUB\): close a stream, or reuse its requestId/);
+    assert.equal((await history(small.url, tok, { requestId: "b" })).status, 200, "its own ids keep working");
+    a.close();
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(100)) {
+      if ((await readMetrics(small.url, metrics)).value("orgstream_connections_active") === 1) break;
+    }
+    const again = await openStream(small.url, tok, { query: { requestId: "c" } });
+    assert.equal(again.status, 200, "the closed stream's id made room");
+    assert.equal((await history(small.url, await as(org, "someone"), { requestId: "a" })).status, 200, "and is nobody's now");
+    for (const s of [b, again]) s.close();
+  } finally {
+    await small.stop();
+  }
 });
 
 test("a pending version for a subject reaches only that subject", async () => {

@@ -73,3 +73,21 @@ export function listFlag(fail, flag, value, allowed) {
   }
   return items;
 }
+
+/**
+ * The `NAME:VALUE` pairs given to wrangler's `--var` in `args`: `--var A:1`, `--var=A:1`, and
+ * several after one flag (`--var A:1 B:2`), as wrangler reads them. Returns `[name, value]` pairs.
+ */
+export function wranglerVars(args) {
+  const pairs = [];
+  for (let i = 0; i < args.length; i++) {
+    const values = [];
+    if (args[i].startsWith("--var=")) values.push(args[i].slice("--var=".length));
+    else if (args[i] === "--var") while (i + 1 < args.length && !args[i + 1].startsWith("-")) values.push(args[++i]);
+    for (const v of values) {
+      const at = v.search(/[:=]/);
+      pairs.push(at < 0 ? [v, ""] : [v.slice(0, at), v.slice(at + 1)]);
+    }
+  }
+  return pairs;
+}

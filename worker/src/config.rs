@@ -83,7 +83,8 @@ impl Config {
             limits: SubLimits {
                 streams: StreamLimits {
                     per_sub: num("MAX_STREAMS_PER_SUB", DEFAULT_MAX_STREAMS_PER_SUB, 1, 1_000_000)? as usize,
-                    per_org: num("MAX_STREAMS_PER_ORG", DEFAULT_MAX_STREAMS_PER_ORG, 1, 1_000_000)? as usize,
+                    // A Durable Object holds at most 32,768 hibernatable sockets.
+                    per_org: num("MAX_STREAMS_PER_ORG", DEFAULT_MAX_STREAMS_PER_ORG, 1, 32_768)? as usize,
                 },
                 connects_per_minute: num("SUB_CONNECTS_PER_MINUTE", DEFAULT_SUB_CONNECTS_PER_MINUTE, 1, 1_000_000)?
                     as u32,

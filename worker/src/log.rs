@@ -30,9 +30,10 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT NOT NULL, label TEXT NOT NULL, va
 CREATE TABLE IF NOT EXISTS rate_windows (key TEXT PRIMARY KEY, start_ms INTEGER NOT NULL, count INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS request_owners (request_id TEXT PRIMARY KEY, sub TEXT NOT NULL, seen_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS request_owners_seen ON request_owners (seen_ms);
-CREATE INDEX IF NOT EXISTS request_owners_sub ON request_owners (sub);
+CREATE INDEX IF NOT EXISTS request_owners_sub ON request_owners (sub, seen_ms);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('owners_forgotten_ms', 0);
 CREATE TABLE IF NOT EXISTS used_tickets (nonce TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS used_tickets_expiry ON used_tickets (expires_ms);
 CREATE TABLE IF NOT EXISTS kept (type TEXT PRIMARY KEY, id INTEGER NOT NULL, envelope TEXT NOT NULL);
 ";
 

@@ -2,6 +2,7 @@
 //! request id (`request_owner`, `hub::ownership`) and the stream tickets already used (`ticket`).
 
 use serde::Deserialize;
+use worker::SqlStorageValue;
 
 use crate::log::{int, ReplayLog, Value};
 
@@ -44,10 +45,13 @@ impl ReplayLog {
         Ok(rows.into_iter().next().map(|r| r.sub))
     }
 
-    /// How many request ids `sub` owns.
-    pub fn request_ids_of(&self, sub: &str) -> worker::Result<u64> {
-        let n = self.sql.exec("SELECT COUNT(*) AS value FROM request_owners WHERE sub = ?", vec![sub.into()])?;
-        Ok(n.one::<Value>()?.value.unwrap_or(0))
+    /// The request ids `sub` owns, least recently seen first, at most `limit` (the index on
+    /// `(sub, seen_ms)` reads only these).
+    pub fn request_ids_of(&self, sub: &str, limit: u64) -> worker::Result<Vec<String>> {
+        self.request_ids(
+            "SELECT request_id FROM request_owners WHERE sub = ? ORDER BY seen_ms LIMIT ?",
+            vec![sub.into(), int(limit)?],
+        )
     }
 
     /// Records that `sub` used `request_id` now (it owns it; `request_owner::claim` decided).
@@ -68,27 +72,33 @@ impl ReplayLog {
 
     /// Up to `limit` request ids not seen since `before_ms` (oldest first, by the index).
     pub fn unused_request_ids(&self, before_ms: u64, limit: u64) -> worker::Result<Vec<String>> {
+        self.request_ids(
+            "SELECT request_id FROM request_owners WHERE seen_ms < ? ORDER BY seen_ms LIMIT ?",
+            vec![int(before_ms)?, int(limit)?],
+        )
+    }
+
+    fn request_ids(&self, query: &str, params: Vec<SqlStorageValue>) -> worker::Result<Vec<String>> {
         #[derive(Deserialize)]
         struct Row {
             request_id: String,
         }
-        let rows: Vec<Row> = self
-            .sql
-            .exec(
-                "SELECT request_id FROM request_owners WHERE seen_ms < ? ORDER BY seen_ms LIMIT ?",
-                vec![int(before_ms)?, int(limit)?],
-            )?
-            .to_array()?;
+        let rows: Vec<Row> = self.sql.exec(query, params)?.to_array()?;
         Ok(rows.into_iter().map(|r| r.request_id).collect())
     }
 
-    /// Forgets the owners of `unused` and their pending versions, marks `in_use` as seen now, and
-    /// notes the time.
-    pub fn forget_request_ids(&self, unused: &[String], in_use: &[String], now_ms: u64) -> worker::Result<()> {
-        for rid in unused {
+    /// Forgets the owners of `request_ids`, and their pending versions.
+    pub fn forget_request_ids(&self, request_ids: &[String]) -> worker::Result<()> {
+        for rid in request_ids {
             self.sql.exec("DELETE FROM request_owners WHERE request_id = ?", vec![rid.as_str().into()])?;
             self.sql.exec("DELETE FROM pending_versions WHERE scope = ?", vec![rid.as_str().into()])?;
         }
+        Ok(())
+    }
+
+    /// Marks `in_use` (ids of open streams) as seen now, and notes that unused ids were forgotten
+    /// now.
+    pub fn seen_in_use(&self, in_use: &[String], now_ms: u64) -> worker::Result<()> {
         for rid in in_use {
             self.sql.exec(
                 "UPDATE request_owners SET seen_ms = ? WHERE request_id = ?",

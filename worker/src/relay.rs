@@ -138,8 +138,10 @@ pub struct Relay {
     limits: Limits,
     timing: Timing,
     opened_ms: u64,
-    /// Set once the socket to the hub is open (after any replay pages).
+    /// Set once the stream has caught up (after any replay pages).
     connected: bool,
+    /// When the front worker asked the hub for the next replay page, until it comes.
+    page_asked_ms: Option<u64>,
     ping_sent_ms: Option<u64>,
     last_ping_ms: u64,
     last_written_ms: u64,
@@ -158,6 +160,7 @@ impl Relay {
             timing,
             opened_ms,
             connected: false,
+            page_asked_ms: None,
             ping_sent_ms: None,
             last_ping_ms: opened_ms,
             last_written_ms: opened_ms,
@@ -189,11 +192,18 @@ impl Relay {
     /// Frames the client must get whatever its pace (the opening, a replay page): `Write`, or
     /// `Drop` once the stream has ended.
     pub fn write(&mut self, bytes: usize, frames: usize, now_ms: u64) -> Verdict {
+        self.page_asked_ms = None;
         if self.ending.is_some() {
             return Verdict::Drop;
         }
         self.written(bytes, frames, false, now_ms);
         Verdict::Write
+    }
+
+    /// The front worker asked the hub for the next replay page: with no page (nor the opening)
+    /// within two heartbeat intervals, the hub is taken as silent.
+    pub fn asked_for_page(&mut self, now_ms: u64) {
+        self.page_asked_ms = Some(now_ms);
     }
 
     /// The stream has caught up (the hub sent its opening): live frames and heartbeats from now on.
@@ -255,11 +265,17 @@ impl Relay {
         if now_ms.saturating_sub(self.opened_ms) >= self.timing.max_age_ms {
             return self.end(Ending::Expired).map_or(Tick::Nothing, Tick::Close);
         }
-        if !self.connected {
-            return Tick::Nothing;
-        }
         // Timers fire a little early or late: a tick within half a tick of the due time counts.
         let slack = self.timing.tick_ms() / 2;
+        if !self.connected {
+            let silent = self
+                .page_asked_ms
+                .is_some_and(|asked| now_ms.saturating_sub(asked) + slack >= 2 * self.timing.heartbeat_interval_ms);
+            if silent {
+                return self.end(Ending::HubSilent).map_or(Tick::Nothing, Tick::Close);
+            }
+            return Tick::Nothing;
+        }
         match self.ping_sent_ms {
             Some(sent) if now_ms.saturating_sub(sent) + slack >= 2 * self.timing.heartbeat_interval_ms => {
                 return self.end(Ending::HubSilent).map_or(Tick::Nothing, Tick::Close);
@@ -499,6 +515,19 @@ mod tests {
         assert_eq!(r.tick(30_000), Tick::Close(CloseCode::TokenExpired), "never connected, still ended");
         let mut r = Relay::new(LIMITS, TIMING, 0);
         assert_eq!(r.tick(60_000), Tick::Close(CloseCode::Expired));
+    }
+
+    #[test]
+    fn a_page_asked_for_and_never_sent_ends_the_stream_as_the_hub_gone_silent() {
+        let mut r = Relay::new(LIMITS, TIMING, 0);
+        r.write(500, 256, 0);
+        assert_eq!(r.tick(10_000), Tick::Nothing, "a page the client takes long to read is fine");
+        r.asked_for_page(10_000);
+        assert_eq!(r.tick(11_000), Tick::Nothing);
+        r.write(500, 256, 11_500);
+        assert_eq!(r.tick(13_000), Tick::Nothing, "the page came");
+        r.asked_for_page(13_000);
+        assert_eq!(r.tick(15_000), Tick::Close(CloseCode::HubSilent), "two intervals and no page");
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub trait Sockets {
     fn close(&self, socket: &Self::Socket, code: CloseCode);
     /// Open, not closing.
     fn is_open(&self, socket: &Self::Socket) -> bool;
+    /// Closed for good: its close was seen by the hub already (closing is not closed yet).
+    fn is_closed(&self, socket: &Self::Socket) -> bool;
 }
 
 /// The tag that finds the stream of a request id.
@@ -104,10 +106,12 @@ pub struct OpenStreams {
 }
 
 impl OpenStreams {
+    /// Counts the streams not closed yet: a closing one is counted, since the hub will see its
+    /// close (and count it down) later.
     pub fn count(sockets: &impl Sockets) -> OpenStreams {
         let mut open = OpenStreams::default();
         for socket in sockets.tagged(STREAM_TAG) {
-            if sockets.is_open(&socket) {
+            if !sockets.is_closed(&socket) {
                 open.opened(SubTag::among(&sockets.tags_of(&socket)).as_ref());
             }
         }
@@ -150,8 +154,9 @@ impl OpenStreams {
     }
 }
 
-/// Open streams of `sub` with `request_id`: the ones a new stream of `sub` with that id replaces.
-fn own<S: Sockets>(sockets: &S, sub: &SubTag, request_id: &RequestId) -> Vec<S::Socket> {
+/// Open streams of `sub` with `request_id`: the ones a new stream of `sub` with that id replaces
+/// (never another subject's).
+pub fn replaceable<S: Sockets>(sockets: &S, sub: &SubTag, request_id: &RequestId) -> Vec<S::Socket> {
     sockets
         .tagged(&request_tag(request_id))
         .into_iter()
@@ -161,7 +166,7 @@ fn own<S: Sockets>(sockets: &S, sub: &SubTag, request_id: &RequestId) -> Vec<S::
 
 /// How many open streams a new stream of `sub` with `request_id` replaces.
 pub fn replacing(sockets: &impl Sockets, sub: &SubTag, request_id: Option<&RequestId>) -> usize {
-    request_id.map_or(0, |rid| own(sockets, sub, rid).len())
+    request_id.map_or(0, |rid| replaceable(sockets, sub, rid).len())
 }
 
 /// Open streams.
@@ -169,14 +174,13 @@ pub fn active(sockets: &impl Sockets) -> usize {
     sockets.tagged(STREAM_TAG).iter().filter(|s| sockets.is_open(s)).count()
 }
 
-/// Closes the open streams of `sub` with `request_id` as replaced (never another subject's);
-/// how many there were.
-pub fn replace(sockets: &impl Sockets, sub: &SubTag, request_id: &RequestId) -> u64 {
-    let mine = own(sockets, sub, request_id);
-    for socket in &mine {
+/// Closes `old` streams (`replaceable`, found before the new one was accepted) as replaced; how
+/// many there were.
+pub fn replace<S: Sockets>(sockets: &S, old: &[S::Socket]) -> u64 {
+    for socket in old {
         sockets.close(socket, CloseCode::Replaced);
     }
-    mine.len() as u64
+    old.len() as u64
 }
 
 /// Where a targeted frame goes: the stream of a request id, and only if that stream belongs to
@@ -325,6 +329,9 @@ mod tests {
         fn is_open(&self, socket: &Probe) -> bool {
             socket.is_open()
         }
+        fn is_closed(&self, socket: &Probe) -> bool {
+            !socket.is_open()
+        }
     }
 
     fn rid(s: &str) -> RequestId {
@@ -381,11 +388,11 @@ mod tests {
     fn a_new_stream_with_the_same_request_id_closes_the_old_one_as_replaced() {
         let rt = Runtime::default();
         let (old, other) = (rt.accept(Some("tab")), rt.accept(Some("other")));
-        assert_eq!(replace(&rt, &SubTag::of("user"), &rid("tab")), 1);
+        assert_eq!(replace(&rt, &replaceable(&rt, &SubTag::of("user"), &rid("tab"))), 1);
         assert_eq!(*old.closed.borrow(), Some(CloseCode::Replaced));
         assert!(other.is_open());
         let new = rt.accept(Some("tab"));
-        assert_eq!(replace(&rt, &SubTag::of("user"), &rid("nobody")), 0);
+        assert_eq!(replace(&rt, &replaceable(&rt, &SubTag::of("user"), &rid("nobody"))), 0);
         let frame = Frame::event(9, "t", "{}");
         let r = rid("tab");
         fan_out(&rt, &[Outgoing { frame: &frame, target: Some(to(&r)) }]);
@@ -397,7 +404,7 @@ mod tests {
         let rt = Runtime::default();
         let anns = rt.accept_of("ann", Some("tab"));
         let bobs = rt.accept_of("bob", Some("tab"));
-        assert_eq!(replace(&rt, &SubTag::of("bob"), &rid("tab")), 1);
+        assert_eq!(replace(&rt, &replaceable(&rt, &SubTag::of("bob"), &rid("tab"))), 1);
         assert!(anns.is_open(), "ann's stream with the same id stays open");
         assert_eq!(*bobs.closed.borrow(), Some(CloseCode::Replaced));
     }

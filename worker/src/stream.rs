@@ -268,25 +268,40 @@ async fn attempt(hub: &Stub, connect: &Connect) -> Result<Attempt, ApiError> {
     Ok(Attempt::Answer(response))
 }
 
-/// Once the client has read a page (`read` settles), asks the hub for the next one.
+/// Once the client has read a page (`read` settles), asks the hub for the next one. The ask runs
+/// in a callback of this request's own write, where its socket may be used: a Rust future can be
+/// polled from another request's context, where it may not.
 fn ask_for_next_page(shared: &Rc<Shared>, read: Option<js_sys::Promise>, next: NextPage) {
     let weak = Rc::downgrade(shared);
-    worker::wasm_bindgen_futures::spawn_local(async move {
-        if let Some(read) = read {
-            // A failed write means the client left; the abort signal or the timer ends the stream.
-            let _ = worker::wasm_bindgen_futures::JsFuture::from(read).await;
-        }
+    let ask = move || {
         let Some(shared) = weak.upgrade() else { return };
         if shared.ended() {
             return;
         }
         let sent = shared.socket.borrow().as_ref().map(|s| s.ws.send_with_str(next.to_text()));
-        if let Some(Err(e)) = sent {
-            worker::console_error!("asking the hub for a replay page failed: {e}");
-            shared.relay.borrow_mut().end(Ending::HubGone);
-            shared.finish();
+        match sent {
+            Some(Ok(())) => shared.relay.borrow_mut().asked_for_page(now_ms()),
+            Some(Err(e)) => {
+                worker::console_error!("asking the hub for a replay page failed: {e}");
+                shared.relay.borrow_mut().end(Ending::HubGone);
+                shared.finish();
+            }
+            None => {}
         }
-    });
+    };
+    // Without a write (the stream ended meanwhile), `ask` finds it ended.
+    let Some(read) = read else { return ask() };
+    // Read or failed (the client left: the abort signal or the timer ends the stream), ask once.
+    let callback = Closure::once_into_js(move |_settled: JsValue| ask());
+    let then = js_sys::Reflect::get(&read, &JsValue::from_str("then"))
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    let waiting = then.map(|then| then.call2(&read, &callback, &callback));
+    if !matches!(waiting, Some(Ok(_))) {
+        worker::console_error!("waiting for a replay page to be read failed");
+        shared.relay.borrow_mut().end(Ending::HubGone);
+        shared.finish();
+    }
 }
 
 /// The timer's callback holds the stream (a cycle that `Shared::stop_ticker` breaks), so that

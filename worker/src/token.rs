@@ -18,6 +18,9 @@ pub const LEEWAY_SECONDS: i64 = 60;
 pub const MAX_SUB_CHARS: usize = 128;
 pub const MAX_SUB_BYTES: usize = 256;
 
+/// The latest `exp` a token may have: the last second of the year 9999.
+pub const MAX_EXP: i64 = 253_402_300_799;
+
 /// When a token with this `exp` (seconds) stops being valid: its expiry plus the allowed skew, in
 /// ms since the epoch. Streams end then, whether they are catching up or live.
 pub fn valid_until_ms(exp: i64) -> u64 {
@@ -160,8 +163,10 @@ pub fn verify(token: &str, secret: &[u8], now: i64) -> Result<Claims, TokenError
         }
     }
     let exp = raw.exp.ok_or(TokenError::Claim("exp is missing"))?;
-    if !exp.is_finite() {
-        return Err(TokenError::Claim("exp must be a number of seconds"));
+    // Bounded so that it stays a number everywhere it travels (JavaScript's safe integers, the
+    // stream socket's attachment).
+    if !exp.is_finite() || exp > MAX_EXP as f64 {
+        return Err(TokenError::Claim("exp must be a number of seconds before the year 10000"));
     }
     let exp = exp as i64;
     if now > exp.saturating_add(LEEWAY_SECONDS) {
@@ -334,6 +339,20 @@ mod tests {
             c[claim] = value;
             assert!(verify(&token(c), SECRET, NOW).is_err(), "{claim}");
         }
+    }
+
+    #[test]
+    fn exp_is_bounded_to_stay_a_safe_number() {
+        let with_exp = |exp: serde_json::Value| {
+            let mut c = good();
+            c["exp"] = exp;
+            verify(&token(c), SECRET, NOW).map(|c| c.exp)
+        };
+        assert_eq!(with_exp(json!(MAX_EXP)), Ok(MAX_EXP));
+        let refused = Err(TokenError::Claim("exp must be a number of seconds before the year 10000"));
+        assert_eq!(with_exp(json!(MAX_EXP + 1)), refused);
+        assert_eq!(with_exp(json!(1e300)), refused);
+        assert_eq!(with_exp(json!(9_007_199_254_740_993_u64)), refused, "past 2^53");
     }
 
     #[test]

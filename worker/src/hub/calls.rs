@@ -210,9 +210,9 @@ fn history(
     hub.log.prune(hub.config.retention, now).map_err(internal("pruning the event log"))?;
     let reader = match &request_id {
         Some(request_id) => {
-            let reader = ownership::check(hub, sockets, request_id, sub, now)?;
-            ownership::record(hub, reader, now)?;
-            Some(reader)
+            let claim = ownership::check(hub, sockets, request_id, sub, now)?;
+            ownership::record(hub, &claim, now)?;
+            Some(claim.reader)
         }
         None => None,
     };

@@ -54,8 +54,9 @@ pub fn connect(hub: &Hub, sockets: &RuntimeSockets, url: &worker::Url) -> Result
     if now >= token::valid_until_ms(connect.exp) {
         return Err(ApiError::unauthorized("token expired; get a new one"));
     }
-    // Every check before anything is recorded: a refused connect changes nothing, and replays of
-    // a used ticket cost its owner nothing (not even a connect of its budget).
+    // Every check before anything is recorded: a refused connect changes nothing (but for the
+    // once-a-minute forgetting of unused request ids), and replays of a used ticket cost its owner
+    // nothing (not even a connect of its budget).
     if let Some(ticket) = &connect.ticket {
         if now >= ticket.expires_ms {
             return Err(ApiError::unauthorized(crate::ticket::TicketError::Expired.to_string()));
@@ -72,14 +73,6 @@ pub fn connect(hub: &Hub, sockets: &RuntimeSockets, url: &worker::Url) -> Result
         Some(request_id) => Some(ownership::check(hub, sockets, request_id, &connect.sub, now)?),
         None => None,
     };
-    limits::admit(hub, Rate::Connect, &connect.sub)?;
-    if let Some(ticket) = &connect.ticket {
-        hub.log.use_ticket(&ticket.nonce, ticket.expires_ms, now).map_err(internal("recording a ticket's use"))?;
-    }
-    if let Some(reader) = claim {
-        ownership::record(hub, reader, now)?;
-    }
-
     let pair = WebSocketPair::new().map_err(internal("creating a stream socket"))?;
     let attachment = Attachment {
         sub: connect.sub.clone(),
@@ -87,16 +80,25 @@ pub fn connect(hub: &Hub, sockets: &RuntimeSockets, url: &worker::Url) -> Result
         exp: connect.exp,
     };
     pair.server.serialize_attachment(&attachment).map_err(internal("attaching a stream's state"))?;
-    // Replace an open stream of this subject with this request id only once nothing before
-    // accepting can fail (and before accepting, so that the new socket, which carries the same
-    // tag, is not closed).
-    if let Some(request_id) = &connect.request_id {
-        let replaced = sockets::replace(sockets, &sub, request_id);
-        hub.tally.connections(Action::Replaced, replaced);
+
+    // From here on the connect is recorded: its rate, its ticket, its request id.
+    limits::admit(hub, Rate::Connect, &connect.sub)?;
+    if let Some(ticket) = &connect.ticket {
+        hub.log.use_ticket(&ticket.nonce, ticket.expires_ms, now).map_err(internal("recording a ticket's use"))?;
     }
+    if let Some(claim) = &claim {
+        ownership::record(hub, claim, now)?;
+    }
+    // The subject's own stream with this request id is found before accepting (the new socket
+    // carries the same tags) and closed once the new one is accepted.
+    let old = match &connect.request_id {
+        Some(request_id) => sockets::replaceable(sockets, &sub, request_id),
+        None => Vec::new(),
+    };
     sockets
         .accept(&pair.server, &sockets::tags(&sub, connect.request_id.as_ref()))
         .map_err(internal("accepting a stream socket"))?;
+    hub.tally.connections(Action::Replaced, sockets::replace(sockets, &old));
     if let Some(open) = hub.open.borrow_mut().as_mut() {
         open.opened(Some(&sub));
     }

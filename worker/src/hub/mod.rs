@@ -125,7 +125,11 @@ impl DurableObject for OrgHub {
             worker::console_error!("unexpected message on a stream socket ({what}); ignored");
             return Ok(());
         };
-        let Ok(hub) = &self.hub else { return Ok(()) };
+        let Ok(hub) = &self.hub else {
+            // Logged when the hub failed to start; the front worker ends the stream, its client resumes.
+            let _ = ws.close(Some(1011), Some("internal error"));
+            return Ok(());
+        };
         if connect::next_page(hub, &ws, next).is_err() {
             // The cause is logged (`internal`); the front worker ends the stream, and its client
             // resumes by id.
@@ -145,10 +149,11 @@ impl DurableObject for OrgHub {
                 open.closed(SubTag::among(&self.sockets.tags_of(&ws)).as_ref());
             }
         }
-        // 1005 and 1006 are never sent on the wire; reply with a normal close.
+        // Only 1000 and the application codes may be sent (1005, 1006, 1015 describe a close that
+        // happened); reply with a normal close to anything else.
         let reply = match code.code() {
-            1005 | 1006 => 1000,
-            other => other,
+            c @ (1000 | 3000..=4999) => c,
+            _ => 1000,
         };
         let _ = ws.close(Some(reply), Some(code.reason()));
         Ok(())

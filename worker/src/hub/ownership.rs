@@ -2,6 +2,10 @@
 //! org's SQLite, at most `MAX_REQUEST_IDS_PER_SUB` ids per subject, and ids forgotten once they
 //! went unused for as long as events are kept, unless a stream with the id is still open. When an
 //! id is forgotten, its pending version goes with it.
+//!
+//! A subject at its limit that uses a new id gets it in place of its least recently used id that
+//! no open stream holds (a browser uses a new id per page load: a day of reloads must not lock
+//! its user out); only a subject whose every id holds an open stream is refused.
 
 use schema_wasm::RequestId;
 
@@ -10,24 +14,30 @@ use super::Hub;
 use crate::api_error::{internal, ApiError};
 use crate::log::Reader;
 use crate::request_owner;
-use crate::sockets::{request_tag, Sockets};
 
 /// How often the hub forgets unused ids at most, and how many it looks at each time.
 const FORGET_EVERY_MS: u64 = 60_000;
 const FORGET_BATCH: u64 = 1_000;
 
-/// How long a subject over `MAX_REQUEST_IDS_PER_SUB` should wait: one forgetting round.
-const TOO_MANY_RETRY_SECONDS: u64 = FORGET_EVERY_MS / 1000;
+/// How long a subject whose every id holds an open stream should wait before trying again.
+const ALL_IN_USE_RETRY_SECONDS: u64 = 5;
 
-/// Whether `sub` may use `request_id`: its own, or nobody's yet and `sub` owns fewer than the
-/// limit. Refuses another subject's (403) and one id too many (429), changing nothing.
+/// A use of a request id that `check` allowed: the reader it makes, and the subject's id it
+/// takes the place of, if the subject was at its limit.
+pub struct Claim<'a> {
+    pub reader: Reader<'a>,
+    replaces: Option<String>,
+}
+
+/// Whether `sub` may use `request_id`: its own, or nobody's yet. Refuses another subject's (403),
+/// and a new one when every id the subject owns holds an open stream (429), changing nothing.
 pub fn check<'a>(
     hub: &Hub,
     sockets: &RuntimeSockets,
     request_id: &'a RequestId,
     sub: &'a str,
     now: u64,
-) -> Result<Reader<'a>, ApiError> {
+) -> Result<Claim<'a>, ApiError> {
     forget_unused(hub, sockets, now)?;
     let rid = request_id.as_str();
     let owner = hub.log.request_owner(rid).map_err(internal("reading a request id's owner"))?;
@@ -36,23 +46,47 @@ pub fn check<'a>(
             "requestId {rid} belongs to another subject; use a requestId of your own (a random one per browser tab)"
         ))
     })?;
+    let reader = Reader { request_id: rid, sub };
     let max = hub.config.limits.request_ids_per_sub;
-    if owner.is_none()
-        && hub.log.request_ids_of(sub).map_err(internal("counting a subject's request ids"))? >= u64::from(max)
-    {
-        return Err(ApiError::rate_limited(
-            TOO_MANY_RETRY_SECONDS,
-            &format!(
-                "request ids owned by this token's subject (at most {max}, MAX_REQUEST_IDS_PER_SUB): reuse one (one per browser tab, kept for the tab's life); an id is forgotten once unused for HISTORY_MAX_AGE_SECONDS"
-            ),
-        ));
+    if owner.is_some() {
+        return Ok(Claim { reader, replaces: None });
     }
-    Ok(Reader { request_id: rid, sub })
+    let owned = hub.log.request_ids_of(sub, u64::from(max)).map_err(internal("reading a subject's request ids"))?;
+    if owned.len() < max as usize {
+        return Ok(Claim { reader, replaces: None });
+    }
+    // Oldest first: the least recently used id that no open stream holds makes room.
+    match owned.into_iter().find(|id| !holds_a_stream(sockets, id)) {
+        Some(oldest) => Ok(Claim { reader, replaces: Some(oldest) }),
+        None => Err(ApiError::rate_limited(
+            ALL_IN_USE_RETRY_SECONDS,
+            &format!(
+                "request ids of this token's subject ({max}, each with an open stream; at most {max}, MAX_REQUEST_IDS_PER_SUB): close a stream, or reuse its requestId"
+            ),
+        )),
+    }
 }
 
-/// Records a use that `check` allowed: the owner of a new id, or that the id was seen now.
-pub fn record(hub: &Hub, Reader { request_id, sub }: Reader<'_>, now: u64) -> Result<(), ApiError> {
+/// Records a use that `check` allowed: the owner of a new id (forgetting the one it replaces),
+/// or that the id was seen now.
+pub fn record(hub: &Hub, claim: &Claim<'_>, now: u64) -> Result<(), ApiError> {
+    if let Some(oldest) = &claim.replaces {
+        hub.log.forget_request_ids(std::slice::from_ref(oldest)).map_err(internal("forgetting a request id"))?;
+    }
+    let Reader { request_id, sub } = claim.reader;
     hub.log.own_request(request_id, sub, now).map_err(internal("recording a request id's owner"))
+}
+
+/// Whether an open stream uses `request_id`; when the runtime cannot say, it is taken as used
+/// (an id is never forgotten from under a stream).
+fn holds_a_stream(sockets: &RuntimeSockets, request_id: &str) -> bool {
+    match RequestId::parse(request_id) {
+        Ok(rid) => sockets.any_open(&rid).unwrap_or_else(|e| {
+            worker::console_error!("listing the streams of a request id failed: {e}");
+            true
+        }),
+        Err(_) => false,
+    }
 }
 
 /// At most once a minute (the time is kept in SQLite, so waking up does not reset it): forgets
@@ -66,8 +100,7 @@ fn forget_unused(hub: &Hub, sockets: &RuntimeSockets, now: u64) -> Result<(), Ap
     }
     let before = hub.config.retention.keep_from_ms(now);
     let stale = hub.log.unused_request_ids(before, FORGET_BATCH).map_err(internal("reading unused request ids"))?;
-    let (open, unused): (Vec<String>, Vec<String>) = stale.into_iter().partition(|rid| {
-        RequestId::parse(rid).is_ok_and(|r| sockets.tagged(&request_tag(&r)).iter().any(|s| sockets.is_open(s)))
-    });
-    hub.log.forget_request_ids(&unused, &open, now).map_err(internal("forgetting unused request ids"))
+    let (open, unused): (Vec<String>, Vec<String>) = stale.into_iter().partition(|rid| holds_a_stream(sockets, rid));
+    hub.log.forget_request_ids(&unused).map_err(internal("forgetting unused request ids"))?;
+    hub.log.seen_in_use(&open, now).map_err(internal("forgetting unused request ids"))
 }

@@ -10,10 +10,12 @@ use worker::worker_sys::{DurableObjectState, WebSocketRequestResponsePair};
 use worker::{js_sys, WebSocket};
 
 use crate::hub_api::CloseCode;
-use crate::sockets::{Sockets, MAX_TAG_BYTES};
+use crate::sockets::{request_tag, Sockets, MAX_TAG_BYTES};
+use schema_wasm::RequestId;
 
-/// `WebSocket.OPEN`.
+/// `WebSocket.OPEN` and `WebSocket.CLOSED`.
 const OPEN: u16 = 1;
+const CLOSED: u16 = 3;
 
 /// The hub's handle on the runtime's sockets.
 pub struct RuntimeSockets(pub DurableObjectState);
@@ -34,6 +36,12 @@ impl RuntimeSockets {
         }
         let tags: Vec<JsValue> = tags.iter().map(|t| JsValue::from_str(t)).collect();
         self.0.accept_websocket_with_tags(ws.as_ref(), tags).map_err(why)
+    }
+
+    /// Whether an open stream has `request_id` (an error when the runtime cannot list them).
+    pub fn any_open(&self, request_id: &RequestId) -> Result<bool, String> {
+        let sockets = self.0.get_websockets_with_tag(&request_tag(request_id)).map_err(why)?;
+        Ok(sockets.iter().any(|s| s.ready_state() == OPEN))
     }
 
     /// The heartbeat's answer, given by the runtime without waking the hub.
@@ -81,5 +89,9 @@ impl Sockets for RuntimeSockets {
 
     fn is_open(&self, socket: &WebSocket) -> bool {
         socket.as_ref().ready_state() == OPEN
+    }
+
+    fn is_closed(&self, socket: &WebSocket) -> bool {
+        socket.as_ref().ready_state() == CLOSED
     }
 }
