@@ -49,7 +49,11 @@ test("a token whose sub is 64 emoji streams like any other, and another org's st
   // refuse the socket's tag, and workers-rs panicked: every stream of the isolate stalled.
   const longest = "\u{1F600}".repeat(64);
   const hostile = await as("hostile-org", longest, "subscribe publish");
-  const s = await openStream(server.url, hostile, { query: { requestId: "tab-1" } });
+  // Within 10 s: the panic left the request unanswered for good.
+  const s = await Promise.race([
+    openStream(server.url, hostile, { query: { requestId: "tab-1" } }),
+    sleep(10_000).then(() => assert.fail("no answer to a stream with a 256-byte sub within 10 s")),
+  ]);
   assert.equal(s.status, 200, "a sub of 256 bytes opens a stream");
   await s.until((x) => x.retry !== null, 5000, "its opening");
   await delivered("after");
