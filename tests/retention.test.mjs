@@ -81,7 +81,27 @@ test("the newest org.entitlements.changed outlives retention: GET /v1/events/lat
     assert.equal(r.status, 400, JSON.stringify(params));
     assert.match(r.body.error.message, /type must be a type whose newest event is kept \(org\.entitlements\.changed\)/);
   }
+  const inUrl = await fetch(`${byCount.url}/v1/events/latest?type=org.entitlements.changed&token=${t}`);
+  assert.equal(inUrl.status, 401, "a token in the URL is taken only where EventSource needs it");
+  assert.match((await inUrl.json()).error.message, /\?token= is accepted only on GET \/v1\/stream and GET \/v1\/events/);
   const post = await fetch(`${byCount.url}/v1/events/latest`, { method: "POST", headers: { authorization: `Bearer ${t}` } });
   assert.equal(post.status, 405);
   assert.equal(post.headers.get("allow"), "GET");
+});
+
+test("a retention shorter than the longest stream is refused at /healthz with the reason", async () => {
+  // A stream keeps its requestId for its whole life, and unused ids are forgotten after the
+  // retention: with a shorter retention, another subject could take over an open stream's id.
+  const short = await startWorker({ vars: { HISTORY_MAX_AGE_SECONDS: 60, MAX_CONNECTION_AGE_SECONDS: 3600 } });
+  try {
+    const r = await fetch(`${short.url}/healthz`);
+    assert.equal(r.status, 503);
+    const body = await r.json();
+    assert.match(body.problem, /HISTORY_MAX_AGE_SECONDS \(60\) must be at least MAX_CONNECTION_AGE_SECONDS \(3600\)/);
+    const stream = await openStream(short.url, await token("short-org"));
+    assert.equal(stream.status, 500, "and nothing is served with it");
+    assert.match(stream.body.error.message, /HISTORY_MAX_AGE_SECONDS/);
+  } finally {
+    await short.stop();
+  }
 });
