@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use orgstream_worker::frame::Frame;
-use orgstream_worker::sse_reference::parse;
+use orgstream_worker::wire::frame::Frame;
+use orgstream_worker::wire::sse_reference::parse;
 
 fuzz_target!(|input: (u64, String, String)| {
     let (id, event, data) = input;

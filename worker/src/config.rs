@@ -1,7 +1,6 @@
 //! The worker's settings (contract 5), read from Wrangler vars with the documented defaults.
 
 use crate::replay::Retention;
-use crate::sockets::StreamLimits;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -19,6 +18,13 @@ pub struct Config {
     pub liveness_probe_ms: u64,
     /// What one token subject (`sub`) may do, and how many streams the org may hold.
     pub limits: SubLimits,
+}
+
+/// How many open streams one subject, and one org, may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamLimits {
+    pub per_sub: usize,
+    pub per_org: usize,
 }
 
 /// Limits per token subject: streams open at once, and requests per minute of each kind. One

@@ -18,8 +18,8 @@ use std::collections::VecDeque;
 use schema_wasm::ServerFrame;
 
 use crate::clock::format_ts;
-use crate::frame::Frame;
-use crate::hub_api::CloseCode;
+use crate::wire::frame::Frame;
+use crate::wire::hub_api::CloseCode;
 
 /// Bounds of one client's unread live frames.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -329,6 +329,7 @@ impl Relay {
     }
 
     /// Bytes written that the client has not read, as last observed.
+    #[cfg(test)]
     pub fn unread_bytes(&self) -> usize {
         self.unread_bytes
     }

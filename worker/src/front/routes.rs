@@ -9,12 +9,12 @@ use worker::{Env, Method, Request, Response, Result};
 use crate::api_error::{internal, ApiError};
 use crate::clock::now_ms;
 use crate::config::Config;
+use crate::front::publish::{parse_body, parse_version_body, MAX_BODY_BYTES};
+use crate::front::route_table::{self, Dispatch, Endpoint};
 use crate::http;
-use crate::hub_api::{Connect, HubCall, HubEvent, UsedTicket, CALL_URL};
-use crate::publish::{parse_body, parse_version_body, MAX_BODY_BYTES};
 use crate::replay::{self, LastEventId};
-use crate::route_table::{self, Dispatch, Endpoint};
 use crate::token::{verify, Claims, Scope, TokenError};
+use crate::wire::hub_api::{Connect, HubCall, HubEvent, UsedTicket, CALL_URL};
 use schema_wasm::PublishedEvent;
 
 /// The Durable Object binding of `wrangler.toml`.
@@ -38,7 +38,7 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         Err(e) => http::error(&e)?,
     };
     match cross_origin {
-        Some(origin) => with_headers(response, &crate::cors::answer_headers(&origin)),
+        Some(origin) => with_headers(response, &crate::front::cors::answer_headers(&origin)),
         None => Ok(response),
     }
 }
@@ -93,14 +93,14 @@ fn cross_origin(req: &Request, url: &worker::Url, env: &Env) -> std::result::Res
         return Ok(None);
     }
     let allowed = env.var("ALLOWED_ORIGINS").ok().map(|v| v.to_string());
-    let allowed = crate::cors::AllowedOrigins::parse(allowed.as_deref()).map_err(ApiError::misconfigured)?;
+    let allowed = crate::front::cors::AllowedOrigins::parse(allowed.as_deref()).map_err(ApiError::misconfigured)?;
     Ok(allowed.allows(&origin).then_some(origin))
 }
 
 /// `204` to an allowed origin's preflight.
 fn preflight(origin: &str, path: &str) -> Result<Response> {
     let methods = route_table::cross_origin_methods(path).unwrap_or_else(|| "GET".to_string());
-    with_headers(Response::empty()?.with_status(204), &crate::cors::preflight_headers(origin, &methods))
+    with_headers(Response::empty()?.with_status(204), &crate::front::cors::preflight_headers(origin, &methods))
 }
 
 /// The response with `extra` headers. Answers that came from the hub have immutable headers:
@@ -234,7 +234,7 @@ async fn stream(req: &Request, url: &worker::Url, env: &Env) -> std::result::Res
     let (org, sub, exp, ticket) = match http::query(url, "ticket") {
         Some(text) => {
             let secret = token_secret(env)?;
-            let t = crate::ticket::decode(&text, secret.as_bytes(), now_ms())
+            let t = crate::front::ticket::decode(&text, secret.as_bytes(), now_ms())
                 .map_err(|e| ApiError::unauthorized(e.to_string()))?;
             let used = UsedTicket { nonce: t.nonce, expires_ms: t.expires_ms };
             (t.org, t.sub, t.token_exp, Some(used))
@@ -256,7 +256,7 @@ async fn stream(req: &Request, url: &worker::Url, env: &Env) -> std::result::Res
         .and_then(|v| LastEventId::parse(&v))
         .or_else(|| http::query(url, "lastEventId").and_then(|v| LastEventId::parse(&v)));
     let connect = Connect { last_event_id, request_id, sub, exp, ticket };
-    crate::stream::open(hub(env, &org)?, &config, connect, req.inner().signal()).await
+    crate::front::stream::open(hub(env, &org)?, &config, connect, req.inner().signal()).await
 }
 
 /// `POST /v1/stream/ticket`: a one-use, 60-second ticket for `GET /v1/stream?ticket=`, so that
@@ -266,14 +266,14 @@ fn stream_ticket(req: &Request, url: &worker::Url, env: &Env) -> std::result::Re
     let secret = token_secret(env)?;
     let now = now_ms();
     let nonce = random_uuid().map_err(|e| internal("drawing a ticket nonce")(format!("{e:?}")))?;
-    let ticket = crate::ticket::Ticket {
+    let ticket = crate::front::ticket::Ticket {
         org: claims.org,
         sub: claims.sub,
-        expires_ms: now + crate::ticket::TTL_MS,
+        expires_ms: now + crate::front::ticket::TTL_MS,
         token_exp: claims.exp,
         nonce,
     };
-    let text = crate::ticket::encode(&ticket, secret.as_bytes())
+    let text = crate::front::ticket::encode(&ticket, secret.as_bytes())
         .ok_or("the ticket could not be encoded")
         .map_err(internal("issuing a ticket"))?;
     let body =

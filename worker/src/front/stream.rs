@@ -27,12 +27,12 @@ use worker::{js_sys, web_sys, Headers, Request, RequestInit, Response, ResponseB
 use crate::api_error::{internal, ApiError};
 use crate::clock::now_ms;
 use crate::config::Config;
-use crate::frame::Frame;
-use crate::hub_api::{CloseCode, Connect, Frames, Kind, NextPage, PING, PONG};
-use crate::interval::Ticker;
-use crate::pipe::Pipe;
-use crate::relay::{Ending, Limits, Relay, Tick, Timing, Verdict, PROBE};
+use crate::front::interval::Ticker;
+use crate::front::pipe::Pipe;
+use crate::front::relay::{Ending, Limits, Relay, Tick, Timing, Verdict, PROBE};
 use crate::token;
+use crate::wire::frame::Frame;
+use crate::wire::hub_api::{CloseCode, Connect, Frames, Kind, NextPage, PING, PONG};
 
 /// Opens a stream for a client whose token and parameters were checked. `client_gone` is the
 /// request's abort signal: the runtime fires it when the client disconnects.

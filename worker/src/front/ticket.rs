@@ -15,6 +15,8 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::wire::hub_api::UsedTicket;
+
 /// How long a ticket is valid after it is issued.
 pub const TTL_MS: u64 = 60_000;
 
@@ -47,7 +49,7 @@ impl std::fmt::Display for TicketError {
         f.write_str(match self {
             TicketError::Malformed => "ticket is malformed; get one with POST /v1/stream/ticket",
             TicketError::Signature => "ticket signature is invalid; get one with POST /v1/stream/ticket",
-            TicketError::Expired => "ticket expired (they last 60 s); get a new one with POST /v1/stream/ticket",
+            TicketError::Expired => UsedTicket::EXPIRED,
         })
     }
 }

@@ -13,14 +13,16 @@ use super::Hub;
 use crate::api_error::{internal, ApiError};
 use crate::client_error::ClientError;
 use crate::clock::{format_ts, now_ms};
-use crate::frame::Frame;
 use crate::http;
-use crate::hub_api::{HubCall, HubEvent};
-use crate::log::{Append, ORG_WIDE};
-use crate::metrics::{self, name, Gauges, Stored};
+use crate::hub::log::pager::{LogPages, Span};
+use crate::hub::log::Append;
+use crate::hub::metrics::{self, name, Gauges, Stored};
+use crate::hub::request_owner;
+use crate::hub::sockets::{self, Outgoing, Targeted};
+use crate::hub::store::versions::ORG_WIDE;
 use crate::replay::{self, ResetData};
-use crate::request_owner;
-use crate::sockets::{self, Outgoing, Targeted};
+use crate::wire::frame::Frame;
+use crate::wire::hub_api::{HubCall, HubEvent};
 
 /// The bytes of envelopes one history page stops at (it still holds at least one event).
 const HISTORY_PAGE_BYTES: u64 = 2 << 20;
@@ -74,8 +76,10 @@ fn append_and_send(hub: &Hub, sockets: &RuntimeSockets, events: Vec<HubEvent>) -
         let envelope = serde_json::to_string(&envelope).map_err(internal("encoding an envelope"))?;
         let target = match event.target {
             Some(t) => {
-                let owner =
-                    hub.log.request_owner(t.request_id.as_str()).map_err(internal("reading a request id's owner"))?;
+                let owner = hub
+                    .admission
+                    .request_owner(t.request_id.as_str())
+                    .map_err(internal("reading a request id's owner"))?;
                 let sub = request_owner::target_subject(t.sub.as_ref().map(|s| s.as_str()), owner.as_deref())
                     .map(str::to_string);
                 Some((t.request_id, sub))
@@ -146,7 +150,7 @@ fn put_version(hub: &Hub, sockets: &RuntimeSockets, event: HubEvent) -> Result<R
         None => (ORG_WIDE, None),
     };
     // The event is published and delivered by now; if it cannot be made pending, say so.
-    hub.log.set_pending_version(scope, target_sub, &a.envelope).map_err(|e| {
+    hub.versions.set(scope, target_sub, &a.envelope).map_err(|e| {
         worker::console_error!("storing the pending version failed: {e}");
         ApiError::misconfigured(format!(
             "version.available {} was published but could not be stored as pending; retry the PUT",
@@ -164,7 +168,7 @@ fn delete_version(hub: &Hub, request_id: Option<RequestId>) -> Result<Response, 
         cleared: bool,
     }
     let scope = request_id.map(|r| r.as_str().to_string()).unwrap_or_default();
-    let cleared = hub.log.clear_pending_version(&scope).map_err(internal("clearing the pending version"))?;
+    let cleared = hub.versions.clear(&scope).map_err(internal("clearing the pending version"))?;
     let body = serde_json::to_string(&Cleared { cleared }).map_err(internal("answering a version"))?;
     http::json(200, body).map_err(internal("answering a version"))
 }
@@ -176,7 +180,7 @@ fn client_error(hub: &Hub, sub: &str, report: &ClientError) -> Result<Response, 
     let report = serde_json::to_string(report).map_err(internal("encoding a client error"))?;
     // The report is JSON (its strings escaped); the subject comes from the token as it is.
     worker::console_log!("client error from {}: {report}", crate::api_error::loggable(sub));
-    hub.log.keep_client_error(now, sub, &report).map_err(internal("storing a client error"))?;
+    hub.reports.keep(now, sub, &report).map_err(internal("storing a client error"))?;
     http::json(202, r#"{"ok":true}"#.to_string()).map_err(internal("answering a client error"))
 }
 
@@ -217,12 +221,10 @@ fn history(
         None => None,
     };
     let window = hub.log.window().map_err(internal("reading the log window"))?;
-    let rows = hub
-        .log
-        .page(after, window.latest, limit, HISTORY_PAGE_BYTES, reader, only)
-        .map_err(internal("reading history"))?;
+    let span = Span { after, until: window.latest, reader, only };
+    let rows = hub.log.page(span, limit, HISTORY_PAGE_BYTES).map_err(internal("reading history"))?;
     let next = rows.last().map_or(after, |r| r.id);
-    let has_more = hub.log.has_after(next, window.latest, reader, only).map_err(internal("reading history"))?;
+    let has_more = hub.log.has_after(Span { after: next, ..span }).map_err(internal("reading history"))?;
 
     let mut events = Vec::with_capacity(rows.len());
     for row in rows {
@@ -255,7 +257,7 @@ fn metrics(hub: &Hub, sockets: &RuntimeSockets) -> Result<Response, ApiError> {
     // What was counted so far in this call is stored first, so the answer includes it.
     hub.store_tally();
     let history_events = hub.log.count().map_err(internal("counting the log"))?;
-    let stored = Stored::from_rows(hub.log.counters().map_err(internal("reading counters"))?);
+    let stored = Stored::from_rows(hub.counters.all().map_err(internal("reading counters"))?);
     let gauges = Gauges { connections_active: sockets::active(sockets), history_events };
     http::text(200, "text/plain; version=0.0.4; charset=utf-8", metrics::render(&stored, gauges))
         .map_err(internal("answering metrics"))

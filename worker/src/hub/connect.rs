@@ -14,21 +14,21 @@ use std::rc::Rc;
 use serde::{Deserialize, Serialize};
 use worker::{Response, WebSocket, WebSocketPair};
 
-use super::limits::{self, Rate};
-use super::ownership;
+use super::admission;
 use super::runtime::RuntimeSockets;
 use super::Hub;
 use crate::api_error::{internal, ApiError};
 use crate::clock::now_ms;
-use crate::frame::Frame;
-use crate::hub_api::{CloseCode, Connect, Frames, Kind, NextPage};
-use crate::log::{Reader, ReplayLog, ORG_WIDE};
-use crate::metrics::{name, Action};
-use crate::observers::{self, Connected, Observer};
+use crate::hub::log::pager::{catch_up, CatchUp};
+use crate::hub::log::Reader;
+use crate::hub::metrics::{name, Action};
+use crate::hub::observers::{self, Connected, Observer};
+use crate::hub::sockets;
+use crate::hub::store::versions::{Versions, ORG_WIDE};
 use crate::replay::{self, LastEventId};
-use crate::replay_pager::{catch_up, CatchUp};
-use crate::sockets::{self, SubTag};
 use crate::token;
+use crate::wire::frame::Frame;
+use crate::wire::hub_api::{CloseCode, Connect, Frames, Kind, NextPage};
 
 /// What each socket carries through hibernation (its attachment): who reads it, for the pages of
 /// a stream that is catching up, and until when its token is valid.
@@ -50,29 +50,8 @@ impl Attachment {
 pub fn connect(hub: &Hub, sockets: &RuntimeSockets, url: &worker::Url) -> Result<Response, ApiError> {
     let connect = Connect::from_url(url).map_err(internal("a connect the hub cannot read"))?;
     let now = now_ms();
-    // The front worker checked the token; the hub checks its expiry again at every step.
-    if now >= token::valid_until_ms(connect.exp) {
-        return Err(ApiError::unauthorized("token expired; get a new one"));
-    }
-    // Every check before anything is recorded: a refused connect changes nothing (but for the
-    // once-a-minute forgetting of unused request ids), and replays of a used ticket cost its owner
-    // nothing (not even a connect of its budget).
-    if let Some(ticket) = &connect.ticket {
-        if now >= ticket.expires_ms {
-            return Err(ApiError::unauthorized(crate::ticket::TicketError::Expired.to_string()));
-        }
-        if hub.log.ticket_used(&ticket.nonce).map_err(internal("reading a ticket's use"))? {
-            return Err(ApiError::unauthorized(
-                "this ticket was used already; get a new one with POST /v1/stream/ticket",
-            ));
-        }
-    }
-    let sub = SubTag::of(&connect.sub);
-    limits::room_for_stream(hub, sockets, &sub, connect.request_id.as_ref())?;
-    let claim = match &connect.request_id {
-        Some(request_id) => Some(ownership::check(hub, sockets, request_id, &connect.sub, now)?),
-        None => None,
-    };
+    let admitted = admission::check(hub, sockets, &connect, now)?;
+    let sub = &admitted.sub;
     let pair = WebSocketPair::new().map_err(internal("creating a stream socket"))?;
     let attachment = Attachment {
         sub: connect.sub.clone(),
@@ -81,26 +60,19 @@ pub fn connect(hub: &Hub, sockets: &RuntimeSockets, url: &worker::Url) -> Result
     };
     pair.server.serialize_attachment(&attachment).map_err(internal("attaching a stream's state"))?;
 
-    // From here on the connect is recorded: its rate, its ticket, its request id.
-    limits::admit(hub, Rate::Connect, &connect.sub)?;
-    if let Some(ticket) = &connect.ticket {
-        hub.log.use_ticket(&ticket.nonce, ticket.expires_ms, now).map_err(internal("recording a ticket's use"))?;
-    }
-    if let Some(claim) = &claim {
-        ownership::record(hub, claim, now)?;
-    }
+    admitted.record(hub, now)?;
     // The subject's own stream with this request id is found before accepting (the new socket
     // carries the same tags) and closed once the new one is accepted.
     let old = match &connect.request_id {
-        Some(request_id) => sockets::replaceable(sockets, &sub, request_id),
+        Some(request_id) => sockets::replaceable(sockets, sub, request_id),
         None => Vec::new(),
     };
     sockets
-        .accept(&pair.server, &sockets::tags(&sub, connect.request_id.as_ref()))
+        .accept(&pair.server, &sockets::tags(sub, connect.request_id.as_ref()))
         .map_err(internal("accepting a stream socket"))?;
     hub.tally.connections(Action::Replaced, sockets::replace(sockets, &old));
     if let Some(open) = hub.open.borrow_mut().as_mut() {
-        open.opened(Some(&sub));
+        open.opened(Some(sub));
     }
     hub.tally.connections(Action::Connect, 1);
     if let Err(e) = send_backlog(hub, &pair.server, &attachment, connect.last_event_id) {
@@ -138,7 +110,7 @@ fn send_backlog(
     hub.log.prune(hub.config.retention, now_ms()).map_err(internal("pruning the event log"))?;
     let window = hub.log.window().map_err(internal("reading the log window"))?;
     let resume = replay::resume(last_event_id, window);
-    let step = catch_up(&*hub.log, resume, window, attachment.reader()).map_err(internal("reading the replay"))?;
+    let step = catch_up(&hub.log, resume, window, attachment.reader()).map_err(internal("reading the replay"))?;
     hub.tally.add(name::REPLAYED, "", step.replayed());
     hub.tally.add(name::FRAMES_SENT, "", step.replayed());
     let (kind, mut frames) = match step {
@@ -170,7 +142,7 @@ fn send_backlog(
 
 /// On-connect observer: the pending version (org-wide, then the connection's request id).
 pub struct PendingVersions {
-    pub log: Rc<ReplayLog>,
+    pub versions: Rc<Versions>,
 }
 
 impl Observer for PendingVersions {
@@ -185,7 +157,7 @@ impl Observer for PendingVersions {
         }
         let mut frames = Vec::new();
         for scope in scopes {
-            if let Some(envelope) = self.log.pending_version(scope, connected.sub).map_err(|e| e.to_string())? {
+            if let Some(envelope) = self.versions.get(scope, connected.sub).map_err(|e| e.to_string())? {
                 // No `id:` line: a notice of the current state, it must not move Last-Event-ID.
                 frames.push(Frame::unnumbered("version.available", &envelope));
             }

@@ -7,8 +7,8 @@ use super::Hub;
 use crate::api_error::{internal, ApiError};
 use crate::client_error::REPORTS_PER_MINUTE;
 use crate::clock::now_ms;
-use crate::rate_limit::Limit;
-use crate::sockets::{self, Full, OpenStreams, SubTag};
+use crate::hub::rate_limit::Limit;
+use crate::hub::sockets::{self, Full, OpenStreams, SubTag};
 use schema_wasm::RequestId;
 
 const MINUTE_MS: u64 = 60_000;
@@ -82,9 +82,9 @@ pub fn admit(hub: &Hub, rate: Rate, sub: &str) -> Result<(), ApiError> {
 fn count(hub: &Hub, key: &str, max: u32, what: impl Fn() -> String) -> Result<(), ApiError> {
     let limit = Limit { window_ms: MINUTE_MS, max };
     let now = now_ms();
-    let current = hub.log.rate_window(key).map_err(internal("reading a rate limit"))?;
+    let current = hub.admission.rate_window(key).map_err(internal("reading a rate limit"))?;
     let window = limit.admit(current, now).map_err(|retry_after| ApiError::rate_limited(retry_after, &what()))?;
-    hub.log.set_rate_window(key, window, limit.forget_before(now)).map_err(internal("storing a rate limit"))
+    hub.admission.set_rate_window(key, window, limit.forget_before(now)).map_err(internal("storing a rate limit"))
 }
 
 /// Whether one more stream of `sub` fits the stream limits (one replacing its own request id's

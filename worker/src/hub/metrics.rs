@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::hub_api::CloseCode;
+use crate::wire::hub_api::CloseCode;
 
 /// Upper bounds (seconds) of the fan-out duration histogram.
 pub const SEND_BUCKETS: [f64; 8] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0];

@@ -9,14 +9,30 @@
 //! awake anyway (publish, connect, history), and each front worker ends its own stream at
 //! `MAX_CONNECTION_AGE_SECONDS`.
 //!
-//! - `connect`: a stream opens: catch up from the log, then join the live sockets.
+//! - `connect`: a stream opens: its socket, then what it missed (a page at a time), then live.
 //! - `calls`: publish, history, versions, client errors, metrics.
+//! - `admission`: may this stream open? Every check in one place, over `limits` (rates, stream
+//!   room) and `ownership` (who owns a request id).
+//! - `sockets` (pure: tags, counting, fan-out) over `runtime` (the runtime's sockets, its errors
+//!   as `Result`s).
+//! - `log`: the event log (events, the id sequence, kept events), read a page at a time by its
+//!   `pager`; `store`: a small store per concern (admission: rate windows, used tickets, request
+//!   id owners; pending versions; counters; client error reports).
+//! - `metrics`, `observers`, `rate_limit`, `request_owner`: pure rules, tested on the host.
 
+mod admission;
 mod calls;
 mod connect;
 mod limits;
+pub(crate) mod log;
+pub(crate) mod metrics;
+pub(crate) mod observers;
 mod ownership;
+pub(crate) mod rate_limit;
+pub(crate) mod request_owner;
 mod runtime;
+pub(crate) mod sockets;
+pub(crate) mod store;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -29,16 +45,22 @@ use worker::{
 use crate::api_error::{internal, ApiError};
 use crate::config::Config;
 use crate::http;
-use crate::hub_api::{CloseCode, HubCall, NextPage, PING, PONG};
-use crate::log::ReplayLog;
-use crate::metrics::{name, Tally};
-use crate::observers::Observer;
-use crate::sockets::{OpenStreams, Sockets, SubTag};
+use crate::hub::log::ReplayLog;
+use crate::hub::metrics::{name, Tally};
+use crate::hub::observers::Observer;
+use crate::hub::sockets::{OpenStreams, Sockets, SubTag};
+use crate::hub::store::{admission::Admission, counters::Counters, reports::Reports, versions::Versions};
+use crate::wire::hub_api::{CloseCode, HubCall, NextPage, PING, PONG};
 use runtime::RuntimeSockets;
 
 pub(crate) struct Hub {
     config: Config,
-    log: Rc<ReplayLog>,
+    /// The org's SQLite: the event log, and a small store per concern.
+    log: ReplayLog,
+    admission: Admission,
+    versions: Rc<Versions>,
+    counters: Counters,
+    reports: Reports,
     tally: Tally,
     observers: Vec<Box<dyn Observer>>,
     /// The org's open streams, counted from the runtime's list on the first connect after waking
@@ -49,7 +71,7 @@ pub(crate) struct Hub {
 impl Hub {
     /// Stores what was counted while handling one thing.
     fn store_tally(&self) {
-        if let Err(e) = self.log.add_counters(&self.tally.take()) {
+        if let Err(e) = self.counters.add(&self.tally.take()) {
             worker::console_error!("storing counters failed: {e}");
         }
     }
@@ -180,13 +202,19 @@ impl DurableObject for OrgHub {
 fn open(storage: worker::Storage, env: &Env) -> std::result::Result<Hub, ApiError> {
     let config = Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string()))
         .map_err(|e| ApiError::misconfigured(e.0))?;
-    let log = Rc::new(ReplayLog::open(storage.sql()).map_err(internal("opening the event log"))?);
+    let sql = storage.sql();
+    let opening = internal("opening the org's storage");
+    let versions = Rc::new(Versions::open(sql.clone()).map_err(&opening)?);
     Ok(Hub {
         config,
-        log: log.clone(),
+        log: ReplayLog::open(sql.clone()).map_err(&opening)?,
+        admission: Admission::open(sql.clone()).map_err(&opening)?,
+        versions: versions.clone(),
+        counters: Counters::open(sql.clone()).map_err(&opening)?,
+        reports: Reports::open(sql).map_err(&opening)?,
         tally: Tally::default(),
         // Observers run in this order on every connect.
-        observers: vec![Box::new(connect::PendingVersions { log: log.clone() })],
+        observers: vec![Box::new(connect::PendingVersions { versions })],
         open: RefCell::new(None),
     })
 }

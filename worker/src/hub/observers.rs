@@ -4,7 +4,7 @@
 
 use schema_wasm::RequestId;
 
-use crate::frame::Frame;
+use crate::wire::frame::Frame;
 
 /// What an observer knows about the connection that just opened.
 pub struct Connected<'a> {

@@ -12,8 +12,8 @@ use schema_wasm::RequestId;
 use super::runtime::RuntimeSockets;
 use super::Hub;
 use crate::api_error::{internal, ApiError};
-use crate::log::Reader;
-use crate::request_owner;
+use crate::hub::log::Reader;
+use crate::hub::request_owner;
 
 /// How often the hub forgets unused ids at most, and how many it looks at each time.
 const FORGET_EVERY_MS: u64 = 60_000;
@@ -40,7 +40,7 @@ pub fn check<'a>(
 ) -> Result<Claim<'a>, ApiError> {
     forget_unused(hub, sockets, now)?;
     let rid = request_id.as_str();
-    let owner = hub.log.request_owner(rid).map_err(internal("reading a request id's owner"))?;
+    let owner = hub.admission.request_owner(rid).map_err(internal("reading a request id's owner"))?;
     request_owner::claim(owner.as_deref(), sub).map_err(|_| {
         ApiError::forbidden(format!(
             "requestId {rid} belongs to another subject; use a requestId of your own (a random one per browser tab)"
@@ -51,7 +51,8 @@ pub fn check<'a>(
     if owner.is_some() {
         return Ok(Claim { reader, replaces: None });
     }
-    let owned = hub.log.request_ids_of(sub, u64::from(max)).map_err(internal("reading a subject's request ids"))?;
+    let owned =
+        hub.admission.request_ids_of(sub, u64::from(max)).map_err(internal("reading a subject's request ids"))?;
     if owned.len() < max as usize {
         return Ok(Claim { reader, replaces: None });
     }
@@ -71,10 +72,16 @@ pub fn check<'a>(
 /// or that the id was seen now.
 pub fn record(hub: &Hub, claim: &Claim<'_>, now: u64) -> Result<(), ApiError> {
     if let Some(oldest) = &claim.replaces {
-        hub.log.forget_request_ids(std::slice::from_ref(oldest)).map_err(internal("forgetting a request id"))?;
+        forget(hub, std::slice::from_ref(oldest))?;
     }
     let Reader { request_id, sub } = claim.reader;
-    hub.log.own_request(request_id, sub, now).map_err(internal("recording a request id's owner"))
+    hub.admission.own_request(request_id, sub, now).map_err(internal("recording a request id's owner"))
+}
+
+/// Forgets request ids: their owners, and their pending versions with them.
+fn forget(hub: &Hub, request_ids: &[String]) -> Result<(), ApiError> {
+    hub.admission.forget_request_ids(request_ids).map_err(internal("forgetting request ids"))?;
+    hub.versions.forget(request_ids).map_err(internal("forgetting the pending versions of request ids"))
 }
 
 /// Whether an open stream uses `request_id`; when the runtime cannot say, it is taken as used
@@ -94,13 +101,14 @@ fn holds_a_stream(sockets: &RuntimeSockets, request_id: &str) -> bool {
 /// (seen now), and the pending versions of the ids it forgets. The index on `seen_ms` keeps each
 /// round to the ids it looks at.
 fn forget_unused(hub: &Hub, sockets: &RuntimeSockets, now: u64) -> Result<(), ApiError> {
-    let due = hub.log.owners_forgotten_ms().map_err(internal("reading when request ids were forgotten"))?;
+    let due = hub.admission.owners_forgotten_ms().map_err(internal("reading when request ids were forgotten"))?;
     if now < due.saturating_add(FORGET_EVERY_MS) {
         return Ok(());
     }
     let before = hub.config.retention.keep_from_ms(now);
-    let stale = hub.log.unused_request_ids(before, FORGET_BATCH).map_err(internal("reading unused request ids"))?;
+    let stale =
+        hub.admission.unused_request_ids(before, FORGET_BATCH).map_err(internal("reading unused request ids"))?;
     let (open, unused): (Vec<String>, Vec<String>) = stale.into_iter().partition(|rid| holds_a_stream(sockets, rid));
-    hub.log.forget_request_ids(&unused).map_err(internal("forgetting unused request ids"))?;
-    hub.log.seen_in_use(&open, now).map_err(internal("forgetting unused request ids"))
+    forget(hub, &unused)?;
+    hub.admission.seen_in_use(&open, now).map_err(internal("forgetting unused request ids"))
 }

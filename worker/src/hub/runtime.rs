@@ -9,8 +9,8 @@ use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::worker_sys::{DurableObjectState, WebSocketRequestResponsePair};
 use worker::{js_sys, WebSocket};
 
-use crate::hub_api::CloseCode;
-use crate::sockets::{request_tag, Sockets, MAX_TAG_BYTES};
+use crate::hub::sockets::{request_tag, Sockets, MAX_TAG_BYTES};
+use crate::wire::hub_api::CloseCode;
 use schema_wasm::RequestId;
 
 /// `WebSocket.OPEN` and `WebSocket.CLOSED`.

@@ -12,9 +12,10 @@ use std::collections::HashMap;
 
 use schema_wasm::RequestId;
 
-use crate::frame::Frame;
-use crate::hub_api::{CloseCode, Frames, Kind};
-use crate::request_owner;
+use crate::config::StreamLimits;
+use crate::hub::request_owner;
+use crate::wire::frame::Frame;
+use crate::wire::hub_api::{CloseCode, Frames, Kind};
 
 /// Every stream socket carries this tag.
 pub const STREAM_TAG: &str = "stream";
@@ -79,13 +80,6 @@ pub fn tags(sub: &SubTag, request_id: Option<&RequestId>) -> Vec<String> {
     let mut tags = vec![STREAM_TAG.to_string(), sub.as_str().to_string()];
     tags.extend(request_id.map(request_tag));
     tags
-}
-
-/// How many open streams one subject, and one org, may hold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StreamLimits {
-    pub per_sub: usize,
-    pub per_org: usize,
 }
 
 /// Why a new stream does not fit, with the open streams counted.
@@ -407,6 +401,26 @@ mod tests {
         assert_eq!(replace(&rt, &replaceable(&rt, &SubTag::of("bob"), &rid("tab"))), 1);
         assert!(anns.is_open(), "ann's stream with the same id stays open");
         assert_eq!(*bobs.closed.borrow(), Some(CloseCode::Replaced));
+    }
+
+    proptest::proptest! {
+        /// Every token that verifies can open a stream: whatever its subject, the socket's tags
+        /// fit the runtime (which refuses longer ones, and workers-rs panics on that).
+        #[test]
+        fn every_token_that_verifies_can_open_a_stream(sub in "\\PC{0,140}", wide in "[\u{80}-\u{10FFFF}]{0,140}") {
+            use crate::token::{sign, verify, MAX_SUB_BYTES};
+            const SECRET: &[u8] = b"test-secret";
+            let longest_id = rid(&"r".repeat(schema_wasm::rules::MAX_REQUEST_ID_LEN));
+            for sub in [sub, wide] {
+                let claims = serde_json::json!({"org": "acme", "sub": sub, "scope": "subscribe", "exp": 2_000_000_000});
+                if let Ok(claims) = verify(&sign(&claims, SECRET).unwrap(), SECRET, 1_800_000_000) {
+                    proptest::prop_assert!(claims.sub.len() <= MAX_SUB_BYTES);
+                    for tag in tags(&SubTag::of(&claims.sub), Some(&longest_id)) {
+                        proptest::prop_assert!(tag.len() <= MAX_TAG_BYTES);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -78,7 +78,7 @@ fn push_data(out: &mut String, data: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sse_reference::parse;
+    use crate::wire::sse_reference::parse;
     use proptest::prelude::*;
 
     fn text(f: &Frame) -> String {

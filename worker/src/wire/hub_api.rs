@@ -95,6 +95,14 @@ pub struct UsedTicket {
     pub expires_ms: u64,
 }
 
+impl UsedTicket {
+    /// What the caller of a stream with a ticket past its expiry is told (by the front worker, or
+    /// by the hub when it gets there later).
+    pub const EXPIRED: &'static str = "ticket expired (they last 60 s); get a new one with POST /v1/stream/ticket";
+    /// What the caller of a stream with a ticket used before is told.
+    pub const USED: &'static str = "this ticket was used already; get a new one with POST /v1/stream/ticket";
+}
+
 impl Connect {
     pub fn to_url(&self) -> Result<String, serde_json::Error> {
         let json = serde_json::to_string(self)?;

@@ -1,17 +1,20 @@
-//! The org's durable event log, in the Durable Object's SQLite storage.
+//! The org's durable event log, in the Durable Object's SQLite storage: the events, the id
+//! sequence and the newest event of each kept type, read a page at a time by `pager`.
 //!
 //! Ids come from `meta.latest_id`, not from the rows, so they are never reused even when
 //! retention has dropped every row. Thin by design: the rules live in `replay`.
+
+pub(crate) mod pager;
 
 use std::cell::Cell;
 
 use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue};
 
-use crate::rate_limit;
+use super::store::{add_column, int, Value};
+use crate::hub::request_owner::may_see_sql;
 use crate::replay::{Retention, Window};
-use crate::replay_pager::LogPages;
-use crate::request_owner::may_see_sql;
+use pager::{LogPages, Span};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -24,37 +27,17 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts_ms);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('latest_id', 0);
-CREATE TABLE IF NOT EXISTS pending_versions (scope TEXT PRIMARY KEY, envelope TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS client_errors (id INTEGER PRIMARY KEY AUTOINCREMENT, ts_ms INTEGER NOT NULL, sub TEXT NOT NULL, report TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS counters (name TEXT NOT NULL, label TEXT NOT NULL, value INTEGER NOT NULL, PRIMARY KEY (name, label));
-CREATE TABLE IF NOT EXISTS rate_windows (key TEXT PRIMARY KEY, start_ms INTEGER NOT NULL, count INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS request_owners (request_id TEXT PRIMARY KEY, sub TEXT NOT NULL, seen_ms INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS request_owners_seen ON request_owners (seen_ms);
-CREATE INDEX IF NOT EXISTS request_owners_sub ON request_owners (sub, seen_ms);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('owners_forgotten_ms', 0);
-CREATE TABLE IF NOT EXISTS used_tickets (nonce TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS used_tickets_expiry ON used_tickets (expires_ms);
 CREATE TABLE IF NOT EXISTS kept (type TEXT PRIMARY KEY, id INTEGER NOT NULL, envelope TEXT NOT NULL);
 ";
 
-/// Added after the first release: the subject a targeted event, or a pending version, is for
-/// (`NULL`: the owner of its request id, whoever that is). Added to logs made before it;
-/// "duplicate column" means it is there.
-const ADD_TARGET_SUB: [&str; 2] =
-    ["ALTER TABLE events ADD COLUMN target_sub TEXT", "ALTER TABLE pending_versions ADD COLUMN target_sub TEXT"];
-
-/// `scope` of the org-wide pending version (others are a request id).
-pub const ORG_WIDE: &str = "";
-
-/// Request ids of one org that may each keep a pending version (`set_pending_version`).
-pub const MAX_PENDING_VERSIONS: u64 = 1000;
+/// Added after the first release: the subject a targeted event is for (`NULL`: the owner of its
+/// request id, whoever that is).
+const ADD_TARGET_SUB: &str = "ALTER TABLE events ADD COLUMN target_sub TEXT";
 
 /// One row of the log.
 #[derive(Deserialize)]
 pub struct Stored {
     pub id: u64,
-    /// Only the connection with this request id may see the event.
-    pub request_id: Option<String>,
     /// The event's envelope, compact JSON (what `data:` carries and the history endpoint returns).
     pub envelope: String,
     #[serde(rename = "type")]
@@ -85,33 +68,10 @@ pub struct ReplayLog {
     latest: Cell<u64>,
 }
 
-#[derive(Deserialize)]
-pub(crate) struct Value {
-    pub(crate) value: Option<u64>,
-}
-
-fn reader_rid(reader: Option<Reader<'_>>) -> SqlStorageValue {
-    reader.map(|r| r.request_id.to_string()).into()
-}
-
-fn reader_sub(reader: Option<Reader<'_>>) -> SqlStorageValue {
-    reader.map(|r| r.sub.to_string()).into()
-}
-
-pub(crate) fn int(v: u64) -> worker::Result<SqlStorageValue> {
-    SqlStorageValue::try_from_i64(i64::try_from(v).map_err(|_| worker::Error::RustError("id overflow".into()))?)
-}
-
 impl ReplayLog {
     pub fn open(sql: SqlStorage) -> worker::Result<ReplayLog> {
         sql.exec(SCHEMA, None)?;
-        for add in ADD_TARGET_SUB {
-            if let Err(e) = sql.exec(add, None) {
-                if !e.to_string().contains("duplicate column") {
-                    return Err(e);
-                }
-            }
-        }
+        add_column(&sql, ADD_TARGET_SUB)?;
         let log = ReplayLog { sql, latest: Cell::new(0) };
         log.latest.set(log.stored_latest()?);
         Ok(log)
@@ -175,47 +135,6 @@ impl ReplayLog {
         Ok(())
     }
 
-    /// Events after `after` (at most `limit`, at most up to `until`), in id order, that `reader`
-    /// may see: broadcast events, and events targeted at its request id (for its subject, or for
-    /// no subject in particular).
-    ///
-    /// A page also stops before it passes `max_bytes` of envelopes (it always holds at least one
-    /// event): events can be 64 KiB each, and a Durable Object has 128 MB in all. `only`: events of
-    /// that type only (history's `?type=`).
-    pub fn page(
-        &self,
-        after: u64,
-        until: u64,
-        limit: u64,
-        max_bytes: u64,
-        reader: Option<Reader<'_>>,
-        only: Option<&str>,
-    ) -> worker::Result<Vec<Stored>> {
-        let after = after.min(until);
-        self.sql
-            .exec(
-                concat!(r#"SELECT id, type, request_id, envelope FROM (
-                   SELECT id, type, request_id, envelope,
-                          SUM(LENGTH(CAST(envelope AS BLOB))) OVER (ORDER BY id) - LENGTH(CAST(envelope AS BLOB)) AS before
-                   FROM (SELECT id, type, request_id, envelope FROM events
-                         WHERE id > ? AND id <= ? AND (request_id IS NULL OR (request_id = ? AND "#, may_see_sql!(), r#"))
-                         AND (? IS NULL OR type = ?)
-                         ORDER BY id LIMIT ?))
-                 WHERE before < ? ORDER BY id"#),
-                vec![
-                    int(after)?,
-                    int(until)?,
-                    reader_rid(reader),
-                    reader_sub(reader),
-                    only.into(),
-                    only.into(),
-                    int(limit)?,
-                    int(max_bytes)?,
-                ],
-            )?
-            .to_array()
-    }
-
     /// The newest broadcast event of a kept type (`KEPT_TYPES`), retained or not.
     pub fn kept(&self, type_name: &str) -> worker::Result<Option<String>> {
         self.envelope("SELECT envelope FROM kept WHERE type = ?", type_name)
@@ -231,135 +150,10 @@ impl ReplayLog {
         Ok(rows.into_iter().next().map(|r| r.envelope))
     }
 
-    /// Whether an event after `after` (up to `until`, of type `only` when given) exists for `reader`.
-    pub fn has_after(
-        &self,
-        after: u64,
-        until: u64,
-        reader: Option<Reader<'_>>,
-        only: Option<&str>,
-    ) -> worker::Result<bool> {
-        let after = after.min(until);
-        let rows: Vec<Value> = self
-            .sql
-            .exec(
-                concat!(
-                    "SELECT id AS value FROM events WHERE id > ? AND id <= ?
-                     AND (request_id IS NULL OR (request_id = ? AND ",
-                    may_see_sql!(),
-                    ")) AND (? IS NULL OR type = ?) LIMIT 1"
-                ),
-                vec![int(after)?, int(until)?, reader_rid(reader), reader_sub(reader), only.into(), only.into()],
-            )?
-            .to_array()?;
-        Ok(!rows.is_empty())
-    }
-
-    /// Keeps one client error report; only the newest 1000 are kept.
-    pub fn keep_client_error(&self, ts_ms: u64, sub: &str, report: &str) -> worker::Result<()> {
-        self.sql.exec(
-            "INSERT INTO client_errors (ts_ms, sub, report) VALUES (?, ?, ?)",
-            vec![int(ts_ms)?, sub.into(), report.into()],
-        )?;
-        self.sql.exec("DELETE FROM client_errors WHERE id <= (SELECT MAX(id) FROM client_errors) - 1000", None)?;
-        Ok(())
-    }
-
     /// Events retained in the log.
     pub fn count(&self) -> worker::Result<u64> {
         let n = self.sql.exec("SELECT COUNT(*) AS value FROM events", None)?.one::<Value>()?;
         Ok(n.value.unwrap_or(0))
-    }
-
-    /// Makes `envelope` (a `version.available` event) the pending version of `scope`, for
-    /// `target_sub` only when given (as a targeted event is).
-    ///
-    /// At most `MAX_PENDING_VERSIONS` request ids keep one: setting one more forgets the one set
-    /// longest ago (the org-wide one is never forgotten). A replaced row gets a new rowid, so
-    /// rowid order is the order in which they were set.
-    pub fn set_pending_version(&self, scope: &str, target_sub: Option<&str>, envelope: &str) -> worker::Result<()> {
-        self.sql.exec(
-            "INSERT OR REPLACE INTO pending_versions (scope, target_sub, envelope) VALUES (?, ?, ?)",
-            vec![scope.into(), target_sub.map(str::to_string).into(), envelope.into()],
-        )?;
-        self.sql.exec(
-            "DELETE FROM pending_versions WHERE scope != '' AND rowid <=
-             (SELECT rowid FROM pending_versions WHERE scope != '' ORDER BY rowid DESC LIMIT 1 OFFSET ?)",
-            vec![int(MAX_PENDING_VERSIONS)?],
-        )?;
-        Ok(())
-    }
-
-    /// The pending version envelope of `scope` that `sub` may see, if any.
-    pub fn pending_version(&self, scope: &str, sub: &str) -> worker::Result<Option<String>> {
-        #[derive(Deserialize)]
-        struct Row {
-            envelope: String,
-        }
-        let rows: Vec<Row> = self
-            .sql
-            .exec(
-                concat!("SELECT envelope FROM pending_versions WHERE scope = ? AND ", may_see_sql!()),
-                vec![scope.into(), sub.into()],
-            )?
-            .to_array()?;
-        Ok(rows.into_iter().next().map(|r| r.envelope))
-    }
-
-    /// Clears the pending version of `scope`; whether there was one.
-    pub fn clear_pending_version(&self, scope: &str) -> worker::Result<bool> {
-        let cursor = self.sql.exec("DELETE FROM pending_versions WHERE scope = ?", vec![scope.into()])?;
-        Ok(cursor.rows_written() > 0)
-    }
-
-    /// Adds to stored counters (`metrics::Tally::take`).
-    pub fn add_counters(&self, additions: &[(&'static str, String, u64)]) -> worker::Result<()> {
-        for (name, label, n) in additions {
-            self.sql.exec(
-                "INSERT INTO counters (name, label, value) VALUES (?, ?, ?)
-                 ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value",
-                vec![(*name).into(), label.as_str().into(), int(*n)?],
-            )?;
-        }
-        Ok(())
-    }
-
-    /// Every stored counter as `(name, label, value)`.
-    pub fn counters(&self) -> worker::Result<Vec<(String, String, u64)>> {
-        #[derive(Deserialize)]
-        struct Row {
-            name: String,
-            label: String,
-            value: u64,
-        }
-        let rows: Vec<Row> = self.sql.exec("SELECT name, label, value FROM counters", None)?.to_array()?;
-        Ok(rows.into_iter().map(|r| (r.name, r.label, r.value)).collect())
-    }
-
-    /// The current rate-limit window of `key`, if any.
-    pub fn rate_window(&self, key: &str) -> worker::Result<Option<rate_limit::Window>> {
-        #[derive(Deserialize)]
-        struct Row {
-            start_ms: u64,
-            count: u32,
-        }
-        let rows: Vec<Row> =
-            self.sql.exec("SELECT start_ms, count FROM rate_windows WHERE key = ?", vec![key.into()])?.to_array()?;
-        Ok(rows.into_iter().next().map(|r| rate_limit::Window { start_ms: r.start_ms, count: r.count }))
-    }
-
-    /// Stores `key`'s window; when it is a new one (its first request), also forgets windows that
-    /// started before `forget_before_ms` (so this costs one statement per request, not two).
-    pub fn set_rate_window(&self, key: &str, window: rate_limit::Window, forget_before_ms: u64) -> worker::Result<()> {
-        if window.count == 1 {
-            self.sql.exec("DELETE FROM rate_windows WHERE start_ms < ?", vec![int(forget_before_ms)?])?;
-        }
-        self.sql.exec(
-            "INSERT INTO rate_windows (key, start_ms, count) VALUES (?, ?, ?)
-             ON CONFLICT (key) DO UPDATE SET start_ms = excluded.start_ms, count = excluded.count",
-            vec![key.into(), int(window.start_ms)?, int(u64::from(window.count))?],
-        )?;
-        Ok(())
     }
 
     /// Drops events beyond the retention limits.
@@ -372,19 +166,50 @@ impl ReplayLog {
     }
 }
 
+/// The `WHERE` of a `Span`, over `events`: its six parameters are `span_params`.
+macro_rules! span_sql {
+    () => {
+        concat!(
+            "id > ? AND id <= ? AND (request_id IS NULL OR (request_id = ? AND ",
+            may_see_sql!(),
+            ")) AND (? IS NULL OR type = ?)"
+        )
+    };
+}
+
+fn span_params(span: Span<'_>) -> worker::Result<Vec<SqlStorageValue>> {
+    let Span { after, until, reader, only } = span;
+    Ok(vec![
+        int(after.min(until))?,
+        int(until)?,
+        reader.map(|r| r.request_id.to_string()).into(),
+        reader.map(|r| r.sub.to_string()).into(),
+        only.into(),
+        only.into(),
+    ])
+}
+
 impl LogPages for ReplayLog {
-    fn page(
-        &self,
-        after: u64,
-        until: u64,
-        limit: u64,
-        max_bytes: u64,
-        reader: Option<Reader<'_>>,
-    ) -> worker::Result<Vec<Stored>> {
-        ReplayLog::page(self, after, until, limit, max_bytes, reader, None)
+    /// A page also stops before it passes `max_bytes` of envelopes (it always holds at least one
+    /// event): events can be 64 KiB each, and a Durable Object has 128 MB in all.
+    fn page(&self, span: Span<'_>, limit: u64, max_bytes: u64) -> worker::Result<Vec<Stored>> {
+        let mut params = span_params(span)?;
+        params.extend([int(limit)?, int(max_bytes)?]);
+        let query = concat!(
+            "SELECT id, type, envelope FROM (
+               SELECT id, type, envelope,
+                      SUM(LENGTH(CAST(envelope AS BLOB))) OVER (ORDER BY id) - LENGTH(CAST(envelope AS BLOB)) AS before
+               FROM (SELECT id, type, envelope FROM events WHERE ",
+            span_sql!(),
+            " ORDER BY id LIMIT ?))
+             WHERE before < ? ORDER BY id"
+        );
+        self.sql.exec(query, params)?.to_array()
     }
 
-    fn has_after(&self, after: u64, until: u64, reader: Option<Reader<'_>>) -> worker::Result<bool> {
-        ReplayLog::has_after(self, after, until, reader, None)
+    fn has_after(&self, span: Span<'_>) -> worker::Result<bool> {
+        let query = concat!("SELECT id AS value FROM events WHERE ", span_sql!(), " LIMIT 1");
+        let rows: Vec<Value> = self.sql.exec(query, span_params(span)?)?.to_array()?;
+        Ok(!rows.is_empty())
     }
 }

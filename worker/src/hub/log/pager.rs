@@ -9,29 +9,33 @@
 //! later page. Retention that overtakes a slow replay shows up at the next connect as a gap, and
 //! the client gets `stream.reset` rather than a silent hole.
 
-use crate::frame::Frame;
-use crate::log::{Reader, Stored};
+use crate::hub::log::{Reader, Stored};
 use crate::replay::{ResetData, ResetReason, Resume, Window};
+use crate::wire::frame::Frame;
 
 /// Events one replay page holds at most, and the bytes of envelopes it stops at.
 pub const PAGE_EVENTS: u64 = 256;
 pub const PAGE_BYTES: u64 = 1 << 20;
 
-/// Reading the log, as the pager needs it (the org's SQLite log; a vector in tests).
+/// Which events a read is about: those after `after` up to `until` that `reader` may see
+/// (broadcast events, and events targeted at its request id for its subject or for no subject in
+/// particular), of type `only` when given (history's `?type=`), in id order.
+#[derive(Clone, Copy, Debug)]
+pub struct Span<'a> {
+    pub after: u64,
+    pub until: u64,
+    pub reader: Option<Reader<'a>>,
+    pub only: Option<&'a str>,
+}
+
+/// Reading the log, as the pager and history need it (the org's SQLite log; a vector in tests).
 pub trait LogPages {
-    /// Events in `(after, until]` visible to `reader`, in id order: at most `limit`, and
-    /// stopping after the event that reaches `max_bytes` of envelopes (so a page holds at least
-    /// one event, and at most `max_bytes` plus one envelope).
-    fn page(
-        &self,
-        after: u64,
-        until: u64,
-        limit: u64,
-        max_bytes: u64,
-        reader: Option<Reader<'_>>,
-    ) -> worker::Result<Vec<Stored>>;
-    /// Whether an event in `(after, until]` is visible to `reader`.
-    fn has_after(&self, after: u64, until: u64, reader: Option<Reader<'_>>) -> worker::Result<bool>;
+    /// The events of `span`: at most `limit`, and stopping after the event that reaches
+    /// `max_bytes` of envelopes (so a page holds at least one event, and at most `max_bytes` plus
+    /// one envelope).
+    fn page(&self, span: Span<'_>, limit: u64, max_bytes: u64) -> worker::Result<Vec<Stored>>;
+    /// Whether `span` holds an event.
+    fn has_after(&self, span: Span<'_>) -> worker::Result<bool>;
 }
 
 /// How a connect goes on.
@@ -62,12 +66,13 @@ pub fn catch_up(
         }
         Resume::After(after) => after,
     };
-    let rows = log.page(after, window.latest, PAGE_EVENTS, PAGE_BYTES, reader)?;
+    let span = Span { after, until: window.latest, reader, only: None };
+    let rows = log.page(span, PAGE_EVENTS, PAGE_BYTES)?;
     let frames: Vec<Frame> = rows.iter().map(|r| Frame::event(r.id, &r.type_name, &r.envelope)).collect();
     let Some(last) = rows.last().map(|r| r.id) else {
         return Ok(CatchUp::Live { frames, replayed: 0, reset: false });
     };
-    if log.has_after(last, window.latest, reader)? {
+    if log.has_after(Span { after: last, ..span })? {
         Ok(CatchUp::Page { frames, resume_after: last })
     } else {
         let replayed = frames.len() as u64;
@@ -102,44 +107,27 @@ mod tests {
         fn window(&self) -> Window {
             Window { earliest: self.rows.first().map(|r| r.0), latest: self.rows.last().map_or(0, |r| r.0) }
         }
-        fn visible<'a>(
-            &'a self,
-            after: u64,
-            until: u64,
-            reader: Option<Reader<'a>>,
-        ) -> impl Iterator<Item = &'a (u64, Option<&'static str>, usize)> + 'a {
-            let rid = reader.map(|r| r.request_id);
-            self.rows.iter().filter(move |r| r.0 > after && r.0 <= until && (r.1.is_none() || r.1 == rid))
+        fn visible<'a>(&'a self, span: Span<'a>) -> impl Iterator<Item = &'a (u64, Option<&'static str>, usize)> + 'a {
+            let rid = span.reader.map(|r| r.request_id);
+            self.rows.iter().filter(move |r| r.0 > span.after && r.0 <= span.until && (r.1.is_none() || r.1 == rid))
         }
     }
 
     impl LogPages for FakeLog {
-        fn page(
-            &self,
-            after: u64,
-            until: u64,
-            limit: u64,
-            max_bytes: u64,
-            rid: Option<Reader<'_>>,
-        ) -> worker::Result<Vec<Stored>> {
+        fn page(&self, span: Span<'_>, limit: u64, max_bytes: u64) -> worker::Result<Vec<Stored>> {
             let mut out = Vec::new();
             let mut bytes = 0;
-            for (id, target, size) in self.visible(after, until, rid).take(limit as usize) {
+            for (id, _target, size) in self.visible(span).take(limit as usize) {
                 if bytes >= max_bytes {
                     break;
                 }
                 bytes += *size as u64;
-                out.push(Stored {
-                    id: *id,
-                    request_id: target.map(str::to_string),
-                    envelope: "x".repeat(*size),
-                    type_name: "t".into(),
-                });
+                out.push(Stored { id: *id, envelope: "x".repeat(*size), type_name: "t".into() });
             }
             Ok(out)
         }
-        fn has_after(&self, after: u64, until: u64, rid: Option<Reader<'_>>) -> worker::Result<bool> {
-            Ok(self.visible(after, until, rid).next().is_some())
+        fn has_after(&self, span: Span<'_>) -> worker::Result<bool> {
+            Ok(self.visible(span).next().is_some())
         }
     }
 

@@ -1,16 +1,62 @@
-//! What the hub keeps about who may read, in the org's SQLite beside its log: the owner of each
-//! request id (`request_owner`, `hub::ownership`) and the stream tickets already used (`ticket`).
+//! What the hub keeps to decide whether a request may go on (`hub::limits`, `hub::ownership`):
+//! rate-limit windows, the stream tickets already used, and the owner of each request id.
 
 use serde::Deserialize;
-use worker::SqlStorageValue;
+use worker::{SqlStorage, SqlStorageValue};
 
-use crate::log::{int, ReplayLog, Value};
+use super::{int, with_schema, Value};
+use crate::hub::rate_limit;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS rate_windows (key TEXT PRIMARY KEY, start_ms INTEGER NOT NULL, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS used_tickets (nonce TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS used_tickets_expiry ON used_tickets (expires_ms);
+CREATE TABLE IF NOT EXISTS request_owners (request_id TEXT PRIMARY KEY, sub TEXT NOT NULL, seen_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS request_owners_seen ON request_owners (seen_ms);
+CREATE INDEX IF NOT EXISTS request_owners_sub ON request_owners (sub, seen_ms);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('owners_forgotten_ms', 0);
+";
 
 /// How long a used ticket's nonce is kept past the ticket's expiry: a replay that a front worker
 /// with a slower clock still lets through is refused as used, not taken as new.
 pub const TICKET_MARGIN_MS: u64 = 60_000;
 
-impl ReplayLog {
+pub struct Admission {
+    sql: SqlStorage,
+}
+
+impl Admission {
+    pub fn open(sql: SqlStorage) -> worker::Result<Admission> {
+        Ok(Admission { sql: with_schema(sql, SCHEMA)? })
+    }
+
+    /// The current rate-limit window of `key`, if any.
+    pub fn rate_window(&self, key: &str) -> worker::Result<Option<rate_limit::Window>> {
+        #[derive(Deserialize)]
+        struct Row {
+            start_ms: u64,
+            count: u32,
+        }
+        let rows: Vec<Row> =
+            self.sql.exec("SELECT start_ms, count FROM rate_windows WHERE key = ?", vec![key.into()])?.to_array()?;
+        Ok(rows.into_iter().next().map(|r| rate_limit::Window { start_ms: r.start_ms, count: r.count }))
+    }
+
+    /// Stores `key`'s window; when it is a new one (its first request), also forgets windows that
+    /// started before `forget_before_ms` (so this costs one statement per request, not two).
+    pub fn set_rate_window(&self, key: &str, window: rate_limit::Window, forget_before_ms: u64) -> worker::Result<()> {
+        if window.count == 1 {
+            self.sql.exec("DELETE FROM rate_windows WHERE start_ms < ?", vec![int(forget_before_ms)?])?;
+        }
+        self.sql.exec(
+            "INSERT INTO rate_windows (key, start_ms, count) VALUES (?, ?, ?)
+             ON CONFLICT (key) DO UPDATE SET start_ms = excluded.start_ms, count = excluded.count",
+            vec![key.into(), int(window.start_ms)?, int(u64::from(window.count))?],
+        )?;
+        Ok(())
+    }
+
     /// Whether a stream ticket's nonce was used already.
     pub fn ticket_used(&self, nonce: &str) -> worker::Result<bool> {
         let rows: Vec<Value> =
@@ -87,11 +133,10 @@ impl ReplayLog {
         Ok(rows.into_iter().map(|r| r.request_id).collect())
     }
 
-    /// Forgets the owners of `request_ids`, and their pending versions.
+    /// Forgets the owners of `request_ids` (their pending versions are `Versions::forget`'s).
     pub fn forget_request_ids(&self, request_ids: &[String]) -> worker::Result<()> {
         for rid in request_ids {
             self.sql.exec("DELETE FROM request_owners WHERE request_id = ?", vec![rid.as_str().into()])?;
-            self.sql.exec("DELETE FROM pending_versions WHERE scope = ?", vec![rid.as_str().into()])?;
         }
         Ok(())
     }

@@ -1,0 +1,42 @@
+//! The org's counters (`metrics`), stored so that they survive the hub sleeping and restarts.
+
+use serde::Deserialize;
+use worker::SqlStorage;
+
+use super::{int, with_schema};
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS counters (name TEXT NOT NULL, label TEXT NOT NULL, value INTEGER NOT NULL, PRIMARY KEY (name, label));";
+
+pub struct Counters {
+    sql: SqlStorage,
+}
+
+impl Counters {
+    pub fn open(sql: SqlStorage) -> worker::Result<Counters> {
+        Ok(Counters { sql: with_schema(sql, SCHEMA)? })
+    }
+
+    /// Adds to stored counters (`metrics::Tally::take`).
+    pub fn add(&self, additions: &[(&'static str, String, u64)]) -> worker::Result<()> {
+        for (name, label, n) in additions {
+            self.sql.exec(
+                "INSERT INTO counters (name, label, value) VALUES (?, ?, ?)
+                 ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value",
+                vec![(*name).into(), label.as_str().into(), int(*n)?],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Every stored counter as `(name, label, value)`.
+    pub fn all(&self) -> worker::Result<Vec<(String, String, u64)>> {
+        #[derive(Deserialize)]
+        struct Row {
+            name: String,
+            label: String,
+            value: u64,
+        }
+        let rows: Vec<Row> = self.sql.exec("SELECT name, label, value FROM counters", None)?.to_array()?;
+        Ok(rows.into_iter().map(|r| (r.name, r.label, r.value)).collect())
+    }
+}

@@ -1,0 +1,8 @@
+//! What crosses between the front worker and an org's hub: the typed calls, connects and socket
+//! messages (`hub_api`) and the SSE frames they carry, encoded once (`frame`, with a reference
+//! parser for tests and fuzzing, `sse_reference`).
+
+pub mod frame;
+pub(crate) mod hub_api;
+#[cfg(any(test, fuzzing))]
+pub mod sse_reference;
