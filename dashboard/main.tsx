@@ -6,7 +6,7 @@ import { StrictMode, useMemo, useState } from "react";
 import { createRoot } from "react-dom/client";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { validateEnvelope, eventTypes, schemaVersion, CLIENT_ERROR_LIMITS as LIMIT, type OrgEvent } from "@orgstream/schema";
-import { backoffDelay } from "../client/src/index.js";
+import { backoffDelay } from "@orgstream/client";
 import { RawJson, Summary, VersionBanner } from "./summary.js";
 import {
   ConnectionStatusBadge,
@@ -16,7 +16,7 @@ import {
   useOrgStream,
   useReliableQuery,
   type CacheRule,
-} from "../client/src/react.js";
+} from "@orgstream/client/react";
 
 const params = new URLSearchParams(location.search);
 const knob = (name: string) => (params.has(name) ? Number(params.get(name)) : undefined);

@@ -1,5 +1,6 @@
-// The hub finds connections whose reader went away (a heartbeat or event cannot be queued) and
-// drops them, so its connection set does not grow without bound.
+// Streams whose browser went away are let go: the front worker notices (the request's abort
+// signal, or a write that fails at the next heartbeat or probe), closes its socket to the hub, and
+// the hub stops counting it, so the org's open streams do not grow without bound.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "./support/worker.mjs";

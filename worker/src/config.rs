@@ -7,10 +7,12 @@ pub struct Config {
     pub heartbeat_interval_ms: u64,
     pub retry_ms: u64,
     pub retention: Retention,
-    /// Frames one connection may have queued before it is cut off as too slow.
-    pub queue_frames: usize,
-    /// Bytes one connection may have queued before it is cut off as too slow.
-    pub queue_bytes: usize,
+    /// Live frames one stream's client may leave unread before it is cut off as too slow
+    /// (`QUEUE_MAX_FRAMES`, named before the front worker held the streams).
+    pub max_unread_frames: usize,
+    /// Bytes of live frames one stream's client may leave unread before it is cut off
+    /// (`QUEUE_MAX_BYTES`).
+    pub max_unread_bytes: usize,
     /// Connections older than this are closed politely (clients reconnect and resume).
     pub max_connection_age_ms: u64,
     /// A stream that was written nothing for this long gets a one-line comment, so a client that
@@ -77,8 +79,8 @@ impl Config {
                 max_events: num("HISTORY_MAX_EVENTS", DEFAULT_HISTORY_MAX_EVENTS, 1, 10_000_000)?,
                 max_age_ms: num("HISTORY_MAX_AGE_SECONDS", DEFAULT_HISTORY_MAX_AGE_SECONDS, 1, 365 * 86_400)? * 1000,
             },
-            queue_frames: num("QUEUE_MAX_FRAMES", DEFAULT_QUEUE_FRAMES, 1, 1_000_000)? as usize,
-            queue_bytes: num("QUEUE_MAX_BYTES", DEFAULT_QUEUE_BYTES, 131_072, 64 * 1_048_576)? as usize,
+            max_unread_frames: num("QUEUE_MAX_FRAMES", DEFAULT_QUEUE_FRAMES, 1, 1_000_000)? as usize,
+            max_unread_bytes: num("QUEUE_MAX_BYTES", DEFAULT_QUEUE_BYTES, 131_072, 64 * 1_048_576)? as usize,
             max_connection_age_ms: num(
                 "MAX_CONNECTION_AGE_SECONDS",
                 DEFAULT_MAX_CONNECTION_AGE_SECONDS,
@@ -130,7 +132,7 @@ mod tests {
         assert_eq!(c.heartbeat_interval_ms, 15_000);
         assert_eq!(c.retry_ms, 1_000);
         assert_eq!(c.retention, Retention { max_events: 10_000, max_age_ms: 86_400_000 });
-        assert_eq!((c.queue_frames, c.queue_bytes, c.max_connection_age_ms), (1_024, 1_048_576, 3_600_000));
+        assert_eq!((c.max_unread_frames, c.max_unread_bytes, c.max_connection_age_ms), (1_024, 1_048_576, 3_600_000));
         assert_eq!(c.liveness_probe_ms, 500);
         assert_eq!(c.limits.streams, StreamLimits { per_sub: 16, per_org: 10_000 });
         assert_eq!(

@@ -1,12 +1,20 @@
 //! The request side, in the front worker: the front door and each stream it holds.
 //!
-//! - `route_table`, `routes`: every route in one table; authentication (`crate::token`), stream
-//!   tickets (`ticket`), CORS (`cors`), publish checks (`publish`), then on to the org's hub.
+//! - `route_table`, `routes`: every route in one table, and the door that dispatches by it (CORS:
+//!   `cors`); the handlers: `subscribe` (the stream, tickets: `ticket`), `events` (history, the
+//!   newest kept event, publishing with its checks in `publish`, versions), `dev_token`; who is
+//!   asking (`auth`) and what they sent (`body`).
 //! - `stream`: `GET /v1/stream`, the SSE response and the socket to the hub, wired to its pure core
 //!   `relay` (unread bytes, heartbeat, every way a stream ends), the response's pipe (`pipe`) and
 //!   its timer (`interval`).
 
+pub(crate) mod auth;
+pub(crate) mod body;
 pub(crate) mod cors;
+#[cfg(feature = "dev-token")]
+pub(crate) mod dev_token;
+pub(crate) mod events;
+pub(crate) mod hub_socket;
 pub(crate) mod interval;
 pub(crate) mod pipe;
 pub(crate) mod publish;
@@ -14,4 +22,5 @@ pub(crate) mod relay;
 pub(crate) mod route_table;
 pub(crate) mod routes;
 pub(crate) mod stream;
+pub(crate) mod subscribe;
 pub(crate) mod ticket;

@@ -1,4 +1,5 @@
-//! A fixed-window rate limit per key (client error reports, per token), as a pure rule over the
+//! A fixed-window rate limit per key (a kind of request and a token subject: connects, history,
+//! publishes, client error reports; and the org's client error reports), as a pure rule over the
 //! key's current window. The hub stores windows in SQLite, so a limit holds across the hub
 //! sleeping between requests.
 

@@ -1,0 +1,108 @@
+//! Who is asking: the token of a request (`Authorization: Bearer`, or `?token=` where EventSource
+//! needs it), checked against `TOKEN_SECRET` (and `TOKEN_AUDIENCE`), with refusals that say what to
+//! do next.
+
+use worker::{Env, Request};
+
+use crate::api_error::ApiError;
+use crate::clock::now_ms;
+use crate::http;
+use crate::token::{verify, Claims, Scope, TokenError};
+
+/// HMAC secrets shorter than this are refused: they can be guessed.
+const MIN_SECRET_BYTES: usize = 32;
+
+/// Where a request may carry its token.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum TokenIn {
+    HeaderOnly,
+    HeaderOrQuery,
+}
+
+/// The claims of the request's token, allowed `scope`; refusals say what to do next.
+pub(crate) fn authenticate(
+    req: &Request,
+    url: &worker::Url,
+    env: &Env,
+    allowed: TokenIn,
+    scope: Scope,
+) -> std::result::Result<Claims, ApiError> {
+    let header = req.headers().get("authorization").ok().flatten();
+    let bearer = match header {
+        Some(value) => match value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
+            Some(token) => Some(token.trim().to_string()),
+            None => return Err(ApiError::unauthorized("the Authorization header must be `Bearer <token>`")),
+        },
+        None => None,
+    };
+    let query = http::query(url, "token");
+    let token = match (bearer, query, allowed) {
+        (Some(token), _, _) => token,
+        (None, Some(token), TokenIn::HeaderOrQuery) => token,
+        (None, Some(_), TokenIn::HeaderOnly) => {
+            return Err(ApiError::unauthorized(
+                "send the token as Authorization: Bearer <token>; ?token= is accepted only on GET /v1/stream and GET /v1/events",
+            ))
+        }
+        (None, None, TokenIn::HeaderOnly) => {
+            return Err(ApiError::unauthorized("missing token: send Authorization: Bearer <token>"))
+        }
+        (None, None, TokenIn::HeaderOrQuery) => {
+            return Err(ApiError::unauthorized("missing token: add ?token=<token> or send Authorization: Bearer <token>"))
+        }
+    };
+    let secret = token_secret(env)?;
+    let claims = verify(&token, secret.as_bytes(), (now_ms() / 1000) as i64)
+        .map_err(|e| ApiError::unauthorized(token_refusal(&e)))?;
+    // `TOKEN_AUDIENCE`, when set: tokens minted for another service with the same secret are refused.
+    if let Some(audience) = env.var("TOKEN_AUDIENCE").ok().map(|v| v.to_string()).filter(|a| !a.is_empty()) {
+        if !claims.is_for(&audience) {
+            return Err(ApiError::unauthorized(format!(
+                "token is not for this service: its aud must include {audience:?}"
+            )));
+        }
+    }
+    if !claims.allows(scope) {
+        return Err(ApiError::forbidden(format!("this token lacks the `{}` scope", scope.as_str())));
+    }
+    Ok(claims)
+}
+
+/// What a refused token's caller is told: the reason, and for the two usual mistakes where to go
+/// next (locally, in dev builds: `npm run token`, which signs with the secret in `.dev.vars`).
+pub(crate) fn token_refusal(e: &TokenError) -> String {
+    let local = cfg!(feature = "dev-token");
+    match e {
+        TokenError::Signature if local => {
+            format!("{e}: it was not signed with this server's TOKEN_SECRET; locally, mint one with `npm run token` (it signs with the TOKEN_SECRET in .dev.vars)")
+        }
+        TokenError::Signature => format!(
+            "{e}: it was not signed with this server's TOKEN_SECRET; get one from the service that issues your tokens"
+        ),
+        TokenError::Expired if local => format!("{e} (locally: `npm run token`)"),
+        TokenError::Expired => format!("{e} from the service that issues your tokens"),
+        other => other.to_string(),
+    }
+}
+
+/// The token secret. When it is missing or too short, the operator's log says which and how to fix
+/// it; the caller, who may not be authenticated yet, learns only that the server is misconfigured.
+pub(crate) fn token_secret(env: &Env) -> std::result::Result<String, ApiError> {
+    let refuse = |why: String| {
+        worker::console_error!("{why}");
+        ApiError::misconfigured("the server is misconfigured; its log says what to fix")
+    };
+    let secret = env
+        .secret("TOKEN_SECRET")
+        .map(|s| s.to_string())
+        .or_else(|_| env.var("TOKEN_SECRET").map(|v| v.to_string()))
+        .map_err(|_| {
+            refuse("TOKEN_SECRET is not set: run `wrangler secret put TOKEN_SECRET` (deployed) or `npm run setup` (local, writes .dev.vars)".into())
+        })?;
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(refuse(format!(
+            "TOKEN_SECRET must be at least {MIN_SECRET_BYTES} bytes; set a longer one with `wrangler secret put TOKEN_SECRET`"
+        )));
+    }
+    Ok(secret)
+}

@@ -1,0 +1,102 @@
+//! The event endpoints other than the stream: history and the newest kept event (reads), and
+//! publishing and pending versions (writes), each checked here and answered by the org's hub.
+
+use serde_json::value::RawValue;
+use worker::{Env, Request, Response};
+
+use super::auth::{authenticate, TokenIn};
+use super::body::read_json_body;
+use super::publish::{parse_body, parse_version_body};
+use super::routes::call_hub;
+use crate::api_error::{internal, ApiError};
+use crate::http;
+use crate::replay;
+use crate::token::Scope;
+use crate::wire::hub_api::{HubCall, HubEvent};
+use schema_wasm::PublishedEvent;
+
+/// `GET /v1/events/latest?type=`: the newest event of a type whose newest the org keeps.
+pub(crate) async fn latest(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
+    let claims = authenticate(req, url, env, TokenIn::HeaderOnly, Scope::Subscribe)?;
+    let event_type = type_param(url, KEPT)?.ok_or_else(|| KEPT.refusal())?;
+    call_hub(env, &claims.org, &HubCall::Latest { sub: claims.sub, event_type: event_type.to_string() }).await
+}
+
+/// The event types a `?type=` may name, and how the refusal says what they are.
+pub(crate) struct TypeParam {
+    types: &'static [&'static str],
+    what: &'static str,
+}
+
+const KEPT: TypeParam = TypeParam { types: &schema_wasm::rules::KEPT_TYPES, what: "a type whose newest event is kept" };
+const CATALOG: TypeParam = TypeParam { types: schema_wasm::EVENT_TYPES, what: "an event type of the catalog" };
+
+impl TypeParam {
+    fn refusal(&self) -> ApiError {
+        ApiError::bad_request(format!("type must be {} ({})", self.what, self.types.join(", ")))
+    }
+}
+
+/// `?type=`, when given: one of `allowed.types`, else `400` listing them.
+pub(crate) fn type_param(url: &worker::Url, allowed: TypeParam) -> std::result::Result<Option<&'static str>, ApiError> {
+    match http::query(url, "type") {
+        Some(raw) => allowed.types.iter().find(|t| **t == raw).map(|t| Some(*t)).ok_or_else(|| allowed.refusal()),
+        None => Ok(None),
+    }
+}
+
+pub(crate) async fn history(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
+    let claims = authenticate(req, url, env, TokenIn::HeaderOrQuery, Scope::Subscribe)?;
+    let after = match http::query(url, "after") {
+        Some(raw) => replay::parse_id(&raw)
+            .ok_or_else(|| ApiError::bad_request("after must be an event id (a decimal number)"))?,
+        None => 0,
+    };
+    let limit = match http::query(url, "limit") {
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .filter(|l| (1..=1000).contains(l))
+            .ok_or_else(|| ApiError::bad_request("limit must be an integer from 1 to 1000"))?,
+        None => 100,
+    };
+    let request_id = http::request_id(url)?;
+    let event_type = type_param(url, CATALOG)?.map(str::to_string);
+    call_hub(env, &claims.org, &HubCall::History { sub: claims.sub, after, limit, request_id, event_type }).await
+}
+
+pub(crate) fn hub_event(event: PublishedEvent) -> std::result::Result<HubEvent, ApiError> {
+    Ok(HubEvent {
+        type_name: event.type_name.to_string(),
+        data: RawValue::from_string(event.data).map_err(internal("validated data that is not JSON"))?,
+        target: event.target,
+    })
+}
+
+pub(crate) async fn publish(mut req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
+    let claims = authenticate(&req, url, env, TokenIn::HeaderOnly, Scope::Publish)?;
+    let body = read_json_body(&mut req).await?;
+    let events = parse_body(&body)?.into_iter().map(hub_event).collect::<std::result::Result<Vec<_>, _>>()?;
+    call_hub(env, &claims.org, &HubCall::Publish { sub: claims.sub, events }).await
+}
+
+pub(crate) async fn put_version(
+    mut req: Request,
+    url: &worker::Url,
+    env: &Env,
+) -> std::result::Result<Response, ApiError> {
+    let claims = authenticate(&req, url, env, TokenIn::HeaderOnly, Scope::Publish)?;
+    let body = read_json_body(&mut req).await?;
+    let event = hub_event(parse_version_body(&body)?)?;
+    call_hub(env, &claims.org, &HubCall::PutVersion { sub: claims.sub, event }).await
+}
+
+pub(crate) async fn delete_version(
+    req: &Request,
+    url: &worker::Url,
+    env: &Env,
+) -> std::result::Result<Response, ApiError> {
+    let claims = authenticate(req, url, env, TokenIn::HeaderOnly, Scope::Publish)?;
+    let request_id = http::request_id(url)?;
+    call_hub(env, &claims.org, &HubCall::DeleteVersion { sub: claims.sub, request_id }).await
+}
