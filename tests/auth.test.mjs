@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { startWorker } from "./support/worker.mjs";
 import { readMetrics } from "./support/metrics.mjs";
+import { waitFor } from "./support/wait.mjs";
 import { token, publish, taskProgress, openStream } from "./support/client.mjs";
 
 let server;
@@ -136,11 +137,8 @@ test("a stream ends when its token does (exp plus the 60 s of allowed skew) with
   assert.ok(after >= 500 && after < 6000, `ended ${after} ms after opening`);
   // Counted and shown in metrics (it was counted, and never rendered, before one list held both).
   const metrics = await token("acme", "metrics");
-  let counted = 0;
-  for (const deadline = Date.now() + 5000; counted < 1 && Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
-    counted = (await readMetrics(server.url, metrics)).value("orgstream_connections_total", { action: "token_expired" });
-  }
-  assert.ok(counted >= 1, `orgstream_connections_total{action="token_expired"} is ${counted}`);
+  const expired = async () => (await readMetrics(server.url, metrics)).value("orgstream_connections_total", { action: "token_expired" });
+  await waitFor(expired, (n) => n >= 1, { ms: 5000, what: 'orgstream_connections_total{action="token_expired"} >= 1' });
   const fresh = await token("acme", "subscribe publish");
   const again = await openStream(server.url, fresh);
   assert.equal(again.status, 200, "a fresh token opens again");

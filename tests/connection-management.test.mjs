@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { startDirect, startWorker } from "./support/worker.mjs";
 import { token, publish, history, openStream, taskProgress, sleep, countingStream } from "./support/client.mjs";
 import { readMetrics } from "./support/metrics.mjs";
+import { publishUntilOverflow } from "./support/wait.mjs";
 
 let server;
 before(async () => (server = await startWorker({ vars: { HEARTBEAT_INTERVAL_MS: 300, QUEUE_MAX_BYTES: 131072 } })));
@@ -215,16 +216,7 @@ test("a client that stops reading is cut off with stream.overflow while 50 other
     slow.paused = true;
     const readers = await Promise.all(Array.from({ length: 50 }, () => countingStream(direct.url, t)));
 
-    // Publish until the hub reports the overflow (workerd and the kernel buffer some megabytes for
-    // the paused client first).
-    const error = "e".repeat(600);
-    let published = 0;
-    for (let round = 0; round < 600; round++) {
-      const r = await publish(direct.url, t, { events: Array.from({ length: 40 }, (_, i) => ({ type: "task.failed", data: { taskId: `r${round}-${i}`, error } })) });
-      assert.equal(r.status, 202);
-      published += 40;
-      if (round % 10 === 9 && (await readMetrics(direct.url, t)).value("orgstream_connections_total", { action: "overflow" }) >= 1) break;
-    }
+    const published = await publishUntilOverflow(direct.url, t);
     const m = await readMetrics(direct.url, t);
     assert.equal(m.value("orgstream_connections_total", { action: "overflow" }), 1, `overflowed after ${published} events`);
     assert.equal(m.value("orgstream_connections_active"), 50);

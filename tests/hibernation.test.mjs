@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { startWorker, testConfig } from "./support/worker.mjs";
 import { token, publish, history, openStream, taskProgress, sleep, countingStream } from "./support/client.mjs";
 import { readMetrics } from "./support/metrics.mjs";
+import { publishUntilOverflow } from "./support/wait.mjs";
 
 // Local workerd evicts an object whose only open things are hibernatable sockets after ~10 s idle.
 const EVICTION_MS = 10_000;
@@ -130,14 +131,7 @@ test("replacement, targeting, pending versions and overflow work on streams open
   await fresh.until((x) => x.retry !== null);
 
   // Overflow: the reader paused since before the nap is cut off; the others get every event.
-  const error = "e".repeat(600);
-  let published = 0;
-  for (let round = 0; round < 600; round++) {
-    const r = await publish(server.url, t, { events: Array.from({ length: 40 }, (_, i) => ({ type: "task.failed", data: { taskId: `r${round}-${i}`, error } })) });
-    assert.equal(r.status, 202);
-    published += 40;
-    if ((await readMetrics(server.url, t)).value("orgstream_connections_total", { action: "overflow" }) >= 1) break;
-  }
+  const published = await publishUntilOverflow(server.url, t, { checkEvery: 1 });
   slow.resume();
   const deadline = Date.now() + 30_000;
   while (!slow.ended && Date.now() < deadline) await sleep(50);

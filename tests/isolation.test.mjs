@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { startDirect, startWorker } from "./support/worker.mjs";
 import { token, publish, history, openStream, taskProgress, sleep } from "./support/client.mjs";
 import { readMetrics } from "./support/metrics.mjs";
+import { untilActive } from "./support/wait.mjs";
 
 let server;
 before(async () => (server = await startWorker({ vars: { MAX_STREAMS_PER_SUB: "16" } })));
@@ -141,9 +142,7 @@ test("a subject whose every request id holds an open stream gets 429 for a new o
     assert.match(c.body.error.message, /request ids of this token's subject \(2, each with an open stream; at most 2, MAX_REQUEST_IDS_PER_SUB\): close a stream, or reuse its requestId/);
     assert.equal((await history(small.url, tok, { requestId: "b" })).status, 200, "its own ids keep working");
     a.close();
-    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(100)) {
-      if ((await readMetrics(small.url, metrics)).value("orgstream_connections_active") === 1) break;
-    }
+    await untilActive(small.url, metrics, 1);
     const again = await openStream(small.url, tok, { query: { requestId: "c" } });
     assert.equal(again.status, 200, "the closed stream's id made room");
     assert.equal((await history(small.url, await as(org, "someone"), { requestId: "a" })).status, 200, "and is nobody's now");

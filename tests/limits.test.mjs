@@ -4,8 +4,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "./support/worker.mjs";
-import { token, publish, history, openStream, taskProgress, sleep } from "./support/client.mjs";
-import { readMetrics } from "./support/metrics.mjs";
+import { token, publish, history, openStream, taskProgress } from "./support/client.mjs";
+import { untilActive as untilActiveIn } from "./support/wait.mjs";
 
 let server;
 before(async () => {
@@ -32,14 +32,7 @@ async function assertRefused(response, body, pattern) {
 }
 
 /** Waits until the org's hub counts `n` open streams (a departure reaches it within a second or so). */
-async function untilActive(tok, n) {
-  let active;
-  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(100)) {
-    active = (await readMetrics(server.url, tok)).value("orgstream_connections_active");
-    if (active === n) return;
-  }
-  assert.fail(`expected ${n} open streams, the hub counts ${active}`);
-}
+const untilActive = (tok, n) => untilActiveIn(server.url, tok, n);
 
 test("a subject may hold MAX_STREAMS_PER_SUB streams and the org MAX_STREAMS_PER_ORG; a refusal changes nothing", async () => {
   const org = "limit-streams";
