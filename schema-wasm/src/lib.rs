@@ -1,5 +1,5 @@
 //! orgstream's event catalog: every publishable event type declared once (`catalog.rs`), as the
-//! table one validator walks while it reads the JSON text (`shape.rs`, `walk.rs`). The worker
+//! table one validator walks while it reads the JSON text (`shape.rs`, `walk/`). The worker
 //! uses it to validate publishes (strictly); the browser uses the same code compiled to wasm to
 //! validate what arrives (tolerating fields added later).
 

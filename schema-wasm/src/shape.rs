@@ -1,4 +1,4 @@
-//! The catalog as data: every type's shape, a table the validator walks (`walk.rs`).
+//! The catalog as data: every type's shape, a table the validator walks (`walk/`).
 //!
 //! One generic walker over a table, instead of serde's derived code per type, keeps the browser
 //! module small: the per-type code and the path tracking around it were half of its bytes. The
