@@ -167,8 +167,8 @@ fn delete_version(hub: &Hub, request_id: Option<RequestId>) -> Result<Response, 
     struct Cleared {
         cleared: bool,
     }
-    let scope = request_id.map(|r| r.as_str().to_string()).unwrap_or_default();
-    let cleared = hub.versions.clear(&scope).map_err(internal("clearing the pending version"))?;
+    let scope = request_id.as_ref().map_or(ORG_WIDE, |r| r.as_str());
+    let cleared = hub.versions.clear(scope).map_err(internal("clearing the pending version"))?;
     let body = serde_json::to_string(&Cleared { cleared }).map_err(internal("answering a version"))?;
     http::json(200, body).map_err(internal("answering a version"))
 }

@@ -11,6 +11,7 @@
 
 use std::rc::Rc;
 
+use schema_wasm::RequestId;
 use serde::{Deserialize, Serialize};
 use worker::{Response, WebSocket, WebSocketPair};
 
@@ -36,14 +37,14 @@ use crate::wire::hub_api::{CloseCode, Connect, Frames, Kind, NextPage};
 #[serde(rename_all = "camelCase")]
 struct Attachment {
     sub: String,
-    request_id: Option<String>,
+    request_id: Option<RequestId>,
     /// The token's expiry (seconds since the epoch).
     exp: i64,
 }
 
 impl Attachment {
     fn reader(&self) -> Option<Reader<'_>> {
-        self.request_id.as_deref().map(|request_id| Reader { request_id, sub: &self.sub })
+        self.request_id.as_ref().map(|r| Reader { request_id: r.as_str(), sub: &self.sub })
     }
 }
 
@@ -53,11 +54,7 @@ pub fn connect(hub: &Hub, sockets: &RuntimeSockets, url: &worker::Url) -> Result
     let admitted = admission::check(hub, sockets, &connect, now)?;
     let sub = &admitted.sub;
     let pair = WebSocketPair::new().map_err(internal("creating a stream socket"))?;
-    let attachment = Attachment {
-        sub: connect.sub.clone(),
-        request_id: connect.request_id.as_ref().map(|r| r.as_str().to_string()),
-        exp: connect.exp,
-    };
+    let attachment = Attachment { sub: connect.sub.clone(), request_id: connect.request_id.clone(), exp: connect.exp };
     pair.server.serialize_attachment(&attachment).map_err(internal("attaching a stream's state"))?;
 
     admitted.record(hub, now)?;
@@ -125,8 +122,7 @@ fn send_backlog(
     };
     if kind == Kind::CatchUp {
         // On-connect observers: after the replay, before anything published later.
-        let request_id = attachment.request_id.as_deref().and_then(|r| schema_wasm::RequestId::parse(r).ok());
-        let connected = Connected { request_id: request_id.as_ref(), sub: &attachment.sub };
+        let connected = Connected { request_id: attachment.request_id.as_ref(), sub: &attachment.sub };
         let refs: Vec<&dyn Observer> = hub.observers.iter().map(|o| o.as_ref()).collect();
         let (more, failures) = observers::run(&refs, &connected);
         for (observer, why) in failures {

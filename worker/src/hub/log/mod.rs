@@ -11,7 +11,7 @@ use std::cell::Cell;
 use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue};
 
-use super::store::{add_column, int, Value};
+use super::store::{add_column, int, one_envelope, Value};
 use crate::hub::request_owner::may_see_sql;
 use crate::replay::{Retention, Window};
 use pager::{LogPages, Span};
@@ -137,17 +137,7 @@ impl ReplayLog {
 
     /// The newest broadcast event of a kept type (`KEPT_TYPES`), retained or not.
     pub fn kept(&self, type_name: &str) -> worker::Result<Option<String>> {
-        self.envelope("SELECT envelope FROM kept WHERE type = ?", type_name)
-    }
-
-    /// The `envelope` column of the one row `query` selects by `key`, if there is one.
-    fn envelope(&self, query: &str, key: &str) -> worker::Result<Option<String>> {
-        #[derive(Deserialize)]
-        struct Row {
-            envelope: String,
-        }
-        let rows: Vec<Row> = self.sql.exec(query, vec![key.into()])?.to_array()?;
-        Ok(rows.into_iter().next().map(|r| r.envelope))
+        one_envelope(&self.sql, "SELECT envelope FROM kept WHERE type = ?", vec![type_name.into()])
     }
 
     /// Events retained in the log.

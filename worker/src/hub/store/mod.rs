@@ -21,6 +21,21 @@ pub(crate) fn int(v: u64) -> worker::Result<SqlStorageValue> {
     SqlStorageValue::try_from_i64(i64::try_from(v).map_err(|_| worker::Error::RustError("id overflow".into()))?)
 }
 
+/// The `envelope` column of the one row `query` selects, if there is one (a kept event, a pending
+/// version).
+pub(crate) fn one_envelope(
+    sql: &SqlStorage,
+    query: &str,
+    params: Vec<SqlStorageValue>,
+) -> worker::Result<Option<String>> {
+    #[derive(Deserialize)]
+    struct Row {
+        envelope: String,
+    }
+    let rows: Vec<Row> = sql.exec(query, params)?.to_array()?;
+    Ok(rows.into_iter().next().map(|r| r.envelope))
+}
+
 /// Makes a store's tables (if they are not there yet) and hands back the storage to keep.
 pub(crate) fn with_schema(sql: SqlStorage, schema: &str) -> worker::Result<SqlStorage> {
     sql.exec(schema, None)?;

@@ -1,10 +1,9 @@
 //! Pending versions (`PUT /v1/versions`): the org's, and one per request id, kept in SQLite until
 //! cleared, replaced, pushed out by the 1000-per-org bound, or forgotten with their request id.
 
-use serde::Deserialize;
 use worker::SqlStorage;
 
-use super::{add_column, int, with_schema};
+use super::{add_column, int, one_envelope, with_schema};
 use crate::hub::request_owner::may_see_sql;
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS pending_versions (scope TEXT PRIMARY KEY, envelope TEXT NOT NULL);";
@@ -50,18 +49,8 @@ impl Versions {
 
     /// The pending version envelope of `scope` that `sub` may see, if any.
     pub fn get(&self, scope: &str, sub: &str) -> worker::Result<Option<String>> {
-        #[derive(Deserialize)]
-        struct Row {
-            envelope: String,
-        }
-        let rows: Vec<Row> = self
-            .sql
-            .exec(
-                concat!("SELECT envelope FROM pending_versions WHERE scope = ? AND ", may_see_sql!()),
-                vec![scope.into(), sub.into()],
-            )?
-            .to_array()?;
-        Ok(rows.into_iter().next().map(|r| r.envelope))
+        let query = concat!("SELECT envelope FROM pending_versions WHERE scope = ? AND ", may_see_sql!());
+        one_envelope(&self.sql, query, vec![scope.into(), sub.into()])
     }
 
     /// Clears the pending version of `scope`; whether there was one.
