@@ -1,6 +1,8 @@
 // `npm run gen:schema`: regenerates, from the Rust types in schema-wasm,
-//   docs/schema/<type>.json   JSON Schema of each event type's data, and envelope.json
-//   schema-wasm/js/types.d.ts TypeScript types: one interface per type, `OrgEvent` the union on `type`
+//   docs/schema/<type>.json   JSON Schema of each event type's data, envelope.json, and the
+//                             server's other answers a client reads (resync-info, history-page)
+//   schema-wasm/js/types.d.ts TypeScript types: one interface per type, `OrgEvent` the union on `type`,
+//                             `ResyncInfo` and `HistoryPage`
 //   schema-wasm/js/rules.js   the shared rules (schema-wasm/src/rules.rs, ids.rs, ...) as constants,
 //                             with rules.d.ts: what the client, the dashboard and the scripts use
 // `node scripts/gen-schema.mjs --check` (run by npm test) fails when either is out of date.
@@ -34,6 +36,13 @@ export type EventType = OrgEvent["type"];
 /** The \`data\` of events of type \`T\`. */
 export type EventDataOf<T extends EventType> = Extract<OrgEvent, { type: T }>["data"];
 `;
+// The server's other answers (schema-wasm/src/control.rs), their events typed as OrgEvent.
+for (const file of ["resync-info.json", "history-page.json"]) {
+  const schema = JSON.parse(readFileSync(join(out, file), "utf8"), (key, value) =>
+    value && value.$ref === envelope.$id ? { tsType: "OrgEvent" } : value,
+  );
+  ts += "\n" + (await compile(schema, schema.title, { bannerComment: "", additionalProperties: false, format: true, style: { printWidth: 110 } }));
+}
 writeFileSync(join(out, "types.d.ts"), ts);
 
 // The shared rules: constants for JavaScript, with literal types.

@@ -1,14 +1,7 @@
 // The worker's HTTP endpoints as the stream uses them (docs/protocol.md 4): a stream ticket,
 // history pages, and the newest event of a kept type. Each call takes a fresh token; the caller decides what to do with the answer.
 
-/** One page of `GET /v1/events`. */
-export interface HistoryPage {
-  events: { id: string }[];
-  earliestId: string | null;
-  latestId: string | null;
-  hasMore: boolean;
-  gap: boolean;
-}
+import type { HistoryPage } from "@orgstream/schema";
 
 export interface Api {
   /** A one-use ticket for the stream URL, for `token` (the token stays out of URLs). */

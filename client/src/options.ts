@@ -1,7 +1,7 @@
 // What createOrgStream takes and gives (stream.ts), and the browser's defaults for what it can be
 // given instead (timers, the network), so tests and other environments can drive it.
 
-import type { OrgEvent, ValidationIssue, Validated } from "@orgstream/schema";
+import type { OrgEvent, ResyncInfo, ValidationIssue, Validated } from "@orgstream/schema";
 import type { ConnectionStatus } from "./machine.js";
 import type { TabEnvironment } from "./tabs.js";
 import type { Entitlements } from "./features.js";
@@ -11,11 +11,8 @@ export type { ConnectionStatus } from "./machine.js";
 /** Validates one envelope as it arrived (`validateEnvelope` of @orgstream/schema). */
 export type Validate = (json: string) => Validated<OrgEvent>;
 
-export interface ResyncInfo {
-  reason: "history_gap" | "unknown_id";
-  earliestId: string | null;
-  latestId: string | null;
-}
+/** What a client needs to resync (`stream.reset`'s data; generated from the server's Rust type). */
+export type { ResyncInfo } from "@orgstream/schema";
 
 /** Timers, injectable so tests can drive time. */
 export interface Clock {

@@ -25,7 +25,8 @@
 
 import { backoffDelay } from "./backoff.js";
 import { initialMachine, transition, type ConnectionStatus, type Effect, type Input, type Machine } from "./machine.js";
-import { browserTabs, joinTabs, shareName, type TabEnvironment, type TabLink, type TabMessage } from "./tabs.js";
+import { browserTabs } from "./tabs.js";
+import { shareTabs, type TabShare } from "./follow.js";
 import { featureEnabled, LatestEntitlements } from "./features.js";
 import { api } from "./api.js";
 import { browserNetwork, defaultClock, type EventSourceLike, type OrgStream, type OrgStreamOptions, type ResyncInfo } from "./options.js";
@@ -50,10 +51,9 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
   const validate = options.validate ?? validateEnvelope;
   const types = options.eventTypes ?? eventTypes();
 
-  // Tab sharing: not for a requestId (its targeted events belong to this tab alone).
+  // Tab sharing (follow.ts): not for a requestId (its targeted events belong to this tab alone).
   const tabs = options.shareAcrossTabs === false || options.requestId ? null : options.tabs !== undefined ? options.tabs : browserTabs();
-  let link: TabLink | null = null;
-  let leading = false;
+  let shared: TabShare | null = null;
   let closed = false;
 
   let machine: Machine = initialMachine(network.isOnline(), tabs !== null);
@@ -75,7 +75,7 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     machine = step.machine;
     for (const effect of step.effects) run(effect);
     if (machine.status !== before) {
-      if (leading) link?.post({ kind: "status", status: machine.status });
+      shared?.relay({ kind: "status", status: machine.status });
       for (const l of [...listeners]) l(machine.status);
     }
   };
@@ -169,7 +169,7 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
   /** What this tab's stream (or polling) received: delivered here and relayed to the other tabs. */
   const receive = (raw: string) => {
     // Relayed first: an app handler that throws must not keep the event from the other tabs.
-    if (leading) link?.post({ kind: "event", raw });
+    shared?.relay({ kind: "event", raw });
     deliver(raw);
   };
 
@@ -177,7 +177,7 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
   const resync = (info: ResyncInfo) => {
     lastId = info.latestId ? BigInt(info.latestId) : 0n;
     hasLastId = info.latestId !== null;
-    if (leading) link?.post({ kind: "resync", info });
+    shared?.relay({ kind: "resync", info });
     options.onResync?.(info);
   };
 
@@ -222,7 +222,7 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
 
     const onHeartbeat = () => {
       send({ type: "alive" });
-      if (leading && gen === generation) link?.post({ kind: "beat" });
+      if (gen === generation) shared?.relay({ kind: "beat" });
     };
     const onEvent = (e: MessageEvent) => {
       send({ type: "alive" });
@@ -293,113 +293,24 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     void poll();
   };
 
-  /**
-   * Events relayed while this tab reads history after its last id (joining with a lastEventId, or
-   * resumed after a freeze), held until the history is in: delivered before it, they would move
-   * the last id past what history brings, and those events would be dropped as old.
-   */
-  let relayed: string[] | null = null;
-
-  /**
-   * A follower with a last id reads what came after it, holding relays meanwhile. One without
-   * (a fresh tab) learns the org's latest id, to resume from there should it come to lead; relays
-   * are delivered as they come (learning the position never moves past a delivered event).
-   */
-  const catchUp = async (token?: string) => {
-    if (leading || closed || relayed) return;
-    if (!hasLastId) {
-      try {
-        await learnPosition(token ?? (await options.getToken()));
-      } catch {
-        // History unreachable: start from the relays.
-      }
-      return;
-    }
-    relayed = [];
-    try {
-      await readHistory(() => !leading && !closed);
-    } catch {
-      // History unreachable: the relays go on; a later resume tries again.
-    }
-    const held = relayed;
-    relayed = null;
-    for (const raw of held) deliver(raw);
-  };
-
   const unsubscribeNetwork = network.subscribe(() => dispatch({ type: network.isOnline() ? "network-online" : "network-offline" }));
 
-  /**
-   * A follower watches the leader: while the leader says it is connected, its stream has
-   * heartbeats and events, which it relays; silence past heartbeatTimeoutMs means the leading tab
-   * is gone without releasing the lock (frozen without notice, hung), so this tab takes the lead.
-   */
-  let watchdog: unknown = null;
-  const watchLeader = () => {
-    watchdog = clear(watchdog);
-    if (leading || closed || machine.phase !== "following" || machine.status !== "connected") return;
-    watchdog = clock.setTimeout(() => {
-      watchdog = null;
-      if (!leading && !closed) link?.takeOver();
-    }, heartbeatTimeoutMs);
-  };
-
-  /** What the other tabs said: a follower takes the leader's stream; the leader answers. */
-  const hear = (message: TabMessage) => {
-    if (leading) {
-      if (message.kind === "hello") link?.post({ kind: "status", status: machine.status });
-      else if (message.kind === "reconnect") dispatch({ type: "start" });
-      return;
-    }
-    if (message.kind === "event") {
-      if (relayed) relayed.push(message.raw);
-      else deliver(message.raw);
-    } else if (message.kind === "status") dispatch({ type: "leader-status", status: message.status });
-    else if (message.kind === "resync") resync(message.info);
-    // Anything but a hello or a reconnect comes from the leader: it is alive.
-    if (message.kind !== "hello" && message.kind !== "reconnect") watchLeader();
-  };
-
-  /**
-   * Joins the other tabs of this org and user: the token names the share. The channel opens
-   * first; then a follower reads what came since its `lastEventId` (or learns the org's latest
-   * id), holding the relays meanwhile, so that it misses nothing and, if it comes to lead,
-   * resumes from there, never live.
-   */
-  const share = async (env: TabEnvironment) => {
-    let name: string | null = null;
-    let token: string | undefined;
-    try {
-      token = await options.getToken();
-      name = shareName(base, token);
-    } catch {
-      // No token yet: stream on our own; the machine retries and reports.
-    }
-    if (closed) return;
-    if (!name) {
-      leading = true;
-      dispatch({ type: "lead" });
-      return;
-    }
-    link = joinTabs(env, name, {
-      lead: () => {
-        leading = true;
-        watchdog = clear(watchdog);
-        dispatch({ type: "lead" });
-        link?.post({ kind: "status", status: machine.status });
-      },
-      follow: () => {
-        leading = false;
-        dispatch({ type: "follow" });
-        watchLeader();
-      },
-      message: hear,
-      resumed: () => void catchUp(),
+  if (tabs) {
+    shared = shareTabs({
+      env: tabs,
+      base,
+      getToken: options.getToken,
+      clock,
+      heartbeatTimeoutMs,
+      machine: () => machine,
+      dispatch,
+      deliver,
+      resync,
+      hasLastId: () => hasLastId,
+      learnPosition,
+      readHistory,
     });
-    await catchUp(token);
-  };
-
-  if (tabs) void share(tabs);
-  else dispatch({ type: "start" });
+  } else dispatch({ type: "start" });
 
   return {
     get status() {
@@ -421,16 +332,13 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
       return () => listeners.delete(listener);
     },
     reconnect() {
-      if (!tabs || leading) dispatch({ type: "start" });
-      else link?.post({ kind: "reconnect" }); // the leading tab holds the stream (none yet: it is on its way)
+      if (!shared || shared.leading) dispatch({ type: "start" });
+      else shared.askLeaderToReconnect(); // the leading tab holds the stream (none yet: it is on its way)
     },
     close() {
       closed = true;
-      watchdog = clear(watchdog);
       dispatch({ type: "close" });
-      link?.close();
-      link = null;
-      leading = false;
+      shared?.close();
       unsubscribeNetwork();
       listeners.clear();
     },

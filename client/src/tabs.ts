@@ -5,6 +5,7 @@
 // stream delivers to the others over a BroadcastChannel. Every tab still validates, orders and de-duplicates what it is given
 // (stream.ts). This file is the link between tabs; stream.ts decides what to do with it.
 
+import type { ResyncInfo } from "@orgstream/schema";
 import type { ConnectionStatus } from "./machine.js";
 
 /** What tabs tell each other. */
@@ -14,7 +15,7 @@ export type TabMessage =
   /** The leader's status (on every change, and in answer to `hello`). */
   | { kind: "status"; status: ConnectionStatus }
   /** The leader's stream was told to resync (stream.reset). */
-  | { kind: "resync"; info: { reason: "history_gap" | "unknown_id"; earliestId: string | null; latestId: string | null } }
+  | { kind: "resync"; info: ResyncInfo }
   /** A tab joined: the leader answers with its status. */
   | { kind: "hello" }
   /** A follower's reconnect(): the leader tries its stream again. */

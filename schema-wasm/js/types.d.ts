@@ -223,3 +223,30 @@ export interface VersionAvailable {
 export type EventType = OrgEvent["type"];
 /** The `data` of events of type `T`. */
 export type EventDataOf<T extends EventType> = Extract<OrgEvent, { type: T }>["data"];
+
+/**
+ * Why a client must resync: what it asked to resume from is not in the org's log.
+ */
+export type ResetReason = "history_gap" | "unknown_id";
+
+/**
+ * What a client needs to resync (contract 3, `stream.reset`): why, and the ids the org's log
+ * holds now (`null`: none retained, or none ever issued).
+ */
+export interface ResyncInfo {
+  earliestId: string | null;
+  latestId: string | null;
+  reason: ResetReason;
+}
+
+/**
+ * One page of `GET /v1/events` (contract 4.4): events in id order, the log's window, whether more
+ * follow, and whether the page cannot continue `after` exactly (`gap`: resync).
+ */
+export interface HistoryPage {
+  earliestId: string | null;
+  events: OrgEvent[];
+  gap: boolean;
+  hasMore: boolean;
+  latestId: string | null;
+}

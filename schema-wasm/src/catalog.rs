@@ -227,6 +227,11 @@ macro_rules! catalog {
         /// Every publishable type, in catalog order.
         pub const EVENT_TYPES: &[&str] = &[$($name,)*];
 
+        $(impl $variant {
+            /// This type's name in the catalog (an event's `type`).
+            pub const NAME: &'static str = $name;
+        })*
+
         /// The catalog's own spelling of `type_name` and the shape of its `data`, when it is a
         /// catalog type.
         pub(crate) fn shape_of(type_name: &str) -> Option<(&'static str, &'static Shape)> {

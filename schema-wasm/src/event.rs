@@ -56,14 +56,37 @@ const ENVELOPE: Shape = Shape::Struct(&StructShape {
     rule: Rule::None,
 });
 
-/// One valid event as a publisher sent it.
-#[derive(Clone, Debug, PartialEq)]
+/// One valid event as a publisher sent it. The front worker hands it to the org's hub as it is
+/// (JSON in a hub call); the hub reads the type back through the catalog, so it never holds a
+/// type the catalog does not know.
+#[derive(Clone, Debug, Serialize)]
 pub struct PublishedEvent {
     /// The catalog's name of its type.
+    #[serde(rename = "type")]
     pub type_name: &'static str,
     /// `data` exactly as published, with the whitespace between tokens removed (one line).
-    pub data: String,
+    pub data: Box<RawValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Target>,
+}
+
+/// A `PublishedEvent` as it reads back, before its type is found in the catalog.
+#[derive(Deserialize)]
+struct Crossing {
+    #[serde(rename = "type")]
+    type_name: String,
+    data: Box<RawValue>,
+    #[serde(default)]
+    target: Option<Target>,
+}
+
+impl<'de> Deserialize<'de> for PublishedEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let c = Crossing::deserialize(deserializer)?;
+        let (type_name, _) =
+            shape_of(&c.type_name).ok_or_else(|| serde::de::Error::custom(unknown_type(&c.type_name).message))?;
+        Ok(PublishedEvent { type_name, data: c.data, target: c.target })
+    }
 }
 
 /// Parses and validates one published event, strictly: unknown fields anywhere are errors.
@@ -71,14 +94,37 @@ pub struct PublishedEvent {
 pub fn parse_published(json: &str) -> Result<PublishedEvent, ValidationError> {
     let found = walk(json, &PUBLISHED, Mode { strict: true, inline_data: false })?;
     let (type_name, data) = check_data(&found, true)?;
-    // The target was checked by the walk; reading it into its type cannot fail, and would be
-    // reported at `/target` if it did.
-    let target = match found.kept {
-        Some(text) => serde_json::from_str::<Option<Target>>(text)
-            .map_err(|e| ValidationError::new("/target", ErrorCode::InvalidValue, e.to_string()))?,
+    let target = found.kept.map(read_target).transpose()?.flatten();
+    Ok(PublishedEvent { type_name, data: one_line(data.unwrap_or_default())?, target })
+}
+
+/// Validates an event given in parts, strictly, for a body that carries an event's data and its
+/// target side by side (`PUT /v1/versions`): `data` against the type's shape (error paths point
+/// into `data`), `target` as a published event's target (error paths under `/target`).
+pub fn event_from_parts(type_name: &str, data: &str, target: Option<&str>) -> Result<PublishedEvent, ValidationError> {
+    let (type_name, shape) = shape_of(type_name).ok_or_else(|| unknown_type(type_name))?;
+    walk(data, shape, Mode { strict: true, inline_data: false })?;
+    let target = match target {
+        Some(text) => {
+            walk(text, &Target::SHAPE, Mode { strict: true, inline_data: false }).map_err(|e| e.under("/target"))?;
+            read_target(text)?
+        }
         None => None,
     };
-    Ok(PublishedEvent { type_name, data: crate::json_text::minify(data.unwrap_or_default()), target })
+    Ok(PublishedEvent { type_name, data: one_line(data)?, target })
+}
+
+/// A target the walk checked, read into its type (`null`: none): this cannot fail, and would be
+/// reported at `/target` if it did.
+fn read_target(text: &str) -> Result<Option<Target>, ValidationError> {
+    serde_json::from_str::<Option<Target>>(text)
+        .map_err(|e| ValidationError::new("/target", ErrorCode::InvalidValue, e.to_string()))
+}
+
+/// Checked `data`, on one line.
+fn one_line(data: &str) -> Result<Box<RawValue>, ValidationError> {
+    RawValue::from_string(crate::json_text::minify(data))
+        .map_err(|e| ValidationError::new("/data", ErrorCode::MalformedJson, e.to_string()))
 }
 
 /// Validates an envelope as it arrives on the stream or from the history endpoint
@@ -147,6 +193,31 @@ mod tests {
     }
 
     const GOOD: &str = r#"{"type":"change.detected","data":{"changeId":"c1","vendorId":"v1","title":"Price change","severity":"high","detectedAt":"2026-11-25T07:00:00.000Z"}}"#;
+
+    #[test]
+    fn an_event_in_parts_is_checked_with_paths_into_its_parts() {
+        let e = event_from_parts("version.available", r#"{ "version": "1.2.3" }"#, Some(r#"{"requestId":"tab-1"}"#))
+            .unwrap();
+        assert_eq!((e.type_name, e.data.get()), ("version.available", r#"{"version":"1.2.3"}"#));
+        assert_eq!(e.target.unwrap().request_id.as_str(), "tab-1");
+        let e = event_from_parts("version.available", r#"{"versoin":"1"}"#, None).unwrap_err();
+        assert_eq!((e.path.as_str(), e.code), ("/version", ErrorCode::MissingField));
+        let e = event_from_parts("version.available", r#"{"version":"1","versoin":"1"}"#, None).unwrap_err();
+        assert_eq!((e.path.as_str(), e.code), ("/versoin", ErrorCode::UnknownField));
+        let e = event_from_parts("version.available", r#"{"version":"1"}"#, Some(r#"{"requestId":"a b"}"#));
+        assert_eq!(e.unwrap_err().path, "/target/requestId");
+        assert_eq!(event_from_parts("nope", "{}", None).unwrap_err().code, ErrorCode::UnknownType);
+    }
+
+    #[test]
+    fn a_published_event_crosses_as_json_and_comes_back_through_the_catalog() {
+        let e = parse_published(GOOD).unwrap();
+        let json = serde_json::to_string(&e).unwrap();
+        let back: PublishedEvent = serde_json::from_str(&json).unwrap();
+        assert_eq!((back.type_name, back.data.get()), (e.type_name, e.data.get()));
+        let forged = json.replace("change.detected", "stream.reset");
+        assert!(serde_json::from_str::<PublishedEvent>(&forged).is_err());
+    }
 
     #[test]
     fn a_valid_event_parses() {
@@ -263,7 +334,7 @@ mod tests {
     #[test]
     fn explicit_null_result_is_kept() {
         let e = parse_published(r#"{"type":"task.completed","data":{"taskId":"t","result":null}}"#).unwrap();
-        assert_eq!(e.data, r#"{"taskId":"t","result":null}"#);
+        assert_eq!(e.data.get(), r#"{"taskId":"t","result":null}"#);
     }
 
     #[test]
@@ -310,6 +381,6 @@ mod tests {
     #[test]
     fn data_is_kept_as_published_on_one_line() {
         let e = parse_published("{\"type\": \"task.completed\",\n \"data\": {\n  \"taskId\": \"t 1\",\n  \"result\": [1.0, 2e3, \"a\\nb\"]\n }\n}").unwrap();
-        assert_eq!(e.data, r#"{"taskId":"t 1","result":[1.0,2e3,"a\nb"]}"#);
+        assert_eq!(e.data.get(), r#"{"taskId":"t 1","result":[1.0,2e3,"a\nb"]}"#);
     }
 }

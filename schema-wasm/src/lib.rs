@@ -4,6 +4,7 @@
 //! validate what arrives (tolerating fields added later).
 
 pub mod catalog;
+pub mod control;
 pub mod error;
 pub mod event;
 pub mod formats;
@@ -14,8 +15,9 @@ pub mod shape;
 mod walk;
 
 pub use catalog::{ServerFrame, EVENT_TYPES, SERVER_FRAME_TYPES};
+pub use control::{HistoryPage, ResetReason, ResyncInfo};
 pub use error::{ErrorCode, ValidationError};
-pub use event::{parse_published, EnvelopeOut, PublishedEvent, Target};
+pub use event::{event_from_parts, parse_published, EnvelopeOut, PublishedEvent, Target};
 pub use event::{validate_data, validate_envelope};
 pub use formats::{RequestId, Subject};
 

@@ -121,7 +121,7 @@ pub fn loggable(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-fn pointer_or_root(path: &str) -> &str {
+pub(crate) fn pointer_or_root(path: &str) -> &str {
     if path.is_empty() {
         "the root"
     } else {

@@ -1,5 +1,6 @@
 //! The replay and retention rules (contract 4.1 and 4.4), as pure functions of the log's window.
 
+use schema_wasm::{ResetReason, ResyncInfo};
 use serde::{Deserialize, Serialize};
 
 /// What the log holds: the earliest retained id (none when nothing is retained) and the latest id
@@ -18,15 +19,6 @@ impl Window {
             None => after >= self.latest,
         }
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ResetReason {
-    /// Events after the given id were already dropped by retention.
-    HistoryGap,
-    /// The given id was never issued for this org (greater than the latest, or not a number).
-    UnknownId,
 }
 
 /// How a new connection starts.
@@ -88,22 +80,12 @@ pub fn history_gap(after: u64, window: Window) -> bool {
     after > window.latest || !window.holds_everything_after(after)
 }
 
-/// The `stream.reset` data (contract 3).
-#[derive(Serialize, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ResetData {
-    pub reason: ResetReason,
-    pub earliest_id: Option<String>,
-    pub latest_id: Option<String>,
-}
-
-impl ResetData {
-    pub fn new(reason: ResetReason, window: Window) -> ResetData {
-        ResetData {
-            reason,
-            earliest_id: window.earliest.map(|id| id.to_string()),
-            latest_id: (window.latest > 0).then(|| window.latest.to_string()),
-        }
+/// What a client resyncing for `reason` is told of `window` (`stream.reset`'s data, contract 3).
+pub fn resync_info(reason: ResetReason, window: Window) -> ResyncInfo {
+    ResyncInfo {
+        reason,
+        earliest_id: window.earliest.map(|id| id.to_string()),
+        latest_id: (window.latest > 0).then(|| window.latest.to_string()),
     }
 }
 
@@ -191,10 +173,10 @@ mod tests {
 
     #[test]
     fn reset_data_shape() {
-        let d = serde_json::to_string(&ResetData::new(ResetReason::HistoryGap, W)).unwrap();
+        let d = serde_json::to_string(&resync_info(ResetReason::HistoryGap, W)).unwrap();
         assert_eq!(d, r#"{"reason":"history_gap","earliestId":"5","latestId":"10"}"#);
-        let d = serde_json::to_string(&ResetData::new(ResetReason::UnknownId, Window { earliest: None, latest: 0 }))
-            .unwrap();
+        let d =
+            serde_json::to_string(&resync_info(ResetReason::UnknownId, Window { earliest: None, latest: 0 })).unwrap();
         assert_eq!(d, r#"{"reason":"unknown_id","earliestId":null,"latestId":null}"#);
     }
 

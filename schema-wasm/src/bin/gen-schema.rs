@@ -7,8 +7,11 @@
 
 use std::path::PathBuf;
 
-use schema_wasm::{catalog::data_schemas, Target, SCHEMA_VERSION};
+use std::borrow::Cow;
+
+use schema_wasm::{catalog::data_schemas, HistoryPage, ResyncInfo, Target, SCHEMA_VERSION};
 use schemars::generate::SchemaSettings;
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -61,7 +64,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     std::fs::write(out.join("envelope.json"), format!("{}\n", serde_json::to_string_pretty(&envelope)?))?;
     std::fs::write(out.join("rules.json"), format!("{}\n", serde_json::to_string_pretty(&rules())?))?;
+
+    // The server's other answers a client reads, from their Rust types (schema_wasm::control).
+    for (file, schema) in [
+        ("resync-info", control_schema::<ResyncInfo>("ResyncInfo")),
+        ("history-page", control_schema::<HistoryPage<Envelope>>("HistoryPage")),
+    ] {
+        let mut schema = schema.to_value();
+        if let Value::Object(obj) = &mut schema {
+            obj.insert("$id".into(), json!(format!("https://orgstream.dev/schema/{file}.json")));
+        }
+        std::fs::write(out.join(format!("{file}.json")), format!("{}\n", serde_json::to_string_pretty(&schema)?))?;
+    }
     Ok(())
+}
+
+/// The schema of one of the server's answers, titled `title`, as it serializes.
+fn control_schema<T: JsonSchema>(title: &str) -> Schema {
+    let mut schema = SchemaSettings::draft2020_12().for_serialize().into_generator().into_root_schema_for::<T>();
+    schema.insert("title".into(), json!(title));
+    schema
+}
+
+/// An event in a history page: one of the envelope schema's variants.
+struct Envelope;
+
+impl JsonSchema for Envelope {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "OrgEvent".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "$ref": "https://orgstream.dev/schema/envelope.json" })
+    }
 }
 
 /// The shared rules, for `schema-wasm/js/rules.js` (see `schema_wasm::rules`).

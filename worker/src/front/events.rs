@@ -1,19 +1,17 @@
 //! The event endpoints other than the stream: history and the newest kept event (reads), and
 //! publishing and pending versions (writes), each checked here and answered by the org's hub.
 
-use serde_json::value::RawValue;
 use worker::{Env, Request, Response};
 
 use super::auth::{authenticate, TokenIn};
 use super::body::read_json_body;
 use super::publish::{parse_body, parse_version_body};
 use super::routes::call_hub;
-use crate::api_error::{internal, ApiError};
+use crate::api_error::ApiError;
 use crate::http;
 use crate::replay;
 use crate::token::Scope;
-use crate::wire::hub_api::{HubCall, HubEvent};
-use schema_wasm::PublishedEvent;
+use crate::wire::hub_api::HubCall;
 
 /// `GET /v1/events/latest?type=`: the newest event of a type whose newest the org keeps.
 pub(crate) async fn latest(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
@@ -65,18 +63,10 @@ pub(crate) async fn history(req: &Request, url: &worker::Url, env: &Env) -> std:
     call_hub(env, &claims.org, &HubCall::History { sub: claims.sub, after, limit, request_id, event_type }).await
 }
 
-pub(crate) fn hub_event(event: PublishedEvent) -> std::result::Result<HubEvent, ApiError> {
-    Ok(HubEvent {
-        type_name: event.type_name.to_string(),
-        data: RawValue::from_string(event.data).map_err(internal("validated data that is not JSON"))?,
-        target: event.target,
-    })
-}
-
 pub(crate) async fn publish(mut req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
     let claims = authenticate(&req, url, env, TokenIn::HeaderOnly, Scope::Publish)?;
     let body = read_json_body(&mut req).await?;
-    let events = parse_body(&body)?.into_iter().map(hub_event).collect::<std::result::Result<Vec<_>, _>>()?;
+    let events = parse_body(&body)?;
     call_hub(env, &claims.org, &HubCall::Publish { sub: claims.sub, events }).await
 }
 
@@ -87,7 +77,7 @@ pub(crate) async fn put_version(
 ) -> std::result::Result<Response, ApiError> {
     let claims = authenticate(&req, url, env, TokenIn::HeaderOnly, Scope::Publish)?;
     let body = read_json_body(&mut req).await?;
-    let event = hub_event(parse_version_body(&body)?)?;
+    let event = parse_version_body(&body)?;
     call_hub(env, &claims.org, &HubCall::PutVersion { sub: claims.sub, event }).await
 }
 

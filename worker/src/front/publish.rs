@@ -1,11 +1,12 @@
 //! The publish body (contract 4.2): one event, or `{"events": [...]}` of up to 100, all-or-nothing.
 
-use std::collections::BTreeMap;
+use std::collections::HashSet;
 
-use schema_wasm::{parse_published, ErrorCode, PublishedEvent};
+use schema_wasm::catalog::VersionAvailable;
+use schema_wasm::{event_from_parts, parse_published, ErrorCode, PublishedEvent};
 use serde_json::value::RawValue;
 
-use crate::api_error::{internal, ApiError, Detail};
+use crate::api_error::{internal, pointer_or_root, ApiError, Detail};
 
 pub const MAX_BODY_BYTES: usize = schema_wasm::rules::MAX_PUBLISH_BYTES;
 pub const MAX_BATCH: usize = 100;
@@ -66,40 +67,40 @@ pub fn parse_body(body: &[u8]) -> Result<Vec<PublishedEvent>, ApiError> {
     Ok(events)
 }
 
-/// The body of `PUT /v1/versions`: `{"version", "changelog"?, "target"?: {"requestId"}}`, checked
-/// as a `version.available` event. Error paths point into this body (`/version`).
+/// The body of `PUT /v1/versions`: a `version.available` event's data with its `target` beside it
+/// (`{"version", "changelog"?, "target"?: {"requestId"}}`). Error paths point into this body.
 pub fn parse_version_body(body: &[u8]) -> Result<PublishedEvent, ApiError> {
     let text = body_text(body)?;
     let list = members(text)
         .map_err(|_| ApiError::bad_request(r#"body must be a JSON object: {"version", "changelog"?, "target"?}"#))?;
-    let mut fields = BTreeMap::new();
-    for (key, value) in list {
-        if fields.insert(key.clone(), value).is_some() {
-            return Err(repeated(&key));
+    let mut target = None;
+    let mut data = String::from("{");
+    let mut seen = HashSet::new();
+    for (key, value) in &list {
+        if !seen.insert(key) {
+            return Err(repeated(key));
         }
+        if key == "target" {
+            target = Some(value.get());
+            continue;
+        }
+        if data.len() > 1 {
+            data.push(',');
+        }
+        data.push_str(&serde_json::to_string(key).map_err(internal("encoding a version's field name"))?);
+        data.push(':');
+        data.push_str(value.get());
     }
-    let target = fields.remove("target");
-    let data = serde_json::to_string(&fields).map_err(internal("encoding a version's data"))?;
-    let event = match target {
-        Some(target) => format!(r#"{{"type":"version.available","data":{data},"target":{}}}"#, target.get()),
-        None => format!(r#"{{"type":"version.available","data":{data}}}"#),
-    };
-    parse_published(&event).map_err(|e| {
+    data.push('}');
+    event_from_parts(VersionAvailable::NAME, &data, target).map_err(|e| {
         if e.code == ErrorCode::MalformedJson {
             return ApiError::bad_request(format!("body is not valid JSON: {}", e.message));
         }
-        let path = e.path.strip_prefix("/data").map(str::to_string).unwrap_or(e.path);
-        let mut message = e.message;
-        if e.code == ErrorCode::UnknownField && path.rfind('/') == Some(0) {
-            // The body is the event's data plus `target`: list that too.
-            if let Some(list) = message.strip_suffix(')') {
-                message = format!("{list}, target)");
-            }
-        }
-        let shown = if path.is_empty() { "the root".to_string() } else { path.clone() };
         let mut err =
-            ApiError::invalid_event(vec![Detail { index: 0, path, code: e.code.as_str(), message: message.clone() }]);
-        err.message = format!("the version is invalid at {shown}: {message}");
+            ApiError::invalid_event(vec![Detail { index: 0, path: e.path, code: e.code.as_str(), message: e.message }]);
+        if let Some(d) = err.details.first() {
+            err.message = format!("the version is invalid at {}: {}", pointer_or_root(&d.path), d.message);
+        }
         err
     })
 }
@@ -195,7 +196,7 @@ mod tests {
         let body = format!(r#"{{"events":[{TASK},{}]}}"#, TASK.replace("t1", "t2"));
         let events = parse_body(body.as_bytes()).unwrap();
         assert_eq!(events.len(), 2);
-        assert!(events[1].data.contains("t2"));
+        assert!(events[1].data.get().contains("t2"));
     }
 
     #[test]
@@ -240,7 +241,7 @@ mod tests {
         let e = parse_version_body(br#"{"version":"","extra":1}"#).unwrap_err();
         assert_eq!(e.status, 422);
         let e = parse_version_body(br#"{"version":"1","versoin":"2"}"#).unwrap_err();
-        assert_eq!(e.details[0].message, "is not a field of this object (its fields: version, changelog, target)");
+        assert_eq!(e.details[0].message, "is not a field of this object (its fields: version, changelog)");
         let e = parse_version_body(br#"{"version":"1","target":{"requestId":"a b"}}"#).unwrap_err();
         assert_eq!(e.details[0].path, "/target/requestId");
         assert_eq!(parse_version_body(b"nope").unwrap_err().status, 400);

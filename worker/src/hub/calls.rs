@@ -1,7 +1,7 @@
 //! The hub's calls: publish (append, then fan out the same bytes to every stream), history,
 //! pending versions, client error reports, metrics. Each answers with the public HTTP answer.
 
-use schema_wasm::{EnvelopeOut, RequestId};
+use schema_wasm::{EnvelopeOut, HistoryPage, PublishedEvent, RequestId, ResetReason};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use worker::Response;
@@ -15,14 +15,13 @@ use crate::client_error::ClientError;
 use crate::clock::{format_ts, now_ms};
 use crate::http;
 use crate::hub::log::pager::{LogPages, Span};
-use crate::hub::log::Append;
+use crate::hub::log::Appended;
 use crate::hub::metrics::{self, name, Gauges, Stored};
 use crate::hub::request_owner;
-use crate::hub::sockets::{self, Outgoing, Targeted};
+use crate::hub::sockets::{self, Targeted};
 use crate::hub::store::versions::ORG_WIDE;
-use crate::replay::{self, ResetData};
-use crate::wire::frame::Frame;
-use crate::wire::hub_api::{HubCall, HubEvent};
+use crate::replay;
+use crate::wire::hub_api::HubCall;
 
 /// The bytes of envelopes one history page stops at (it still holds at least one event).
 const HISTORY_PAGE_BYTES: u64 = 2 << 20;
@@ -48,17 +47,12 @@ pub fn handle(hub: &Hub, sockets: &RuntimeSockets, call: HubCall) -> Result<Resp
     }
 }
 
-/// One event appended to the log: its id, envelope and where it goes (a request id, and the
-/// subject it must belong to, if known).
-struct Appended {
-    id: u64,
-    type_name: String,
-    envelope: String,
-    target: Option<(RequestId, Option<String>)>,
-}
-
 /// Assigns ids, appends to the log, and fans out. Returns what was appended.
-fn append_and_send(hub: &Hub, sockets: &RuntimeSockets, events: Vec<HubEvent>) -> Result<Vec<Appended>, ApiError> {
+fn append_and_send(
+    hub: &Hub,
+    sockets: &RuntimeSockets,
+    events: Vec<PublishedEvent>,
+) -> Result<Vec<Appended>, ApiError> {
     let now = now_ms();
     let ts = format_ts(now);
     let first = hub.log.latest() + 1;
@@ -68,7 +62,7 @@ fn append_and_send(hub: &Hub, sockets: &RuntimeSockets, events: Vec<HubEvent>) -
         let id_text = id.to_string();
         let envelope = EnvelopeOut {
             id: &id_text,
-            type_name: &event.type_name,
+            type_name: event.type_name,
             ts: &ts,
             data: &event.data,
             target: event.target.as_ref(),
@@ -82,35 +76,18 @@ fn append_and_send(hub: &Hub, sockets: &RuntimeSockets, events: Vec<HubEvent>) -
                     .map_err(internal("reading a request id's owner"))?;
                 let sub = request_owner::target_subject(t.sub.as_ref().map(|s| s.as_str()), owner.as_deref())
                     .map(str::to_string);
-                Some((t.request_id, sub))
+                Some(Targeted { request_id: t.request_id, sub })
             }
             None => None,
         };
-        appended.push(Appended { id, type_name: event.type_name, envelope, target });
+        appended.push(Appended::new(id, now, event.type_name, envelope, target));
     }
-    let rows: Vec<Append<'_>> = appended
-        .iter()
-        .map(|a| Append {
-            id: a.id,
-            ts_ms: now,
-            type_name: &a.type_name,
-            request_id: a.target.as_ref().map(|(r, _)| r.as_str()),
-            target_sub: a.target.as_ref().and_then(|(_, s)| s.as_deref()),
-            envelope: &a.envelope,
-        })
-        .collect();
-    hub.log.append(&rows).map_err(internal("appending to the event log"))?;
+    hub.log.append(&appended).map_err(internal("appending to the event log"))?;
 
     let started = now_ms();
-    let frames: Vec<Frame> = appended.iter().map(|a| Frame::event(a.id, &a.type_name, &a.envelope)).collect();
-    let batch: Vec<Outgoing<'_>> = frames
-        .iter()
-        .zip(&appended)
-        .map(|(frame, a)| Outgoing { frame, target: a.target.as_ref().map(targeted) })
-        .collect();
-    let sent = sockets::fan_out(sockets, &batch);
+    let sent = sockets::fan_out(sockets, &appended);
     for a in &appended {
-        hub.tally.add(name::PUBLISHED, &a.type_name, 1);
+        hub.tally.add(name::PUBLISHED, a.type_name, 1);
     }
     hub.tally.add(name::FRAMES_SENT, "", sent);
     // The runtime's clock advances only across I/O, so a fan-out that never awaits reads as
@@ -123,11 +100,7 @@ fn append_and_send(hub: &Hub, sockets: &RuntimeSockets, events: Vec<HubEvent>) -
     Ok(appended)
 }
 
-fn targeted((request_id, sub): &(RequestId, Option<String>)) -> Targeted<'_> {
-    Targeted { request_id, sub: sub.as_deref() }
-}
-
-fn publish(hub: &Hub, sockets: &RuntimeSockets, events: Vec<HubEvent>) -> Result<Response, ApiError> {
+fn publish(hub: &Hub, sockets: &RuntimeSockets, events: Vec<PublishedEvent>) -> Result<Response, ApiError> {
     #[derive(Serialize)]
     struct Published {
         ids: Vec<String>,
@@ -140,13 +113,13 @@ fn publish(hub: &Hub, sockets: &RuntimeSockets, events: Vec<HubEvent>) -> Result
 
 /// `PUT /v1/versions`: publish a `version.available` event and keep it as the pending version
 /// of its scope (the org, or its target request id), for every later connect.
-fn put_version(hub: &Hub, sockets: &RuntimeSockets, event: HubEvent) -> Result<Response, ApiError> {
+fn put_version(hub: &Hub, sockets: &RuntimeSockets, event: PublishedEvent) -> Result<Response, ApiError> {
     let appended = append_and_send(hub, sockets, vec![event])?;
     let a = appended.first().ok_or("the version was not appended").map_err(internal("publishing a version"))?;
     // The pending version is for whom the event was: its request id and the subject it was
     // stored for (named by the publisher, else the id's owner), as targeted events are.
     let (scope, target_sub) = match &a.target {
-        Some((request_id, sub)) => (request_id.as_str(), sub.as_deref()),
+        Some(t) => (t.request_id.as_str(), t.sub.as_deref()),
         None => (ORG_WIDE, None),
     };
     // The event is published and delivered by now; if it cannot be made pending, say so.
@@ -184,17 +157,6 @@ fn client_error(hub: &Hub, sub: &str, report: &ClientError) -> Result<Response, 
     http::json(202, r#"{"ok":true}"#.to_string()).map_err(internal("answering a client error"))
 }
 
-/// The history page (contract 4.4). Envelopes are the stored bytes, exactly as the stream sends them.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct HistoryPage {
-    events: Vec<Box<RawValue>>,
-    earliest_id: Option<String>,
-    latest_id: Option<String>,
-    has_more: bool,
-    gap: bool,
-}
-
 /// Which page of history: events after `after`, at most `limit`, only of type `only` when given.
 struct Page<'a> {
     after: u64,
@@ -230,11 +192,12 @@ fn history(
     for row in rows {
         events.push(RawValue::from_string(row.envelope).map_err(internal("a stored envelope that is not JSON"))?);
     }
-    let reset = ResetData::new(replay::ResetReason::HistoryGap, window);
-    let page = HistoryPage {
+    // Envelopes are the stored bytes, exactly as the stream sends them.
+    let window_ids = replay::resync_info(ResetReason::HistoryGap, window);
+    let page = HistoryPage::<Box<RawValue>> {
         events,
-        earliest_id: reset.earliest_id,
-        latest_id: reset.latest_id,
+        earliest_id: window_ids.earliest_id,
+        latest_id: window_ids.latest_id,
         has_more,
         gap: replay::history_gap(after, window),
     };

@@ -11,6 +11,7 @@
 
 use std::rc::Rc;
 
+use schema_wasm::catalog::VersionAvailable;
 use schema_wasm::RequestId;
 use serde::{Deserialize, Serialize};
 use worker::{Response, WebSocket, WebSocketPair};
@@ -155,7 +156,7 @@ impl Observer for PendingVersions {
         for scope in scopes {
             if let Some(envelope) = self.versions.get(scope, connected.sub).map_err(|e| e.to_string())? {
                 // No `id:` line: a notice of the current state, it must not move Last-Event-ID.
-                frames.push(Frame::unnumbered("version.available", &envelope));
+                frames.push(Frame::unnumbered(VersionAvailable::NAME, &envelope));
             }
         }
         Ok(frames)

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use schema_wasm::RequestId;
 
 use crate::config::StreamLimits;
+use crate::hub::log::Appended;
 use crate::hub::request_owner;
-use crate::wire::frame::Frame;
 use crate::wire::hub_api::{CloseCode, Frames, Kind};
 
 /// Every stream socket carries this tag.
@@ -179,28 +179,23 @@ pub fn replace<S: Sockets>(sockets: &S, old: &[S::Socket]) -> u64 {
 
 /// Where a targeted frame goes: the stream of a request id, and only if that stream belongs to
 /// `sub` when there is one (`request_owner`).
-#[derive(Clone, Copy, Debug)]
-pub struct Targeted<'a> {
-    pub request_id: &'a RequestId,
-    pub sub: Option<&'a str>,
-}
-
-/// One frame to fan out, and where it goes (`None`: everyone).
-pub struct Outgoing<'a> {
-    pub frame: &'a Frame,
-    pub target: Option<Targeted<'a>>,
+#[derive(Clone, Debug)]
+pub struct Targeted {
+    pub request_id: RequestId,
+    pub sub: Option<String>,
 }
 
 /// Sends a batch to every stream it is meant for, one message per stream, frames in order.
 /// Broadcast frames are encoded into one message shared by every stream; only a stream that has
 /// targeted frames in the batch gets a message of its own. Returns the frames sent.
-pub fn fan_out<S: Sockets>(sockets: &S, batch: &[Outgoing<'_>]) -> u64 {
+pub fn fan_out<S: Sockets>(sockets: &S, batch: &[Appended]) -> u64 {
     let broadcast: Vec<&[u8]> = batch.iter().filter(|o| o.target.is_none()).map(|o| o.frame.as_bytes()).collect();
-    let mut targets: Vec<&RequestId> = batch.iter().filter_map(|o| o.target.map(|t| t.request_id)).collect();
+    let mut targets: Vec<&RequestId> = batch.iter().filter_map(|o| o.target.as_ref().map(|t| &t.request_id)).collect();
     targets.sort();
     targets.dedup();
     // The subject each targeted frame names, as sockets are tagged.
-    let named: Vec<Option<SubTag>> = batch.iter().map(|o| o.target.and_then(|t| t.sub).map(SubTag::of)).collect();
+    let named: Vec<Option<SubTag>> =
+        batch.iter().map(|o| o.target.as_ref().and_then(|t| t.sub.as_deref()).map(SubTag::of)).collect();
 
     let mut sent = 0u64;
     for target in &targets {
@@ -209,9 +204,9 @@ pub fn fan_out<S: Sockets>(sockets: &S, batch: &[Outgoing<'_>]) -> u64 {
             let parts: Vec<&[u8]> = batch
                 .iter()
                 .zip(&named)
-                .filter(|(o, named)| match o.target {
+                .filter(|(o, named)| match &o.target {
                     None => true,
-                    Some(t) => t.request_id == *target && request_owner::may_see(named.as_ref(), &owner),
+                    Some(t) => &t.request_id == *target && request_owner::may_see(named.as_ref(), &owner),
                 })
                 .map(|(o, _)| o.frame.as_bytes())
                 .collect();
@@ -332,16 +327,20 @@ mod tests {
         RequestId::parse(s).unwrap()
     }
 
-    fn to(request_id: &RequestId) -> Targeted<'_> {
-        Targeted { request_id, sub: None }
+    fn to(request_id: &str) -> Option<Targeted> {
+        Some(Targeted { request_id: rid(request_id), sub: None })
+    }
+
+    /// Event `id`, for everyone (`None`) or for `target`.
+    fn event(id: u64, target: Option<Targeted>) -> Appended {
+        Appended::new(id, 0, "t", "{}".to_string(), target)
     }
 
     #[test]
     fn a_broadcast_batch_is_one_shared_message_to_every_stream() {
         let rt = Runtime::default();
         let (a, b) = (rt.accept(None), rt.accept(Some("tab")));
-        let frames: Vec<Frame> = (1..=3).map(|id| Frame::event(id, "t", "{}")).collect();
-        let batch: Vec<Outgoing<'_>> = frames.iter().map(|frame| Outgoing { frame, target: None }).collect();
+        let batch: Vec<Appended> = (1..=3).map(|id| event(id, None)).collect();
         assert_eq!(fan_out(&rt, &batch), 6);
         assert_eq!((a.got.borrow().len(), b.got.borrow().len()), (1, 1), "one message each");
         assert_eq!(a.got.borrow()[0], b.got.borrow()[0], "the same bytes");
@@ -352,14 +351,7 @@ mod tests {
     fn targeted_frames_reach_only_their_request_id_and_keep_their_place_in_the_batch() {
         let rt = Runtime::default();
         let (all, one, two) = (rt.accept(None), rt.accept(Some("one")), rt.accept(Some("two")));
-        let frames: Vec<Frame> = (1..=4).map(|id| Frame::event(id, "t", "{}")).collect();
-        let (r1, r2) = (rid("one"), rid("two"));
-        let batch = [
-            Outgoing { frame: &frames[0], target: None },
-            Outgoing { frame: &frames[1], target: Some(to(&r2)) },
-            Outgoing { frame: &frames[2], target: None },
-            Outgoing { frame: &frames[3], target: Some(to(&r1)) },
-        ];
+        let batch = [event(1, None), event(2, to("two")), event(3, None), event(4, to("one"))];
         fan_out(&rt, &batch);
         assert_eq!(all.event_ids(), vec![1, 3]);
         assert_eq!(one.event_ids(), vec![1, 3, 4]);
@@ -371,9 +363,7 @@ mod tests {
     fn a_targeted_frame_alone_sends_nothing_to_the_others() {
         let rt = Runtime::default();
         let (all, mine) = (rt.accept(None), rt.accept(Some("mine")));
-        let frame = Frame::event(1, "t", "{}");
-        let r = rid("mine");
-        assert_eq!(fan_out(&rt, &[Outgoing { frame: &frame, target: Some(to(&r)) }]), 1);
+        assert_eq!(fan_out(&rt, &[event(1, to("mine"))]), 1);
         assert!(all.got.borrow().is_empty());
         assert_eq!(mine.event_ids(), vec![1]);
     }
@@ -387,9 +377,7 @@ mod tests {
         assert!(other.is_open());
         let new = rt.accept(Some("tab"));
         assert_eq!(replace(&rt, &replaceable(&rt, &SubTag::of("user"), &rid("nobody"))), 0);
-        let frame = Frame::event(9, "t", "{}");
-        let r = rid("tab");
-        fan_out(&rt, &[Outgoing { frame: &frame, target: Some(to(&r)) }]);
+        fan_out(&rt, &[event(9, to("tab"))]);
         assert_eq!((old.event_ids(), new.event_ids()), (vec![], vec![9]), "the closed one gets nothing");
     }
 
@@ -446,21 +434,15 @@ mod tests {
         let (a, _b) = (rt.accept(None), rt.accept(None));
         a.close(CloseCode::ClientLeft);
         assert_eq!(active(&rt), 1);
-        let frame = Frame::event(1, "t", "{}");
-        assert_eq!(fan_out(&rt, &[Outgoing { frame: &frame, target: None }]), 1);
+        assert_eq!(fan_out(&rt, &[event(1, None)]), 1);
     }
 
     #[test]
     fn a_frame_targeted_at_a_subject_reaches_the_request_id_only_if_it_belongs_to_that_subject() {
         let rt = Runtime::default();
         let anns = rt.accept_of("ann", Some("tab"));
-        let frames: Vec<Frame> = (1..=3).map(|id| Frame::event(id, "t", "{}")).collect();
-        let r = rid("tab");
-        let batch = [
-            Outgoing { frame: &frames[0], target: Some(Targeted { request_id: &r, sub: Some("ann") }) },
-            Outgoing { frame: &frames[1], target: Some(Targeted { request_id: &r, sub: Some("bob") }) },
-            Outgoing { frame: &frames[2], target: Some(to(&r)) },
-        ];
+        let for_sub = |sub: &str| Some(Targeted { request_id: rid("tab"), sub: Some(sub.to_string()) });
+        let batch = [event(1, for_sub("ann")), event(2, for_sub("bob")), event(3, to("tab"))];
         assert_eq!(fan_out(&rt, &batch), 2);
         assert_eq!(anns.event_ids(), vec![1, 3], "not the one for bob");
     }

@@ -9,9 +9,8 @@
 //! behind (`NextPage`), and a close code saying why the stream ended (`CloseCode`).
 //! Each side parses what it receives once, here, and passes typed values inward.
 
-use schema_wasm::{RequestId, Target};
+use schema_wasm::{PublishedEvent, RequestId};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use crate::client_error::ClientError;
 use crate::replay::LastEventId;
@@ -27,25 +26,15 @@ const CONNECT_PARAM: &str = "connect";
 pub const PING: &str = "ping";
 pub const PONG: &str = "pong";
 
-/// One validated event, as the front worker hands it to the hub.
-#[derive(Serialize, Deserialize, Debug)]
-pub struct HubEvent {
-    #[serde(rename = "type")]
-    pub type_name: String,
-    pub data: Box<RawValue>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<Target>,
-}
-
 /// Everything the front worker asks of a hub other than opening a stream.
 #[derive(Serialize, Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub enum HubCall {
     /// `POST /v1/events`: append and fan out (already validated). `sub`: the token's subject
     /// (every call carries it where a per-subject limit applies).
-    Publish { sub: String, events: Vec<HubEvent> },
+    Publish { sub: String, events: Vec<PublishedEvent> },
     /// `PUT /v1/versions`: publish and keep as the pending version of its scope.
-    PutVersion { sub: String, event: HubEvent },
+    PutVersion { sub: String, event: PublishedEvent },
     /// `DELETE /v1/versions`: clear the pending version of the org, or of a request id.
     #[serde(rename_all = "camelCase")]
     DeleteVersion { sub: String, request_id: Option<RequestId> },
@@ -275,11 +264,13 @@ impl CloseCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use schema_wasm::Target;
+    use serde_json::value::RawValue;
 
     #[test]
     fn a_call_round_trips_with_its_raw_data_intact() {
-        let event = HubEvent {
-            type_name: "task.progress".into(),
+        let event = PublishedEvent {
+            type_name: "task.progress",
             data: RawValue::from_string(r#"{"taskId":"a","progress":0.50}"#.into()).unwrap(),
             target: Some(Target { request_id: RequestId::parse("tab-1").unwrap(), sub: None }),
         };

@@ -13,7 +13,9 @@ use worker::{SqlStorage, SqlStorageValue};
 
 use super::store::{add_column, int, one_envelope, Value};
 use crate::hub::request_owner::may_see_sql;
+use crate::hub::sockets::Targeted;
 use crate::replay::{Retention, Window};
+use crate::wire::frame::Frame;
 use pager::{LogPages, Span};
 
 const SCHEMA: &str = "
@@ -44,15 +46,23 @@ pub struct Stored {
     pub type_name: String,
 }
 
-/// One event to append.
-pub struct Append<'a> {
+/// One event as the hub appends it: its id and time, its envelope (what the log keeps and the
+/// history endpoint returns), its SSE frame (what every stream it is for gets), and whom it is
+/// for (`None`: everyone).
+pub struct Appended {
     pub id: u64,
     pub ts_ms: u64,
-    pub type_name: &'a str,
-    pub request_id: Option<&'a str>,
-    /// With `request_id`: only this subject's connection may see the event.
-    pub target_sub: Option<&'a str>,
-    pub envelope: &'a str,
+    pub type_name: &'static str,
+    pub envelope: String,
+    pub frame: Frame,
+    pub target: Option<Targeted>,
+}
+
+impl Appended {
+    pub fn new(id: u64, ts_ms: u64, type_name: &'static str, envelope: String, target: Option<Targeted>) -> Appended {
+        let frame = Frame::event(id, type_name, &envelope);
+        Appended { id, ts_ms, type_name, envelope, frame, target }
+    }
 }
 
 /// Who reads the log, as far as targeted events go: a connection's request id and its subject
@@ -96,7 +106,7 @@ impl ReplayLog {
 
     /// Appends events whose ids continue from `latest()`. All rows and the new latest id are
     /// written without an `await` in between, so the Durable Object commits them together.
-    pub fn append(&self, events: &[Append<'_>]) -> worker::Result<()> {
+    pub fn append(&self, events: &[Appended]) -> worker::Result<()> {
         let result = self.append_rows(events);
         if result.is_err() {
             // Rows written before the failure stay: never reuse their ids.
@@ -107,7 +117,7 @@ impl ReplayLog {
         result
     }
 
-    fn append_rows(&self, events: &[Append<'_>]) -> worker::Result<()> {
+    fn append_rows(&self, events: &[Appended]) -> worker::Result<()> {
         let mut latest = self.latest.get();
         for e in events {
             self.sql.exec(
@@ -116,16 +126,16 @@ impl ReplayLog {
                     int(e.id)?,
                     int(e.ts_ms)?,
                     e.type_name.into(),
-                    e.request_id.map(str::to_string).into(),
-                    e.target_sub.map(str::to_string).into(),
-                    e.envelope.into(),
+                    e.target.as_ref().map(|t| t.request_id.as_str().to_string()).into(),
+                    e.target.as_ref().and_then(|t| t.sub.clone()).into(),
+                    e.envelope.as_str().into(),
                 ],
             )?;
-            if e.request_id.is_none() && schema_wasm::rules::KEPT_TYPES.contains(&e.type_name) {
+            if e.target.is_none() && schema_wasm::rules::KEPT_TYPES.contains(&e.type_name) {
                 self.sql.exec(
                     "INSERT INTO kept (type, id, envelope) VALUES (?, ?, ?)
                      ON CONFLICT (type) DO UPDATE SET id = excluded.id, envelope = excluded.envelope",
-                    vec![e.type_name.into(), int(e.id)?, e.envelope.into()],
+                    vec![e.type_name.into(), int(e.id)?, e.envelope.as_str().into()],
                 )?;
             }
             latest = latest.max(e.id);

@@ -10,8 +10,9 @@
 //! the client gets `stream.reset` rather than a silent hole.
 
 use crate::hub::log::{Reader, Stored};
-use crate::replay::{ResetData, ResetReason, Resume, Window};
+use crate::replay::{resync_info, Resume, Window};
 use crate::wire::frame::Frame;
+use schema_wasm::ResetReason;
 
 /// Events one replay page holds at most, and the bytes of envelopes it stops at.
 pub const PAGE_EVENTS: u64 = 256;
@@ -48,7 +49,7 @@ pub enum CatchUp {
 }
 
 pub fn reset_frame(reason: ResetReason, window: Window) -> Frame {
-    let data = serde_json::to_string(&ResetData::new(reason, window)).unwrap_or_else(|_| "{}".to_string());
+    let data = serde_json::to_string(&resync_info(reason, window)).unwrap_or_else(|_| "{}".to_string());
     Frame::unnumbered(schema_wasm::ServerFrame::Reset.name(), &data)
 }
 
