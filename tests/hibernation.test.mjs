@@ -15,7 +15,7 @@ import { publishUntilOverflow } from "./support/wait.mjs";
 const EVICTION_MS = 10_000;
 const HEARTBEAT_MS = 1000;
 let server;
-before(async () => (server = await startWorker({ vars: { HEARTBEAT_INTERVAL_MS: HEARTBEAT_MS, QUEUE_MAX_BYTES: 131072 } })));
+before(async () => (server = await startWorker({ vars: { HEARTBEAT_INTERVAL_MS: HEARTBEAT_MS, MAX_UNREAD_BYTES: 131072 } })));
 after(async () => server?.stop());
 
 const wakeups = async (tok) => (await readMetrics(server.url, tok)).value("orgstream_hub_wakeups_total");
@@ -149,8 +149,8 @@ test("replacement, targeting, pending versions and overflow work on streams open
   for (const s of [other, plain, late, fresh]) s.close();
 });
 
-test("a backlog larger than the client's live queue arrives whole on reconnect, not as an overflow", async () => {
-  // QUEUE_MAX_BYTES is 128 KiB here; 200 events of about 1.1 KB are one replay page of about 220 KB.
+test("a backlog larger than the client's unread bound arrives whole on reconnect, not as an overflow", async () => {
+  // MAX_UNREAD_BYTES is 128 KiB here; 200 events of about 1.1 KB are one replay page of about 220 KB.
   const t = await token("big-page-org", "subscribe publish metrics");
   const error = "x".repeat(1000);
   const events = Array.from({ length: 50 }, (_, i) => ({ type: "task.failed", data: { taskId: `t${i}`, error } }));

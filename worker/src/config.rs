@@ -8,10 +8,10 @@ pub struct Config {
     pub retry_ms: u64,
     pub retention: Retention,
     /// Live frames one stream's client may leave unread before it is cut off as too slow
-    /// (`QUEUE_MAX_FRAMES`, named before the front worker held the streams).
+    /// (`MAX_UNREAD_FRAMES`).
     pub max_unread_frames: usize,
     /// Bytes of live frames one stream's client may leave unread before it is cut off
-    /// (`QUEUE_MAX_BYTES`).
+    /// (`MAX_UNREAD_BYTES`).
     pub max_unread_bytes: usize,
     /// Connections older than this are closed politely (clients reconnect and resume).
     pub max_connection_age_ms: u64,
@@ -49,8 +49,8 @@ pub const DEFAULT_HEARTBEAT_INTERVAL_MS: u64 = 15_000;
 pub const DEFAULT_RETRY_MS: u64 = 1_000;
 pub const DEFAULT_HISTORY_MAX_EVENTS: u64 = 10_000;
 pub const DEFAULT_HISTORY_MAX_AGE_SECONDS: u64 = 86_400;
-pub const DEFAULT_QUEUE_FRAMES: u64 = 1_024;
-pub const DEFAULT_QUEUE_BYTES: u64 = 1_048_576;
+pub const DEFAULT_MAX_UNREAD_FRAMES: u64 = 1_024;
+pub const DEFAULT_MAX_UNREAD_BYTES: u64 = 1_048_576;
 pub const DEFAULT_MAX_CONNECTION_AGE_SECONDS: u64 = 3_600;
 pub const DEFAULT_LIVENESS_PROBE_MS: u64 = 500;
 pub const DEFAULT_MAX_STREAMS_PER_SUB: u64 = 16;
@@ -60,11 +60,29 @@ pub const DEFAULT_SUB_HISTORY_PER_MINUTE: u64 = 600;
 pub const DEFAULT_SUB_PUBLISHES_PER_MINUTE: u64 = 60_000;
 pub const DEFAULT_MAX_REQUEST_IDS_PER_SUB: u64 = 64;
 
+/// Vars renamed since a release, `(name, older name)`: the older name is still read. The unread
+/// limits were named for a queue in the hub, before the front worker held the streams.
+pub const RENAMED: [(&str, &str); 2] =
+    [("MAX_UNREAD_FRAMES", "QUEUE_MAX_FRAMES"), ("MAX_UNREAD_BYTES", "QUEUE_MAX_BYTES")];
+
 impl Config {
     /// Builds the config from a lookup of var names (`None` = unset: use the default).
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let num = |name: &str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
-            let Some(raw) = get(name) else { return Ok(default) };
+        // A var that was renamed is still read under its older name, unless both are set.
+        for (name, older) in RENAMED {
+            if get(name).is_some() && get(older).is_some() {
+                return Err(ConfigError(format!(
+                    "{older} is the older name of {name}, and both are set; keep only {name}"
+                )));
+            }
+        }
+        // The value of `name` and the name it was set under.
+        let get = |name: &'static str| match get(name) {
+            Some(raw) => Some((name, raw)),
+            None => RENAMED.iter().find(|(new, _)| *new == name).and_then(|(_, older)| Some((*older, get(older)?))),
+        };
+        let num = |name: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
+            let Some((name, raw)) = get(name) else { return Ok(default) };
             match raw.trim().parse::<u64>() {
                 Ok(v) if (min..=max).contains(&v) => Ok(v),
                 _ => Err(ConfigError(format!(
@@ -79,8 +97,8 @@ impl Config {
                 max_events: num("HISTORY_MAX_EVENTS", DEFAULT_HISTORY_MAX_EVENTS, 1, 10_000_000)?,
                 max_age_ms: num("HISTORY_MAX_AGE_SECONDS", DEFAULT_HISTORY_MAX_AGE_SECONDS, 1, 365 * 86_400)? * 1000,
             },
-            max_unread_frames: num("QUEUE_MAX_FRAMES", DEFAULT_QUEUE_FRAMES, 1, 1_000_000)? as usize,
-            max_unread_bytes: num("QUEUE_MAX_BYTES", DEFAULT_QUEUE_BYTES, 131_072, 64 * 1_048_576)? as usize,
+            max_unread_frames: num("MAX_UNREAD_FRAMES", DEFAULT_MAX_UNREAD_FRAMES, 1, 1_000_000)? as usize,
+            max_unread_bytes: num("MAX_UNREAD_BYTES", DEFAULT_MAX_UNREAD_BYTES, 131_072, 64 * 1_048_576)? as usize,
             max_connection_age_ms: num(
                 "MAX_CONNECTION_AGE_SECONDS",
                 DEFAULT_MAX_CONNECTION_AGE_SECONDS,
@@ -166,5 +184,19 @@ mod tests {
         let e = from(&[("HISTORY_MAX_EVENTS", "lots")]).unwrap_err();
         assert!(e.0.contains("HISTORY_MAX_EVENTS") && e.0.contains("lots"));
         assert!(from(&[("HEARTBEAT_INTERVAL_MS", "0")]).is_err());
+    }
+
+    #[test]
+    fn a_renamed_var_is_still_read_under_its_older_name() {
+        assert_eq!(from(&[("MAX_UNREAD_BYTES", "200000")]).unwrap().max_unread_bytes, 200_000);
+        assert_eq!(from(&[("QUEUE_MAX_BYTES", "200000")]).unwrap().max_unread_bytes, 200_000);
+        assert_eq!(from(&[("QUEUE_MAX_FRAMES", "7")]).unwrap().max_unread_frames, 7);
+        let e = from(&[("QUEUE_MAX_BYTES", "1")]).unwrap_err();
+        assert!(e.0.starts_with("QUEUE_MAX_BYTES must be an integer from 131072"), "{}", e.0);
+        let e = from(&[("QUEUE_MAX_FRAMES", "7"), ("MAX_UNREAD_FRAMES", "7")]).unwrap_err();
+        assert_eq!(
+            e.0,
+            "QUEUE_MAX_FRAMES is the older name of MAX_UNREAD_FRAMES, and both are set; keep only MAX_UNREAD_FRAMES"
+        );
     }
 }

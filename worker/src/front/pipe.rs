@@ -30,7 +30,7 @@ extern "C" {
     fn desired_size(this: &Writer) -> Result<Option<f64>, JsValue>;
 }
 
-/// The pipe's high-water mark: far above any queue bound, so that `desiredSize` is
+/// The pipe's high-water mark: far above any unread bound, so that `desiredSize` is
 /// `HIGH_WATER_MARK` minus the bytes written and not read yet.
 const HIGH_WATER_MARK: f64 = (1u64 << 30) as f64;
 
@@ -69,7 +69,7 @@ impl Pipe {
     /// Bytes written that the client has not read; `None` once the client cannot read any more.
     /// When the client leaves, the runtime errors the pipe (`desiredSize` is `null`) or, when it
     /// drops the response first, closes it (`desiredSize` is 0, which an open pipe never reaches:
-    /// the queue bounds are far below the high-water mark).
+    /// the unread bounds are far below the high-water mark).
     pub fn unread(&self) -> Option<usize> {
         match self.writer.desired_size() {
             Ok(Some(desired)) if desired > 0.0 => Some((HIGH_WATER_MARK - desired) as usize),

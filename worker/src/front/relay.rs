@@ -6,7 +6,7 @@
 //! write it to the response. The glue writes at once; the response keeps what the client has not
 //! read yet, and tells the glue how many bytes that is (`observe`). The relay keeps a ledger of
 //! the chunks written, so it knows how many live frames and bytes the client has not read: a
-//! client that falls more than `QUEUE_MAX_FRAMES` or `QUEUE_MAX_BYTES` behind gets
+//! client that falls more than `MAX_UNREAD_FRAMES` or `MAX_UNREAD_BYTES` behind gets
 //! `stream.overflow` after what it had, then the end. Replayed pages are not bounded here: the
 //! front worker asks for the next one only once the client has read the last, and drops live
 //! frames until the stream has caught up (they are in the pages still to come). The token's expiry

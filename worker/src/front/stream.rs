@@ -15,7 +15,7 @@
 //! When the browser leaves, the request's abort signal fires (or the pipe fails, which the next
 //! write or the stream's timer notices within a tick): the stream closes its socket, and the
 //! hub's close handler runs. When the hub's socket closes (replaced, restart, deploy), the
-//! response ends after what was queued, and the browser resumes by id.
+//! response ends after what the client had unread, and the browser resumes by id.
 
 use std::cell::RefCell;
 use std::rc::Rc;

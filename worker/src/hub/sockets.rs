@@ -5,7 +5,7 @@
 //! Pure: a socket is anything that can be sent bytes and closed (`Socket`), and the list is
 //! anything that can find sockets, all or by tag (`SocketList`). Sending never waits, so one slow
 //! or dead stream cannot hold up the others: the front worker that holds each stream bounds its
-//! own queue. A stream opened with the request id of an open one replaces it: the old one is
+//! own unread bytes. A stream opened with the request id of an open one replaces it: the old one is
 //! closed with `Replaced` and its front worker ends it with `stream.replaced`.
 
 use std::collections::HashMap;

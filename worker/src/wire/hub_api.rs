@@ -141,7 +141,7 @@ pub enum Kind {
     /// it, the front worker asks for the next (`NextPage` after `resume_after`). Live frames
     /// that arrive meanwhile are dropped: they are in the pages still to come.
     Page { resume_after: u64 },
-    /// Live frames, bounded by the client's unread queue.
+    /// Live frames, bounded by what the client leaves unread.
     Live,
 }
 
