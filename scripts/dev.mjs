@@ -16,8 +16,12 @@ import { root, setup, step } from "./lib/toolchain.mjs";
 import { BUILDS, configWithoutBuild } from "./lib/wrangler-config.mjs";
 import { closest, wranglerVars } from "./lib/cli.mjs";
 
+/** wrangler dev's flags that npm has no setting of its own for (npm_config_* names them when npm took one). */
+const WRANGLER_FLAGS_NPM_KEEPS = ["port", "ip", "var", "remote", "local-protocol", "inspector-port", "persist-to", "live-reload", "test-scheduled", "upstream-protocol"];
+
 const args = process.argv.slice(2).filter((a, i) => !(i === 0 && a === "--"));
 const wrangler = join(root, "node_modules", ".bin", "wrangler");
+refuseFlagsNpmTook();
 checkWranglerFlags();
 const has = (flag) => args.some((a) => a === flag || a.startsWith(`${flag}=`));
 const flagValue = (flag) => {
@@ -92,6 +96,26 @@ const child = spawn(wrangler, ["dev", ...extra, ...args], {
  * with the flag probably meant (wrangler itself would print its 50 lines of help). The flags are
  * read from `wrangler dev --help`, so they are the installed wrangler's own.
  */
+/**
+ * `npm run dev --port 8822` (no `--`): npm keeps a flag given before `--` for itself (as
+ * npm_config_port when it has a value, `--port=8822`) and hands on only what follows it (`8822`,
+ * which wrangler would take for the worker's entry point). Say so, as npm run token does, before
+ * any setup.
+ */
+function refuseFlagsNpmTook() {
+  const example = "npm run dev -- --port 8822";
+  const taken = WRANGLER_FLAGS_NPM_KEEPS.find((flag) => process.env[`npm_config_${flag.replaceAll("-", "_")}`] !== undefined);
+  if (taken) {
+    console.error(`npm run dev: npm took --${taken} for itself: put -- before wrangler's flags (${example})`);
+    process.exit(2);
+  }
+  const stray = args.find((a) => !a.startsWith("-"));
+  if (stray !== undefined && args.indexOf(stray) === 0) {
+    console.error(`npm run dev: ${JSON.stringify(stray)} came without its flag (npm keeps flags given before -- for itself): put -- before wrangler's flags (${example})`);
+    process.exit(2);
+  }
+}
+
 function checkWranglerFlags() {
   if (!args.some((a) => a.startsWith("-"))) return;
   if (!existsSync(wrangler)) return; // a fresh clone before npm ci: wrangler checks them later

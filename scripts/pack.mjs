@@ -31,4 +31,5 @@ for (const dir of [schemaDir, clientDir]) {
   tarballs.push(join(out, info.filename));
 }
 step(`packed into packages/: ${tarballs.map((t) => relative(out, t)).join(", ")}`);
-console.log(`install both into an app with:\n  npm install ${tarballs.map((t) => relative(root, t)).join(" ")}`);
+// Absolute paths: the command is run from the app's directory, wherever that is.
+console.log(`install both into an app (from its directory) with:\n  npm install ${tarballs.join(" ")}`);

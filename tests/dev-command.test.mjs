@@ -134,6 +134,16 @@ test("npm run dev refuses to serve dev tokens beyond loopback, before building a
   }
 });
 
+test("npm run dev with flags npm took for itself (no --) says so in one line, before building anything", () => {
+  const message = "npm run dev: npm took --port for itself: put -- before wrangler's flags (npm run dev -- --port 8822)";
+  for (const args of [["--port=8822"], ["--port", "8822"]]) {
+    const r = spawnSync("npm", ["run", "-s", "dev", ...args], { cwd: root, encoding: "utf8", timeout: 30_000 });
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stderr.trim(), message);
+    assert.ok(!/dashboard:|building|starting wrangler/.test(r.stdout), "nothing else ran");
+  }
+});
+
 test("npm run dev with a mistyped flag says so in one line, before building anything", () => {
   const r = spawnSync("npm", ["run", "-s", "dev", "--", "--prot", "8781"], { cwd: root, encoding: "utf8", timeout: 30_000 });
   assert.equal(r.status, 2);

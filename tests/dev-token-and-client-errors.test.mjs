@@ -112,6 +112,6 @@ test("nothing a caller sends can forge a log line", async () => {
   assert.equal(r.status, 202);
   await new Promise((resolve) => setTimeout(resolve, 500));
   const log = readFileSync(prod.logPath, "utf8");
-  assert.match(log, /client error from mallory\\u\{a\}FORGED admin logged in/);
+  assert.match(log, /client error from mallory\\u\{a\}FORGED admin logged in in org audit-org-2: /);
   assert.ok(!/^FORGED/m.test(log), "no line starts with what the caller sent");
 });

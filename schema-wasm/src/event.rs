@@ -201,6 +201,8 @@ mod tests {
         assert_eq!((e.type_name, e.data.get()), ("version.available", r#"{"version":"1.2.3"}"#));
         assert_eq!(e.target.unwrap().request_id.as_str(), "tab-1");
         let e = event_from_parts("version.available", r#"{"versoin":"1"}"#, None).unwrap_err();
+        assert_eq!((e.path.as_str(), e.code), ("/versoin", ErrorCode::UnknownField));
+        let e = event_from_parts("version.available", r#"{"changelog":"x"}"#, None).unwrap_err();
         assert_eq!((e.path.as_str(), e.code), ("/version", ErrorCode::MissingField));
         let e = event_from_parts("version.available", r#"{"version":"1","versoin":"1"}"#, None).unwrap_err();
         assert_eq!((e.path.as_str(), e.code), ("/versoin", ErrorCode::UnknownField));
@@ -250,6 +252,25 @@ mod tests {
         assert_eq!((e.path.as_str(), e.code), ("/data/extra", ErrorCode::UnknownField));
         let e = err(&GOOD.replace(r#"{"type""#, r#"{"id":"5","type""#));
         assert_eq!((e.path.as_str(), e.code), ("/id", ErrorCode::UnknownField));
+    }
+
+    #[test]
+    fn a_misspelled_field_is_named_with_the_field_it_looks_like() {
+        let e = err(r#"{"type":"task.progress","data":{"taskId":"t","progres":0.5}}"#);
+        assert_eq!((e.path.as_str(), e.code), ("/data/progres", ErrorCode::UnknownField));
+        assert!(e.message.starts_with("is not a field of this object; did you mean `progress`?"), "{}", e.message);
+        let e = err(&GOOD.replace(r#""title""#, r#""Title""#));
+        assert_eq!((e.path.as_str(), e.code), ("/data/Title", ErrorCode::UnknownField));
+        assert!(e.message.contains("did you mean `title`?"), "{}", e.message);
+        // Nothing like a field: no guess; a field missing with nothing like it: missing.
+        let e = err(&GOOD.replace(r#""title""#, r#""extra":1,"title""#));
+        assert!(!e.message.contains("did you mean"), "{}", e.message);
+        let e = err(&GOOD.replace(r#""title""#, r#""headline""#));
+        assert_eq!((e.path.as_str(), e.code), ("/data/title", ErrorCode::MissingField));
+        // A field that was given is not what a stranger meant.
+        let e = err(&GOOD.replace(r#""title":"Price change""#, r#""title":"Price change","titel":"x""#));
+        assert_eq!(e.path, "/data/titel");
+        assert!(!e.message.contains("did you mean"), "{}", e.message);
     }
 
     #[test]

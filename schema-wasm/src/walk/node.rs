@@ -93,6 +93,11 @@ impl<'de> Node<'_, 'de> {
         let walk = self.walk;
         let mut present: u32 = 0;
         let mut values = [NOTHING; MAX_FIELDS];
+        // When publishing, the first few keys of this object that are not its fields: a missing
+        // field may be one of them, misspelled.
+        let mut strangers: Vec<Cow<'de, str>> = Vec::new();
+        // Which of them is the walk's first unknown field, if this object has it.
+        let mut first_stranger = None;
         // Fields usually come in the order they are declared: try the next one first.
         let mut next = 0usize;
         while let Some(key) = map.next_key_seed(Key)? {
@@ -101,11 +106,16 @@ impl<'de> Node<'_, 'de> {
                 _ => s.position(&key),
             };
             let Some(index) = index else {
-                if walk.mode.strict && walk.unknown.is_none() {
-                    let fields: Vec<&str> = s.names().collect();
-                    let message = format!("is not a field of this object (its fields: {})", fields.join(", "));
-                    walk.unknown =
-                        Some(ValidationError::new(walk.pointer(Some(&key)), ErrorCode::UnknownField, message));
+                if walk.mode.strict {
+                    if walk.unknown.is_none() {
+                        // Its message is written once this object's fields are known (below).
+                        let e = ValidationError::new(walk.pointer(Some(&key)), ErrorCode::UnknownField, "");
+                        walk.unknown = Some(e);
+                        first_stranger = Some(strangers.len());
+                    }
+                    if strangers.len() < MAX_FIELDS {
+                        strangers.push(key);
+                    }
                 }
                 map.next_value::<IgnoredAny>()?;
                 continue;
@@ -124,8 +134,19 @@ impl<'de> Node<'_, 'de> {
                 *slot = seen;
             }
         }
+        let absent = |name: &&str| s.position(name).is_some_and(|i| present & (1u32 << i) == 0);
+        if let (Some(first), Some(unknown)) = (first_stranger, walk.unknown.as_mut()) {
+            // A misspelling of a field that was not given.
+            let like = strangers.get(first).and_then(|key| s.names().filter(absent).find(|name| near_miss(key, name)));
+            unknown.message = not_a_field(s, like);
+        }
         for (index, field) in s.fields.iter().enumerate() {
             if !field.optional && present & (1u32 << index) == 0 {
+                // Given, misspelled: say so where it is, rather than that the field is missing.
+                if let Some(typo) = strangers.iter().find(|key| near_miss(key, field.name)) {
+                    let message = not_a_field(s, Some(field.name));
+                    return Err(walk.fail(Some(typo), ErrorCode::UnknownField, message));
+                }
                 let message = format!("missing field `{}`", field.name);
                 return Err(walk.fail(Some(field.name), ErrorCode::MissingField, message));
             }
@@ -303,4 +324,25 @@ impl<'de> Visitor<'de> for Key {
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
         Ok(Cow::Owned(s.to_string()))
     }
+}
+
+/// The message for a key that is not a field of `s`, with the field it looks like a misspelling of.
+fn not_a_field(s: &StructShape, like: Option<&str>) -> String {
+    let fields: Vec<&str> = s.names().collect();
+    let fields = fields.join(", ");
+    match like {
+        Some(name) => format!("is not a field of this object; did you mean `{name}`? (its fields: {fields})"),
+        None => format!("is not a field of this object (its fields: {fields})"),
+    }
+}
+
+/// Whether `key` looks like `name` misspelled: the same but for case, or one edit away (two for
+/// names longer than six characters), a swap of neighbours counting as one.
+fn near_miss(key: &str, name: &str) -> bool {
+    let allowed = if name.len() > 6 { 2 } else { 1 };
+    // The distance is at least the difference in length: skip the comparison (and its table) then.
+    if key.len().abs_diff(name.len()) > allowed {
+        return false;
+    }
+    key.eq_ignore_ascii_case(name) || strsim::damerau_levenshtein(key, name) <= allowed
 }

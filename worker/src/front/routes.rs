@@ -135,7 +135,7 @@ async fn client_error(mut req: Request, url: &worker::Url, env: &Env) -> std::re
     let claims = authenticate(&req, url, env, TokenIn::HeaderOnly, Scope::Subscribe)?;
     let body = read_json_body(&mut req).await?;
     let report = crate::client_error::parse(&body)?;
-    let call = HubCall::ClientError { sub: claims.sub, report };
+    let call = HubCall::ClientError { org: claims.org.clone(), sub: claims.sub, report };
     call_hub(env, &claims.org, &call).await
 }
 

@@ -41,8 +41,8 @@ pub fn handle(hub: &Hub, sockets: &RuntimeSockets, call: HubCall) -> Result<Resp
             .and_then(|()| history(hub, sockets, &sub, Page { after, limit, only: event_type.as_deref() }, request_id)),
         HubCall::Latest { sub, event_type } => admit(hub, Rate::History, &sub).and_then(|()| latest(hub, &event_type)),
         HubCall::Metrics => metrics(hub, sockets),
-        HubCall::ClientError { sub, report } => {
-            admit(hub, Rate::Report, &sub).and_then(|()| client_error(hub, &sub, &report))
+        HubCall::ClientError { org, sub, report } => {
+            admit(hub, Rate::Report, &sub).and_then(|()| client_error(hub, &org, &sub, &report))
         }
     }
 }
@@ -148,11 +148,12 @@ fn delete_version(hub: &Hub, request_id: Option<RequestId>) -> Result<Response, 
 
 /// A client error report (already checked by the front door and admitted by its rate limits):
 /// logged, and kept in the org's log of client errors (the newest 1000).
-fn client_error(hub: &Hub, sub: &str, report: &ClientError) -> Result<Response, ApiError> {
+fn client_error(hub: &Hub, org: &str, sub: &str, report: &ClientError) -> Result<Response, ApiError> {
     let now = now_ms();
     let report = serde_json::to_string(report).map_err(internal("encoding a client error"))?;
-    // The report is JSON (its strings escaped); the subject comes from the token as it is.
-    worker::console_log!("client error from {}: {report}", crate::api_error::loggable(sub));
+    // The report is JSON (its strings escaped); the subject comes from the token as it is (the org
+    // matched ORG_PATTERN).
+    worker::console_log!("client error from {} in org {org}: {report}", crate::api_error::loggable(sub));
     hub.reports.keep(now, sub, &report).map_err(internal("storing a client error"))?;
     http::json(202, r#"{"ok":true}"#.to_string()).map_err(internal("answering a client error"))
 }

@@ -48,7 +48,7 @@ pub enum HubCall {
     Metrics,
     /// `POST /v1/audit/client-error` (the report is already checked).
     #[serde(rename_all = "camelCase")]
-    ClientError { sub: String, report: ClientError },
+    ClientError { org: String, sub: String, report: ClientError },
 }
 
 impl HubCall {
