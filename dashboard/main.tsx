@@ -1,6 +1,6 @@
 // The live dashboard served at `/`: the reference consumer of the client and its React bindings.
 // Under `npm run dev` it gets a dev token from GET /v1/dev/token; elsewhere it asks for one.
-// Test knobs (query string): backoffScale, pollMs, silenceMs, e.g. /?backoffScale=0.05&pollMs=500.
+// Test knobs (query string): backoffScale, pollMs, silenceMs, recheckMs, e.g. /?backoffScale=0.05&pollMs=500.
 
 import { StrictMode, useMemo, useState } from "react";
 import { createRoot } from "react-dom/client";
@@ -25,7 +25,7 @@ const TYPES = eventTypes();
 /** The org to show: ?org=<org> (dev mode), else the dev token's default org `dev`. */
 const ORG = params.get("org") ?? "dev";
 
-/** In dev mode the local server hands out one-hour tokens; ask again on every attempt. */
+/** In dev mode the local server hands out one-hour tokens; the client asks again shortly before one expires. */
 async function devToken(): Promise<{ token: string; org: string } | null> {
   const r = await fetch(`/v1/dev/token?org=${encodeURIComponent(ORG)}`);
   return r.ok ? ((await r.json()) as { token: string; org: string }) : null;
@@ -56,12 +56,16 @@ const append: CacheRule<OrgEvent[]> = (feed, event) => {
 
 type GetToken = () => Promise<string> | string;
 
+/** Where a pasted token is kept: this tab's session storage, never a URL. */
+const TOKEN_KEY = "orgstream-token";
+
 function Feed({ getToken }: { getToken: GetToken }) {
   const on = useMemo(() => Object.fromEntries(TYPES.map((t) => [t, append])), []);
   const feed = useReliableQuery<OrgEvent[]>({
     queryKey: ["events"],
     queryFn: async () => {
-      const r = await fetch(`/v1/events?limit=1000&token=${encodeURIComponent(await getToken())}`);
+      // The token in a header, never in the URL (docs/security.md).
+      const r = await fetch("/v1/events?limit=1000", { headers: { authorization: `Bearer ${await getToken()}` } });
       if (!r.ok) throw new Error(`history: ${r.status}`);
       const page = (await r.json()) as { events: unknown[] };
       return page.events.flatMap((e) => {
@@ -141,7 +145,7 @@ function PublishForm({ getToken }: { getToken: GetToken }) {
 }
 
 function Dashboard({ getToken, org }: { getToken: GetToken; org: string }) {
-  const { status, reconnect } = useOrgStream();
+  const { status, authError, reconnect } = useOrgStream();
   const [crash, setCrash] = useState(false);
   if (crash) throw new Error("test crash requested from the dashboard");
   return (
@@ -152,10 +156,23 @@ function Dashboard({ getToken, org }: { getToken: GetToken; org: string }) {
         <ConnectionStatusBadge status={status} onReconnect={reconnect} />
       </header>
       <main>
+        {status === "unauthorized" ? (
+          <div className="banner" role="alert" data-testid="unauthorized-banner">
+            <strong>The server refused the token</strong>
+            <span className="muted">{authError ? `${authError.status} ${authError.code}: ${authError.message}` : ""}</span>
+            {sessionStorage.getItem(TOKEN_KEY) ? (
+              <NewToken onToken={(value) => { sessionStorage.setItem(TOKEN_KEY, value); reconnect(); }} />
+            ) : (
+              <button type="button" onClick={reconnect}>
+                Try again
+              </button>
+            )}
+          </div>
+        ) : null}
         {status === "polling-fallback" || status === "offline" ? (
           <div className="banner" role="status" data-testid="paused-banner">
             <strong>Live updates paused</strong>
-            <span className="muted">{status === "offline" ? "no network" : "polling every few seconds"}</span>
+            <span className="muted">{status === "offline" ? "no network, or the worker does not answer" : "polling every few seconds"}</span>
             <button type="button" onClick={reconnect}>
               Reconnect
             </button>
@@ -177,8 +194,14 @@ function Dashboard({ getToken, org }: { getToken: GetToken; org: string }) {
 function App({ token, org, fresh }: { token: string; org: string; fresh: boolean }) {
   const client = useMemo(() => new QueryClient(), []);
   const scale = knob("backoffScale");
-  // A dev token is fetched anew on every use, so a page left open past its hour recovers.
-  const getToken = useMemo<GetToken>(() => (fresh ? async () => (await devToken())?.token ?? token : () => token), [fresh, token]);
+  // A dev token is fetched anew when the client asks (shortly before the last one expires, or when
+  // it was refused), so a page left open past its hour recovers.
+  // A pasted token is read where it is kept at each ask, so pasting another (in the unauthorized
+  // banner) takes effect without a reload.
+  const getToken = useMemo<GetToken>(
+    () => (fresh ? async () => (await devToken())?.token ?? token : () => sessionStorage.getItem(TOKEN_KEY) ?? token),
+    [fresh, token],
+  );
   const options = useMemo(
     () => ({
       baseUrl: "",
@@ -186,6 +209,7 @@ function App({ token, org, fresh }: { token: string; org: string; fresh: boolean
       // validate and eventTypes default to the catalog's (@orgstream/schema).
       pollIntervalMs: knob("pollMs"),
       heartbeatTimeoutMs: knob("silenceMs"),
+      tokenRecheckMs: knob("recheckMs"),
       backoff: scale === undefined ? undefined : (failures: number) => backoffDelay(failures) * scale,
       onInvalid: (raw: string, errors: { path: string; message: string }[]) => console.warn("invalid event", errors, raw),
       onResync: () => void client.invalidateQueries(),
@@ -203,13 +227,26 @@ function App({ token, org, fresh }: { token: string; org: string; fresh: boolean
   );
 }
 
+/** A field to paste another token into, and its button. */
+function NewToken({ onToken }: { onToken: (token: string) => void }) {
+  const [value, setValue] = useState("");
+  return (
+    <span>
+      <input data-testid="new-token" value={value} onChange={(e) => setValue(e.target.value)} size={40} placeholder="paste another token" />{" "}
+      <button type="button" data-testid="use-token" disabled={!value} onClick={() => onToken(value.trim())}>
+        Use this token
+      </button>
+    </span>
+  );
+}
+
 function AskForToken() {
   const [value, setValue] = useState("");
   return (
     <main>
       <p>This server hands out no dev token. Paste a token (scope subscribe, and publish to use the form):</p>
       <input value={value} onChange={(e) => setValue(e.target.value)} size={80} />{" "}
-      <button type="button" onClick={() => { sessionStorage.setItem("orgstream-token", value); location.reload(); }}>
+      <button type="button" onClick={() => { sessionStorage.setItem(TOKEN_KEY, value); location.reload(); }}>
         Use token
       </button>
     </main>
@@ -218,7 +255,7 @@ function AskForToken() {
 
 const root = createRoot(document.getElementById("root")!);
 const dev = await devToken().catch(() => null);
-const pasted = sessionStorage.getItem("orgstream-token");
+const pasted = sessionStorage.getItem(TOKEN_KEY);
 if (dev) root.render(<StrictMode><App token={dev.token} org={dev.org} fresh /></StrictMode>);
 else if (pasted) root.render(<StrictMode><App token={pasted} org="(from token)" fresh={false} /></StrictMode>);
 else root.render(<AskForToken />);

@@ -1,6 +1,6 @@
 // The dashboard in real headless Chromium (playwright-core with Debian's chromium; no browser
-// download) against the worker: connected within 1 s, events within 1 s, reconnecting and polling
-// with the banner while the server is away, Reconnect back to connected, and every event shown
+// download) against the worker: connected within 1 s, events within 1 s, reconnecting then offline
+// with the banner while the server is away, polling once it answers again, Reconnect back to connected, and every event shown
 // exactly once, in order. Screenshots of each state go to tests/artifacts/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -71,18 +71,21 @@ test("the dashboard stays honest through a server outage and shows every event o
   published.push(formId);
   await page.waitForSelector(`li[data-id="${formId}"]`, { timeout: 1000 });
 
-  // The server goes away: reconnecting, then (after 5 failures) polling with the banner.
+  // The server goes away: reconnecting, then (after 5 failures) offline with the banner: the
+  // page polls, but no poll is answered, so it does not say "polling".
   await server.stop();
   await page.waitForSelector('[data-status="reconnecting"]', { timeout: 5000 });
   assert.match(await page.textContent('[data-testid="freshness"]'), /^may be behind/);
   await shot(page, "2-reconnecting");
-  await page.waitForSelector('[data-status="polling-fallback"]', { timeout: 15000 });
+  await page.waitForSelector('[data-status="offline"]', { timeout: 15000 });
   await page.waitForSelector('[data-testid="paused-banner"]', { timeout: 1000 });
   assert.match(await page.textContent('[data-testid="paused-banner"]'), /Live updates paused/);
-  await shot(page, "3-polling");
+  await shot(page, "3-offline");
 
-  // Back, still polling: events published now arrive by polling.
+  // Back: the polls are answered, so polling; events published now arrive by polling.
   server = await server.start();
+  await page.waitForSelector('[data-status="polling-fallback"]', { timeout: 5000 });
+  await shot(page, "3-polling");
   await send("while-polling");
   await page.waitForSelector(`li[data-id="${published.at(-1)}"]`, { timeout: 5000 });
   assert.equal(await status(page), "polling-fallback");

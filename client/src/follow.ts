@@ -4,6 +4,7 @@
 // tabs.ts is the link between tabs (locks, channel, lifecycle); stream.ts runs the stream and
 // hands this module what it needs from it.
 
+import type { AuthError } from "./api.js";
 import type { Input, Machine } from "./machine.js";
 import type { Clock, ResyncInfo } from "./options.js";
 import { joinTabs, shareName, type TabEnvironment, type TabLink, type TabMessage } from "./tabs.js";
@@ -17,9 +18,13 @@ export interface SharedStream {
   clock: Clock;
   /** How long a connected leader may stay silent before a follower takes over. */
   heartbeatTimeoutMs: number;
+  /** The server's refusal of the token, while the status is unauthorized. */
+  authError(): AuthError | null;
   /** The stream's state machine: its current state, and an input to it. */
   machine(): Machine;
   dispatch(input: Input): void;
+  /** The leader's stream was refused its token (or no longer is: null), as the leader relayed. */
+  heardAuthError(error: AuthError | null): void;
   /** Hands on an envelope (validated, de-duplicated, in id order). */
   deliver(raw: string): void;
   resync(info: ResyncInfo): void;
@@ -108,14 +113,17 @@ export function shareTabs(stream: SharedStream): TabShare {
   /** What the other tabs said: a follower takes the leader's stream; the leader answers. */
   const hear = (message: TabMessage) => {
     if (leading) {
-      if (message.kind === "hello") link?.post({ kind: "status", status: stream.machine().status });
+      if (message.kind === "hello") link?.post({ kind: "status", status: stream.machine().status, error: stream.authError() });
       else if (message.kind === "reconnect") stream.dispatch({ type: "start" });
       return;
     }
     if (message.kind === "event") {
       if (relayed) relayed.push(message.raw);
       else stream.deliver(message.raw);
-    } else if (message.kind === "status") stream.dispatch({ type: "leader-status", status: message.status });
+    } else if (message.kind === "status") {
+      stream.heardAuthError(message.error ?? null);
+      stream.dispatch({ type: "leader-status", status: message.status });
+    }
     else if (message.kind === "resync") stream.resync(message.info);
     // Anything but a hello or a reconnect comes from the leader: it is alive.
     if (message.kind !== "hello" && message.kind !== "reconnect") watchLeader();
@@ -141,7 +149,7 @@ export function shareTabs(stream: SharedStream): TabShare {
         leading = true;
         watchdog = clear(watchdog);
         stream.dispatch({ type: "lead" });
-        link?.post({ kind: "status", status: stream.machine().status });
+        link?.post({ kind: "status", status: stream.machine().status, error: stream.authError() });
       },
       follow: () => {
         leading = false;

@@ -7,3 +7,4 @@ export type { OrgEvent, ValidationIssue } from "@orgstream/schema";
 export { overridesFromEnv, featureEnabled } from "./features.js";
 export type { Entitlements } from "./features.js";
 export { backoffDelay, BASE_DELAY_MS, MAX_DELAY_MS, JITTER } from "./backoff.js";
+export type { AuthError } from "./api.js";

@@ -6,13 +6,17 @@
 //        │                          │   └──expired──> connecting (status kept)
 //        └──failed──> backing-off   └──replaced──> closed
 //   the failuresBeforePolling-th failure in a row ──> polling ──start──> connecting
+//     (its status: reconnecting until a poll answers, polling-fallback while polls answer, offline
+//     while they fail)
+//   connecting or polling ──refused──> unauthorized ──recheck-due / start──> connecting (status
+//     kept until the stream opens): the token was refused (401/403), and a fresh one was too
 //   any state ──offline──> offline ──online──> connecting;   any state ──close──> closed
 //
 // Tabs sharing one stream (tabs.ts): a tab that does not hold the stream is "following" (it shows
 // the status the leading tab relays and ignores its own network and timers); `lead` makes it run
 // the machine above from connecting, `follow` stops whatever it ran.
 
-export type ConnectionStatus = "connected" | "reconnecting" | "polling-fallback" | "offline";
+export type ConnectionStatus = "connected" | "reconnecting" | "polling-fallback" | "offline" | "unauthorized";
 
 export type Phase =
   /** Getting a token and a ticket, opening the EventSource. */
@@ -25,6 +29,8 @@ export type Phase =
   | "polling"
   /** The browser reports no network. */
   | "offline"
+  /** The server refused the token (401/403), a fresh one too: waiting for a token that works. */
+  | "unauthorized"
   /** close(), or the stream was taken over by another tab with the same requestId. */
   | "closed"
   /** Another tab of this browser holds the stream and relays it here. */
@@ -48,6 +54,14 @@ export type Input =
   | { type: "failed" }
   /** The backoff delay is over. */
   | { type: "retry-due" }
+  /** The server refused the token (401/403 on a ticket or a poll), and a fresh token too. */
+  | { type: "refused" }
+  /** The unauthorized wait is over: try again with whatever token getToken gives now. */
+  | { type: "recheck-due" }
+  /** A poll was answered. */
+  | { type: "poll-ok" }
+  /** A poll got no answer (the network or the worker is away). */
+  | { type: "poll-failed" }
   /** stream.expired: the token ran out. */
   | { type: "expired" }
   /** stream.replaced: another connection took this requestId. */
@@ -74,7 +88,11 @@ export type Effect =
   /** Start reading history on a timer. */
   | { type: "poll" }
   /** Tell the app its stream was replaced. */
-  | { type: "notify-replaced" };
+  | { type: "notify-replaced" }
+  /** Tell the app its token was refused (onAuthError). */
+  | { type: "notify-refused" }
+  /** Arm the timer after which an unauthorized stream tries a token again. */
+  | { type: "wait-for-token" };
 
 export interface Settings {
   /** Whether the browser reports a network. */
@@ -104,9 +122,10 @@ export function transition(machine: Machine, input: Input, settings: Settings): 
     case "network-online":
       if (input.type === "network-online" && phase !== "offline") return stay(machine);
       if (!settings.online) return { machine: { phase: "offline", status: "offline", failures }, effects: [{ type: "stop" }] };
-      // A manual reconnect while connected keeps showing "connected" until something fails.
+      // A manual reconnect while connected keeps showing "connected" until something fails; one
+      // while unauthorized keeps showing that until a token works.
       return {
-        machine: { phase: "connecting", status: status === "connected" ? "connected" : "reconnecting", failures: 0 },
+        machine: { phase: "connecting", status: status === "connected" || status === "unauthorized" ? status : "reconnecting", failures: 0 },
         effects: [{ type: "stop" }, { type: "open" }],
       };
     case "opened":
@@ -120,7 +139,8 @@ export function transition(machine: Machine, input: Input, settings: Settings): 
       if (!settings.online) return { machine: { phase: "offline", status: "offline", failures }, effects: [{ type: "stop" }] };
       const next = failures + 1;
       if (next >= settings.failuresBeforePolling) {
-        return { machine: { phase: "polling", status: "polling-fallback", failures: next }, effects: [{ type: "stop" }, { type: "poll" }] };
+        // "Polling" only once a poll answers (poll-ok).
+        return { machine: { phase: "polling", status: "reconnecting", failures: next }, effects: [{ type: "stop" }, { type: "poll" }] };
       }
       return {
         machine: { phase: "backing-off", status: "reconnecting", failures: next },
@@ -130,6 +150,20 @@ export function transition(machine: Machine, input: Input, settings: Settings): 
     case "retry-due":
       if (phase !== "backing-off") return stay(machine);
       return { machine: { ...machine, phase: "connecting" }, effects: [{ type: "open" }] };
+    case "refused":
+      if (phase !== "connecting" && phase !== "streaming" && phase !== "polling") return stay(machine);
+      return {
+        machine: { phase: "unauthorized", status: "unauthorized", failures },
+        // Told once per refusal that changes the status; a token still refused on a recheck is not news.
+        effects: [{ type: "stop" }, ...(status === "unauthorized" ? [] : [{ type: "notify-refused" } as const]), { type: "wait-for-token" }],
+      };
+    case "recheck-due":
+      if (phase !== "unauthorized") return stay(machine);
+      return { machine: { ...machine, phase: "connecting" }, effects: [{ type: "open" }] };
+    case "poll-ok":
+    case "poll-failed":
+      if (phase !== "polling") return stay(machine);
+      return stay({ ...machine, status: input.type === "poll-ok" ? "polling-fallback" : "offline" });
     case "expired":
       // Not a failure: open again at once with a fresh token, from the last id; the status stays.
       if (phase !== "connecting" && phase !== "streaming") return stay(machine);

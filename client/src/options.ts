@@ -5,6 +5,7 @@ import type { OrgEvent, ResyncInfo, ValidationIssue, Validated } from "@orgstrea
 import type { ConnectionStatus } from "./machine.js";
 import type { TabEnvironment } from "./tabs.js";
 import type { Entitlements } from "./features.js";
+import type { AuthError } from "./api.js";
 
 export type { ConnectionStatus } from "./machine.js";
 
@@ -38,7 +39,10 @@ export interface EventSourceLike {
 export interface OrgStreamOptions {
   /** Where the worker is, e.g. "" (same origin) or "https://events.example.com". */
   baseUrl: string;
-  /** A fresh token for each attempt, so tokens can rotate. */
+  /**
+   * A token for this org and user. It is kept until a minute before its `exp` (one call per token
+   * lifetime), and asked for again at once when the server refuses it (401/403).
+   */
   getToken: () => string | Promise<string>;
   /** The validator (default: validateEnvelope of @orgstream/schema). */
   validate?: Validate;
@@ -49,6 +53,14 @@ export interface OrgStreamOptions {
   onResync?: (info: ResyncInfo) => void;
   /** This tab's stream was taken over by another with the same requestId; it will not reconnect. */
   onReplaced?: () => void;
+  /**
+   * The server refused the token, and a fresh one from getToken too: the status is `unauthorized`
+   * (the server's status, code and message are in `authError`). The stream asks getToken again
+   * every `tokenRecheckMs`, and on reconnect(), and recovers once a token works.
+   */
+  onAuthError?: (error: AuthError) => void;
+  /** How often an unauthorized stream tries getToken again (default 30 s). */
+  tokenRecheckMs?: number;
   /** Open the stream with this requestId (one connection per id; targeted events). */
   requestId?: string;
   /** Start after this id (e.g. what the page already rendered). */
@@ -75,6 +87,8 @@ export interface OrgStreamOptions {
 
 export interface OrgStream {
   readonly status: ConnectionStatus;
+  /** Why the status is `unauthorized`: the server's refusal of the token (else null). */
+  readonly authError: AuthError | null;
   readonly lastEventId: string | null;
   /** Called with the new status on every change; returns an unsubscribe function. */
   subscribe(listener: (status: ConnectionStatus) => void): () => void;

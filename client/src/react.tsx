@@ -5,7 +5,7 @@
 import { createContext, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore, Component, type ReactNode, type ErrorInfo } from "react";
 import { useQuery, useQueryClient, type QueryFunction, type QueryKey, type UseQueryOptions, type UseQueryResult } from "@tanstack/react-query";
 import type { OrgEvent } from "@orgstream/schema";
-import { createOrgStream, type ConnectionStatus, type OrgStream, type OrgStreamOptions } from "./index.js";
+import { createOrgStream, type AuthError, type ConnectionStatus, type OrgStream, type OrgStreamOptions } from "./index.js";
 
 type Listener = (event: OrgEvent) => void;
 
@@ -75,6 +75,8 @@ function useShared(): SharedStream {
 
 export interface OrgStreamState {
   status: ConnectionStatus;
+  /** Why the status is `unauthorized`: the server's refusal of the token (else null). */
+  authError: AuthError | null;
   lastEvent: OrgEvent | null;
   lastUpdatedAt: number | null;
   reconnect: () => void;
@@ -86,6 +88,7 @@ export function useOrgStream(): OrgStreamState {
   useSyncExternalStore(shared.watch, shared.version);
   return {
     status: shared.stream.status,
+    authError: shared.stream.authError,
     lastEvent: shared.lastEvent,
     lastUpdatedAt: shared.lastUpdatedAt,
     reconnect: () => shared.stream.reconnect(),
@@ -214,12 +217,13 @@ const BADGE: Record<ConnectionStatus, { label: string; color: string }> = {
   reconnecting: { label: "Reconnecting", color: "#f59e0b" }, // amber
   "polling-fallback": { label: "Polling", color: "#0ea5e9" }, // sky
   offline: { label: "Offline", color: "#f43f5e" }, // rose
+  unauthorized: { label: "Not signed in", color: "#7c3aed" }, // violet
 };
 
 /** The connection status as a colored badge, with a Reconnect button while live updates are paused. */
 export function ConnectionStatusBadge({ status, onReconnect }: { status: ConnectionStatus; onReconnect?: () => void }) {
   const { label, color } = BADGE[status];
-  const paused = status === "polling-fallback" || status === "offline";
+  const paused = status === "polling-fallback" || status === "offline" || status === "unauthorized";
   return (
     <span data-testid="connection-status" data-status={status} style={{ display: "inline-flex", gap: 8, alignItems: "center" }}>
       <span style={{ background: color, color: "white", borderRadius: 999, padding: "2px 10px", fontSize: 13, fontWeight: 600 }}>{label}</span>

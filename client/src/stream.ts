@@ -28,7 +28,8 @@ import { initialMachine, transition, type ConnectionStatus, type Effect, type In
 import { browserTabs } from "./tabs.js";
 import { shareTabs, type TabShare } from "./follow.js";
 import { featureEnabled, LatestEntitlements } from "./features.js";
-import { api } from "./api.js";
+import { api, AuthRefused, type AuthError } from "./api.js";
+import { keepTokens } from "./tokens.js";
 import { browserNetwork, defaultClock, type EventSourceLike, type OrgStream, type OrgStreamOptions, type ResyncInfo } from "./options.js";
 import { SERVER_FRAME_TYPES, eventTypes, validateEnvelope } from "@orgstream/schema";
 
@@ -48,6 +49,8 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
   const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
   const base = options.baseUrl.replace(/\/$/, "");
   const endpoints = api(fetchImpl, base);
+  const tokens = keepTokens(options.getToken, clock);
+  const tokenRecheckMs = options.tokenRecheckMs ?? 30_000;
   const validate = options.validate ?? validateEnvelope;
   const types = options.eventTypes ?? eventTypes();
 
@@ -64,6 +67,9 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
   let retryTimer: unknown = null;
   let silenceTimer: unknown = null;
   let pollTimer: unknown = null;
+  let recheckTimer: unknown = null;
+  // The server's refusal of the token, while the status is unauthorized.
+  let authError: AuthError | null = null;
   // Bumps on every stop; callbacks and async work from before it are ignored.
   let generation = 0;
   const listeners = new Set<(s: ConnectionStatus) => void>();
@@ -73,9 +79,10 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     const before = machine.status;
     const step = transition(machine, input, { online: network.isOnline(), failuresBeforePolling });
     machine = step.machine;
+    if (machine.status !== "unauthorized") authError = null;
     for (const effect of step.effects) run(effect);
     if (machine.status !== before) {
-      shared?.relay({ kind: "status", status: machine.status });
+      shared?.relay({ kind: "status", status: machine.status, error: authError });
       for (const l of [...listeners]) l(machine.status);
     }
   };
@@ -101,6 +108,7 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
         source = null;
         retryTimer = clear(retryTimer);
         pollTimer = clear(pollTimer);
+        recheckTimer = clear(recheckTimer);
         return;
       case "open":
         void openStream(from(generation));
@@ -126,6 +134,17 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
       case "notify-replaced":
         options.onReplaced?.();
         return;
+      case "notify-refused":
+        if (authError) options.onAuthError?.(authError);
+        return;
+      case "wait-for-token": {
+        const send = from(generation);
+        recheckTimer = clock.setTimeout(() => {
+          recheckTimer = null;
+          send({ type: "recheck-due" });
+        }, tokenRecheckMs);
+        return;
+      }
     }
   };
 
@@ -152,7 +171,7 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
    */
   const loadEntitlements = async () => {
     try {
-      const answer = await endpoints.latest(await options.getToken(), "org.entitlements.changed");
+      const answer = await endpoints.latest(await tokens.current(), "org.entitlements.changed");
       if (!answer?.event || closed) return;
       const checked = validate(JSON.stringify(answer.event));
       if (checked.ok && entitlements.offer(checked.event) && entitlements.value) options.onEntitlements?.(entitlements.value);
@@ -182,34 +201,61 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
   };
 
   /**
+   * Runs `call` with the kept token and, when the server refuses that one, once more with a fresh
+   * one from getToken; a second refusal throws AuthRefused.
+   */
+  const withToken = async <T>(call: (token: string) => Promise<T>): Promise<T> => {
+    try {
+      return await call(await tokens.current());
+    } catch (e) {
+      if (!(e instanceof AuthRefused)) throw e;
+      return call(await tokens.fresh());
+    }
+  };
+
+  /** What failed in work of this generation: a refused token, or anything else. */
+  const failure = (send: (input: Input) => void, e: unknown, otherwise: Input) => {
+    if (e instanceof AuthRefused) {
+      authError = e.error;
+      send({ type: "refused" });
+    } else send(otherwise);
+  };
+
+  /**
    * Where the first connection starts when the app gave no `lastEventId`: the org's latest id
    * (history's `latestId`). A stream that drops before its first event then resumes from there
    * instead of starting live and missing what was published in between (protocol 4.1). When
-   * history cannot be read, the stream starts live, as before.
+   * history cannot be read, the stream starts live, as before. Callers at the same moment (the
+   * stream and tab sharing, on load) share one request.
    */
-  const learnPosition = async (token: string) => {
-    if (hasLastId) return;
-    try {
-      const page = await endpoints.history(token, { limit: "1" });
-      if (!page) return;
-      const { latestId } = page;
-      if (hasLastId) return; // delivery started meanwhile
-      lastId = latestId ? BigInt(latestId) : 0n;
-      hasLastId = true;
-    } catch {
-      // Start live.
-    }
+  let learning: Promise<void> | null = null;
+  const learnPosition = (token: string): Promise<void> => {
+    if (hasLastId) return Promise.resolve();
+    learning ??= (async () => {
+      try {
+        const { latestId } = await endpoints.history(token, { limit: "1" });
+        if (hasLastId) return; // delivery started meanwhile
+        lastId = latestId ? BigInt(latestId) : 0n;
+        hasLastId = true;
+      } catch {
+        // Start live.
+      } finally {
+        learning = null;
+      }
+    })();
+    return learning;
   };
 
   const openStream = async (send: (input: Input) => void) => {
     const gen = generation;
     let ticket: string;
     try {
-      const token = await options.getToken();
-      await learnPosition(token);
-      ticket = await endpoints.ticket(token);
-    } catch {
-      send({ type: "failed" });
+      ticket = await withToken(async (token) => {
+        await learnPosition(token);
+        return endpoints.ticket(token);
+      });
+    } catch (e) {
+      failure(send, e, { type: "failed" });
       return;
     }
     if (gen !== generation) return;
@@ -268,8 +314,8 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     for (let more = true; more && current(); ) {
       const params: Record<string, string> = { after: lastId.toString(), limit: "1000" };
       if (options.requestId) params.requestId = options.requestId;
-      const page = await endpoints.history(await options.getToken(), params);
-      if (!current() || !page) return;
+      const page = await withToken((token) => endpoints.history(token, params));
+      if (!current()) return;
       if (page.gap) {
         resync({ reason: "history_gap", earliestId: page.earliestId, latestId: page.latestId });
         return;
@@ -281,12 +327,15 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
 
   /** Reads history now, then again every pollIntervalMs, until stopped. */
   const startPolling = (gen: number) => {
+    const send = from(gen);
     const poll = async () => {
       pollTimer = null;
       try {
         await readHistory(() => gen === generation);
-      } catch {
-        // The server is still away: keep polling.
+        send({ type: "poll-ok" });
+      } catch (e) {
+        // A refused token stops polling; anything else: the server is still away, keep polling.
+        failure(send, e, { type: "poll-failed" });
       }
       if (gen === generation) pollTimer = clock.setTimeout(() => void poll(), pollIntervalMs);
     };
@@ -299,7 +348,11 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     shared = shareTabs({
       env: tabs,
       base,
-      getToken: options.getToken,
+      getToken: tokens.current,
+      authError: () => authError,
+      heardAuthError: (error) => {
+        authError = error;
+      },
       clock,
       heartbeatTimeoutMs,
       machine: () => machine,
@@ -318,6 +371,9 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     },
     get lastEventId() {
       return hasLastId ? lastId.toString() : null;
+    },
+    get authError() {
+      return authError;
     },
     get entitlements() {
       askEntitlements();

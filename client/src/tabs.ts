@@ -6,14 +6,16 @@
 // (stream.ts). This file is the link between tabs; stream.ts decides what to do with it.
 
 import type { ResyncInfo } from "@orgstream/schema";
+import type { AuthError } from "./api.js";
 import type { ConnectionStatus } from "./machine.js";
+import { readClaims } from "./tokens.js";
 
 /** What tabs tell each other. */
 export type TabMessage =
   /** An envelope as the leader's stream delivered it (the raw text, validated by each tab). */
   | { kind: "event"; raw: string }
-  /** The leader's status (on every change, and in answer to `hello`). */
-  | { kind: "status"; status: ConnectionStatus }
+  /** The leader's status (on every change, and in answer to `hello`), and why, when its token was refused. */
+  | { kind: "status"; status: ConnectionStatus; error?: AuthError | null }
   /** The leader's stream was told to resync (stream.reset). */
   | { kind: "resync"; info: ResyncInfo }
   /** A tab joined: the leader answers with its status. */
@@ -58,16 +60,9 @@ export function browserTabs(): TabEnvironment | null {
  * orgs or users (other tokens) stream on their own. `null` when the token cannot be read.
  */
 export function shareName(base: string, token: string): string | null {
-  try {
-    const part = token.split(".")[1];
-    if (!part) return null;
-    const json = atob(part.replace(/-/g, "+").replace(/_/g, "/"));
-    const claims = JSON.parse(json) as { org?: unknown; sub?: unknown };
-    if (typeof claims.org !== "string" || typeof claims.sub !== "string") return null;
-    return `orgstream ${base} ${claims.org} ${claims.sub}`;
-  } catch {
-    return null;
-  }
+  const claims = readClaims(token);
+  if (typeof claims?.org !== "string" || typeof claims.sub !== "string") return null;
+  return `orgstream ${base} ${claims.org} ${claims.sub}`;
 }
 
 export interface TabLink {

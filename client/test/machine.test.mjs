@@ -39,7 +39,7 @@ test("an opened stream is connected and watches for silence", () => {
 
 test("failures back off with a growing count, and the fifth in a row falls back to polling", () => {
   const { machine, effects } = run(initialMachine(true), ["start", "failed", "retry-due", "failed", "retry-due", "failed", "retry-due", "failed", "retry-due", "failed"]);
-  assert.deepEqual(machine, { phase: "polling", status: "polling-fallback", failures: 5 });
+  assert.deepEqual(machine, { phase: "polling", status: "reconnecting", failures: 5 });
   assert.deepEqual(effects, ["stop", "open", "stop", "wait 1", "open", "stop", "wait 2", "open", "stop", "wait 3", "open", "stop", "wait 4", "open", "stop", "poll"]);
 });
 
@@ -137,4 +137,35 @@ test("a leading tab that loses the lead stops its stream and follows", () => {
 test("lead and relayed statuses mean nothing to a tab that is not following", () => {
   assert.deepEqual(run(streaming, ["lead"]), { machine: streaming, effects: [] });
   assert.deepEqual(transition(streaming, { type: "leader-status", status: "offline" }, online), { machine: streaming, effects: [] });
+});
+
+test("polling shows polling only while polls are answered, and offline while they are not", () => {
+  const polling = run(initialMachine(true), ["start", "failed", "retry-due", "failed", "retry-due", "failed", "retry-due", "failed", "retry-due", "failed"]).machine;
+  assert.equal(polling.status, "reconnecting", "not polling before a poll was answered");
+  assert.deepEqual(run(polling, ["poll-failed"]), { machine: { ...polling, status: "offline" }, effects: [] });
+  assert.equal(run(polling, ["poll-failed", "poll-ok"]).machine.status, "polling-fallback");
+  assert.equal(run(polling, ["poll-ok", "poll-failed"]).machine.status, "offline");
+  assert.deepEqual(run(streaming, ["poll-ok"]), { machine: streaming, effects: [] }, "a late poll means nothing to a stream");
+});
+
+test("a refused token stops everything, tells the app once, and waits for a token that works", () => {
+  const connecting = run(initialMachine(true), ["start"]).machine;
+  const { machine, effects } = run(connecting, ["refused"]);
+  assert.deepEqual(machine, { phase: "unauthorized", status: "unauthorized", failures: 0 });
+  assert.deepEqual(effects, ["stop", "notify-refused", "wait-for-token"]);
+  const again = run(machine, ["recheck-due"]);
+  assert.deepEqual([again.machine.phase, again.machine.status, again.effects], ["connecting", "unauthorized", ["open"]], "it tries again, still showing unauthorized");
+  assert.deepEqual(run(again.machine, ["refused"]).effects, ["stop", "wait-for-token"], "still refused: not news");
+  assert.deepEqual(run(again.machine, ["opened"]).machine.status, "connected", "a token that works recovers");
+  const polling = { phase: "polling", status: "polling-fallback", failures: 5 };
+  assert.equal(run(polling, ["refused"]).machine.status, "unauthorized", "a refused poll too");
+});
+
+test("an unauthorized stream never falls back to polling, and reconnect() tries a token at once", () => {
+  const unauthorized = run(run(initialMachine(true), ["start"]).machine, ["refused"]).machine;
+  for (const type of ["failed", "retry-due", "poll-ok", "poll-failed", "opened", "alive", "expired"]) {
+    assert.deepEqual(run(unauthorized, [type]), { machine: unauthorized, effects: [] }, type);
+  }
+  assert.deepEqual(run(unauthorized, ["start"]).machine, { phase: "connecting", status: "unauthorized", failures: 0 });
+  assert.equal(run(unauthorized, ["network-offline"], offline).machine.status, "offline");
 });

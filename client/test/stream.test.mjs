@@ -6,6 +6,14 @@ import { createOrgStream, backoffDelay } from "../dist/index.js";
 import { validateEnvelope, eventTypes } from "../../schema-wasm/pkg/node.js";
 import { FakeClock, makeEventSource, fakeNetwork, envelope, flush } from "./support.mjs";
 
+/** The worker's answer to a token it refuses (protocol 4). */
+const refusedToken = () => ({
+  ok: false,
+  status: 401,
+  statusText: "Unauthorized",
+  json: async () => ({ error: { code: "unauthorized", message: "token expired at 2026-11-25T06:00:00Z; mint a new one", details: [] } }),
+});
+
 function setup(overrides = {}) {
   const clock = new FakeClock();
   const es = makeEventSource();
@@ -26,7 +34,8 @@ function setup(overrides = {}) {
       assert.equal(init.method, "POST");
       const token = init.headers.authorization.replace("Bearer ", "");
       ticketTokens.push(token);
-      if (overrides.ticketsRefused?.()) return { ok: false, status: 401, json: async () => ({}) };
+      if (overrides.ticketsRefused?.()) return { ok: false, status: 503, statusText: "Service Unavailable", json: async () => ({}) };
+      if (overrides.tokenRefused?.(token)) return refusedToken();
       return { ok: true, json: async () => ({ ticket: `ticket-for-${token}`, expiresAt: "2026-11-25T07:01:00.000Z" }) };
     }
     if (overrides.serverDown?.()) throw new TypeError("fetch failed");
@@ -38,13 +47,14 @@ function setup(overrides = {}) {
     }
     polls.push(u);
     pollTokens.push(init.headers?.authorization);
+    if (overrides.tokenRefused?.(init.headers.authorization.replace("Bearer ", ""))) return refusedToken();
     const after = BigInt(u.searchParams.get("after"));
     const events = log.filter((e) => BigInt(e.id) > after).slice(0, 1000);
     return { ok: true, json: async () => ({ events, gap: false, hasMore: false, earliestId: log[0]?.id ?? null, latestId: log.at(-1)?.id ?? null }) };
   };
   const stream = createOrgStream({
     baseUrl: "http://worker",
-    getToken: () => `token-${++tokens}`,
+    getToken: overrides.getToken ?? (() => `token-${++tokens}`),
     validate: validateEnvelope,
     eventTypes: eventTypes(),
     onEvent: (e) => delivered.push(e.id),
@@ -146,7 +156,7 @@ test("stream.expired: reopens at once with a fresh token from the last id, and t
   t.stream.close();
 });
 
-test("a refused ticket counts as a failed attempt: back off, then try again with a fresh token", async () => {
+test("a ticket the server cannot give (503) counts as a failed attempt: back off, then try again with a fresh token", async () => {
   let refuse = true;
   const t = setup({ ticketsRefused: () => refuse });
   await flush();
@@ -334,5 +344,79 @@ test("validate and eventTypes default to the catalog of @orgstream/schema", asyn
   source.emit("task.progress", '{"id":"2","type":"task.progress","ts":"2026-11-25T07:00:00Z","data":{"taskId":"x","progress":7}}');
   assert.deepEqual(t.delivered, ["1"]);
   assert.deepEqual(t.invalid, ["/data/progress"], "checked by the catalog's validator");
+  t.stream.close();
+});
+
+test("a refused token is asked for again at once; a fresh one that works connects as if nothing happened", async () => {
+  const authErrors = [];
+  const t = setup({ tokenRefused: (token) => token === "token-1", options: { onAuthError: (e) => authErrors.push(e) } });
+  await flush();
+  assert.deepEqual(t.ticketTokens, ["token-1", "token-2"]);
+  assert.equal(t.es.latest.url.searchParams.get("ticket"), "ticket-for-token-2");
+  t.es.latest.open();
+  assert.equal(t.stream.status, "connected");
+  assert.deepEqual([authErrors, t.stream.authError], [[], null]);
+  t.stream.close();
+});
+
+test("a token refused again is unauthorized, with the server's reason, never polling; a token that works later recovers", async () => {
+  const authErrors = [];
+  let refuse = true;
+  const t = setup({ tokenRefused: () => refuse, options: { onAuthError: (e) => authErrors.push(e), tokenRecheckMs: 5000 } });
+  await flush();
+  const reason = { status: 401, code: "unauthorized", message: "token expired at 2026-11-25T06:00:00Z; mint a new one" };
+  assert.equal(t.stream.status, "unauthorized");
+  assert.deepEqual(t.stream.authError, reason);
+  assert.deepEqual(authErrors, [reason], "told once");
+  assert.equal(t.es.instances.length, 0, "no stream without a ticket");
+  await t.clock.advance(60_000);
+  assert.deepEqual(authErrors, [reason], "still refused on every recheck: told once");
+  assert.ok(!t.statuses.includes("polling-fallback"), "never polling");
+  assert.equal(t.polls.length, 0);
+  refuse = false;
+  await t.clock.advance(5000);
+  t.es.latest.open();
+  assert.equal(t.stream.status, "connected");
+  assert.equal(t.stream.authError, null);
+  t.stream.close();
+});
+
+test("polling while the server is away shows offline, and polling once polls are answered", async () => {
+  let down = true;
+  const t = setup({ serverDown: () => down });
+  await flush();
+  for (let i = 0; i < 5; i++) {
+    t.es.latest?.error();
+    await t.clock.advance(t.clock.nextDelay() ?? 0);
+  }
+  assert.equal(t.stream.status, "offline", "the polls fail: offline, not polling");
+  assert.ok(!t.statuses.includes("polling-fallback"));
+  down = false;
+  await t.clock.advance(10_000);
+  assert.equal(t.stream.status, "polling-fallback");
+  t.stream.close();
+});
+
+test("getToken is called once per token lifetime, and again a minute before it expires", async () => {
+  let calls = 0;
+  const jwt = (exp) => `${btoa(JSON.stringify({ alg: "HS256" }))}.${btoa(JSON.stringify({ org: "o", sub: "s", exp }))}.sig`;
+  const t = setup({ getToken: () => (calls += 1, jwt(3600 + calls)), log: [JSON.parse(envelope(1))] });
+  await flush();
+  assert.equal(calls, 1, "the position and the ticket share one token");
+  for (let i = 0; i < 3; i++) {
+    t.es.latest.emit("stream.expired", "{}");
+    await flush();
+  }
+  assert.equal(calls, 1, "reopening within the token's lifetime asks for no token");
+  // An hour of a healthy stream (a heartbeat every 20 s), to a minute before exp.
+  t.es.latest.open();
+  while (t.clock.now() < 3_541_000) {
+    await t.clock.advance(Math.min(20_000, 3_541_000 - t.clock.now()));
+    t.es.latest.heartbeat();
+  }
+  assert.equal(calls, 1);
+  t.es.latest.emit("stream.expired", "{}");
+  await flush();
+  assert.equal(calls, 2, "a minute before exp, a new one");
   t.stream.close();
 });

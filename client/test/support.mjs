@@ -45,7 +45,7 @@ export class FakeClock {
 }
 
 export const flush = async () => {
-  for (let i = 0; i < 10; i++) await Promise.resolve();
+  for (let i = 0; i < 50; i++) await Promise.resolve();
 };
 
 export function makeEventSource() {
