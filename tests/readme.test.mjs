@@ -112,3 +112,27 @@ test("README.md and docs/ stand alone: links resolve inside the repository, noth
   }
   assert.deepEqual(broken, []);
 });
+
+test("README's API tables name every export of @orgstream/client and @orgstream/client/react, and nothing else", async () => {
+  const ts = (await import("typescript")).default;
+  const section = README.slice(README.indexOf("### The client's API, name by name"), README.indexOf("## Configuration"));
+  for (const [file, heading] of [["index.d.ts", "`@orgstream/client`:"], ["react.d.ts", "`@orgstream/client/react`:"]]) {
+    const source = ts.createSourceFile(file, readFileSync(join(root, "client", "dist", file), "utf8"), ts.ScriptTarget.Latest);
+    const exported = new Set();
+    for (const node of source.statements) {
+      if (ts.isExportDeclaration(node) && node.exportClause && ts.isNamedExports(node.exportClause)) {
+        for (const e of node.exportClause.elements) exported.add(e.name.text);
+      } else if (node.modifiers?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) {
+        if (node.name) exported.add(node.name.text);
+        for (const d of node.declarationList?.declarations ?? []) exported.add(d.name.text);
+      }
+    }
+    const start = section.indexOf(heading);
+    const table = section.slice(start, section.indexOf("\n\n", section.indexOf("| --- |", start)));
+    const documented = new Set([...table.matchAll(/^\| (.*?) \|/gm)].flatMap((m) => [...m[1].matchAll(/`(\w+)/g)].map((n) => n[1])));
+    documented.delete("name");
+    assert.ok(exported.size > 5, `${file}: exports found`);
+    assert.deepEqual([...exported].filter((n) => !documented.has(n)).sort(), [], `${file}: exported but not in README's table`);
+    assert.deepEqual([...documented].filter((n) => !exported.has(n)).sort(), [], `${file}: in README's table but not exported`);
+  }
+});

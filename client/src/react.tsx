@@ -4,7 +4,7 @@
 
 import { createContext, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore, Component, type ReactNode, type ErrorInfo } from "react";
 import { useQuery, useQueryClient, type QueryFunction, type QueryKey, type UseQueryOptions, type UseQueryResult } from "@tanstack/react-query";
-import type { OrgEvent } from "@orgstream/schema";
+import type { EventType, OrgEvent } from "@orgstream/schema";
 import { createOrgStream, type AuthError, type ConnectionStatus, type OrgStream, type OrgStreamOptions } from "./index.js";
 
 type Listener = (event: OrgEvent) => void;
@@ -18,7 +18,7 @@ class SharedStream {
   private snapshot = 0;
   private readonly watchers = new Set<() => void>();
 
-  constructor(options: Omit<OrgStreamOptions, "onEvent"> & { onEvent?: OrgStreamOptions["onEvent"] }) {
+  constructor(options: OrgStreamProviderOptions) {
     this.stream = createOrgStream({
       ...options,
       onEvent: (event) => {
@@ -51,8 +51,11 @@ class SharedStream {
 
 const Context = createContext<SharedStream | null>(null);
 
+/** createOrgStream's options, with `onEvent` optional: the provider hands events to hooks. */
+export type OrgStreamProviderOptions = Omit<OrgStreamOptions, "onEvent"> & { onEvent?: OrgStreamOptions["onEvent"] };
+
 export type OrgStreamProviderProps = {
-  options: Omit<OrgStreamOptions, "onEvent"> & { onEvent?: OrgStreamOptions["onEvent"] };
+  options: OrgStreamProviderOptions;
   children: ReactNode;
 };
 
@@ -123,12 +126,21 @@ export function useOrgEvents(handler: Listener): void {
  * the event came, so make it idempotent: an event applied twice is applied once), or "invalidate"
  * (fetch again).
  */
-export type CacheRule<TData> = "invalidate" | ((data: TData | undefined, event: OrgEvent) => TData);
+export type CacheRule<TData, T extends EventType = EventType> = "invalidate" | ((data: TData | undefined, event: EventOf<T>) => TData);
+
+/** The event of catalog type `T`, its `data` typed as that type's. */
+export type EventOf<T extends EventType> = Extract<OrgEvent, { type: T }>;
+
+/**
+ * Per event type of the catalog, what an event does to the query: keys are the catalog's types
+ * (a misspelled one is a type error), and each rule gets its event narrowed to its type.
+ */
+export type CacheRules<TData> = { [T in EventType]?: CacheRule<TData, T> };
 
 export type ReliableQueryOptions<TData> = UseQueryOptions<TData, Error, TData, QueryKey> & {
   queryKey: QueryKey;
   /** Per event type: update the cached data (setQueryData), or invalidate the query. */
-  on: Record<string, CacheRule<TData>>;
+  on: CacheRules<TData>;
 };
 
 export type ReliableQueryResult<TData> = UseQueryResult<TData, Error> & {
@@ -143,6 +155,11 @@ export type ReliableQueryResult<TData> = UseQueryResult<TData, Error> & {
   lastUpdatedAt: number | null;
   connectionStatus: ConnectionStatus;
 };
+
+/** The rule for `event`'s type, taking the event it is given (its type is the rule's key). */
+function ruleFor<TData>(rules: CacheRules<TData>, event: OrgEvent): CacheRule<TData, EventType> | undefined {
+  return rules[event.type] as CacheRule<TData, EventType> | undefined;
+}
 
 /** useQuery, kept fresh by the stream through the `on` map. */
 export function useReliableQuery<TData>(options: ReliableQueryOptions<TData>): ReliableQueryResult<TData> {
@@ -163,10 +180,10 @@ export function useReliableQuery<TData>(options: ReliableQueryOptions<TData>): R
         try {
           let data = (await fetchData(context)) as TData;
           for (const event of arrived) {
-            const rule = rules.current[event.type];
+            const rule = ruleFor(rules.current, event);
             if (typeof rule === "function") data = rule(data, event);
           }
-          if (arrived.some((event) => rules.current[event.type] === "invalidate")) {
+          if (arrived.some((event) => ruleFor(rules.current, event) === "invalidate")) {
             setTimeout(() => void client.invalidateQueries({ queryKey: options.queryKey }), 0);
           }
           return data;
@@ -181,7 +198,7 @@ export function useReliableQuery<TData>(options: ReliableQueryOptions<TData>): R
   const key = JSON.stringify(options.queryKey);
   const handler = useMemo<Listener>(
     () => (event) => {
-      const rule = rules.current[event.type];
+      const rule = ruleFor(rules.current, event);
       if (!rule) return;
       for (const arrived of inFlight.current) arrived.push(event);
       if (rule === "invalidate") {

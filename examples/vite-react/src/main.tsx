@@ -3,9 +3,9 @@
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { OrgStreamProvider, useOrgStream, useReliableQuery, useFeature, ConnectionStatusBadge } from "@orgstream/client/react";
-import { overridesFromEnv, type OrgStreamOptions } from "@orgstream/client";
-import type { OrgEvent } from "@orgstream/schema";
+import { OrgStreamProvider, useOrgStream, useReliableQuery, useFeature, ConnectionStatusBadge, type OrgStreamProviderOptions } from "@orgstream/client/react";
+import { overridesFromEnv } from "@orgstream/client";
+import type { HistoryPage, OrgEvent } from "@orgstream/schema";
 
 type TaskProgress = Extract<OrgEvent, { type: "task.progress" }>["data"];
 
@@ -14,7 +14,7 @@ const getToken = async (): Promise<string> => (await (await fetch("/v1/dev/token
 
 // validate and eventTypes default to the catalog's (@orgstream/schema). Features follow the org's
 // plan (org.entitlements.changed); VITE_FF_<NAME>=true|false at build time overrides one.
-const options: Omit<OrgStreamOptions, "onEvent"> = { baseUrl: "", getToken, featureOverrides: overridesFromEnv(import.meta.env) };
+const options: OrgStreamProviderOptions = { baseUrl: "", getToken, featureOverrides: overridesFromEnv(import.meta.env) };
 
 /** The latest progress of each task, by task id. */
 function upsert(tasks: TaskProgress[] = [], event: OrgEvent): TaskProgress[] {
@@ -26,9 +26,18 @@ function Tasks() {
   const tasks = useReliableQuery<TaskProgress[]>({
     queryKey: ["tasks"],
     queryFn: async () => {
-      const response = await fetch("/v1/events?limit=1000", { headers: { authorization: `Bearer ${await getToken()}` } });
-      const page = (await response.json()) as { events: OrgEvent[] };
-      return page.events.reduce(upsert, []);
+      // Every page of the org's task.progress history, oldest first (a page holds up to 1000).
+      let tasks: TaskProgress[] = [];
+      for (let after = "0", more = true; more; ) {
+        const query = new URLSearchParams({ type: "task.progress", after, limit: "1000" });
+        const response = await fetch(`/v1/events?${query}`, { headers: { authorization: `Bearer ${await getToken()}` } });
+        if (!response.ok) throw new Error(`history: ${(await response.json()).error?.message ?? response.status}`);
+        const page = (await response.json()) as HistoryPage;
+        tasks = page.events.reduce(upsert, tasks);
+        after = page.events.at(-1)?.id ?? after;
+        more = page.hasMore;
+      }
+      return tasks;
     },
     on: { "task.progress": upsert },
   });
