@@ -136,6 +136,32 @@ test("history pages with after and limit, and refuses bad parameters", async () 
   assert.equal(ahead.body.gap, true, "an id the server never issued means the client must resync");
 });
 
+test("history newest first: order=desc reads the newest N, before= pages back, and the directions do not mix", async () => {
+  const t = await token("desc-org");
+  await publish(server.url, t, { events: Array.from({ length: 7 }, (_, i) => taskProgress(`d${i + 1}`)) });
+  await publish(server.url, t, { type: "task.completed", data: { taskId: "d7" } });
+  const newest = await history(server.url, t, { order: "desc", limit: "3" });
+  assert.equal(newest.status, 200);
+  assert.deepEqual(newest.body.events.map((e) => e.id), ["8", "7", "6"], "newest first");
+  assert.deepEqual([newest.body.hasMore, newest.body.gap, newest.body.latestId], [true, false, "8"]);
+  const older = await history(server.url, t, { order: "desc", before: "6", limit: "3" });
+  assert.deepEqual(older.body.events.map((e) => e.id), ["5", "4", "3"]);
+  const oldest = await history(server.url, t, { order: "desc", before: "3", limit: "3" });
+  assert.deepEqual([oldest.body.events.map((e) => e.id), oldest.body.hasMore], [["2", "1"], false]);
+  const typed = await history(server.url, t, { order: "desc", type: "task.progress", limit: "2" });
+  assert.deepEqual(typed.body.events.map((e) => e.id), ["7", "6"], "with ?type=, the newest of that type");
+  assert.deepEqual((await history(server.url, t, { order: "asc", limit: "2" })).body.events.map((e) => e.id), ["1", "2"]);
+  for (const [params, message] of [
+    [{ order: "desc", after: "2" }, "order=desc pages backward with before, not after"],
+    [{ before: "5" }, "before reads newest first: add order=desc, or page forward with after"],
+    [{ order: "newest" }, "order must be asc (oldest first, the default) or desc (newest first)"],
+    [{ order: "desc", before: "x" }, "before must be an event id (a decimal number)"],
+  ]) {
+    const r = await history(server.url, t, params);
+    assert.deepEqual([r.status, r.body.error.message], [400, message], JSON.stringify(params));
+  }
+});
+
 test("history of one type: ?type= pages through that type only, and refuses a type not in the catalog", async () => {
   const t = await token("typed-history-org");
   const plan = (p) => ({ type: "org.entitlements.changed", data: { plan: p, features: [p], limits: {}, effectiveAt: "2026-11-26T09:00:00Z" } });

@@ -11,7 +11,7 @@ use crate::api_error::ApiError;
 use crate::http;
 use crate::replay;
 use crate::token::Scope;
-use crate::wire::hub_api::HubCall;
+use crate::wire::hub_api::{HistoryFrom, HubCall};
 
 /// `GET /v1/events/latest?type=`: the newest event of a type whose newest the org keeps.
 pub(crate) async fn latest(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
@@ -45,10 +45,24 @@ pub(crate) fn type_param(url: &worker::Url, allowed: TypeParam) -> std::result::
 
 pub(crate) async fn history(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
     let claims = authenticate(req, url, env, TokenIn::HeaderOrQuery, Scope::Subscribe)?;
-    let after = match http::query(url, "after") {
+    let id = |name: &str| match http::query(url, name) {
         Some(raw) => replay::parse_id(&raw)
-            .ok_or_else(|| ApiError::bad_request("after must be an event id (a decimal number)"))?,
-        None => 0,
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request(format!("{name} must be an event id (a decimal number)"))),
+        None => Ok(None),
+    };
+    let from = match http::query(url, "order").as_deref() {
+        None | Some("asc") if http::query(url, "before").is_some() => {
+            return Err(ApiError::bad_request("before reads newest first: add order=desc, or page forward with after"))
+        }
+        None | Some("asc") => HistoryFrom::After(id("after")?.unwrap_or(0)),
+        Some("desc") if http::query(url, "after").is_some() => {
+            return Err(ApiError::bad_request("order=desc pages backward with before, not after"))
+        }
+        Some("desc") => HistoryFrom::Before(id("before")?),
+        Some(_) => {
+            return Err(ApiError::bad_request("order must be asc (oldest first, the default) or desc (newest first)"))
+        }
     };
     let limit = match http::query(url, "limit") {
         Some(raw) => raw
@@ -60,7 +74,7 @@ pub(crate) async fn history(req: &Request, url: &worker::Url, env: &Env) -> std:
     };
     let request_id = http::request_id(url)?;
     let event_type = type_param(url, CATALOG)?.map(str::to_string);
-    call_hub(env, &claims.org, &HubCall::History { sub: claims.sub, after, limit, request_id, event_type }).await
+    call_hub(env, &claims.org, &HubCall::History { sub: claims.sub, from, limit, request_id, event_type }).await
 }
 
 pub(crate) async fn publish(mut req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {

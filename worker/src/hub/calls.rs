@@ -14,14 +14,14 @@ use crate::api_error::{internal, ApiError};
 use crate::client_error::ClientError;
 use crate::clock::{format_ts, now_ms};
 use crate::http;
-use crate::hub::log::pager::{LogPages, Span};
+use crate::hub::log::pager::{LogPages, Order, Span};
 use crate::hub::log::Appended;
 use crate::hub::metrics::{self, name, Gauges, Stored};
 use crate::hub::request_owner;
 use crate::hub::sockets::{self, Targeted};
 use crate::hub::store::versions::ORG_WIDE;
 use crate::replay;
-use crate::wire::hub_api::HubCall;
+use crate::wire::hub_api::{HistoryFrom, HubCall};
 
 /// The bytes of envelopes one history page stops at (it still holds at least one event).
 const HISTORY_PAGE_BYTES: u64 = 2 << 20;
@@ -37,8 +37,8 @@ pub fn handle(hub: &Hub, sockets: &RuntimeSockets, call: HubCall) -> Result<Resp
         HubCall::DeleteVersion { sub, request_id } => {
             admit(hub, Rate::Publish, &sub).and_then(|()| delete_version(hub, request_id))
         }
-        HubCall::History { sub, after, limit, request_id, event_type } => admit(hub, Rate::History, &sub)
-            .and_then(|()| history(hub, sockets, &sub, Page { after, limit, only: event_type.as_deref() }, request_id)),
+        HubCall::History { sub, from, limit, request_id, event_type } => admit(hub, Rate::History, &sub)
+            .and_then(|()| history(hub, sockets, &sub, Page { from, limit, only: event_type.as_deref() }, request_id)),
         HubCall::Latest { sub, event_type } => admit(hub, Rate::History, &sub).and_then(|()| latest(hub, &event_type)),
         HubCall::Metrics => metrics(hub, sockets),
         HubCall::ClientError { org, sub, report } => {
@@ -158,9 +158,9 @@ fn client_error(hub: &Hub, org: &str, sub: &str, report: &ClientError) -> Result
     http::json(202, r#"{"ok":true}"#.to_string()).map_err(internal("answering a client error"))
 }
 
-/// Which page of history: events after `after`, at most `limit`, only of type `only` when given.
+/// Which page of history: from where and which way, at most `limit`, only of type `only` when given.
 struct Page<'a> {
-    after: u64,
+    from: HistoryFrom,
     limit: u64,
     only: Option<&'a str>,
 }
@@ -172,7 +172,7 @@ fn history(
     page: Page<'_>,
     request_id: Option<RequestId>,
 ) -> Result<Response, ApiError> {
-    let Page { after, limit, only } = page;
+    let Page { from, limit, only } = page;
     let now = now_ms();
     hub.log.prune(hub.config.retention, now).map_err(internal("pruning the event log"))?;
     let reader = match &request_id {
@@ -184,10 +184,21 @@ fn history(
         None => None,
     };
     let window = hub.log.window().map_err(internal("reading the log window"))?;
-    let span = Span { after, until: window.latest, reader, only };
-    let rows = hub.log.page(span, limit, HISTORY_PAGE_BYTES).map_err(internal("reading history"))?;
-    let next = rows.last().map_or(after, |r| r.id);
-    let has_more = hub.log.has_after(Span { after: next, ..span }).map_err(internal("reading history"))?;
+    let (span, order) = match from {
+        HistoryFrom::After(after) => (Span { after, until: window.latest, reader, only }, Order::OldestFirst),
+        HistoryFrom::Before(before) => {
+            let until = before.map_or(window.latest, |b| b.saturating_sub(1).min(window.latest));
+            (Span { after: 0, until, reader, only }, Order::NewestFirst)
+        }
+    };
+    let rows = hub.log.page(span, order, limit, HISTORY_PAGE_BYTES).map_err(internal("reading history"))?;
+    // More beyond the last event of the page, in the direction read: newer, or older.
+    let rest = match (order, rows.last()) {
+        (Order::OldestFirst, last) => Span { after: last.map_or(span.after, |r| r.id), ..span },
+        (Order::NewestFirst, Some(last)) => Span { until: last.id.saturating_sub(1), ..span },
+        (Order::NewestFirst, None) => Span { until: 0, ..span },
+    };
+    let has_more = hub.log.has_after(rest).map_err(internal("reading history"))?;
 
     let mut events = Vec::with_capacity(rows.len());
     for row in rows {
@@ -200,7 +211,11 @@ fn history(
         earliest_id: window_ids.earliest_id,
         latest_id: window_ids.latest_id,
         has_more,
-        gap: replay::history_gap(after, window),
+        // Reading backward never skips: older events that retention dropped are simply not there.
+        gap: match from {
+            HistoryFrom::After(after) => replay::history_gap(after, window),
+            HistoryFrom::Before(_) => false,
+        },
     };
     let body = serde_json::to_string(&page).map_err(internal("encoding a history page"))?;
     http::json(200, body).map_err(internal("answering history"))

@@ -40,7 +40,7 @@ pub enum HubCall {
     DeleteVersion { sub: String, request_id: Option<RequestId> },
     /// `GET /v1/events`; `event_type`: only events of this catalog type (`?type=`).
     #[serde(rename_all = "camelCase")]
-    History { sub: String, after: u64, limit: u64, request_id: Option<RequestId>, event_type: Option<String> },
+    History { sub: String, from: HistoryFrom, limit: u64, request_id: Option<RequestId>, event_type: Option<String> },
     /// `GET /v1/events/latest`: the newest event of a kept type.
     #[serde(rename_all = "camelCase")]
     Latest { sub: String, event_type: String },
@@ -59,6 +59,16 @@ impl HubCall {
     pub fn parse(text: &str) -> Result<HubCall, serde_json::Error> {
         serde_json::from_str(text)
     }
+}
+
+/// Where a history page starts, and which way it reads.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum HistoryFrom {
+    /// Oldest first: the events after this id (`after`, default 0).
+    After(u64),
+    /// Newest first (`order=desc`): the events before this id (`before`), or from the newest.
+    Before(Option<u64>),
 }
 
 /// The parameters of a stream, checked by the front worker.
@@ -280,14 +290,14 @@ mod tests {
         assert_eq!(events[0].target.as_ref().unwrap().request_id.as_str(), "tab-1");
         let history = HubCall::History {
             sub: "s".into(),
-            after: 4,
+            from: HistoryFrom::After(4),
             limit: 10,
             request_id: None,
             event_type: Some("org.entitlements.changed".into()),
         }
         .to_json()
         .unwrap();
-        let HubCall::History { after: 4, limit: 10, request_id: None, event_type, .. } =
+        let HubCall::History { from: HistoryFrom::After(4), limit: 10, request_id: None, event_type, .. } =
             HubCall::parse(&history).unwrap()
         else {
             panic!("not the history call")

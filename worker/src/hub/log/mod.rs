@@ -16,7 +16,7 @@ use crate::hub::request_owner::may_see_sql;
 use crate::hub::sockets::Targeted;
 use crate::replay::{Retention, Window};
 use crate::wire::frame::Frame;
-use pager::{LogPages, Span};
+use pager::{LogPages, Order, Span};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -192,18 +192,33 @@ fn span_params(span: Span<'_>) -> worker::Result<Vec<SqlStorageValue>> {
 impl LogPages for ReplayLog {
     /// A page also stops before it passes `max_bytes` of envelopes (it always holds at least one
     /// event): events can be 64 KiB each, and a Durable Object has 128 MB in all.
-    fn page(&self, span: Span<'_>, limit: u64, max_bytes: u64) -> worker::Result<Vec<Stored>> {
+    fn page(&self, span: Span<'_>, order: Order, limit: u64, max_bytes: u64) -> worker::Result<Vec<Stored>> {
         let mut params = span_params(span)?;
         params.extend([int(limit)?, int(max_bytes)?]);
-        let query = concat!(
-            "SELECT id, type, envelope FROM (
-               SELECT id, type, envelope,
-                      SUM(LENGTH(CAST(envelope AS BLOB))) OVER (ORDER BY id) - LENGTH(CAST(envelope AS BLOB)) AS before
-               FROM (SELECT id, type, envelope FROM events WHERE ",
-            span_sql!(),
-            " ORDER BY id LIMIT ?))
-             WHERE before < ? ORDER BY id"
-        );
+        // The same query either way but for the direction: the bytes before each event are
+        // counted from the end the page starts at.
+        macro_rules! page_query {
+            ($dir:literal) => {
+                concat!(
+                    "SELECT id, type, envelope FROM (
+                       SELECT id, type, envelope,
+                              SUM(LENGTH(CAST(envelope AS BLOB))) OVER (ORDER BY id ",
+                    $dir,
+                    ") - LENGTH(CAST(envelope AS BLOB)) AS before
+                       FROM (SELECT id, type, envelope FROM events WHERE ",
+                    span_sql!(),
+                    " ORDER BY id ",
+                    $dir,
+                    " LIMIT ?))
+                     WHERE before < ? ORDER BY id ",
+                    $dir
+                )
+            };
+        }
+        let query = match order {
+            Order::OldestFirst => page_query!("ASC"),
+            Order::NewestFirst => page_query!("DESC"),
+        };
         self.sql.exec(query, params)?.to_array()
     }
 

@@ -29,12 +29,21 @@ pub struct Span<'a> {
     pub only: Option<&'a str>,
 }
 
+/// Which end of a span a page starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// Oldest first: replay, and history read forward (`after`).
+    OldestFirst,
+    /// Newest first: history read backward (`order=desc`, `before`).
+    NewestFirst,
+}
+
 /// Reading the log, as the pager and history need it (the org's SQLite log; a vector in tests).
 pub trait LogPages {
-    /// The events of `span`: at most `limit`, and stopping after the event that reaches
-    /// `max_bytes` of envelopes (so a page holds at least one event, and at most `max_bytes` plus
-    /// one envelope).
-    fn page(&self, span: Span<'_>, limit: u64, max_bytes: u64) -> worker::Result<Vec<Stored>>;
+    /// The events of `span` from the end `order` says: at most `limit`, and stopping after the
+    /// event that reaches `max_bytes` of envelopes (so a page holds at least one event, and at most
+    /// `max_bytes` plus one envelope).
+    fn page(&self, span: Span<'_>, order: Order, limit: u64, max_bytes: u64) -> worker::Result<Vec<Stored>>;
     /// Whether `span` holds an event.
     fn has_after(&self, span: Span<'_>) -> worker::Result<bool>;
 }
@@ -68,7 +77,7 @@ pub fn catch_up(
         Resume::After(after) => after,
     };
     let span = Span { after, until: window.latest, reader, only: None };
-    let rows = log.page(span, PAGE_EVENTS, PAGE_BYTES)?;
+    let rows = log.page(span, Order::OldestFirst, PAGE_EVENTS, PAGE_BYTES)?;
     let frames: Vec<Frame> = rows.iter().map(|r| Frame::event(r.id, &r.type_name, &r.envelope)).collect();
     let Some(last) = rows.last().map(|r| r.id) else {
         return Ok(CatchUp::Live { frames, replayed: 0, reset: false });
@@ -115,7 +124,8 @@ mod tests {
     }
 
     impl LogPages for FakeLog {
-        fn page(&self, span: Span<'_>, limit: u64, max_bytes: u64) -> worker::Result<Vec<Stored>> {
+        fn page(&self, span: Span<'_>, order: Order, limit: u64, max_bytes: u64) -> worker::Result<Vec<Stored>> {
+            assert_eq!(order, Order::OldestFirst, "replay reads oldest first");
             let mut out = Vec::new();
             let mut bytes = 0;
             for (id, _target, size) in self.visible(span).take(limit as usize) {
