@@ -176,5 +176,12 @@ child.stdout.on("data", (chunk) => {
     step(`watch:        curl -N "${url}/v1/stream?token=$(npm run -s token)"`);
   }
 });
-for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => child.kill(sig));
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(sig, () => child.kill(sig));
 child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+// Stopping `npm run dev` with a signal to npm (kill <pid of npm>) ends npm and its shell but not
+// this script, which the system then adopts: notice that, and stop wrangler and its runtime too
+// rather than leave them serving the port.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) child.kill("SIGTERM");
+}, 500).unref();

@@ -99,6 +99,22 @@ test("npm run dev passes flags through to wrangler dev, and npm run token mints 
   assert.ok(!/changed, restarting build/.test(printed), "no rebuild at start");
 });
 
+test("stopping npm run dev (a signal to npm itself) stops wrangler and its runtime too", async () => {
+  let url;
+  for (let attempt = 1; !url; attempt++) {
+    url = await startDev();
+    if (!url && attempt >= 3) assert.fail("npm run dev lost its port three times");
+  }
+  process.kill(child.pid, "SIGTERM"); // npm alone, not its process group
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const answered = await fetch(`${url}/healthz`).then(() => true, () => false);
+    if (!answered) break;
+    assert.ok(Date.now() < deadline, `${url} still served 15 s after npm was stopped`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+});
+
 test("npm run dev on a port in use says so in one line, before building anything", async () => {
   const busy = createServer();
   await new Promise((r) => busy.listen(0, "127.0.0.1", r));
