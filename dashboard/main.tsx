@@ -59,7 +59,7 @@ type GetToken = () => Promise<string> | string;
 /** Where a pasted token is kept: this tab's session storage, never a URL. */
 const TOKEN_KEY = "orgstream-token";
 
-function Feed({ getToken }: { getToken: GetToken }) {
+function Feed({ getToken, org }: { getToken: GetToken; org: string }) {
   const on = useMemo(() => Object.fromEntries(TYPES.map((t) => [t, append])), []);
   const feed = useReliableQuery<OrgEvent[]>({
     queryKey: ["events"],
@@ -98,15 +98,38 @@ function Feed({ getToken }: { getToken: GetToken }) {
             ))}
           </select>
         </label>
-        <ol data-testid="feed">
+        {feed.isSuccess && events.length === 0 ? <EmptyOrg org={org} /> : null}
+        <ul className="feed" data-testid="feed">
           {shown.map((e) => (
             <li key={e.id} data-id={e.id} data-type={e.type}>
-              <span className="muted">#{e.id} {e.type}</span> <Summary event={e} /> <RawJson event={e} />
+              <time className="muted" dateTime={e.ts} title={e.ts}>
+                {new Date(e.ts).toLocaleTimeString()}
+              </time>
+              <span className="id">#{e.id}</span>
+              <span className="type">{e.type}</span>
+              <span className="summary">
+                <Summary event={e} /> <RawJson event={e} />
+              </span>
             </li>
           ))}
-        </ol>
+        </ul>
       </section>
     </>
+  );
+}
+
+/** An org with no events yet: how to publish one. */
+function EmptyOrg({ org }: { org: string }) {
+  const command = `TOKEN=$(npm run -s token -- --org ${org})
+curl -X POST ${location.origin}/v1/events -H "authorization: Bearer $TOKEN" \\
+  -H "content-type: application/json" -d '{"type":"task.progress","data":{"taskId":"t1","progress":0.5}}'`;
+  return (
+    <div className="empty" data-testid="empty-org">
+      <p>
+        No events in org <strong>{org}</strong> yet. Press <em>Publish task.progress</em>, or publish from a terminal:
+      </p>
+      <pre>{command}</pre>
+    </div>
   );
 }
 
@@ -178,14 +201,20 @@ function Dashboard({ getToken, org }: { getToken: GetToken; org: string }) {
             </button>
           </div>
         ) : null}
-        <Feed getToken={getToken} />
-        <BetaPanel />
-        <PublishForm getToken={getToken} />
-        {params.has("crashButton") ? (
-          <button type="button" data-testid="crash" onClick={() => setCrash(true)}>
-            Crash
-          </button>
-        ) : null}
+        <div className="columns">
+          <div className="column">
+            <Feed getToken={getToken} org={org} />
+          </div>
+          <aside className="column">
+            <PublishForm getToken={getToken} />
+            <BetaPanel />
+            {params.has("crashButton") ? (
+              <button type="button" data-testid="crash" onClick={() => setCrash(true)}>
+                Crash
+              </button>
+            ) : null}
+          </aside>
+        </div>
       </main>
     </>
   );

@@ -117,6 +117,23 @@ test("the badge says offline while the browser has no network, and reconnects wh
   await context.close();
 });
 
+test("an org with no events says how to publish one, and the first event replaces the hint", async () => {
+  const page = await browser.newPage();
+  await page.goto(`${server.url}/?org=empty-org`);
+  await page.waitForSelector('[data-testid="empty-org"]', { timeout: 3000 });
+  const hint = await page.textContent('[data-testid="empty-org"]');
+  assert.match(hint, /No events in org empty-org yet/);
+  assert.match(hint, /npm run -s token -- --org empty-org/);
+  assert.ok(hint.includes(`curl -X POST ${server.url}/v1/events`), "the command names this server");
+  await shot(page, "0-empty-org");
+  await page.click('[data-testid="publish"]');
+  await page.waitForSelector('[data-testid="feed"] li[data-id="1"]', { timeout: 3000 });
+  assert.equal(await page.$('[data-testid="empty-org"]'), null);
+  // Each row: when (the envelope's ts, in local time), the id, the type, what it says.
+  assert.match(await page.getAttribute('[data-testid="feed"] li[data-id="1"] time', "datetime"), /^\d{4}-\d\d-\d\dT/);
+  await page.close();
+});
+
 test("the error boundary reports to POST /v1/audit/client-error", async () => {
   const page = await browser.newPage();
   const reports = [];
