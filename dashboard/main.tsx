@@ -59,7 +59,8 @@ type GetToken = () => Promise<string> | string;
 /** Where a pasted token is kept: this tab's session storage, never a URL. */
 const TOKEN_KEY = "orgstream-token";
 
-function Feed({ getToken, org }: { getToken: GetToken; org: string }) {
+function Feed({ org }: { org: string }) {
+  const { token: getToken } = useOrgStream();
   const on = useMemo(() => Object.fromEntries(TYPES.map((t) => [t, append])), []);
   const feed = useReliableQuery<OrgEvent[]>({
     queryKey: ["events"],
@@ -144,7 +145,8 @@ function BetaPanel() {
   );
 }
 
-function PublishForm({ getToken }: { getToken: GetToken }) {
+function PublishForm() {
+  const { token: getToken } = useOrgStream();
   const [n, setN] = useState(1);
   const [result, setResult] = useState("");
   const publish = async () => {
@@ -167,7 +169,7 @@ function PublishForm({ getToken }: { getToken: GetToken }) {
   );
 }
 
-function Dashboard({ getToken, org }: { getToken: GetToken; org: string }) {
+function Dashboard({ org }: { org: string }) {
   const { status, authError, reconnect } = useOrgStream();
   const [crash, setCrash] = useState(false);
   if (crash) throw new Error("test crash requested from the dashboard");
@@ -203,10 +205,10 @@ function Dashboard({ getToken, org }: { getToken: GetToken; org: string }) {
         ) : null}
         <div className="columns">
           <div className="column">
-            <Feed getToken={getToken} org={org} />
+            <Feed org={org} />
           </div>
           <aside className="column">
-            <PublishForm getToken={getToken} />
+            <PublishForm />
             <BetaPanel />
             {params.has("crashButton") ? (
               <button type="button" data-testid="crash" onClick={() => setCrash(true)}>
@@ -249,7 +251,7 @@ function App({ token, org, fresh }: { token: string; org: string; fresh: boolean
     <RootErrorBoundary report={reportError(token)}>
       <QueryClientProvider client={client}>
         <OrgStreamProvider options={options}>
-          <Dashboard getToken={getToken} org={org} />
+          <Dashboard org={org} />
         </OrgStreamProvider>
       </QueryClientProvider>
     </RootErrorBoundary>

@@ -119,8 +119,17 @@ test("the badge says offline while the browser has no network, and reconnects wh
 
 test("an org with no events says how to publish one, and the first event replaces the hint", async () => {
   const page = await browser.newPage();
+  const requests = [];
+  page.on("request", (r) => requests.push(new URL(r.url())));
   await page.goto(`${server.url}/?org=empty-org`);
   await page.waitForSelector('[data-testid="empty-org"]', { timeout: 3000 });
+  await page.waitForSelector('[data-status="connected"]', { timeout: 3000 });
+  await page.waitForTimeout(1000);
+  // On load: one read of the feed (not a second one when the stream connects), and dev tokens
+  // only for the page's start and the stream's first (the stream keeps its token until near exp).
+  const count = (f) => requests.filter(f).length;
+  assert.equal(count((u) => u.pathname === "/v1/events" && u.searchParams.get("limit") === "1000"), 1, "the feed is read once");
+  assert.equal(count((u) => u.pathname === "/v1/dev/token"), 2, "two dev tokens");
   const hint = await page.textContent('[data-testid="empty-org"]');
   assert.match(hint, /No events in org empty-org yet/);
   assert.match(hint, /npm run -s token -- --org empty-org/);

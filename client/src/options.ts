@@ -89,6 +89,17 @@ export interface OrgStream {
   readonly status: ConnectionStatus;
   /** Why the status is `unauthorized`: the server's refusal of the token (else null). */
   readonly authError: AuthError | null;
+  /**
+   * Settles once the stream knows the id it starts from (`lastEventId`, or the org's latest id,
+   * read once), or gave up learning it. A read of the app's own state that starts after this
+   * misses nothing the stream will not deliver (useReliableQuery waits for it).
+   */
+  readonly ready: Promise<void>;
+  /**
+   * The token the stream holds (kept until a minute before its `exp`, as for the stream), for the
+   * app's own requests to the worker: history, publishing. Calls getToken only when it must.
+   */
+  token(): Promise<string>;
   readonly lastEventId: string | null;
   /** Called with the new status on every change; returns an unsubscribe function. */
   subscribe(listener: (status: ConnectionStatus) => void): () => void;

@@ -80,6 +80,8 @@ export interface OrgStreamState {
   status: ConnectionStatus;
   /** Why the status is `unauthorized`: the server's refusal of the token (else null). */
   authError: AuthError | null;
+  /** The stream's kept token, for the app's own requests (`OrgStream.token`). */
+  token: () => Promise<string>;
   lastEvent: OrgEvent | null;
   lastUpdatedAt: number | null;
   reconnect: () => void;
@@ -92,6 +94,7 @@ export function useOrgStream(): OrgStreamState {
   return {
     status: shared.stream.status,
     authError: shared.stream.authError,
+    token: () => shared.stream.token(),
     lastEvent: shared.lastEvent,
     lastUpdatedAt: shared.lastUpdatedAt,
     reconnect: () => shared.stream.reconnect(),
@@ -170,6 +173,10 @@ export function useReliableQuery<TData>(options: ReliableQueryOptions<TData>): R
   // fetch in flight rather than start another when asked to. So each fetch's result gets them
   // applied again before it reaches the cache.
   const inFlight = useRef<Set<OrgEvent[]>>(new Set());
+  const shared = useShared();
+  // Whether a fetch started once the stream knew where it starts (see the first connect, below).
+  const fetchedAfterReady = useRef(false);
+  const connects = useRef(0);
   const rules = useRef(on);
   rules.current = on;
   const fetchData = options.queryFn as QueryFunction<TData, QueryKey> | undefined;
@@ -178,6 +185,10 @@ export function useReliableQuery<TData>(options: ReliableQueryOptions<TData>): R
         const arrived: OrgEvent[] = [];
         inFlight.current.add(arrived);
         try {
+          // Read once the stream knows the id it starts from: every event after that comes
+          // through the stream (and is applied to this result), so nothing falls in between.
+          await shared.stream.ready;
+          fetchedAfterReady.current = true;
           let data = (await fetchData(context)) as TData;
           for (const event of arrived) {
             const rule = ruleFor(rules.current, event);
@@ -213,11 +224,15 @@ export function useReliableQuery<TData>(options: ReliableQueryOptions<TData>): R
     [client, key],
   );
   useOrgEvents(handler);
-  // Whenever the stream (re)connects, fetch again: what happened while it was not connected, or
-  // before it first was, is in the fetch, and everything after comes through the stream.
+  // Whenever the stream reconnects, fetch again: what happened while it was not connected is in
+  // the fetch, and everything after comes through the stream. The first connect needs no fetch
+  // when the data came from a read that started once the stream knew where it starts.
   const connected = status === "connected";
   useEffect(() => {
-    if (connected) void client.invalidateQueries({ queryKey: options.queryKey });
+    if (!connected) return;
+    connects.current += 1;
+    if (connects.current === 1 && fetchedAfterReady.current) return;
+    void client.invalidateQueries({ queryKey: options.queryKey });
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [client, key, connected]);
   const fetchedAt = query.dataUpdatedAt || null;

@@ -62,6 +62,10 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
   let machine: Machine = initialMachine(network.isOnline(), tabs !== null);
   let lastId: bigint = options.lastEventId ? BigInt(options.lastEventId) : 0n;
   let hasLastId = options.lastEventId !== undefined;
+  // Settles once the stream knows the id it starts from (given, or learned), or gave up learning it.
+  let markReady = () => {};
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  if (hasLastId) markReady();
   let source: EventSourceLike | null = null;
   let detach: (() => void) | null = null;
   let retryTimer: unknown = null;
@@ -215,6 +219,7 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
 
   /** What failed in work of this generation: a refused token, or anything else. */
   const failure = (send: (input: Input) => void, e: unknown, otherwise: Input) => {
+    markReady(); // nothing waits on a position this attempt could not learn
     if (e instanceof AuthRefused) {
       authError = e.error;
       send({ type: "refused" });
@@ -241,6 +246,7 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
         // Start live.
       } finally {
         learning = null;
+        markReady();
       }
     })();
     return learning;
@@ -375,6 +381,8 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     get authError() {
       return authError;
     },
+    ready,
+    token: () => tokens.current(),
     get entitlements() {
       askEntitlements();
       return entitlements.value;
@@ -393,6 +401,7 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     },
     close() {
       closed = true;
+      markReady();
       dispatch({ type: "close" });
       shared?.close();
       unsubscribeNetwork();

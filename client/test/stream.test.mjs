@@ -420,3 +420,26 @@ test("getToken is called once per token lifetime, and again a minute before it e
   assert.equal(calls, 2, "a minute before exp, a new one");
   t.stream.close();
 });
+
+test("ready settles once the stream knows where it starts, and token() lends the stream's kept token", async () => {
+  let calls = 0;
+  const jwt = `${btoa(JSON.stringify({ alg: "HS256" }))}.${btoa(JSON.stringify({ org: "o", sub: "s", exp: 3600 }))}.sig`;
+  const t = setup({ getToken: () => (calls += 1, jwt), log: [JSON.parse(envelope(1)), JSON.parse(envelope(2))] });
+  let settled = false;
+  void t.stream.ready.then(() => (settled = true));
+  await flush();
+  assert.equal(settled, true);
+  assert.equal(t.stream.lastEventId, "2", "the org's latest id, learned before ready settled");
+  assert.equal(await t.stream.token(), jwt);
+  assert.equal(calls, 1, "the app's own requests share the stream's token");
+  t.stream.close();
+});
+
+test("ready settles even when no position can be learned (no token at all)", async () => {
+  const t = setup({ getToken: () => Promise.reject(new Error("signed out")) });
+  let settled = false;
+  void t.stream.ready.then(() => (settled = true));
+  await flush();
+  assert.equal(settled, true, "a query waiting on it is not stuck");
+  t.stream.close();
+});
