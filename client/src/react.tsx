@@ -149,7 +149,7 @@ export type ReliableQueryOptions<TData> = UseQueryOptions<TData, Error, TData, Q
 export type ReliableQueryResult<TData> = UseQueryResult<TData, Error> & {
   /**
    * True while live updates are not flowing: the stream is not connected (reconnecting, polling,
-   * offline; a stream silent for the heartbeat timeout counts as reconnecting). Independent of
+   * offline, unauthorized; a stream silent for the heartbeat timeout counts as reconnecting). Independent of
    * TanStack Query's own staleness (`staleTime`), which says when to refetch, not whether the
    * data is being kept current.
    */
