@@ -136,6 +136,54 @@ test("history pages with after and limit, and refuses bad parameters", async () 
   assert.equal(ahead.body.gap, true, "an id the server never issued means the client must resync");
 });
 
+test("Idempotency-Key: a repeat gets the same answer and stores nothing; the same key with another body is 409", async () => {
+  const t = await token("once-org", "subscribe publish metrics");
+  const keyed = (key, body, path = "/v1/events", method = "POST") =>
+    fetch(`${server.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${t}`, "content-type": "application/json", "idempotency-key": key },
+      body: JSON.stringify(body),
+    });
+  const batch = { events: [taskProgress("k1"), taskProgress("k2")] };
+  const first = await keyed("key-1", batch);
+  assert.equal(first.status, 202);
+  const ids = (await first.json()).ids;
+  assert.equal(first.headers.get("idempotent-replayed"), null);
+  const again = await keyed("key-1", batch);
+  assert.deepEqual([again.status, (await again.json()).ids, again.headers.get("idempotent-replayed")], [202, ids, "true"], "the same answer");
+  const other = await keyed("key-1", { events: [taskProgress("k3")] });
+  const refusal = await other.json();
+  assert.deepEqual([other.status, refusal.error.code], [409, "idempotency_conflict"]);
+  assert.match(refusal.error.message, /send a new key for a new publish/);
+  assert.deepEqual((await history(server.url, t)).body.events.map((e) => e.id), ids, "stored once, the batch whole");
+
+  // Keys are the subject's: another subject's same key is another key.
+  const otherSub = await token("once-org", "publish", { claims: { sub: "someone-else" } });
+  const theirs = await fetch(`${server.url}/v1/events`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${otherSub}`, "content-type": "application/json", "idempotency-key": "key-1" },
+    body: JSON.stringify(batch),
+  });
+  assert.equal(theirs.status, 202);
+  assert.notDeepEqual((await theirs.json()).ids, ids);
+
+  // PUT /v1/versions takes a key too, and a key used for a publish is another request there.
+  const v1 = await keyed("key-v", { version: "9.9.9" }, "/v1/versions", "PUT");
+  const v2 = await keyed("key-v", { version: "9.9.9" }, "/v1/versions", "PUT");
+  assert.deepEqual([v1.status, v2.status, v2.headers.get("idempotent-replayed")], [200, 200, "true"]);
+  assert.deepEqual((await v2.json()).ids, (await v1.json()).ids);
+  assert.equal((await keyed("key-1", { version: "9.9.9" }, "/v1/versions", "PUT")).status, 409);
+
+  for (const bad of ["", "has space", "x".repeat(256)]) {
+    const r = await keyed(bad, taskProgress("never"));
+    assert.equal(r.status, 400, JSON.stringify(bad));
+    assert.match((await r.json()).error.message, /Idempotency-Key must be 1 to 255 visible ASCII characters/);
+  }
+  const metrics = await (await fetch(`${server.url}/v1/metrics`, { headers: { authorization: `Bearer ${t}` } })).text();
+  assert.match(metrics, /^orgstream_idempotent_replays_total 2$/m);
+  assert.match(metrics, /^orgstream_idempotency_conflicts_total 2$/m);
+});
+
 test("history newest first: order=desc reads the newest N, before= pages back, and the directions do not mix", async () => {
   const t = await token("desc-org");
   await publish(server.url, t, { events: Array.from({ length: 7 }, (_, i) => taskProgress(`d${i + 1}`)) });

@@ -50,6 +50,14 @@ impl ApiError {
     pub fn payload_too_large(limit: usize) -> ApiError {
         ApiError::new(413, "payload_too_large", format!("body is over {limit} bytes; split it into smaller batches"))
     }
+    pub fn idempotency_conflict(key: &str) -> ApiError {
+        let shown: String = key.chars().take(80).collect();
+        ApiError::new(
+            409,
+            "idempotency_conflict",
+            format!("Idempotency-Key {shown:?} was used with another request; send a new key for a new publish (a retry sends the same key with the same body)"),
+        )
+    }
     pub fn unsupported_media_type() -> ApiError {
         ApiError::new(415, "unsupported_media_type", "send the body as JSON with content-type: application/json")
     }

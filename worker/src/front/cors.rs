@@ -8,9 +8,9 @@
 //! says `vary: origin`.
 
 /// Request headers a browser app may send (preflight `access-control-allow-headers`).
-const ALLOW_HEADERS: &str = "authorization, content-type, last-event-id";
+const ALLOW_HEADERS: &str = "authorization, content-type, idempotency-key, last-event-id";
 /// Answer headers a browser app may read besides the simple ones.
-const EXPOSE_HEADERS: &str = "retry-after";
+const EXPOSE_HEADERS: &str = "idempotent-replayed, retry-after";
 /// How long a browser may cache a preflight, in seconds.
 const MAX_AGE_SECONDS: &str = "600";
 

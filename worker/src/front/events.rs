@@ -5,6 +5,7 @@ use worker::{Env, Request, Response};
 
 use super::auth::{authenticate, TokenIn};
 use super::body::read_json_body;
+use super::once_key::once_key;
 use super::publish::{parse_body, parse_version_body};
 use super::routes::call_hub;
 use crate::api_error::ApiError;
@@ -80,8 +81,9 @@ pub(crate) async fn history(req: &Request, url: &worker::Url, env: &Env) -> std:
 pub(crate) async fn publish(mut req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
     let claims = authenticate(&req, url, env, TokenIn::HeaderOnly, Scope::Publish)?;
     let body = read_json_body(&mut req).await?;
+    let once = once_key(&req, "POST /v1/events", &body)?;
     let events = parse_body(&body)?;
-    call_hub(env, &claims.org, &HubCall::Publish { sub: claims.sub, events }).await
+    call_hub(env, &claims.org, &HubCall::Publish { sub: claims.sub, events, once }).await
 }
 
 pub(crate) async fn put_version(
@@ -91,8 +93,9 @@ pub(crate) async fn put_version(
 ) -> std::result::Result<Response, ApiError> {
     let claims = authenticate(&req, url, env, TokenIn::HeaderOnly, Scope::Publish)?;
     let body = read_json_body(&mut req).await?;
+    let once = once_key(&req, "PUT /v1/versions", &body)?;
     let event = parse_version_body(&body)?;
-    call_hub(env, &claims.org, &HubCall::PutVersion { sub: claims.sub, event }).await
+    call_hub(env, &claims.org, &HubCall::PutVersion { sub: claims.sub, event, once }).await
 }
 
 pub(crate) async fn delete_version(

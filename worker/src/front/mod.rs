@@ -2,7 +2,8 @@
 //!
 //! - `route_table`, `routes`: every route in one table, and the door that dispatches by it (CORS:
 //!   `cors`); the handlers: `subscribe` (the stream, tickets: `ticket`), `events` (history, the
-//!   newest kept event, publishing with its checks in `publish`, versions), `dev_token`; who is
+//!   newest kept event, publishing with its checks in `publish` and its `Idempotency-Key` in
+//!   `once_key`, versions), `dev_token`; who is
 //!   asking (`auth`) and what they sent (`body`).
 //! - `stream`: `GET /v1/stream`, the SSE response and the socket to the hub, wired to its pure core
 //!   `relay` (unread bytes, heartbeat, every way a stream ends), the response's pipe (`pipe`) and
@@ -16,6 +17,7 @@ pub(crate) mod dev_token;
 pub(crate) mod events;
 pub(crate) mod hub_socket;
 pub(crate) mod interval;
+pub(crate) mod once_key;
 pub(crate) mod pipe;
 pub(crate) mod publish;
 pub(crate) mod relay;

@@ -7,6 +7,7 @@ use serde_json::value::RawValue;
 use worker::Response;
 
 use super::limits::{admit, Rate};
+use super::once::{once, Answer};
 use super::ownership;
 use super::runtime::RuntimeSockets;
 use super::Hub;
@@ -28,12 +29,10 @@ const HISTORY_PAGE_BYTES: u64 = 2 << 20;
 
 pub fn handle(hub: &Hub, sockets: &RuntimeSockets, call: HubCall) -> Result<Response, ApiError> {
     match call {
-        HubCall::Publish { sub, events } => {
-            admit(hub, Rate::Publish, &sub).and_then(|()| publish(hub, sockets, events))
-        }
-        HubCall::PutVersion { sub, event } => {
-            admit(hub, Rate::Publish, &sub).and_then(|()| put_version(hub, sockets, event))
-        }
+        HubCall::Publish { sub, events, once: key } => admit(hub, Rate::Publish, &sub)
+            .and_then(|()| once(hub, &sub, key.as_ref(), || publish(hub, sockets, events))),
+        HubCall::PutVersion { sub, event, once: key } => admit(hub, Rate::Publish, &sub)
+            .and_then(|()| once(hub, &sub, key.as_ref(), || put_version(hub, sockets, event))),
         HubCall::DeleteVersion { sub, request_id } => {
             admit(hub, Rate::Publish, &sub).and_then(|()| delete_version(hub, request_id))
         }
@@ -100,20 +99,19 @@ fn append_and_send(
     Ok(appended)
 }
 
-fn publish(hub: &Hub, sockets: &RuntimeSockets, events: Vec<PublishedEvent>) -> Result<Response, ApiError> {
+fn publish(hub: &Hub, sockets: &RuntimeSockets, events: Vec<PublishedEvent>) -> Result<Answer, ApiError> {
     #[derive(Serialize)]
     struct Published {
         ids: Vec<String>,
     }
     let appended = append_and_send(hub, sockets, events)?;
     let body = Published { ids: appended.iter().map(|a| a.id.to_string()).collect() };
-    let body = serde_json::to_string(&body).map_err(internal("answering a publish"))?;
-    http::json(202, body).map_err(internal("answering a publish"))
+    Ok(Answer { status: 202, body: serde_json::to_string(&body).map_err(internal("answering a publish"))? })
 }
 
 /// `PUT /v1/versions`: publish a `version.available` event and keep it as the pending version
 /// of its scope (the org, or its target request id), for every later connect.
-fn put_version(hub: &Hub, sockets: &RuntimeSockets, event: PublishedEvent) -> Result<Response, ApiError> {
+fn put_version(hub: &Hub, sockets: &RuntimeSockets, event: PublishedEvent) -> Result<Answer, ApiError> {
     let appended = append_and_send(hub, sockets, vec![event])?;
     let a = appended.first().ok_or("the version was not appended").map_err(internal("publishing a version"))?;
     // The pending version is for whom the event was: its request id and the subject it was
@@ -130,8 +128,7 @@ fn put_version(hub: &Hub, sockets: &RuntimeSockets, event: PublishedEvent) -> Re
             a.id
         ))
     })?;
-    let body = format!(r#"{{"ids":["{}"],"event":{}}}"#, a.id, a.envelope);
-    http::json(200, body).map_err(internal("answering a version"))
+    Ok(Answer { status: 200, body: format!(r#"{{"ids":["{}"],"event":{}}}"#, a.id, a.envelope) })
 }
 
 /// `DELETE /v1/versions[?requestId=]`: clear the pending version of that scope.

@@ -21,6 +21,8 @@ pub mod name {
     pub const REPLAYED: &str = "replayed_events_total";
     pub const RESETS: &str = "stream_resets_total";
     pub const WAKEUPS: &str = "hub_wakeups_total";
+    pub const IDEMPOTENT_REPLAYS: &str = "idempotent_replays_total";
+    pub const IDEMPOTENCY_CONFLICTS: &str = "idempotency_conflicts_total";
     /// One row per bucket (label: its index), not cumulative; rendered cumulative.
     pub const SEND_BUCKET: &str = "send_duration_bucket";
     pub const SEND_COUNT: &str = "send_duration_count";
@@ -183,6 +185,20 @@ pub fn render(stored: &Stored, gauges: Gauges) -> String {
         "Times the org's hub was loaded into memory (first use, after sleeping, after a restart).",
     );
     let _ = writeln!(out, "orgstream_hub_wakeups_total {}", stored.get(name::WAKEUPS, ""));
+    family(
+        &mut out,
+        "orgstream_idempotent_replays_total",
+        "counter",
+        "Keyed publishes answered again from the kept answer (a retry of a publish that had been stored).",
+    );
+    let _ = writeln!(out, "orgstream_idempotent_replays_total {}", stored.get(name::IDEMPOTENT_REPLAYS, ""));
+    family(
+        &mut out,
+        "orgstream_idempotency_conflicts_total",
+        "counter",
+        "Keyed publishes refused with 409: the key had been used with another request.",
+    );
+    let _ = writeln!(out, "orgstream_idempotency_conflicts_total {}", stored.get(name::IDEMPOTENCY_CONFLICTS, ""));
     out
 }
 

@@ -10,7 +10,8 @@
 //! `MAX_CONNECTION_AGE_SECONDS`.
 //!
 //! - `connect`: a stream opens: its socket, then what it missed (a page at a time), then live.
-//! - `calls`: publish, history, versions, client errors, metrics.
+//! - `calls`: publish, history, versions, client errors, metrics; `once`: keyed publishes
+//!   (`Idempotency-Key`) answered once.
 //! - `admission`: may this stream open? Every check in one place, over `limits` (rates, stream
 //!   room) and `ownership` (who owns a request id).
 //! - `sockets` (pure: tags, counting, fan-out) over `runtime` (the runtime's sockets, its errors
@@ -27,6 +28,7 @@ mod limits;
 pub(crate) mod log;
 pub(crate) mod metrics;
 pub(crate) mod observers;
+mod once;
 mod ownership;
 pub(crate) mod rate_limit;
 pub(crate) mod request_owner;
@@ -49,7 +51,9 @@ use crate::hub::log::ReplayLog;
 use crate::hub::metrics::{name, Tally};
 use crate::hub::observers::Observer;
 use crate::hub::sockets::{OpenStreams, Sockets, SubTag};
-use crate::hub::store::{admission::Admission, counters::Counters, reports::Reports, versions::Versions};
+use crate::hub::store::{
+    admission::Admission, counters::Counters, idempotency::Idempotency, reports::Reports, versions::Versions,
+};
 use crate::wire::hub_api::{CloseCode, HubCall, NextPage, PING, PONG};
 use runtime::RuntimeSockets;
 
@@ -61,6 +65,7 @@ pub(crate) struct Hub {
     versions: Rc<Versions>,
     counters: Counters,
     reports: Reports,
+    idempotency: Idempotency,
     tally: Tally,
     observers: Vec<Box<dyn Observer>>,
     /// The org's open streams, counted from the runtime's list on the first connect after waking
@@ -211,7 +216,8 @@ fn open(storage: worker::Storage, env: &Env) -> std::result::Result<Hub, ApiErro
         admission: Admission::open(sql.clone()).map_err(&opening)?,
         versions: versions.clone(),
         counters: Counters::open(sql.clone()).map_err(&opening)?,
-        reports: Reports::open(sql).map_err(&opening)?,
+        reports: Reports::open(sql.clone()).map_err(&opening)?,
+        idempotency: Idempotency::open(sql).map_err(&opening)?,
         tally: Tally::default(),
         // Observers run in this order on every connect.
         observers: vec![Box::new(connect::PendingVersions { versions })],

@@ -31,10 +31,21 @@ pub const PONG: &str = "pong";
 #[serde(rename_all = "camelCase")]
 pub enum HubCall {
     /// `POST /v1/events`: append and fan out (already validated). `sub`: the token's subject
-    /// (every call carries it where a per-subject limit applies).
-    Publish { sub: String, events: Vec<PublishedEvent> },
+    /// (every call carries it where a per-subject limit applies). `once`: the request's
+    /// `Idempotency-Key`, if it has one.
+    Publish {
+        sub: String,
+        events: Vec<PublishedEvent>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        once: Option<OnceKey>,
+    },
     /// `PUT /v1/versions`: publish and keep as the pending version of its scope.
-    PutVersion { sub: String, event: PublishedEvent },
+    PutVersion {
+        sub: String,
+        event: PublishedEvent,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        once: Option<OnceKey>,
+    },
     /// `DELETE /v1/versions`: clear the pending version of the org, or of a request id.
     #[serde(rename_all = "camelCase")]
     DeleteVersion { sub: String, request_id: Option<RequestId> },
@@ -59,6 +70,14 @@ impl HubCall {
     pub fn parse(text: &str) -> Result<HubCall, serde_json::Error> {
         serde_json::from_str(text)
     }
+}
+
+/// A publish's `Idempotency-Key`, and the digest of the request it came with (its route and
+/// body), so that a repeat of the same request is told from another request under the same key.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct OnceKey {
+    pub key: String,
+    pub request: String,
 }
 
 /// Where a history page starts, and which way it reads.
@@ -284,7 +303,7 @@ mod tests {
             data: RawValue::from_string(r#"{"taskId":"a","progress":0.50}"#.into()).unwrap(),
             target: Some(Target { request_id: RequestId::parse("tab-1").unwrap(), sub: None }),
         };
-        let json = HubCall::Publish { sub: "s".into(), events: vec![event] }.to_json().unwrap();
+        let json = HubCall::Publish { sub: "s".into(), events: vec![event], once: None }.to_json().unwrap();
         let HubCall::Publish { events, .. } = HubCall::parse(&json).unwrap() else { panic!("not a publish") };
         assert_eq!(events[0].data.get(), r#"{"taskId":"a","progress":0.50}"#);
         assert_eq!(events[0].target.as_ref().unwrap().request_id.as_str(), "tab-1");

@@ -1,9 +1,11 @@
 //! The hub's small stores, one per concern, in the org's SQLite beside the event log (`hub::log`):
 //! what decides whether a request may go on (`admission`), pending versions (`versions`),
-//! counters (`counters`) and client error reports (`reports`). Each creates its own tables.
+//! counters (`counters`), client error reports (`reports`) and the answers to keyed publishes
+//! (`idempotency`). Each creates its own tables.
 
 pub(crate) mod admission;
 pub(crate) mod counters;
+pub(crate) mod idempotency;
 pub(crate) mod reports;
 pub(crate) mod versions;
 

@@ -1,0 +1,88 @@
+//! Idempotent publishing (`Idempotency-Key`, contract 4.2): the answer to each keyed publish of a
+//! subject, kept so that a retry of the same request gets the same answer and stores nothing,
+//! while the same key with another request is refused. Kept for `HISTORY_MAX_AGE_SECONDS` (the
+//! events' own retention), and at most `MAX_IDEMPOTENCY_KEYS` per org (the oldest go first).
+
+use serde::Deserialize;
+use worker::SqlStorage;
+
+use super::{int, with_schema};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS idempotency (
+  sub TEXT NOT NULL,
+  key TEXT NOT NULL,
+  request TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  answer TEXT NOT NULL,
+  ts_ms INTEGER NOT NULL,
+  PRIMARY KEY (sub, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_ts ON idempotency (ts_ms);
+";
+
+/// Keys one org keeps at most; past it, the oldest are forgotten first.
+pub const MAX_IDEMPOTENCY_KEYS: u64 = 100_000;
+
+/// What a key was used for before.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// Never (or forgotten): go on, then keep the answer.
+    New,
+    /// For this same request: answer again what was answered then.
+    Same { status: u16, answer: String },
+    /// For another request.
+    Different,
+}
+
+pub struct Idempotency {
+    sql: SqlStorage,
+}
+
+impl Idempotency {
+    pub fn open(sql: SqlStorage) -> worker::Result<Idempotency> {
+        Ok(Idempotency { sql: with_schema(sql, SCHEMA)? })
+    }
+
+    /// What `sub`'s `key` was used for, given the digest of this request (`request`).
+    pub fn seen(&self, sub: &str, key: &str, request: &str) -> worker::Result<Seen> {
+        #[derive(Deserialize)]
+        struct Row {
+            request: String,
+            status: u16,
+            answer: String,
+        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec(
+                "SELECT request, status, answer FROM idempotency WHERE sub = ? AND key = ?",
+                vec![sub.into(), key.into()],
+            )?
+            .to_array()?;
+        Ok(match rows.into_iter().next() {
+            None => Seen::New,
+            Some(row) if row.request == request => Seen::Same { status: row.status, answer: row.answer },
+            Some(_) => Seen::Different,
+        })
+    }
+
+    /// Keeps the answer to `sub`'s keyed request.
+    pub fn keep(&self, sub: &str, key: &str, request: &str, status: u16, answer: &str, now: u64) -> worker::Result<()> {
+        self.sql.exec(
+            "INSERT OR REPLACE INTO idempotency (sub, key, request, status, answer, ts_ms) VALUES (?, ?, ?, ?, ?, ?)",
+            vec![sub.into(), key.into(), request.into(), int(u64::from(status))?, answer.into(), int(now)?],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets keys older than `max_age_ms`, and the oldest beyond `MAX_IDEMPOTENCY_KEYS`.
+    pub fn prune(&self, max_age_ms: u64, now: u64) -> worker::Result<()> {
+        self.sql.exec("DELETE FROM idempotency WHERE ts_ms < ?", vec![int(now.saturating_sub(max_age_ms))?])?;
+        self.sql.exec(
+            "DELETE FROM idempotency WHERE rowid IN
+             (SELECT rowid FROM idempotency ORDER BY ts_ms DESC, rowid DESC LIMIT -1 OFFSET ?)",
+            vec![int(MAX_IDEMPOTENCY_KEYS)?],
+        )?;
+        Ok(())
+    }
+}
