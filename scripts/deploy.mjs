@@ -18,6 +18,9 @@ import { realpathSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { root, step } from "./lib/toolchain.mjs";
+
+/** The worker's secrets: never plain vars (docs/security.md). */
+const SECRETS = ["TOKEN_SECRET", "TOKEN_SECRET_PREVIOUS"];
 import { wranglerVars } from "./lib/cli.mjs";
 
 /** Why a config cannot be checked: the message names the file, the reason and what to do. */
@@ -112,10 +115,12 @@ async function main() {
   // Relative to the root, where wrangler runs below.
   const config = given === undefined ? undefined : resolve(root, given);
   // `--var TOKEN_SECRET:...` on the command line would deploy it as a plain var just the same.
-  if (wranglerVars(passed).some(([name]) => name === "TOKEN_SECRET")) {
+  const onCommandLine = wranglerVars(passed).find(([name]) => SECRETS.includes(name));
+  if (onCommandLine) {
+    const [name] = onCommandLine;
     console.error(
-      "deploy: --var TOKEN_SECRET:... would deploy it as a plain var: vars are stored and shown in plain text.\n" +
-        "Set it as a secret instead: npx wrangler secret put TOKEN_SECRET",
+      `deploy: --var ${name}:... would deploy it as a plain var: vars are stored and shown in plain text.\n` +
+        `Set it as a secret instead: npx wrangler secret put ${name}`,
     );
     process.exit(2);
   }
@@ -129,16 +134,17 @@ async function main() {
     process.exit(2);
   }
   const { rawConfig, path, redirected } = checked;
-  const found = varTablesSetting(rawConfig, "TOKEN_SECRET");
-  if (found.length) {
-    const put = (f) => `npx wrangler secret put TOKEN_SECRET${f.env === undefined ? "" : ` --env ${/^[\w-]+$/.test(f.env) ? f.env : JSON.stringify(f.env)}`}`;
+  for (const name of SECRETS) {
+    const found = varTablesSetting(rawConfig, name);
+    if (!found.length) continue;
+    const put = (f) => `npx wrangler secret put ${name}${f.env === undefined ? "" : ` --env ${/^[\w-]+$/.test(f.env) ? f.env : JSON.stringify(f.env)}`}`;
     console.error(
-      `deploy: TOKEN_SECRET is set in the [vars] of ${path} (${found.map((f) => f.table).join(", ")}): vars are stored and shown in plain text.\n` +
+      `deploy: ${name} is set in the [vars] of ${path} (${found.map((f) => f.table).join(", ")}): vars are stored and shown in plain text.\n` +
         `Remove it there and set it as a secret: ${found.map(put).join(" and ")}`,
     );
     process.exit(2);
   }
-  step(`config checked: ${path}${redirected ? ", where .wrangler/deploy/config.json sends wrangler," : ""} (TOKEN_SECRET is not a plain var)`);
+  step(`config checked: ${path}${redirected ? ", where .wrangler/deploy/config.json sends wrangler," : ""} (${SECRETS.join(", ")}: not plain vars)`);
   if (checkOnly) process.exit(0);
 
   const run = (cmd, cmdArgs) => {

@@ -2,7 +2,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { startWorker } from "./support/worker.mjs";
+import { startWorker, TEST_SECRET } from "./support/worker.mjs";
 import { readMetrics } from "./support/metrics.mjs";
 import { waitFor } from "./support/wait.mjs";
 import { token, publish, taskProgress, openStream } from "./support/client.mjs";
@@ -158,4 +158,47 @@ test("with TOKEN_AUDIENCE set, a token must name it in aud", async () => {
     await strict.stop();
   }
   assert.equal((await fetch(`${server.url}/v1/events`, { headers: { authorization: `Bearer ${await token("acme", "subscribe")}` } })).status, 200, "unset: aud is not needed");
+});
+
+test("rotating the token secret: tokens of both secrets work while TOKEN_SECRET_PREVIOUS is set, a kid picks its secret, and the previous stops when it is unset", async () => {
+  const NEW = "orgstream-rotated-secret-9876543210fedcba9876543210";
+  const OLD = TEST_SECRET; // what the tokens of the other tests are signed with
+  const rotating = { TOKEN_SECRET: NEW, TOKEN_SECRET_ID: "k2", TOKEN_SECRET_PREVIOUS: OLD, TOKEN_SECRET_PREVIOUS_ID: "k1" };
+  let rotated = await startWorker({ vars: rotating });
+  try {
+    const status = async (tok) => (await fetch(`${rotated.url}/v1/events`, { headers: { authorization: `Bearer ${tok}` } })).status;
+    const oldToken = await token("rotate-org", "subscribe");
+    const newToken = await token("rotate-org", "subscribe", { secret: NEW });
+    assert.deepEqual([await status(oldToken), await status(newToken)], [200, 200], "both secrets, no kid");
+    assert.equal(await status(await token("rotate-org", "subscribe", { header: { kid: "k1" } })), 200, "kid k1: the previous secret");
+    assert.equal(await status(await token("rotate-org", "subscribe", { secret: NEW, header: { kid: "k2" } })), 200);
+    assert.equal(await status(await token("rotate-org", "subscribe", { header: { kid: "k2" } })), 401, "kid k2 is checked with the new secret only");
+    const unknown = await expectError(
+      await fetch(`${rotated.url}/v1/events`, { headers: { authorization: `Bearer ${await token("rotate-org", "subscribe", { header: { kid: "k9" } })}` } }),
+      401,
+      "unauthorized",
+    );
+    assert.match(unknown.error.message, /kid "k9" names no secret of this server/);
+    // A stream opened with a token of the previous secret, through a ticket (signed with the new one).
+    const ticket = await fetch(`${rotated.url}/v1/stream/ticket`, { method: "POST", headers: { authorization: `Bearer ${oldToken}` } });
+    assert.equal(ticket.status, 200);
+    const s = await openStream(rotated.url, "", { query: { ticket: (await ticket.json()).ticket } });
+    assert.equal(s.status, 200);
+    s.close();
+
+    // The rotation ends: the previous secret is removed.
+    rotated = await rotated.restart({ TOKEN_SECRET: NEW, TOKEN_SECRET_ID: "k2" });
+    assert.deepEqual([await status(oldToken), await status(newToken)], [401, 200], "the previous secret's tokens stop");
+  } finally {
+    await rotated.stop();
+  }
+  // A short previous secret is a misconfiguration, named in the log as TOKEN_SECRET's is.
+  const short = await startWorker({ vars: { TOKEN_SECRET_PREVIOUS: "short" } });
+  try {
+    assert.equal((await fetch(`${short.url}/healthz`)).status, 503);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.match(readFileSync(short.logPath, "utf8"), /TOKEN_SECRET_PREVIOUS must be at least 32 bytes/);
+  } finally {
+    await short.stop();
+  }
 });

@@ -157,3 +157,13 @@ test("TOKEN_SECRET given with --var on the command line is refused too", () => {
     assert.match(r.stderr, /npx wrangler secret put TOKEN_SECRET/);
   }
 });
+
+test("TOKEN_SECRET_PREVIOUS (a rotation's old secret) is a secret too: refused in [vars] and on the command line", async () => {
+  const r = await check(`name = "x"\n[vars]\nTOKEN_SECRET_PREVIOUS = "${SECRET}"\n`);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, /TOKEN_SECRET_PREVIOUS is set in the \[vars\]/);
+  assert.match(r.err, /npx wrangler secret put TOKEN_SECRET_PREVIOUS/);
+  const flag = spawnSync("node", [join(root, "scripts", "deploy.mjs"), "--check", "--var", `TOKEN_SECRET_PREVIOUS:${SECRET}`], { encoding: "utf8" });
+  assert.equal(flag.status, 2);
+  assert.match(flag.stderr, /--var TOKEN_SECRET_PREVIOUS:\.\.\. would deploy it as a plain var/);
+});

@@ -82,6 +82,8 @@ pub enum TokenError {
     Malformed(&'static str),
     Algorithm,
     Signature,
+    /// The token's `kid` header names no secret of this server.
+    UnknownKey(String),
     Expired,
     NotYetValid,
     Claim(&'static str),
@@ -93,6 +95,10 @@ impl std::fmt::Display for TokenError {
             TokenError::Malformed(why) => write!(f, "token is malformed: {why}"),
             TokenError::Algorithm => f.write_str("token must be signed with HS256"),
             TokenError::Signature => f.write_str("token signature is invalid"),
+            TokenError::UnknownKey(kid) => write!(
+                f,
+                "token's kid {kid:?} names no secret of this server (TOKEN_SECRET_ID, TOKEN_SECRET_PREVIOUS_ID)"
+            ),
             TokenError::Expired => f.write_str("token expired; get a new one"),
             TokenError::NotYetValid => f.write_str("token is not valid yet (nbf is in the future)"),
             TokenError::Claim(why) => write!(f, "token claim invalid: {why}"),
@@ -105,6 +111,29 @@ struct Header {
     alg: String,
     #[serde(default)]
     typ: Option<String>,
+    #[serde(default)]
+    kid: Option<String>,
+}
+
+/// A secret tokens may be signed with, and the id a token's `kid` header names it by, if it has one.
+#[derive(Clone, Copy, Debug)]
+pub struct Secret<'a> {
+    pub key: &'a [u8],
+    pub id: Option<&'a str>,
+}
+
+/// The secrets this server verifies tokens with: the current one, and during a rotation the
+/// previous one. A token with a `kid` is checked with the secret of that id only; one without is
+/// checked with the current secret, then the previous one.
+#[derive(Clone, Copy, Debug)]
+pub struct Secrets<'a> {
+    pub current: Secret<'a>,
+    pub previous: Option<Secret<'a>>,
+}
+
+/// Verifies `token` against the one `secret` at time `now` (seconds since the epoch).
+pub fn verify(token: &str, secret: &[u8], now: i64) -> Result<Claims, TokenError> {
+    verify_with(token, Secrets { current: Secret { key: secret, id: None }, previous: None }, now)
 }
 
 #[derive(Deserialize)]
@@ -119,8 +148,8 @@ struct RawClaims {
     // `iat` is allowed and not checked: a token's life is bounded by `exp`.
 }
 
-/// Verifies `token` against `secret` at time `now` (seconds since the epoch).
-pub fn verify(token: &str, secret: &[u8], now: i64) -> Result<Claims, TokenError> {
+/// Verifies `token` against `secrets` at time `now` (seconds since the epoch).
+pub fn verify_with(token: &str, secrets: Secrets<'_>, now: i64) -> Result<Claims, TokenError> {
     let mut parts = token.split('.');
     let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -138,12 +167,25 @@ pub fn verify(token: &str, secret: &[u8], now: i64) -> Result<Claims, TokenError
 
     let signature =
         URL_SAFE_NO_PAD.decode(signature_b64).map_err(|_| TokenError::Malformed("signature is not base64url"))?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| TokenError::Signature)?;
-    mac.update(header_b64.as_bytes());
-    mac.update(b".");
-    mac.update(payload_b64.as_bytes());
-    // `verify_slice` compares in constant time.
-    mac.verify_slice(&signature).map_err(|_| TokenError::Signature)?;
+    let candidates = [Some(secrets.current), secrets.previous];
+    let keys: Vec<&[u8]> = match &header.kid {
+        Some(kid) => {
+            let named = candidates.iter().flatten().find(|s| s.id == Some(kid.as_str()));
+            vec![named.ok_or_else(|| TokenError::UnknownKey(kid.chars().take(64).collect()))?.key]
+        }
+        None => candidates.iter().flatten().map(|s| s.key).collect(),
+    };
+    let signed_by = |key: &[u8]| {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else { return false };
+        mac.update(header_b64.as_bytes());
+        mac.update(b".");
+        mac.update(payload_b64.as_bytes());
+        // `verify_slice` compares in constant time.
+        mac.verify_slice(&signature).is_ok()
+    };
+    if !keys.into_iter().any(signed_by) {
+        return Err(TokenError::Signature);
+    }
 
     let raw: RawClaims = decode_json(payload_b64, "payload")?;
     let org = raw.org.ok_or(TokenError::Claim("org is missing"))?;
@@ -240,6 +282,47 @@ mod tests {
         let mut mac = Hmac::<Sha256>::new_from_slice(SECRET).unwrap();
         mac.update(format!("{h}.{p}").as_bytes());
         format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+
+    /// A token of `claims` signed with `key`, with `kid` in its header when given.
+    fn signed(key: &[u8], kid: Option<&str>, claims: &serde_json::Value) -> String {
+        let header = match kid {
+            Some(kid) => json!({"alg": "HS256", "typ": "JWT", "kid": kid}),
+            None => json!({"alg": "HS256", "typ": "JWT"}),
+        };
+        let h = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap());
+        let p = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap());
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+        mac.update(format!("{h}.{p}").as_bytes());
+        format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+
+    #[test]
+    fn during_a_rotation_tokens_of_either_secret_verify_and_a_kid_picks_its_own() {
+        let (new, old, other) = (&b"new-secret"[..], &b"old-secret"[..], &b"some-other-secret"[..]);
+        let both = Secrets {
+            current: Secret { key: new, id: Some("k2") },
+            previous: Some(Secret { key: old, id: Some("k1") }),
+        };
+        for key in [new, old] {
+            assert!(verify_with(&signed(key, None, &good()), both, NOW).is_ok(), "without kid: either secret");
+        }
+        assert_eq!(verify_with(&signed(other, None, &good()), both, NOW), Err(TokenError::Signature));
+        assert!(verify_with(&signed(old, Some("k1"), &good()), both, NOW).is_ok());
+        assert!(verify_with(&signed(new, Some("k2"), &good()), both, NOW).is_ok());
+        assert_eq!(
+            verify_with(&signed(new, Some("k1"), &good()), both, NOW),
+            Err(TokenError::Signature),
+            "a kid is checked with its own secret only"
+        );
+        assert_eq!(verify_with(&signed(new, Some("k9"), &good()), both, NOW), Err(TokenError::UnknownKey("k9".into())));
+        // Once the previous secret is removed, its tokens stop verifying.
+        let after = Secrets { current: Secret { key: new, id: Some("k2") }, previous: None };
+        assert_eq!(verify_with(&signed(old, None, &good()), after, NOW), Err(TokenError::Signature));
+        assert_eq!(
+            verify_with(&signed(old, Some("k1"), &good()), after, NOW),
+            Err(TokenError::UnknownKey("k1".into()))
+        );
     }
 
     #[test]

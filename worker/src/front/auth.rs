@@ -7,7 +7,7 @@ use worker::{Env, Request};
 use crate::api_error::ApiError;
 use crate::clock::now_ms;
 use crate::http;
-use crate::token::{verify, Claims, Scope, TokenError};
+use crate::token::{verify_with, Claims, Scope, Secret, Secrets, TokenError};
 
 /// HMAC secrets shorter than this are refused: they can be guessed.
 const MIN_SECRET_BYTES: usize = 32;
@@ -51,8 +51,8 @@ pub(crate) fn authenticate(
             return Err(ApiError::unauthorized("missing token: add ?token=<token> or send Authorization: Bearer <token>"))
         }
     };
-    let secret = token_secret(env)?;
-    let claims = verify(&token, secret.as_bytes(), (now_ms() / 1000) as i64)
+    let secrets = TokenSecrets::of(env)?;
+    let claims = verify_with(&token, secrets.secrets(), (now_ms() / 1000) as i64)
         .map_err(|e| ApiError::unauthorized(token_refusal(&e)))?;
     // `TOKEN_AUDIENCE`, when set: tokens minted for another service with the same secret are refused.
     if let Some(audience) = env.var("TOKEN_AUDIENCE").ok().map(|v| v.to_string()).filter(|a| !a.is_empty()) {
@@ -85,24 +85,56 @@ pub(crate) fn token_refusal(e: &TokenError) -> String {
     }
 }
 
-/// The token secret. When it is missing or too short, the operator's log says which and how to fix
-/// it; the caller, who may not be authenticated yet, learns only that the server is misconfigured.
-pub(crate) fn token_secret(env: &Env) -> std::result::Result<String, ApiError> {
-    let refuse = |why: String| {
-        worker::console_error!("{why}");
-        ApiError::misconfigured("the server is misconfigured; its log says what to fix")
+/// What the operator is told (in the log) about an unusable secret; the caller, who may not be
+/// authenticated yet, learns only that the server is misconfigured.
+fn misconfigured(why: String) -> ApiError {
+    worker::console_error!("{why}");
+    ApiError::misconfigured("the server is misconfigured; its log says what to fix")
+}
+
+/// A secret from `wrangler secret put` (or a var, locally), checked for length.
+fn read_secret(env: &Env, name: &str) -> std::result::Result<Option<String>, ApiError> {
+    let Some(secret) = env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()
+    else {
+        return Ok(None);
     };
-    let secret = env
-        .secret("TOKEN_SECRET")
-        .map(|s| s.to_string())
-        .or_else(|_| env.var("TOKEN_SECRET").map(|v| v.to_string()))
-        .map_err(|_| {
-            refuse("TOKEN_SECRET is not set: run `wrangler secret put TOKEN_SECRET` (deployed) or `npm run setup` (local, writes .dev.vars)".into())
-        })?;
     if secret.len() < MIN_SECRET_BYTES {
-        return Err(refuse(format!(
-            "TOKEN_SECRET must be at least {MIN_SECRET_BYTES} bytes; set a longer one with `wrangler secret put TOKEN_SECRET`"
+        return Err(misconfigured(format!(
+            "{name} must be at least {MIN_SECRET_BYTES} bytes; set a longer one with `wrangler secret put {name}`"
         )));
     }
-    Ok(secret)
+    Ok(Some(secret))
+}
+
+/// The token secret, which signs what this server issues (tickets, dev tokens). When it is missing
+/// or too short, the operator's log says which and how to fix it.
+pub(crate) fn token_secret(env: &Env) -> std::result::Result<String, ApiError> {
+    read_secret(env, "TOKEN_SECRET")?.ok_or_else(|| {
+        misconfigured("TOKEN_SECRET is not set: run `wrangler secret put TOKEN_SECRET` (deployed) or `npm run setup` (local, writes .dev.vars)".into())
+    })
+}
+
+/// The secrets tokens are verified with: `TOKEN_SECRET`, and during a rotation
+/// `TOKEN_SECRET_PREVIOUS`, each with the id a token's `kid` may name it by (`TOKEN_SECRET_ID`,
+/// `TOKEN_SECRET_PREVIOUS_ID`; docs/security.md, "Rotating the token secret").
+pub(crate) struct TokenSecrets {
+    current: String,
+    current_id: Option<String>,
+    previous: Option<(String, Option<String>)>,
+}
+
+impl TokenSecrets {
+    pub(crate) fn of(env: &Env) -> std::result::Result<TokenSecrets, ApiError> {
+        let id = |name: &str| env.var(name).ok().map(|v| v.to_string()).filter(|v| !v.is_empty());
+        let previous =
+            read_secret(env, "TOKEN_SECRET_PREVIOUS")?.map(|secret| (secret, id("TOKEN_SECRET_PREVIOUS_ID")));
+        Ok(TokenSecrets { current: token_secret(env)?, current_id: id("TOKEN_SECRET_ID"), previous })
+    }
+
+    pub(crate) fn secrets(&self) -> Secrets<'_> {
+        Secrets {
+            current: Secret { key: self.current.as_bytes(), id: self.current_id.as_deref() },
+            previous: self.previous.as_ref().map(|(key, id)| Secret { key: key.as_bytes(), id: id.as_deref() }),
+        }
+    }
 }

@@ -4,7 +4,7 @@
 
 use worker::{Env, Method, Request, Response, Result};
 
-use super::auth::{authenticate, token_secret, TokenIn};
+use super::auth::{authenticate, TokenIn, TokenSecrets};
 use super::body::read_json_body;
 use super::route_table::{self, Dispatch, Endpoint};
 use super::{events, subscribe};
@@ -68,7 +68,7 @@ async fn route(req: Request, url: &worker::Url, env: &Env) -> std::result::Resul
 /// `GET /healthz`: ok when the settings every route needs are usable; otherwise 503, and the log
 /// names what to fix (a caller is not told which secret is missing).
 fn healthz(env: &Env) -> std::result::Result<Response, ApiError> {
-    let problems = [config(env).err(), token_secret(env).err()];
+    let problems = [config(env).err(), TokenSecrets::of(env).err()];
     let body = match problems.iter().flatten().next() {
         None => (200, r#"{"ok":true}"#.to_string()),
         Some(first) => {
