@@ -19,10 +19,12 @@ const freePort = () =>
   });
 
 let child;
+/** Every `npm run dev` started here: its process group is stopped after the file's tests. */
+const started = [];
 after(() => {
-  if (child && child.exitCode === null) {
+  for (const c of started) {
     try {
-      process.kill(-child.pid, "SIGTERM");
+      process.kill(-c.pid, "SIGTERM");
     } catch {}
   }
 });
@@ -42,6 +44,7 @@ async function startDev() {
       "--var", "HEARTBEAT_INTERVAL_MS:250", "--show-interactive-dev-session=false"],
     { cwd: root, stdio: ["ignore", log, log], detached: true, env: { ...process.env, CI: "true" } },
   );
+  started.push(child);
   closeSync(log);
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 90_000;
