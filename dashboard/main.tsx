@@ -286,6 +286,15 @@ function AskForToken() {
 
 const root = createRoot(document.getElementById("root")!);
 const dev = await devToken().catch(() => null);
+// A token handed over in the address once (`/?token=...`, e.g. from a link your backend makes) is
+// moved to session storage and taken out of the address at once, so it stays out of history and
+// of every later request's URL.
+const handed = params.get("token");
+if (handed) {
+  sessionStorage.setItem(TOKEN_KEY, handed);
+  params.delete("token");
+  history.replaceState(null, "", `${location.pathname}${params.size ? `?${params}` : ""}${location.hash}`);
+}
 const pasted = sessionStorage.getItem(TOKEN_KEY);
 if (dev) root.render(<StrictMode><App token={dev.token} org={dev.org} fresh /></StrictMode>);
 else if (pasted) root.render(<StrictMode><App token={pasted} org="(from token)" fresh={false} /></StrictMode>);

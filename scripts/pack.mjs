@@ -2,7 +2,7 @@
 // app (npm install <both tarballs>): @orgstream/schema (schema-wasm/pkg) and @orgstream/client
 // (client/package.json, client/dist). Builds both first (cached when nothing changed).
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fail, root, run, step } from "./lib/toolchain.mjs";
 import { parseFlags } from "./lib/cli.mjs";
@@ -26,6 +26,8 @@ rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 const tarballs = [];
 for (const dir of [schemaDir, clientDir]) {
+  // The repository's LICENSE goes into each tarball (npm packs a package's LICENSE always).
+  copyFileSync(join(root, "LICENSE"), join(dir, "LICENSE"));
   step(`packing ${relative(root, dir)} (npm pack)`);
   const [info] = JSON.parse(execFileSync("npm", ["pack", "--json", "--pack-destination", out], { cwd: dir, encoding: "utf8" }));
   tarballs.push(join(out, info.filename));

@@ -55,3 +55,19 @@ test("a refused token shows unauthorized with the server's reason, never polling
   console.log(`unauthorized shown ${shownAfter} ms after load; statuses: ${(await page.evaluate(() => window.statuses)).join(" -> ")}`);
   await page.close();
 });
+
+test("a deployed dashboard takes a token from the address once, keeps it out of every URL after, and connects", async () => {
+  const page = await env.browser.newPage();
+  const urls = [];
+  page.on("request", (r) => urls.push(r.url()));
+  const good = await token("auth-org", "subscribe publish");
+  await page.goto(`${env.server.url}/?token=${good}&org=auth-org`);
+  await page.waitForSelector('[data-status="connected"]', { timeout: 5000 });
+  assert.equal(new URL(page.url()).search, "?org=auth-org", "the token is taken out of the address");
+  assert.equal(await page.evaluate(() => sessionStorage.getItem("orgstream-token")), good);
+  await page.click('[data-testid="publish"]');
+  await page.waitForFunction(() => document.querySelector('[data-testid="publish-result"]')?.textContent?.startsWith("published"));
+  const withToken = urls.slice(1).filter((u) => u.includes(good) || new URL(u).searchParams.has("token"));
+  assert.deepEqual(withToken, [], "no request after the first carries the token in its URL");
+  await page.close();
+});

@@ -115,3 +115,26 @@ test("nothing a caller sends can forge a log line", async () => {
   assert.match(log, /client error from mallory\\u\{a\}FORGED admin logged in in org audit-org-2: /);
   assert.ok(!/^FORGED/m.test(log), "no line starts with what the caller sent");
 });
+
+test("GET /v1/client-errors reads back the org's reports, newest first, with the metrics scope", async () => {
+  const sub = await token("reports-org", "subscribe", { claims: { sub: "page-user" } });
+  for (const message of ["first failure", "second failure"]) assert.equal((await report(prod.url, sub, { message, url: "http://app/" })).status, 202);
+  const ops = await token("reports-org", "metrics");
+  const read = async (query = "", tok = ops) => {
+    const r = await fetch(`${prod.url}/v1/client-errors${query}`, { headers: { authorization: `Bearer ${tok}` } });
+    return { status: r.status, body: await r.json() };
+  };
+  const all = await read();
+  assert.equal(all.status, 200);
+  assert.deepEqual(all.body.reports.map((r) => [r.sub, r.report.message]), [["page-user", "second failure"], ["page-user", "first failure"]]);
+  assert.match(all.body.reports[0].ts, /^\d{4}-\d\d-\d\dT/);
+  assert.equal(all.body.hasMore, false);
+  const one = await read("?limit=1");
+  assert.deepEqual([one.body.reports.length, one.body.hasMore], [1, true]);
+  const older = await read(`?limit=1&before=${one.body.reports[0].id}`);
+  assert.deepEqual([older.body.reports[0].report.message, older.body.hasMore], ["first failure", false]);
+  assert.equal((await read("", sub)).status, 403, "a subscribe token cannot read them");
+  assert.equal((await read("?before=x")).status, 400);
+  const otherOrg = await read("", await token("another-org", "metrics"));
+  assert.deepEqual(otherOrg.body.reports, [], "another org's reports are its own");
+});

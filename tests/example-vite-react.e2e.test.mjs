@@ -6,7 +6,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { rmSync } from "node:fs";
+import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { collectErrors, launchChromium } from "./support/browser.mjs";
 import { startWorker, freePort, root } from "./support/worker.mjs";
@@ -38,6 +38,14 @@ after(async () => {
   await browser?.close();
   preview?.kill();
   await server?.stop();
+});
+
+test("both tarballs carry the repository's LICENSE", () => {
+  for (const tarball of readdirSync(join(root, "packages")).filter((f) => f.endsWith(".tgz"))) {
+    const listed = spawnSync("tar", ["-tzf", join(root, "packages", tarball)], { encoding: "utf8" }).stdout.split("\n");
+    assert.ok(listed.includes("package/LICENSE"), `${tarball} has LICENSE`);
+  }
+  assert.equal(readdirSync(join(root, "packages")).filter((f) => f.endsWith(".tgz")).length, 2);
 });
 
 test("the packed packages install into a Vite app, type-check, build, and show a published event", async () => {

@@ -40,6 +40,18 @@ pub fn request_id(url: &worker::Url) -> std::result::Result<Option<schema_wasm::
 }
 
 /// The first value of a query parameter.
+/// `?limit=` of a listing: 1 to 1000, 100 when absent.
+pub fn limit(url: &worker::Url) -> std::result::Result<u64, ApiError> {
+    match query(url, "limit") {
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .filter(|l| (1..=1000).contains(l))
+            .ok_or_else(|| ApiError::bad_request("limit must be an integer from 1 to 1000")),
+        None => Ok(100),
+    }
+}
+
 pub fn query(url: &worker::Url, name: &str) -> Option<String> {
     url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }

@@ -65,14 +65,7 @@ pub(crate) async fn history(req: &Request, url: &worker::Url, env: &Env) -> std:
             return Err(ApiError::bad_request("order must be asc (oldest first, the default) or desc (newest first)"))
         }
     };
-    let limit = match http::query(url, "limit") {
-        Some(raw) => raw
-            .parse::<u64>()
-            .ok()
-            .filter(|l| (1..=1000).contains(l))
-            .ok_or_else(|| ApiError::bad_request("limit must be an integer from 1 to 1000"))?,
-        None => 100,
-    };
+    let limit = http::limit(url)?;
     let request_id = http::request_id(url)?;
     let event_type = type_param(url, CATALOG)?.map(str::to_string);
     call_hub(env, &claims.org, &HubCall::History { sub: claims.sub, from, limit, request_id, event_type }).await

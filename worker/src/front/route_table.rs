@@ -14,6 +14,7 @@ pub enum Endpoint {
     PutVersion,
     DeleteVersion,
     ClientError,
+    ClientErrors,
     Metrics,
     DevToken,
 }
@@ -37,6 +38,7 @@ pub const ROUTES: &[Route] = &[
         browser: false,
     },
     Route { path: "/v1/audit/client-error", methods: &[("POST", Endpoint::ClientError)], browser: true },
+    Route { path: "/v1/client-errors", methods: &[("GET", Endpoint::ClientErrors)], browser: false },
     Route { path: "/v1/metrics", methods: &[("GET", Endpoint::Metrics)], browser: false },
     Route { path: DEV_TOKEN_PATH, methods: &[("GET", Endpoint::DevToken)], browser: false },
 ];

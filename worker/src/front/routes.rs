@@ -57,6 +57,7 @@ async fn route(req: Request, url: &worker::Url, env: &Env) -> std::result::Resul
         Endpoint::PutVersion => events::put_version(req, url, env).await,
         Endpoint::DeleteVersion => events::delete_version(&req, url, env).await,
         Endpoint::ClientError => client_error(req, url, env).await,
+        Endpoint::ClientErrors => client_errors(&req, url, env).await,
         Endpoint::Metrics => metrics(&req, url, env).await,
         #[cfg(feature = "dev-token")]
         Endpoint::DevToken => super::dev_token::dev_token(&req, url, env),
@@ -137,6 +138,20 @@ async fn client_error(mut req: Request, url: &worker::Url, env: &Env) -> std::re
     let report = crate::client_error::parse(&body)?;
     let call = HubCall::ClientError { org: claims.org.clone(), sub: claims.sub, report };
     call_hub(env, &claims.org, &call).await
+}
+
+/// `GET /v1/client-errors`: the reports the org kept, newest first (scope `metrics`).
+async fn client_errors(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
+    let claims = authenticate(req, url, env, TokenIn::HeaderOnly, Scope::Metrics)?;
+    let limit = http::limit(url)?;
+    let before = match http::query(url, "before") {
+        Some(raw) => Some(
+            crate::replay::parse_id(&raw)
+                .ok_or_else(|| ApiError::bad_request("before must be a report id (a decimal number)"))?,
+        ),
+        None => None,
+    };
+    call_hub(env, &claims.org, &HubCall::ClientErrors { limit, before }).await
 }
 
 async fn metrics(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {

@@ -40,6 +40,7 @@ pub fn handle(hub: &Hub, sockets: &RuntimeSockets, call: HubCall) -> Result<Resp
             .and_then(|()| history(hub, sockets, &sub, Page { from, limit, only: event_type.as_deref() }, request_id)),
         HubCall::Latest { sub, event_type } => admit(hub, Rate::History, &sub).and_then(|()| latest(hub, &event_type)),
         HubCall::Metrics => metrics(hub, sockets),
+        HubCall::ClientErrors { limit, before } => client_errors(hub, limit, before),
         HubCall::ClientError { org, sub, report } => {
             admit(hub, Rate::Report, &sub).and_then(|()| client_error(hub, &org, &sub, &report))
         }
@@ -153,6 +154,34 @@ fn client_error(hub: &Hub, org: &str, sub: &str, report: &ClientError) -> Result
     worker::console_log!("client error from {} in org {org}: {report}", crate::api_error::loggable(sub));
     hub.reports.keep(now, sub, &report).map_err(internal("storing a client error"))?;
     http::json(202, r#"{"ok":true}"#.to_string()).map_err(internal("answering a client error"))
+}
+
+/// `GET /v1/client-errors`: kept reports, newest first; `hasMore` when older ones remain.
+fn client_errors(hub: &Hub, limit: u64, before: Option<u64>) -> Result<Response, ApiError> {
+    #[derive(Serialize)]
+    struct Report<'a> {
+        id: String,
+        ts: String,
+        sub: &'a str,
+        report: &'a RawValue,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Page<'a> {
+        reports: Vec<Report<'a>>,
+        has_more: bool,
+    }
+    let mut kept = hub.reports.newest(limit.saturating_add(1), before).map_err(internal("reading client errors"))?;
+    let has_more = kept.len() as u64 > limit;
+    kept.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let mut reports = Vec::with_capacity(kept.len());
+    for k in &kept {
+        let report: &RawValue =
+            serde_json::from_str(&k.report).map_err(internal("a stored client error that is not JSON"))?;
+        reports.push(Report { id: k.id.to_string(), ts: format_ts(k.ts_ms), sub: &k.sub, report });
+    }
+    let body = serde_json::to_string(&Page { reports, has_more }).map_err(internal("answering client errors"))?;
+    http::json(200, body).map_err(internal("answering client errors"))
 }
 
 /// Which page of history: from where and which way, at most `limit`, only of type `only` when given.

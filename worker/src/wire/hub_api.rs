@@ -57,6 +57,8 @@ pub enum HubCall {
     Latest { sub: String, event_type: String },
     /// `GET /v1/metrics`.
     Metrics,
+    /// `GET /v1/client-errors`: kept reports, newest first, before the report id `before`.
+    ClientErrors { limit: u64, before: Option<u64> },
     /// `POST /v1/audit/client-error` (the report is already checked).
     #[serde(rename_all = "camelCase")]
     ClientError { org: String, sub: String, report: ClientError },
