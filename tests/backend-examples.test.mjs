@@ -1,6 +1,7 @@
 // The backend examples (examples/backend/) run as written against the worker: each mints its
 // token with TOKEN_SECRET and publishes with an Idempotency-Key; the event is then in the org's
-// history. Python's comes with PyJWT, pinned, installed from PyPI into a cached virtualenv.
+// history. Python's comes with PyJWT, pinned, installed from PyPI into a cached virtualenv; Go's
+// uses the standard library only, with Debian's Go (installed with apt-get on the first run).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -8,6 +9,7 @@ import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { startWorker, root, TEST_SECRET } from "./support/worker.mjs";
+import { ensureDebianPackages } from "../scripts/lib/toolchain.mjs";
 import { history, token } from "./support/client.mjs";
 
 const PYJWT = "PyJWT==2.10.1";
@@ -52,6 +54,15 @@ test("Python: examples/backend/publish.py (PyJWT) mints, publishes with a key, a
   }
   const before = await published();
   const out = run(python, ["examples/backend/publish.py"]);
+  const id = out.match(/^published (\d+)$/)?.[1];
+  assert.ok(id, out);
+  assert.deepEqual(await published(), [...before, id]);
+});
+
+test("Go: examples/backend/publish.go (the standard library) mints, publishes with a key, and the event is stored", async () => {
+  ensureDebianPackages(["/usr/bin/go"], ["golang-go"], "for the Go backend example");
+  const before = await published();
+  const out = run("go", ["run", "examples/backend/publish.go"]);
   const id = out.match(/^published (\d+)$/)?.[1];
   assert.ok(id, out);
   assert.deepEqual(await published(), [...before, id]);

@@ -49,7 +49,7 @@ function readmeExamples() {
 
 test("README shows the example files exactly as they are", () => {
   const shown = readmeExamples();
-  assert.deepEqual([...shown.keys()].sort(), ["examples/backend/publish.mjs", "examples/backend/publish.py", "examples/plain/main.js", "examples/vite-react/src/main.tsx"]);
+  assert.deepEqual([...shown.keys()].sort(), ["examples/backend/publish.go", "examples/backend/publish.mjs", "examples/backend/publish.py", "examples/plain/main.js", "examples/vite-react/src/main.tsx"]);
   for (const [path, code] of shown) assert.equal(code, readFileSync(join(root, path), "utf8"), `README's copy of ${path} differs from the file`);
 });
 
