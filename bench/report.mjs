@@ -14,8 +14,8 @@ function key(row) {
 
 export function table({ rows }) {
   const lines = [
-    "| scenario | server | frames/s | x Nchan | x native | latency p50 / p99 / max (ms) | server CPU s per 1000 frames | loadgen CPU s | delivered |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| scenario | server | frames/s | x Nchan | x native | latency p50 / p99 / max (ms) | publish answered p50 / p99 (ms) | server CPU s per 1000 frames | loadgen CPU s | delivered |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   const byKey = new Map();
   for (const r of rows) byKey.set(`${r.server} ${key(r)}`, r);
@@ -26,6 +26,7 @@ export function table({ rows }) {
     lines.push(
       `| ${key(r)} | ${r.serverName} | ${Math.round(r.frames_per_second)} | ${ratio(r.frames_per_second, nchan?.frames_per_second)} | ` +
         `${ratio(r.frames_per_second, native?.frames_per_second)} | ${fmt(r.latency_ms.p50)} / ${fmt(r.latency_ms.p99)} / ${fmt(r.latency_ms.max)} | ` +
+        `${r.publish_answer_ms ? `${fmt(r.publish_answer_ms.p50)} / ${fmt(r.publish_answer_ms.p99)}` : ""} | ` +
         `${fmt(cpuPer1000, 3)} | ${fmt(r.loadgen_cpu_seconds, 2)} | ${r.delivered_frames}/${r.expected_frames} |`,
     );
   }

@@ -7,7 +7,8 @@
 //                                          writes to a temp dir, not docs/bench
 //   npm run bench -- --servers workerd,nchan --scenarios fanout
 //
-// Scenarios: fanout (one event per request), rate (a fixed rate), batch (batches of 100),
+// Scenarios: fanout (one event per request, one publisher), publishers (the same with 8 publishers
+// at once), rate (a fixed rate, open loop: sent when due, answered or not), batch (batches of 100),
 // catchup (one subscriber 1000 / 10,000 events behind), connections (idle streams, memory).
 
 import { spawn } from "node:child_process";
@@ -19,7 +20,7 @@ import { SERVERS, cpuSeconds, rssKiB } from "./servers.mjs";
 import { writeReport } from "./report.mjs";
 import { parseFlags, listFlag } from "../scripts/lib/cli.mjs";
 
-const USAGE = `usage: npm run bench -- [--quick] [--servers workerd,wrangler,nchan,native] [--scenarios fanout,rate,batch,catchup,connections] [--out DIR]
+const USAGE = `usage: npm run bench -- [--quick] [--servers workerd,wrangler,nchan,native] [--scenarios fanout,publishers,rate,batch,catchup,connections] [--out DIR]
 Runs every scenario on every server and writes docs/bench/ (a --quick run writes to a temporary directory).`;
 const { values, fail } = parseFlags({
   name: "npm run bench",
@@ -27,12 +28,14 @@ const { values, fail } = parseFlags({
   options: {
     quick: { type: "boolean", default: false },
     servers: { type: "string", default: "workerd,wrangler,nchan,native" },
-    scenarios: { type: "string", default: "fanout,rate,batch,catchup,connections" },
+    scenarios: { type: "string", default: "fanout,publishers,rate,batch,catchup,connections" },
     out: { type: "string" },
   },
 });
 const servers = listFlag(fail, "servers", values.servers, Object.keys(SERVERS));
-const scenarios = listFlag(fail, "scenarios", values.scenarios, ["fanout", "rate", "batch", "catchup", "connections"]);
+const scenarios = listFlag(fail, "scenarios", values.scenarios, ["fanout", "publishers", "rate", "batch", "catchup", "connections"]);
+/** Publishers at once in the `publishers` scenario. */
+const PUBLISHERS = 8;
 
 const quick = values.quick;
 const SIZES = quick
@@ -158,6 +161,8 @@ for (const key of servers) {
       const events = eventsFor(n);
       if (scenarios.includes("fanout"))
         record(server, "fanout", { subscribers: n, events: Number(events) }, await measure(server, ["--subscribers", String(n), "--events", events]));
+      if (scenarios.includes("publishers"))
+        record(server, "publishers", { subscribers: n, events: Number(events), publishers: PUBLISHERS }, await measure(server, ["--subscribers", String(n), "--events", events, "--publishers", String(PUBLISHERS)]));
       if (scenarios.includes("rate"))
         record(server, "rate", { subscribers: n, events: Number(events), rate: SIZES.rate }, await measure(server, ["--subscribers", String(n), "--events", events, "--rate", String(SIZES.rate)]));
       if (scenarios.includes("batch"))

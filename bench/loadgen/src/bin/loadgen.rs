@@ -13,7 +13,11 @@
 //!   --subscribers N           subscribers to open (default 1)
 //!   --events E                events to publish (default 100)
 //!   --batch B                 events per publish (default 1)
-//!   --rate R                  events per second (default 0: each publish right after the last answer)
+//!   --rate R                  events per second, open loop: each publish is sent when it is due,
+//!                             whether or not earlier ones were answered (default 0: closed loop,
+//!                             each publisher sends right after its last answer)
+//!   --publishers P            closed loop: P publishers at once, each on its own connection
+//!                             (default 1)
 //!   --expect K                with --events 0: wait until each subscriber has K events
 //!                             (a catch-up: the events were published before)
 //!   --hold S                  after connecting, print READY to stderr and hold the
@@ -52,6 +56,7 @@ struct Args {
     events: usize,
     batch: usize,
     rate: f64,
+    publishers: usize,
     expect: usize,
     hold: u64,
     timeout: u64,
@@ -75,6 +80,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         events: 100,
         batch: 1,
         rate: 0.0,
+        publishers: 1,
         expect: 0,
         hold: 0,
         timeout: 60,
@@ -98,6 +104,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("events") => a.events = parser.value()?.parse()?,
             Long("batch") => a.batch = parser.value()?.parse::<usize>()?.max(1),
             Long("rate") => a.rate = parser.value()?.parse()?,
+            Long("publishers") => a.publishers = parser.value()?.parse::<usize>()?.max(1),
             Long("expect") => a.expect = parser.value()?.parse()?,
             Long("hold") => a.hold = parser.value()?.parse()?,
             Long("timeout") => a.timeout = parser.value()?.parse()?,
@@ -120,6 +127,8 @@ struct Recorder {
     first_sent: Option<Instant>,
     last_received: Option<Instant>,
     failures: Vec<String>,
+    /// How long each publish request took to be answered.
+    answers_ms: Vec<f64>,
 }
 
 async fn open(addr: SocketAddr) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String> {
@@ -176,53 +185,91 @@ fn event(seq: usize) -> String {
     format!(r#"{{"type":"task.progress","data":{{"taskId":"s{seq}","progress":0.5}}}}"#)
 }
 
-async fn publisher(args: Rc<Args>, rec: Rc<RefCell<Recorder>>) -> Result<(), String> {
-    let mut sender = open(args.addr).await?;
-    let started = Instant::now();
-    let mut seq = 0;
-    while seq < args.events {
-        let n = args.batch.min(args.events - seq);
-        if args.rate > 0.0 {
-            let due = started + Duration::from_secs_f64(seq as f64 / args.rate);
-            tokio::time::sleep_until(due.into()).await;
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// Idle publish connections, reused by whichever publish needs one next.
+type Pool = Rc<RefCell<Vec<Sender>>>;
+
+/// Publishes events `seq..seq + n` (one request, or one per event for the raw style), on a
+/// connection from the pool (a new one when none is idle).
+async fn publish(args: &Args, rec: &RefCell<Recorder>, pool: &Pool, seq: usize, n: usize) -> Result<(), String> {
+    let bodies: Vec<String> = match (args.style, n) {
+        (Style::Orgstream, 1) => vec![event(seq)],
+        (Style::Orgstream, _) => {
+            vec![format!(r#"{{"events":[{}]}}"#, (seq..seq + n).map(event).collect::<Vec<_>>().join(","))]
         }
-        let bodies: Vec<String> = match (args.style, n) {
-            (Style::Orgstream, 1) => vec![event(seq)],
-            (Style::Orgstream, _) => {
-                vec![format!(r#"{{"events":[{}]}}"#, (seq..seq + n).map(event).collect::<Vec<_>>().join(","))]
-            }
-            (Style::Raw, _) => (seq..seq + n).map(event).collect(),
-        };
-        let per_body = if bodies.len() == 1 { n } else { 1 };
-        for body in bodies {
-            let now = Instant::now();
-            {
-                let mut r = rec.borrow_mut();
-                r.first_sent.get_or_insert(now);
-                for s in seq..seq + per_body {
-                    if let Some(slot) = r.sent.get_mut(s) {
-                        *slot = Some(now);
-                    }
+        (Style::Raw, _) => (seq..seq + n).map(event).collect(),
+    };
+    let per_body = if bodies.len() == 1 { n } else { 1 };
+    let idle = pool.borrow_mut().pop();
+    let mut sender = match idle {
+        Some(sender) => sender,
+        None => open(args.addr).await?,
+    };
+    for (k, body) in bodies.into_iter().enumerate() {
+        let first = seq + k * per_body;
+        let now = Instant::now();
+        {
+            let mut r = rec.borrow_mut();
+            r.first_sent.get_or_insert(now);
+            for s in first..first + per_body {
+                if let Some(slot) = r.sent.get_mut(s) {
+                    *slot = Some(now);
                 }
             }
-            let mut req = Request::post(&args.publish)
-                .header("host", args.addr.to_string())
-                .header("content-type", "application/json");
-            for (k, v) in &args.publish_headers {
-                req = req.header(k, v);
-            }
-            let req = req.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
-            if sender.ready().await.is_err() {
-                sender = open(args.addr).await?;
-            }
-            let res = sender.send_request(req).await.map_err(|e| e.to_string())?;
-            let status = res.status();
-            let _ = res.into_body().collect().await;
-            if !status.is_success() {
-                return Err(format!("publish answered {status}"));
-            }
-            seq += per_body;
         }
+        let mut req = Request::post(&args.publish)
+            .header("host", args.addr.to_string())
+            .header("content-type", "application/json");
+        for (k, v) in &args.publish_headers {
+            req = req.header(k, v);
+        }
+        let req = req.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
+        if sender.ready().await.is_err() {
+            sender = open(args.addr).await?;
+        }
+        let res = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let status = res.status();
+        let _ = res.into_body().collect().await;
+        rec.borrow_mut().answers_ms.push(now.elapsed().as_secs_f64() * 1000.0);
+        if !status.is_success() {
+            return Err(format!("publish answered {status}"));
+        }
+    }
+    pool.borrow_mut().push(sender);
+    Ok(())
+}
+
+/// Sends every event: closed loop (`--publishers` at once, each right after its last answer), or
+/// open loop at `--rate` (each publish when it is due, answered or not).
+async fn publisher(args: Rc<Args>, rec: Rc<RefCell<Recorder>>) -> Result<(), String> {
+    let pool: Pool = Rc::new(RefCell::new(Vec::new()));
+    let units: Vec<(usize, usize)> =
+        (0..args.events).step_by(args.batch).map(|seq| (seq, args.batch.min(args.events - seq))).collect();
+    let mut tasks = Vec::new();
+    if args.rate > 0.0 {
+        let started = Instant::now();
+        for (seq, n) in units {
+            let due = started + Duration::from_secs_f64(seq as f64 / args.rate);
+            tokio::time::sleep_until(due.into()).await;
+            let (args, rec, pool) = (args.clone(), rec.clone(), pool.clone());
+            tasks.push(tokio::task::spawn_local(async move { publish(&args, &rec, &pool, seq, n).await }));
+        }
+    } else {
+        let queue = Rc::new(RefCell::new(units.into_iter()));
+        for _ in 0..args.publishers {
+            let (args, rec, pool, queue) = (args.clone(), rec.clone(), pool.clone(), queue.clone());
+            tasks.push(tokio::task::spawn_local(async move {
+                loop {
+                    let next = queue.borrow_mut().next();
+                    let Some((seq, n)) = next else { return Ok(()) };
+                    publish(&args, &rec, &pool, seq, n).await?;
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.map_err(|e| e.to_string())??;
     }
     Ok(())
 }
@@ -234,6 +281,9 @@ struct Report {
     events: usize,
     batch: usize,
     rate: f64,
+    publishers: usize,
+    /// How long publish requests took to be answered.
+    publish_answer_ms: Latency,
     expected_frames: usize,
     delivered_frames: usize,
     subscribers_missing_events: usize,
@@ -265,6 +315,7 @@ async fn run(args: Args) -> Report {
         first_sent: None,
         last_received: None,
         failures: Vec::new(),
+        answers_ms: Vec::new(),
     }));
     let connect_started = Instant::now();
     for i in 0..args.subscribers {
@@ -310,6 +361,13 @@ async fn run(args: Args) -> Report {
         _ => 0.0,
     };
     r.latencies_ms.sort_by(f64::total_cmp);
+    r.answers_ms.sort_by(f64::total_cmp);
+    let answers = &r.answers_ms;
+    let publish_answer_ms = Latency {
+        p50: percentile(answers, 50.0),
+        p99: percentile(answers, 99.0),
+        max: answers.last().copied().unwrap_or(0.0),
+    };
     let lat = &r.latencies_ms;
     Report {
         subscribers: args.subscribers,
@@ -317,6 +375,8 @@ async fn run(args: Args) -> Report {
         events: args.events,
         batch: args.batch,
         rate: args.rate,
+        publishers: if args.rate > 0.0 { 0 } else { args.publishers },
+        publish_answer_ms,
         expected_frames: per * args.subscribers,
         delivered_frames: delivered,
         subscribers_missing_events: r.per_subscriber.iter().filter(|&&n| n < per).count(),
