@@ -124,6 +124,12 @@ test("failures say what to do, with an exit code per kind", () => {
   const noSecret = spawnSync(BIN, ["token"], { cwd: "/", encoding: "utf8", env: { PATH: process.env.PATH } });
   assert.equal(noSecret.status, 2);
   assert.match(noSecret.stderr, /no secret to sign a token with: set TOKEN_SECRET/);
+  // A reader that stops early (head) is not an error, and never a panic.
+  const piped = spawnSync("bash", ["-c", `set -o pipefail; "${BIN}" token | head -c 1 >/dev/null`], { encoding: "utf8", env: { ...process.env, TOKEN_SECRET: TEST_SECRET } });
+  assert.deepEqual([piped.status, piped.stderr], [0, ""]);
+  const remote = cli(["token"], { env: { TOKEN_SECRET: "", ORGSTREAM_URL: "https://events.example.com" } });
+  assert.equal(remote.code, 2);
+  assert.match(remote.stderr ?? remote.err, /a \.dev\.vars is used only for a worker on this machine/);
   for (const command of ["token", "publish", "tail", "history", "versions", "metrics"]) {
     const help = cli([command, "--help"]);
     assert.equal(help.code, 0, command);

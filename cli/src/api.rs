@@ -28,6 +28,7 @@ impl Api {
         let agent = Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_global(Some(Duration::from_secs(60)))
             .build()
             .into();
         Api { agent, base: base.trim_end_matches('/').to_string(), token }
@@ -64,7 +65,14 @@ impl Api {
 
     /// Opens the org's stream after `last_event_id` (none: live); the body reads as it arrives.
     pub fn stream(&self, last_event_id: Option<&str>) -> Result<impl Read, Failure> {
-        let mut request = self.agent.get(self.url("/v1/stream")).header("authorization", self.bearer());
+        // A stream has no end: no overall time limit for it.
+        let mut request = self
+            .agent
+            .get(self.url("/v1/stream"))
+            .config()
+            .timeout_global(None)
+            .build()
+            .header("authorization", self.bearer());
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id);
         }

@@ -42,12 +42,18 @@ pub fn mint(minting: &Minting, secret: &str) -> Result<String, Failure> {
         .map_err(|e| Failure::Usage(format!("cannot sign a token: {e}")))
 }
 
-/// The secret to mint with: `TOKEN_SECRET`, else the nearest `.dev.vars`.
-pub fn secret() -> Result<String, Failure> {
+/// The secret to mint with: `TOKEN_SECRET`, else (for a worker on this machine only: `local`)
+/// the nearest `.dev.vars`, which holds a local worker's secret and no deployed one's.
+pub fn secret(local: bool) -> Result<String, Failure> {
     if let Ok(secret) = std::env::var("TOKEN_SECRET") {
         if !secret.is_empty() {
             return Ok(secret);
         }
+    }
+    if !local {
+        return Err(Failure::Usage(
+            "no secret to sign a token with for a worker elsewhere: set TOKEN_SECRET to its secret, or pass --token (a .dev.vars is used only for a worker on this machine)".into(),
+        ));
     }
     let here =
         std::env::current_dir().map_err(|e| Failure::Usage(format!("cannot read the current directory: {e}")))?;

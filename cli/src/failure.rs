@@ -13,6 +13,8 @@ pub enum Failure {
     Unavailable(String),
     /// An event is not valid against the catalog (checked before sending): exit 65.
     Invalid(String),
+    /// Whoever read the output stopped reading (`orgstream history | head -1`): exit 0, quietly.
+    OutputClosed,
 }
 
 impl Failure {
@@ -22,8 +24,17 @@ impl Failure {
             Failure::Refused { .. } => 3,
             Failure::Unavailable(_) => 4,
             Failure::Invalid(_) => 65,
+            Failure::OutputClosed => 0,
         }
     }
+}
+
+/// Writes `text` and a newline to standard output; a reader that went away is `OutputClosed`.
+pub fn emit(out: &mut dyn std::io::Write, text: &str) -> Result<(), Failure> {
+    writeln!(out, "{text}").and_then(|()| out.flush()).map_err(|e| match e.kind() {
+        std::io::ErrorKind::BrokenPipe => Failure::OutputClosed,
+        _ => Failure::Usage(format!("cannot write the output: {e}")),
+    })
 }
 
 impl fmt::Display for Failure {
@@ -33,6 +44,7 @@ impl fmt::Display for Failure {
             Failure::Refused { status, code, message } => {
                 write!(f, "the server refused it ({status} {code}): {message}")
             }
+            Failure::OutputClosed => f.write_str("the output was closed"),
         }
     }
 }

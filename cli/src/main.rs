@@ -19,7 +19,11 @@ use clap::{Args, Parser, Subcommand};
 
 use api::Api;
 use auth::{mint, parse_ttl, Minting};
-use failure::Failure;
+use failure::{emit, Failure};
+
+fn stdout() -> std::io::StdoutLock<'static> {
+    std::io::stdout().lock()
+}
 
 #[derive(Parser)]
 #[command(
@@ -144,6 +148,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::OutputClosed) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("orgstream: {failure}");
             ExitCode::from(failure.exit_code())
@@ -155,9 +160,17 @@ fn main() -> ExitCode {
 fn client(who: &Who, scope: &str) -> Result<Api, Failure> {
     let token = match &who.token {
         Some(token) => token.clone(),
-        None => mint(&minting(who, scope, 3600), &auth::secret()?)?,
+        None => mint(&minting(who, scope, 3600), &auth::secret(is_local(&who.url))?)?,
     };
     Ok(Api::new(&who.url, token))
+}
+
+/// Whether `url` is a worker on this machine (whose secret a `.dev.vars` may hold).
+fn is_local(url: &str) -> bool {
+    let host = url.split("://").nth(1).unwrap_or(url).split(['/', '?']).next().unwrap_or("");
+    let host =
+        host.rsplit_once(':').map_or(host, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { host });
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
 }
 
 fn minting(who: &Who, scope: &str, ttl_seconds: u64) -> Minting {
@@ -168,7 +181,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let who = &cli.who;
     match cli.command {
         Command::Token { scope, ttl } => {
-            println!("{}", mint(&minting(who, &scope, ttl), &auth::secret()?)?);
+            emit(&mut stdout(), &mint(&minting(who, &scope, ttl), &auth::secret(is_local(&who.url))?)?)?;
         }
         Command::Publish { file, type_name, data, idempotency_key } => {
             let body = match (file, type_name, data) {
@@ -180,7 +193,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let answer = client(who, "publish")?.send("POST", "/v1/events", &body, idempotency_key.as_deref())?;
             let note = if answer.replayed { " (answered before: stored once)" } else { "" };
             eprintln!("orgstream: published {events} event{}{note}", if events == 1 { "" } else { "s" });
-            println!("{}", answer.body);
+            emit(&mut stdout(), &answer.body)?;
         }
         Command::Tail { since, json, count } => {
             let stdout = std::io::stdout();
@@ -222,9 +235,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     None => api.delete("/v1/versions")?,
                 },
             };
-            println!("{}", answer.body);
+            emit(&mut stdout(), &answer.body)?;
         }
-        Command::Metrics => print!("{}", client(who, "metrics")?.get("/v1/metrics")?.body),
+        Command::Metrics => emit(&mut stdout(), client(who, "metrics")?.get("/v1/metrics")?.body.trim_end())?,
     }
     Ok(())
 }
@@ -264,13 +277,10 @@ fn encode(pairs: &[(&str, String)]) -> String {
 fn print_history(body: &str, json: bool, desc: bool) -> Result<(), Failure> {
     let page: schema_wasm::HistoryPage<Box<serde_json::value::RawValue>> = serde_json::from_str(body)
         .map_err(|e| Failure::Unavailable(format!("the worker's answer is not a history page: {e}")))?;
+    let mut out = stdout();
     for event in &page.events {
         let text = event.get();
-        if json {
-            println!("{text}");
-        } else {
-            println!("{}", tail::summary(text));
-        }
+        emit(&mut out, &if json { text.to_string() } else { tail::summary(text) })?;
     }
     eprintln!(
         "orgstream: {} event{}; the log holds {}..{}{}{}",
@@ -286,4 +296,19 @@ fn print_history(body: &str, json: bool, desc: bool) -> Result<(), Failure> {
         if page.gap { "; a gap: events after --after are no longer kept" } else { "" },
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local;
+
+    #[test]
+    fn only_a_worker_on_this_machine_is_local() {
+        for url in ["http://127.0.0.1:8787", "http://localhost:8787/", "http://[::1]:8787", "http://127.0.0.1"] {
+            assert!(is_local(url), "{url}");
+        }
+        for url in ["https://events.example.com", "http://127.0.0.1.example.com:8787", "http://10.0.0.5:8787"] {
+            assert!(!is_local(url), "{url}");
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //! stream's expires (`stream.expired`), and saying so when the org's log no longer holds what came
 //! after the last id (`stream.reset`).
 
+use std::collections::HashSet;
 use std::io::{Read, Write};
 
 use std::time::Duration;
@@ -11,7 +12,7 @@ use schema_wasm::{validate_envelope, ResyncInfo, ServerFrame};
 use sse_parse::{Event, SseParser};
 
 use crate::api::Api;
-use crate::failure::Failure;
+use crate::failure::{emit, Failure};
 
 /// How `tail` prints and when it stops.
 pub struct Tail {
@@ -48,19 +49,28 @@ fn step(event: &Event) -> Step {
 pub fn follow(api: &dyn Fn() -> Result<Api, Failure>, tail: &Tail, out: &mut dyn Write) -> Result<(), Failure> {
     let mut last = tail.since.clone();
     let mut printed = 0u64;
-    let mut away = 0u32;
+    // Connections in a row that delivered no event: the wait before the next grows with them.
+    let mut idle = 0u32;
+    // Notices without an id (the pending version, sent on every connect): printed once each.
+    let mut notices = HashSet::new();
     loop {
+        if idle > 0 {
+            std::thread::sleep(Duration::from_millis(250 * u64::from(idle.min(40))));
+        }
+        idle += 1;
         let reader = match api().and_then(|api| api.stream(last.as_deref())) {
             Ok(reader) => reader,
             Err(Failure::Unavailable(why)) => {
-                away += 1;
                 eprintln!("orgstream tail: {why}; trying again");
-                std::thread::sleep(Duration::from_millis(250 * u64::from(away.min(20))));
+                continue;
+            }
+            Err(Failure::Refused { status: 429, message, .. }) => {
+                eprintln!("orgstream tail: {message}; waiting before connecting again");
+                std::thread::sleep(Duration::from_secs(5));
                 continue;
             }
             Err(other) => return Err(other),
         };
-        away = 0;
         let mut parser = SseParser::new();
         let mut chunks = std::io::BufReader::new(reader).bytes();
         let mut buffer = Vec::with_capacity(4096);
@@ -87,12 +97,20 @@ pub fn follow(api: &dyn Fn() -> Result<Api, Failure>, tail: &Tail, out: &mut dyn
                     }
                     Step::Print(id, data) => {
                         if let Err(e) = validate_envelope(&data) {
-                            eprintln!("orgstream tail: event {id} does not fit the catalog ({e}); printed as it came");
+                            eprintln!(
+                                "orgstream tail: event {id:?} does not fit the catalog ({e}); printed as it came"
+                            );
                         }
-                        let line = if tail.json { data } else { summary(&data) };
-                        writeln!(out, "{line}").map_err(|e| Failure::Usage(format!("cannot write: {e}")))?;
-                        let _ = out.flush();
+                        // A notice without an id moves nothing and is not counted; once is enough.
+                        if id.is_empty() && !notices.insert(data.clone()) {
+                            continue;
+                        }
+                        emit(out, &if tail.json { data } else { summary(&data) })?;
+                        if id.is_empty() {
+                            continue;
+                        }
                         last = Some(id);
+                        idle = 0;
                         printed += 1;
                         if tail.count.is_some_and(|n| printed >= n) {
                             return Ok(());

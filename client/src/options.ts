@@ -91,10 +91,11 @@ export interface OrgStream {
   readonly authError: AuthError | null;
   /**
    * Settles once the stream knows the id it starts from (`lastEventId`, or the org's latest id,
-   * read once), or gave up learning it. A read of the app's own state that starts after this
-   * misses nothing the stream will not deliver (useReliableQuery waits for it).
+   * read once): `true`; or gave up learning it for now (history unreadable, no token that works,
+   * offline): `false`. After `true`, a read of the app's own state misses nothing the stream will
+   * not deliver (useReliableQuery waits for it, and then needs no second read on connect).
    */
-  readonly ready: Promise<void>;
+  readonly ready: Promise<boolean>;
   /**
    * The token the stream holds (kept until a minute before its `exp`, as for the stream), for the
    * app's own requests to the worker: history, publishing. Calls getToken only when it must.

@@ -187,8 +187,9 @@ export function useReliableQuery<TData>(options: ReliableQueryOptions<TData>): R
         try {
           // Read once the stream knows the id it starts from: every event after that comes
           // through the stream (and is applied to this result), so nothing falls in between.
-          await shared.stream.ready;
-          fetchedAfterReady.current = true;
+          // (Only a position the stream knows closes the gap; without one, the first connect
+          // fetches again.)
+          fetchedAfterReady.current = await shared.stream.ready;
           let data = (await fetchData(context)) as TData;
           for (const event of arrived) {
             const rule = ruleFor(rules.current, event);

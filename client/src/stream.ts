@@ -62,9 +62,11 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
   let machine: Machine = initialMachine(network.isOnline(), tabs !== null);
   let lastId: bigint = options.lastEventId ? BigInt(options.lastEventId) : 0n;
   let hasLastId = options.lastEventId !== undefined;
-  // Settles once the stream knows the id it starts from (given, or learned), or gave up learning it.
-  let markReady = () => {};
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  // Settles once the stream knows the id it starts from (given, or learned: true), or gave up
+  // learning it for now (history unreadable, no token that works, offline: false).
+  let settle: (positioned: boolean) => void = () => {};
+  const ready = new Promise<boolean>((resolve) => (settle = resolve));
+  const markReady = () => settle(hasLastId);
   if (hasLastId) markReady();
   let source: EventSourceLike | null = null;
   let detach: (() => void) | null = null;
@@ -84,6 +86,7 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     const step = transition(machine, input, { online: network.isOnline(), failuresBeforePolling });
     machine = step.machine;
     if (machine.status !== "unauthorized") authError = null;
+    if (machine.phase === "offline") markReady(); // nothing waits for the network to come back
     for (const effect of step.effects) run(effect);
     if (machine.status !== before) {
       shared?.relay({ kind: "status", status: machine.status, error: authError });
@@ -222,6 +225,7 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     markReady(); // nothing waits on a position this attempt could not learn
     if (e instanceof AuthRefused) {
       authError = e.error;
+      tokens.forget(); // refused twice: never sent again, to the worker or to the app
       send({ type: "refused" });
     } else send(otherwise);
   };
@@ -239,15 +243,18 @@ export function createOrgStream(options: OrgStreamOptions): OrgStream {
     learning ??= (async () => {
       try {
         const { latestId } = await endpoints.history(token, { limit: "1" });
-        if (hasLastId) return; // delivery started meanwhile
-        lastId = latestId ? BigInt(latestId) : 0n;
-        hasLastId = true;
-      } catch {
-        // Start live.
+        if (!hasLastId) {
+          // (Unless delivery started meanwhile.)
+          lastId = latestId ? BigInt(latestId) : 0n;
+          hasLastId = true;
+        }
+      } catch (e) {
+        // A refused token is tried again with a fresh one (withToken); anything else: start live.
+        if (e instanceof AuthRefused) throw e;
       } finally {
         learning = null;
-        markReady();
       }
+      markReady();
     })();
     return learning;
   };

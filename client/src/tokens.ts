@@ -24,6 +24,8 @@ export interface Tokens {
   current(): Promise<string>;
   /** A new token from getToken, whatever is kept (the server refused the kept one). */
   fresh(): Promise<string>;
+  /** Drops the kept token (the server refused it): the next `current` asks getToken. */
+  forget(): void;
 }
 
 export function keepTokens(getToken: () => string | Promise<string>, clock: Clock): Tokens {
@@ -49,6 +51,9 @@ export function keepTokens(getToken: () => string | Promise<string>, clock: Cloc
     fresh: () => {
       kept = null;
       return ask();
+    },
+    forget: () => {
+      kept = null;
     },
   };
 }

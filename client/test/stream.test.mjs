@@ -42,7 +42,7 @@ function setup(overrides = {}) {
     if (!u.searchParams.has("after")) {
       // The first connection's position: the org's latest id.
       positions.push(u);
-      if (overrides.historyRefused?.()) return { ok: false, status: 403, json: async () => ({}) };
+      if (overrides.historyRefused?.()) return { ok: false, status: 503, statusText: "Service Unavailable", json: async () => ({}) };
       return { ok: true, json: async () => ({ events: log.slice(0, 1), gap: false, hasMore: log.length > 1, earliestId: log[0]?.id ?? null, latestId: log.at(-1)?.id ?? null }) };
     }
     polls.push(u);
@@ -435,11 +435,35 @@ test("ready settles once the stream knows where it starts, and token() lends the
   t.stream.close();
 });
 
-test("ready settles even when no position can be learned (no token at all)", async () => {
-  const t = setup({ getToken: () => Promise.reject(new Error("signed out")) });
-  let settled = false;
-  void t.stream.ready.then(() => (settled = true));
+test("ready settles false when no position can be learned (no token, history unreadable, offline)", async () => {
+  for (const overrides of [
+    { getToken: () => Promise.reject(new Error("signed out")) },
+    { historyRefused: () => true },
+  ]) {
+    const t = setup(overrides);
+    let settled = null;
+    void t.stream.ready.then((positioned) => (settled = positioned));
+    await flush();
+    assert.equal(settled, false, `a query waiting on it is not stuck: ${Object.keys(overrides)}`);
+    t.stream.close();
+  }
+  const offline = setup({ options: { network: { isOnline: () => false, subscribe: () => () => {} } } });
+  let settled = null;
+  void offline.stream.ready.then((positioned) => (settled = positioned));
+  offline.stream.reconnect();
   await flush();
-  assert.equal(settled, true, "a query waiting on it is not stuck");
+  assert.equal(settled, false, "offline: nothing waits for the network");
+  offline.stream.close();
+});
+
+test("a token refused twice is forgotten: token() and the next attempt ask getToken again", async () => {
+  let refuse = true;
+  const t = setup({ tokenRefused: () => refuse });
+  await flush();
+  assert.equal(t.stream.status, "unauthorized");
+  const asked = t.tokens();
+  refuse = false;
+  await t.stream.token();
+  assert.equal(t.tokens(), asked + 1, "a new token, not the refused one");
   t.stream.close();
 });

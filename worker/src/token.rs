@@ -167,13 +167,19 @@ pub fn verify_with(token: &str, secrets: Secrets<'_>, now: i64) -> Result<Claims
 
     let signature =
         URL_SAFE_NO_PAD.decode(signature_b64).map_err(|_| TokenError::Malformed("signature is not base64url"))?;
-    let candidates = [Some(secrets.current), secrets.previous];
+    let candidates: Vec<Secret<'_>> = [Some(secrets.current), secrets.previous].into_iter().flatten().collect();
+    // A `kid` picks the secrets of that id (both, for a moment of a rotation), and is ignored when
+    // no secret has an id: tokens from libraries that add a `kid` of their own keep working.
+    let ids_set = candidates.iter().any(|s| s.id.is_some());
     let keys: Vec<&[u8]> = match &header.kid {
-        Some(kid) => {
-            let named = candidates.iter().flatten().find(|s| s.id == Some(kid.as_str()));
-            vec![named.ok_or_else(|| TokenError::UnknownKey(kid.chars().take(64).collect()))?.key]
+        Some(kid) if ids_set => {
+            let named: Vec<&[u8]> = candidates.iter().filter(|s| s.id == Some(kid.as_str())).map(|s| s.key).collect();
+            if named.is_empty() {
+                return Err(TokenError::UnknownKey(kid.chars().take(64).collect()));
+            }
+            named
         }
-        None => candidates.iter().flatten().map(|s| s.key).collect(),
+        _ => candidates.iter().map(|s| s.key).collect(),
     };
     let signed_by = |key: &[u8]| {
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else { return false };
@@ -316,6 +322,16 @@ mod tests {
             "a kid is checked with its own secret only"
         );
         assert_eq!(verify_with(&signed(new, Some("k9"), &good()), both, NOW), Err(TokenError::UnknownKey("k9".into())));
+        // Mid-rotation both secrets may carry the old id for a moment: a kid tries every secret of its id.
+        let same_id = Secrets {
+            current: Secret { key: new, id: Some("k1") },
+            previous: Some(Secret { key: old, id: Some("k1") }),
+        };
+        assert!(verify_with(&signed(old, Some("k1"), &good()), same_id, NOW).is_ok());
+        assert!(verify_with(&signed(new, Some("k1"), &good()), same_id, NOW).is_ok());
+        // Without ids configured, a kid (some libraries add one) is ignored.
+        let no_ids = Secrets { current: Secret { key: new, id: None }, previous: None };
+        assert!(verify_with(&signed(new, Some("whatever"), &good()), no_ids, NOW).is_ok());
         // Once the previous secret is removed, its tokens stop verifying.
         let after = Secrets { current: Secret { key: new, id: Some("k2") }, previous: None };
         assert_eq!(verify_with(&signed(old, None, &good()), after, NOW), Err(TokenError::Signature));

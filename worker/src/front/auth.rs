@@ -94,7 +94,13 @@ fn misconfigured(why: String) -> ApiError {
 
 /// A secret from `wrangler secret put` (or a var, locally), checked for length.
 fn read_secret(env: &Env, name: &str) -> std::result::Result<Option<String>, ApiError> {
-    let Some(secret) = env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()
+    // An empty value (a secret "cleared" rather than deleted) counts as unset.
+    let Some(secret) = env
+        .secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+        .filter(|s| !s.is_empty())
     else {
         return Ok(None);
     };
@@ -129,6 +135,12 @@ impl TokenSecrets {
         let previous =
             read_secret(env, "TOKEN_SECRET_PREVIOUS")?.map(|secret| (secret, id("TOKEN_SECRET_PREVIOUS_ID")));
         Ok(TokenSecrets { current: token_secret(env)?, current_id: id("TOKEN_SECRET_ID"), previous })
+    }
+
+    /// The secrets tickets are checked with: the current one, then the previous one (a ticket
+    /// issued a moment before the current one changed still works).
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &[u8]> {
+        std::iter::once(self.current.as_bytes()).chain(self.previous.as_ref().map(|(key, _)| key.as_bytes()))
     }
 
     pub(crate) fn secrets(&self) -> Secrets<'_> {

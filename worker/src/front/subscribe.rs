@@ -4,7 +4,7 @@
 use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
 use worker::{Env, Request, Response};
 
-use super::auth::{authenticate, token_secret, TokenIn};
+use super::auth::{authenticate, token_secret, TokenIn, TokenSecrets};
 use super::routes::{config, hub};
 use crate::api_error::{internal, ApiError};
 use crate::clock::now_ms;
@@ -17,9 +17,17 @@ pub(crate) async fn stream(req: &Request, url: &worker::Url, env: &Env) -> std::
     // A ticket (POST /v1/stream/ticket) stands in for the token; otherwise the token itself.
     let (org, sub, exp, ticket) = match http::query(url, "ticket") {
         Some(text) => {
-            let secret = token_secret(env)?;
-            let t = crate::front::ticket::decode(&text, secret.as_bytes(), now_ms())
-                .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+            // Signed with TOKEN_SECRET; during a rotation, possibly with the one before it.
+            let secrets = TokenSecrets::of(env)?;
+            let now = now_ms();
+            let mut decoded = Err(crate::front::ticket::TicketError::Signature);
+            for key in secrets.keys() {
+                decoded = crate::front::ticket::decode(&text, key, now);
+                if !matches!(decoded, Err(crate::front::ticket::TicketError::Signature)) {
+                    break;
+                }
+            }
+            let t = decoded.map_err(|e| ApiError::unauthorized(e.to_string()))?;
             let used = UsedTicket { nonce: t.nonce, expires_ms: t.expires_ms };
             (t.org, t.sub, t.token_exp, Some(used))
         }

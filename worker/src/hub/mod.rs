@@ -66,6 +66,8 @@ pub(crate) struct Hub {
     counters: Counters,
     reports: Reports,
     idempotency: Idempotency,
+    /// When this org's kept idempotency answers were last pruned (0: not since it woke).
+    idempotency_pruned_at: std::cell::Cell<u64>,
     tally: Tally,
     observers: Vec<Box<dyn Observer>>,
     /// The org's open streams, counted from the runtime's list on the first connect after waking
@@ -218,6 +220,7 @@ fn open(storage: worker::Storage, env: &Env) -> std::result::Result<Hub, ApiErro
         counters: Counters::open(sql.clone()).map_err(&opening)?,
         reports: Reports::open(sql.clone()).map_err(&opening)?,
         idempotency: Idempotency::open(sql).map_err(&opening)?,
+        idempotency_pruned_at: std::cell::Cell::new(0),
         tally: Tally::default(),
         // Observers run in this order on every connect.
         observers: vec![Box::new(connect::PendingVersions { versions })],

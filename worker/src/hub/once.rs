@@ -2,10 +2,9 @@
 //! answer (a timeout, a restart) sends the same request again with the same key: the first one
 //! publishes and its answer is kept; a repeat gets that answer again (with
 //! `idempotent-replayed: true`) and publishes nothing; the same key with another request is `409`.
-//! The kept answer is written with the events, without an `await` between them, so the Durable
-//! Object commits both or neither.
-
-use std::cell::Cell;
+//! The kept answer is written right after the events, without an `await` between them, so the
+//! Durable Object commits them together; only a failing write between the two (logged) could
+//! leave events without their answer (docs/protocol.md 4.2).
 
 use worker::Response;
 
@@ -24,11 +23,6 @@ const PRUNE_EVERY_MS: u64 = 60_000;
 pub struct Answer {
     pub status: u16,
     pub body: String,
-}
-
-thread_local! {
-    /// When this isolate last pruned kept answers (0: not yet since it woke).
-    static PRUNED_AT: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Runs `publish` once per key: without a key, as it is; with one, as described above.
@@ -56,8 +50,8 @@ pub fn once(
             if let Err(e) = hub.idempotency.keep(sub, &k.key, &k.request, answer.status, &answer.body, now) {
                 worker::console_error!("keeping the answer to an idempotency key failed: {e}");
             }
-            if now.saturating_sub(PRUNED_AT.get()) >= PRUNE_EVERY_MS {
-                PRUNED_AT.set(now);
+            if now.saturating_sub(hub.idempotency_pruned_at.get()) >= PRUNE_EVERY_MS {
+                hub.idempotency_pruned_at.set(now);
                 if let Err(e) = hub.idempotency.prune(hub.config.retention.max_age_ms, now) {
                     worker::console_error!("pruning idempotency keys failed: {e}");
                 }
