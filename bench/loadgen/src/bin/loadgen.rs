@@ -129,6 +129,8 @@ struct Recorder {
     failures: Vec<String>,
     /// How long each publish request took to be answered.
     answers_ms: Vec<f64>,
+    /// Publish requests sent again on a new connection.
+    retries: usize,
 }
 
 async fn open(addr: SocketAddr) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String> {
@@ -218,17 +220,34 @@ async fn publish(args: &Args, rec: &RefCell<Recorder>, pool: &Pool, seq: usize, 
                 }
             }
         }
-        let mut req = Request::post(&args.publish)
-            .header("host", args.addr.to_string())
-            .header("content-type", "application/json");
-        for (k, v) in &args.publish_headers {
-            req = req.header(k, v);
-        }
-        let req = req.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
-        if sender.ready().await.is_err() {
-            sender = open(args.addr).await?;
-        }
-        let res = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        // A pooled connection the server closed meanwhile fails the request: send it again on a
+        // new connection. orgstream's requests carry an Idempotency-Key, so a retry of one that
+        // was stored is stored once.
+        let mut attempt = 0;
+        let res = loop {
+            let mut req = Request::post(&args.publish)
+                .header("host", args.addr.to_string())
+                .header("content-type", "application/json");
+            if args.style == Style::Orgstream {
+                req = req.header("idempotency-key", format!("loadgen-{}-{first}", std::process::id()));
+            }
+            for (k, v) in &args.publish_headers {
+                req = req.header(k, v);
+            }
+            let req = req.body(Full::new(Bytes::from(body.clone()))).map_err(|e| e.to_string())?;
+            if sender.ready().await.is_err() {
+                sender = open(args.addr).await?;
+            }
+            match sender.send_request(req).await {
+                Ok(res) => break res,
+                Err(e) if attempt < 3 && !e.to_string().is_empty() => {
+                    attempt += 1;
+                    rec.borrow_mut().retries += 1;
+                    sender = open(args.addr).await?;
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        };
         let status = res.status();
         let _ = res.into_body().collect().await;
         rec.borrow_mut().answers_ms.push(now.elapsed().as_secs_f64() * 1000.0);
@@ -284,6 +303,8 @@ struct Report {
     publishers: usize,
     /// How long publish requests took to be answered.
     publish_answer_ms: Latency,
+    /// Publish requests sent again on a new connection (the server had closed a pooled one).
+    publish_retries: usize,
     expected_frames: usize,
     delivered_frames: usize,
     subscribers_missing_events: usize,
@@ -316,6 +337,7 @@ async fn run(args: Args) -> Report {
         last_received: None,
         failures: Vec::new(),
         answers_ms: Vec::new(),
+        retries: 0,
     }));
     let connect_started = Instant::now();
     for i in 0..args.subscribers {
@@ -377,6 +399,7 @@ async fn run(args: Args) -> Report {
         rate: args.rate,
         publishers: if args.rate > 0.0 { 0 } else { args.publishers },
         publish_answer_ms,
+        publish_retries: r.retries,
         expected_frames: per * args.subscribers,
         delivered_frames: delivered,
         subscribers_missing_events: r.per_subscriber.iter().filter(|&&n| n < per).count(),
