@@ -13,6 +13,7 @@ import { EventSource } from "eventsource";
 import { startWorker } from "./support/worker.mjs";
 import { ledger, rawSubscriber } from "./support/resuming.mjs";
 import { token, publish, history, taskProgress, sleep } from "./support/client.mjs";
+import { readMetrics } from "./support/metrics.mjs";
 
 const SEED = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const EVENTS = Number(process.env.CHAOS_EVENTS ?? 3000);
@@ -83,6 +84,7 @@ test(`chaos resume: ${SUBSCRIBERS} subscribers cut at random, ${EVENTS} events, 
   server = await startWorker({ vars: { HISTORY_MAX_EVENTS: String(RETAINED), RETRY_MS: "250" } });
   const org = `chaos-${SEED}`;
   const tok = await token(org);
+  const metricsTok = await token(org, "metrics");
   const started = Date.now();
 
   const ledgers = [];
@@ -90,13 +92,16 @@ test(`chaos resume: ${SUBSCRIBERS} subscribers cut at random, ${EVENTS} events, 
   for (let i = 0; i < SUBSCRIBERS; i++) {
     const l = ledger(i < EVENTSOURCE_CLIENTS ? `eventsource-${i}` : `raw-${i}`);
     ledgers.push(l);
-    clients.push(i < EVENTSOURCE_CLIENTS ? eventSourceSubscriber(server.url, tok, l) : rawSubscriber(server.url, tok, l, chaotic));
+    // Each subscriber is its own user, as in a deployment.
+    const own = await token(org, "subscribe", { claims: { sub: `user-${i}` } });
+    clients.push(i < EVENTSOURCE_CLIENTS ? eventSourceSubscriber(server.url, own, l) : rawSubscriber(server.url, own, l, chaotic));
   }
 
   // The laggard: reads the first events, leaves, and comes back when more than the retained
   // number of events were published after what it saw.
   const laggard = ledger("laggard");
-  let laggardClient = rawSubscriber(server.url, tok, laggard);
+  const laggardTok = await token(org, "subscribe", { claims: { sub: "laggard" } });
+  let laggardClient = rawSubscriber(server.url, laggardTok, laggard);
   // Whatever happens, nothing keeps running after the test: a failure must not become a hang.
   t.after(() => {
     state.chaos = false;
@@ -120,7 +125,7 @@ test(`chaos resume: ${SUBSCRIBERS} subscribers cut at random, ${EVENTS} events, 
     let resetData = null;
     const reset = until(() => resetData !== null, "the laggard's stream.reset", 30_000).then(() => resetData);
     await new Promise((resolve) => {
-      laggardClient = rawSubscriber(server.url, tok, laggard, {
+      laggardClient = rawSubscriber(server.url, laggardTok, laggard, {
         awayMs: () => between(0, MAX_AWAY_MS),
         onReset: (data) => {
           laggard.last = Number(data.latestId); // live events go on from the server's latest
@@ -136,7 +141,7 @@ test(`chaos resume: ${SUBSCRIBERS} subscribers cut at random, ${EVENTS} events, 
     let after = Number(resetFrame.earliestId) - 1;
     let gapAfter = null;
     for (;;) {
-      const page = await history(server.url, tok, { after: String(after), limit: "1000" });
+      const page = await history(server.url, laggardTok, { after: String(after), limit: "1000" });
       assert.equal(page.status, 200);
       if (page.body.gap && gapAfter === null) gapAfter = Number(page.body.earliestId); // pruned meanwhile
       for (const e of page.body.events) recovered.set(Number(e.id), e);
@@ -165,20 +170,35 @@ test(`chaos resume: ${SUBSCRIBERS} subscribers cut at random, ${EVENTS} events, 
   const ids = [];
   const rejected = [];
   const t0 = Date.now();
+  const metricsBefore = await readMetrics(server.url, metricsTok);
+  let requests = 0;
   while (state.published < EVENTS) {
-    const size = random() < 0.6 ? 1 : Math.min(between(2, 20), EVENTS - state.published);
-    const body = size === 1 ? taskProgress(`e${state.published}`) : { events: Array.from({ length: size }, (_, k) => taskProgress(`e${state.published + k}`)) };
-    const r = await publish(server.url, tok, body);
-    if (r.status !== 202) rejected.push(`${r.status} ${JSON.stringify(r.body)}`);
-    else ids.push(...r.body.ids.map(Number));
-    state.published += size;
+    // Now and then a burst of publishes at once, so the hub coalesces (events queued while it
+    // fans out go together).
+    const burst = random() < 0.3 ? between(2, 4) : 1;
+    const bodies = [];
+    for (let b = 0; b < burst && state.published < EVENTS; b++) {
+      const size = random() < 0.6 ? 1 : Math.min(between(2, 20), EVENTS - state.published);
+      const first = state.published;
+      bodies.push(size === 1 ? taskProgress(`e${first}`) : { events: Array.from({ length: size }, (_, k) => taskProgress(`e${first + k}`)) });
+      state.published += size;
+    }
+    requests += bodies.length;
+    for (const r of await Promise.all(bodies.map((body) => publish(server.url, tok, body)))) {
+      if (r.status !== 202) rejected.push(`${r.status} ${JSON.stringify(r.body)}`);
+      else ids.push(...r.body.ids.map(Number));
+    }
     const due = t0 + (state.published / RATE) * 1000;
     if (due > Date.now()) await sleep(due - Date.now());
   }
   state.chaos = false;
   const publishSeconds = (Date.now() - t0) / 1000;
   assert.deepEqual(rejected, [], "every publish was accepted");
-  assert.deepEqual(ids, Array.from({ length: EVENTS }, (_, i) => i + 1), "ids are 1..N, each once, in publish order");
+  ids.sort((a, b) => a - b);
+  assert.deepEqual(ids, Array.from({ length: EVENTS }, (_, i) => i + 1), "ids are 1..N, each once");
+  const metricsAfter = await readMetrics(server.url, metricsTok);
+  const fanOuts = metricsAfter.value("orgstream_send_duration_seconds") - metricsBefore.value("orgstream_send_duration_seconds");
+  assert.ok(fanOuts < requests, `publishes went out coalesced: ${requests} publish requests in ${fanOuts} fan-outs`);
 
   phase = "waiting for the laggard";
   const lag = await laggardBack;
@@ -212,7 +232,7 @@ test(`chaos resume: ${SUBSCRIBERS} subscribers cut at random, ${EVENTS} events, 
   const connects = everyone.reduce((n, l) => n + l.connects, 0);
   const summary =
     `chaos: seed ${SEED}, ${SUBSCRIBERS} subscribers (${EVENTSOURCE_CLIENTS} eventsource) + 1 laggard, ${EVENTS} events in ${publishSeconds.toFixed(1)} s, ` +
-    `${cuts} cuts injected, ${connects} connects, laggard lost ${firstKept - lag.seen - 1} events (reported by stream.reset) and recovered ${lag.recovered.size} from history, ` +
+    `${cuts} cuts injected, ${connects} connects, ${requests} publish requests in ${fanOuts} fan-outs, laggard lost ${firstKept - lag.seen - 1} events (reported by stream.reset) and recovered ${lag.recovered.size} from history, ` +
     `${((Date.now() - started) / 1000).toFixed(1)} s in all`;
   t.diagnostic(summary);
   console.log(summary);

@@ -20,6 +20,17 @@ pub struct Config {
     pub liveness_probe_ms: u64,
     /// What one token subject (`sub`) may do, and how many streams the org may hold.
     pub limits: SubLimits,
+    /// How many queued events the hub sends a stream in one message.
+    pub coalesce: Coalesce,
+}
+
+/// The bound of one coalesced message: events queued while the hub was busy go to each stream
+/// together, at most `frames` frames and `bytes` bytes of frames per message (a message always
+/// holds at least one frame, however large).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Coalesce {
+    pub frames: usize,
+    pub bytes: usize,
 }
 
 /// How many open streams one subject, and one org, may hold.
@@ -59,6 +70,8 @@ pub const DEFAULT_SUB_CONNECTS_PER_MINUTE: u64 = 120;
 pub const DEFAULT_SUB_HISTORY_PER_MINUTE: u64 = 600;
 pub const DEFAULT_SUB_PUBLISHES_PER_MINUTE: u64 = 60_000;
 pub const DEFAULT_MAX_REQUEST_IDS_PER_SUB: u64 = 64;
+pub const DEFAULT_COALESCE_MAX_FRAMES: u64 = 256;
+pub const DEFAULT_COALESCE_MAX_BYTES: u64 = 524_288;
 
 /// Vars renamed since a release, `(name, older name)`: the older name is still read. The unread
 /// limits were named for a queue in the hub, before the front worker held the streams.
@@ -120,6 +133,10 @@ impl Config {
                 request_ids_per_sub: num("MAX_REQUEST_IDS_PER_SUB", DEFAULT_MAX_REQUEST_IDS_PER_SUB, 1, 1_000_000)?
                     as u32,
             },
+            coalesce: Coalesce {
+                frames: num("COALESCE_MAX_FRAMES", DEFAULT_COALESCE_MAX_FRAMES, 1, 100_000)? as usize,
+                bytes: num("COALESCE_MAX_BYTES", DEFAULT_COALESCE_MAX_BYTES, 1_024, 16 * 1_048_576)? as usize,
+            },
         };
         // A request id stays its owner's while it is used; a stream uses its id for its whole
         // life, so the retention that forgets unused ids must outlast the longest stream.
@@ -157,6 +174,7 @@ mod tests {
             (c.limits.connects_per_minute, c.limits.history_per_minute, c.limits.publishes_per_minute),
             (120, 600, 60_000)
         );
+        assert_eq!(c.coalesce, Coalesce { frames: 256, bytes: 524_288 });
     }
 
     #[test]

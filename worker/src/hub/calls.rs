@@ -1,4 +1,4 @@
-//! The hub's calls: publish (append, then fan out the same bytes to every stream), history,
+//! The hub's calls: publish (append, then queue the same bytes for every stream), history,
 //! pending versions, client error reports, metrics. Each answers with the public HTTP answer.
 
 use schema_wasm::{EnvelopeOut, HistoryPage, PublishedEvent, RequestId, ResetReason};
@@ -47,12 +47,19 @@ pub fn handle(hub: &Hub, sockets: &RuntimeSockets, call: HubCall) -> Result<Resp
     }
 }
 
-/// Assigns ids, appends to the log, and fans out. Returns what was appended.
-fn append_and_send(
+/// Assigns ids and appends to the log; `answer` reads what was appended, then the events are
+/// queued for the live streams (`outbox`: sent on the hub's next turn, with whatever else is
+/// queued by then). The answer waits for the append, not for the fan-out.
+fn append<T>(
     hub: &Hub,
     sockets: &RuntimeSockets,
     events: Vec<PublishedEvent>,
-) -> Result<Vec<Appended>, ApiError> {
+    answer: impl FnOnce(&[Appended]) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    if hub.outbox.is_full(hub.config.coalesce) {
+        // Publishers outran the fan-out: this one waits for it (`outbox::MAX_QUEUED_MESSAGES`).
+        hub.send_queued(sockets);
+    }
     let now = now_ms();
     let ts = format_ts(now);
     let first = hub.log.latest() + 1;
@@ -83,21 +90,17 @@ fn append_and_send(
         appended.push(Appended::new(id, now, event.type_name, envelope, target));
     }
     hub.log.append(&appended).map_err(internal("appending to the event log"))?;
-
-    let started = now_ms();
-    let sent = sockets::fan_out(sockets, &appended);
     for a in &appended {
         hub.tally.add(name::PUBLISHED, a.type_name, 1);
     }
-    hub.tally.add(name::FRAMES_SENT, "", sent);
-    // The runtime's clock advances only across I/O, so a fan-out that never awaits reads as
-    // 0 here in production; the histogram still counts fan-outs (see docs/protocol.md).
-    hub.tally.send_duration(now_ms().saturating_sub(started) as f64 / 1000.0);
-    // After delivery, and best effort: stored events must reach live streams whatever happens here.
+    let answered = answer(&appended);
+    // Stored events reach the live streams whatever the answer.
+    hub.outbox.push(appended);
+    // Best effort: the queue holds what the streams still need.
     if let Err(e) = hub.log.prune(hub.config.retention, now) {
         worker::console_error!("pruning the event log failed: {e}");
     }
-    Ok(appended)
+    answered
 }
 
 fn publish(hub: &Hub, sockets: &RuntimeSockets, events: Vec<PublishedEvent>) -> Result<Answer, ApiError> {
@@ -105,23 +108,30 @@ fn publish(hub: &Hub, sockets: &RuntimeSockets, events: Vec<PublishedEvent>) -> 
     struct Published {
         ids: Vec<String>,
     }
-    let appended = append_and_send(hub, sockets, events)?;
-    let body = Published { ids: appended.iter().map(|a| a.id.to_string()).collect() };
-    Ok(Answer { status: 202, body: serde_json::to_string(&body).map_err(internal("answering a publish"))? })
+    append(hub, sockets, events, |appended| {
+        let body = Published { ids: appended.iter().map(|a| a.id.to_string()).collect() };
+        Ok(Answer { status: 202, body: serde_json::to_string(&body).map_err(internal("answering a publish"))? })
+    })
 }
 
 /// `PUT /v1/versions`: publish a `version.available` event and keep it as the pending version
 /// of its scope (the org, or its target request id), for every later connect.
 fn put_version(hub: &Hub, sockets: &RuntimeSockets, event: PublishedEvent) -> Result<Answer, ApiError> {
-    let appended = append_and_send(hub, sockets, vec![event])?;
-    let a = appended.first().ok_or("the version was not appended").map_err(internal("publishing a version"))?;
+    append(hub, sockets, vec![event], |appended| {
+        let a = appended.first().ok_or("the version was not appended").map_err(internal("publishing a version"))?;
+        keep_pending(hub, a)
+    })
+}
+
+/// Keeps a published `version.available` as the pending version of its scope.
+fn keep_pending(hub: &Hub, a: &Appended) -> Result<Answer, ApiError> {
     // The pending version is for whom the event was: its request id and the subject it was
     // stored for (named by the publisher, else the id's owner), as targeted events are.
     let (scope, target_sub) = match &a.target {
         Some(t) => (t.request_id.as_str(), t.sub.as_deref()),
         None => (ORG_WIDE, None),
     };
-    // The event is published and delivered by now; if it cannot be made pending, say so.
+    // The event is published (and will be delivered); if it cannot be made pending, say so.
     hub.versions.set(scope, target_sub, &a.envelope).map_err(|e| {
         worker::console_error!("storing the pending version failed: {e}");
         ApiError::misconfigured(format!(

@@ -8,6 +8,8 @@
 //! client missed more than a page, the socket gets that page instead (`Kind::Page`), and the front
 //! worker asks for the next one on the socket (`NextPage`) once its client has read it; live
 //! frames that reach the socket meanwhile are in the pages still to come, and it drops them.
+//! Events appended but not sent yet (`outbox`) are sent to the open streams before the log is
+//! read, so a stream gets each event once: in what it read, or live.
 
 use std::rc::Rc;
 
@@ -51,6 +53,8 @@ impl Attachment {
 
 pub fn connect(hub: &Hub, sockets: &RuntimeSockets, url: &worker::Url) -> Result<Response, ApiError> {
     let connect = Connect::from_url(url).map_err(internal("a connect the hub cannot read"))?;
+    // Queued events go to the streams open now; this one reads them from the log.
+    hub.send_queued(sockets);
     let now = now_ms();
     let admitted = admission::check(hub, sockets, &connect, now)?;
     let sub = &admitted.sub;
@@ -82,7 +86,9 @@ pub fn connect(hub: &Hub, sockets: &RuntimeSockets, url: &worker::Url) -> Result
 }
 
 /// The front worker asks for the next page of a stream that is catching up.
-pub fn next_page(hub: &Hub, ws: &WebSocket, next: NextPage) -> Result<(), ApiError> {
+pub fn next_page(hub: &Hub, sockets: &RuntimeSockets, ws: &WebSocket, next: NextPage) -> Result<(), ApiError> {
+    // Queued events go out live first (this stream drops them: they are in the pages to come).
+    hub.send_queued(sockets);
     let attachment: Attachment = ws
         .deserialize_attachment()
         .map_err(internal("reading a stream's attachment"))?

@@ -29,7 +29,10 @@ pub(crate) mod log;
 pub(crate) mod metrics;
 pub(crate) mod observers;
 mod once;
+mod outbox;
 mod ownership;
+#[cfg(test)]
+mod probes;
 pub(crate) mod rate_limit;
 pub(crate) mod request_owner;
 mod runtime;
@@ -45,11 +48,13 @@ use worker::{
 };
 
 use crate::api_error::{internal, ApiError};
+use crate::clock::now_ms;
 use crate::config::Config;
 use crate::http;
 use crate::hub::log::ReplayLog;
 use crate::hub::metrics::{name, Tally};
 use crate::hub::observers::Observer;
+use crate::hub::outbox::Outbox;
 use crate::hub::sockets::{OpenStreams, Sockets, SubTag};
 use crate::hub::store::{
     admission::Admission, counters::Counters, idempotency::Idempotency, reports::Reports, versions::Versions,
@@ -68,6 +73,8 @@ pub(crate) struct Hub {
     idempotency: Idempotency,
     /// When this org's kept idempotency answers were last pruned (0: not since it woke).
     idempotency_pruned_at: std::cell::Cell<u64>,
+    /// Appended events the live streams have not been sent yet.
+    outbox: Outbox,
     tally: Tally,
     observers: Vec<Box<dyn Observer>>,
     /// The org's open streams, counted from the runtime's list on the first connect after waking
@@ -76,6 +83,22 @@ pub(crate) struct Hub {
 }
 
 impl Hub {
+    /// Sends every queued event to the live streams it is for (`outbox`), and stores the last id
+    /// sent. Called on the turn after a publish, and before anything reads the log for a stream.
+    pub(crate) fn send_queued(&self, sockets: &RuntimeSockets) {
+        let queued = self.outbox.take();
+        let Some(last) = queued.last().map(|a| a.id) else { return };
+        let started = now_ms();
+        let sent = outbox::send(sockets, &queued, self.config.coalesce);
+        self.tally.add(name::FRAMES_SENT, "", sent);
+        // The runtime's clock advances only across I/O, so a fan-out that never awaits reads as
+        // 0 here in production; the histogram still counts fan-outs (see docs/protocol.md).
+        self.tally.send_duration(now_ms().saturating_sub(started) as f64 / 1000.0);
+        if let Err(e) = self.log.mark_sent(last) {
+            worker::console_error!("storing the last id sent failed: {e}");
+        }
+    }
+
     /// Stores what was counted while handling one thing.
     fn store_tally(&self) {
         if let Err(e) = self.counters.add(&self.tally.take()) {
@@ -86,8 +109,32 @@ impl Hub {
 
 #[durable_object]
 pub struct OrgHub {
-    sockets: RuntimeSockets,
-    hub: std::result::Result<Hub, ApiError>,
+    sockets: Rc<RuntimeSockets>,
+    hub: std::result::Result<Rc<Hub>, ApiError>,
+}
+
+impl OrgHub {
+    /// After handling anything: store what was counted, and when events were queued for the live
+    /// streams, schedule the turn that sends them (`outbox`).
+    fn done(&self, hub: &Rc<Hub>) {
+        hub.store_tally();
+        if !hub.outbox.wants_turn() {
+            return;
+        }
+        let (turn_hub, sockets) = (hub.clone(), self.sockets.clone());
+        let scheduled = runtime::next_turn(move || {
+            turn_hub.outbox.turn_came();
+            turn_hub.send_queued(&sockets);
+            turn_hub.store_tally();
+        });
+        if let Err(e) = scheduled {
+            // Send now rather than never.
+            worker::console_error!("scheduling the fan-out failed ({e}); sending at once");
+            hub.outbox.turn_came();
+            hub.send_queued(&self.sockets);
+            hub.store_tally();
+        }
+    }
 }
 
 impl DurableObject for OrgHub {
@@ -95,7 +142,7 @@ impl DurableObject for OrgHub {
         // The storage getter takes no input; every socket call goes through `RuntimeSockets`,
         // which returns the runtime's errors instead of unwrapping them.
         let storage = state.storage();
-        let sockets = RuntimeSockets(state._inner());
+        let sockets = Rc::new(RuntimeSockets(state._inner()));
         // The heartbeat: answered by the runtime without waking the hub.
         match worker::WebSocketRequestResponsePair::new(PING, PONG) {
             Ok(pair) => {
@@ -105,10 +152,11 @@ impl DurableObject for OrgHub {
             }
             Err(e) => worker::console_error!("setting the heartbeat auto-response failed: {e:?}"),
         }
-        let hub = open(storage, &env);
+        let hub = open(storage, &env).map(Rc::new);
         match &hub {
             Ok(hub) => {
                 hub.tally.add(name::WAKEUPS, "", 1);
+                restart_if_unsent(hub, &sockets);
                 hub.store_tally();
             }
             Err(e) => worker::console_error!("OrgHub cannot start: {}", e.message),
@@ -132,7 +180,7 @@ impl DurableObject for OrgHub {
                 .and_then(|call| calls::handle(hub, &self.sockets, call)),
             other => Err(ApiError::not_found(other)),
         };
-        hub.store_tally();
+        self.done(hub);
         match answer {
             Ok(response) => Ok(response),
             Err(e) => http::error(&e),
@@ -159,12 +207,12 @@ impl DurableObject for OrgHub {
             let _ = ws.close(Some(1011), Some("internal error"));
             return Ok(());
         };
-        if connect::next_page(hub, &ws, next).is_err() {
+        if connect::next_page(hub, &self.sockets, &ws, next).is_err() {
             // The cause is logged (`internal`); the front worker ends the stream, and its client
             // resumes by id.
             let _ = ws.close(Some(1011), Some("internal error"));
         }
-        hub.store_tally();
+        self.done(hub);
         Ok(())
     }
 
@@ -206,6 +254,27 @@ impl DurableObject for OrgHub {
     }
 }
 
+/// A hub that stopped between an append and the turn that sends it starts with events its open
+/// streams may have missed: they are closed as restarted and resume by id from the log (`outbox`).
+fn restart_if_unsent(hub: &Hub, sockets: &RuntimeSockets) {
+    let sent = match hub.log.sent() {
+        Ok(sent) => sent,
+        Err(e) => return worker::console_error!("reading the last id sent failed: {e}"),
+    };
+    if sent >= hub.log.latest() {
+        return;
+    }
+    let closed = outbox::restart_streams(sockets);
+    worker::console_log!(
+        "the hub restarted with events {}..={} unsent; {closed} streams resume from the log",
+        sent + 1,
+        hub.log.latest()
+    );
+    if let Err(e) = hub.log.mark_sent(hub.log.latest()) {
+        worker::console_error!("storing the last id sent failed: {e}");
+    }
+}
+
 fn open(storage: worker::Storage, env: &Env) -> std::result::Result<Hub, ApiError> {
     let config = Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string()))
         .map_err(|e| ApiError::misconfigured(e.0))?;
@@ -221,6 +290,7 @@ fn open(storage: worker::Storage, env: &Env) -> std::result::Result<Hub, ApiErro
         reports: Reports::open(sql.clone()).map_err(&opening)?,
         idempotency: Idempotency::open(sql).map_err(&opening)?,
         idempotency_pruned_at: std::cell::Cell::new(0),
+        outbox: Outbox::default(),
         tally: Tally::default(),
         // Observers run in this order on every connect.
         observers: vec![Box::new(connect::PendingVersions { versions })],

@@ -5,7 +5,8 @@
 //! `get_websockets_with_tag`, `set_websocket_auto_response`): one refused call there is a panic,
 //! and a panic resets the isolate, every stream of every org in it included.
 
-use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen::closure::Closure;
+use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsCast, JsValue};
 use worker::worker_sys::{DurableObjectState, WebSocketRequestResponsePair};
 use worker::{js_sys, WebSocket};
 
@@ -94,4 +95,18 @@ impl Sockets for RuntimeSockets {
     fn is_closed(&self, socket: &WebSocket) -> bool {
         socket.as_ref().ready_state() == CLOSED
     }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = setTimeout)]
+    fn set_timeout(callback: &JsValue, ms: i32) -> Result<JsValue, JsValue>;
+}
+
+/// Calls `callback` on the hub's next turn (a zero-delay timer): after the current request is
+/// answered, and after whatever the runtime had already queued. A Durable Object's timers belong
+/// to the object, not to the request that set them, so the turn comes after that request ends.
+pub fn next_turn(callback: impl FnOnce() + 'static) -> Result<(), String> {
+    let callback = Closure::once_into_js(callback);
+    set_timeout(&callback, 0).map(|_| ()).map_err(why)
 }

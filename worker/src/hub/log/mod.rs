@@ -84,7 +84,21 @@ impl ReplayLog {
         add_column(&sql, ADD_TARGET_SUB)?;
         let log = ReplayLog { sql, latest: Cell::new(0) };
         log.latest.set(log.stored_latest()?);
+        // An org stored before the hub kept the last id sent had sent everything it appended.
+        log.sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('sent_id', ?)", vec![int(log.latest())?])?;
         Ok(log)
+    }
+
+    /// The last id sent to the live streams (`outbox`).
+    pub fn sent(&self) -> worker::Result<u64> {
+        let sent = self.sql.exec("SELECT value FROM meta WHERE key = 'sent_id'", None)?.one::<Value>()?;
+        Ok(sent.value.unwrap_or(0))
+    }
+
+    /// Every event up to `id` was sent to the live streams.
+    pub fn mark_sent(&self, id: u64) -> worker::Result<()> {
+        self.sql.exec("UPDATE meta SET value = ? WHERE key = 'sent_id'", vec![int(id)?])?;
+        Ok(())
     }
 
     /// The latest id as stored: the counter, or a row beyond it left by an append that failed
