@@ -4,7 +4,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-const COLORS = { workerd: "#2563eb", wrangler: "#7c3aed", nchan: "#059669", native: "#6b7280" };
+const COLORS = { workerd: "#2563eb", "workerd-single": "#93c5fd", hub: "#f59e0b", wrangler: "#7c3aed", nchan: "#059669", native: "#6b7280" };
 const fmt = (x, digits = 1) => (x === undefined || x === null || Number.isNaN(x) ? "" : x.toFixed(digits));
 const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}x` : "");
 

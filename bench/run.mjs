@@ -7,8 +7,9 @@
 //                                          writes to a temp dir, not docs/bench
 //   npm run bench -- --servers workerd,nchan --scenarios fanout
 //
-// Scenarios: fanout (one event per request, one publisher), publishers (the same with 8 publishers
-// at once), rate (a fixed rate, open loop: sent when due, answered or not), batch (batches of 100),
+// Scenarios: fanout (one event per request, one publisher), alone (5 events/s: each finds the hub
+// idle), publishers (the same as fanout with 8 publishers at once), rate (a fixed rate, open loop:
+// sent when due, answered or not), batch (batches of 100),
 // catchup (one subscriber 1000 / 10,000 events behind), connections (idle streams, memory).
 
 import { spawn } from "node:child_process";
@@ -20,30 +21,43 @@ import { SERVERS, cpuSeconds, rssKiB } from "./servers.mjs";
 import { writeReport } from "./report.mjs";
 import { parseFlags, listFlag } from "../scripts/lib/cli.mjs";
 
-const USAGE = `usage: npm run bench -- [--quick] [--servers workerd,wrangler,nchan,native] [--scenarios fanout,publishers,rate,batch,catchup,connections] [--out DIR]
-Runs every scenario on every server and writes docs/bench/ (a --quick run writes to a temporary directory).`;
+const USAGE = `usage: npm run bench -- [--quick] [--servers workerd,workerd-single,hub,wrangler,nchan,native] [--scenarios fanout,alone,publishers,rate,batch,catchup,connections] [--subscribers N,...] [--rate R] [--out DIR]
+Runs every scenario on every server and writes docs/bench/ (a --quick run, or one limited by
+--subscribers or --rate, writes to a temporary directory unless --out names one).`;
 const { values, fail } = parseFlags({
   name: "npm run bench",
   usage: USAGE,
   options: {
     quick: { type: "boolean", default: false },
-    servers: { type: "string", default: "workerd,wrangler,nchan,native" },
-    scenarios: { type: "string", default: "fanout,publishers,rate,batch,catchup,connections" },
+    servers: { type: "string", default: "workerd,workerd-single,hub,wrangler,nchan,native" },
+    scenarios: { type: "string", default: "fanout,alone,publishers,rate,batch,catchup,connections" },
     out: { type: "string" },
+    subscribers: { type: "string" },
+    rate: { type: "string" },
   },
 });
 const servers = listFlag(fail, "servers", values.servers, Object.keys(SERVERS));
-const scenarios = listFlag(fail, "scenarios", values.scenarios, ["fanout", "publishers", "rate", "batch", "catchup", "connections"]);
+const scenarios = listFlag(fail, "scenarios", values.scenarios, ["fanout", "alone", "publishers", "rate", "batch", "catchup", "connections"]);
 /** Publishers at once in the `publishers` scenario. */
 const PUBLISHERS = 8;
 
 const quick = values.quick;
+/** The `alone` scenario: events far enough apart that the hub is idle when each arrives. */
+const ALONE = { rate: 5, events: quick ? 10 : 50 };
 const SIZES = quick
   ? { fanout: [20, 100], events: 50, rate: 100, catchup: [200], connections: [200] }
-  : { fanout: [100, 1000, 5000], events: 1000, rate: 200, catchup: [1000, 10000], connections: [1000, 5000] };
+  : { fanout: [100, 1000, 5000], events: 1000, rate: 1000, catchup: [1000, 10000], connections: [1000, 5000] };
 // At most a million frames a run: 1000 events to 100 and 1000 subscribers, 200 to 5000.
 const eventsFor = (n) => String(Math.max(10, Math.min(SIZES.events, Math.floor(1_000_000 / n))));
-const out = values.out ?? (quick ? mkdtempSync(join(tmpdir(), "orgstream-bench-quick-")) : join(root, "docs", "bench"));
+const positive = (flag, text) => {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) fail(`--${flag} takes whole numbers above 0, got ${JSON.stringify(text)}`);
+  return n;
+};
+if (values.subscribers !== undefined) SIZES.fanout = values.subscribers.split(",").map((n) => positive("subscribers", n));
+if (values.rate !== undefined) SIZES.rate = positive("rate", values.rate);
+const partial = quick || values.subscribers !== undefined || values.rate !== undefined;
+const out = values.out ?? (partial ? mkdtempSync(join(tmpdir(), "orgstream-bench-partial-")) : join(root, "docs", "bench"));
 
 step("building the load generator and the native broadcaster (cargo, release; the first build takes about a minute)");
 run("cargo", ["build", "--release", "--quiet", "--manifest-path", join(root, "bench", "loadgen", "Cargo.toml")]);
@@ -51,7 +65,8 @@ const bin = join(root, "bench", "loadgen", "target", "release");
 if (servers.includes("nchan")) {
   ensureDebianPackages(["/usr/sbin/nginx", "/usr/lib/nginx/modules/ngx_nchan_module.so"], ["nginx-light", "libnginx-mod-nchan"], "for the side-by-side benchmark");
 }
-if (servers.includes("workerd") || servers.includes("wrangler")) run("node", [join(root, "scripts", "build-worker.mjs")]);
+if (servers.includes("hub")) run("node", [join(root, "scripts", "build-worker.mjs"), "--dev"]);
+if (servers.some((s) => ["workerd", "workerd-single", "wrangler"].includes(s))) run("node", [join(root, "scripts", "build-worker.mjs")]);
 // wrangler dev serves the dashboard's assets (public/) too, and refuses to start without them.
 if (servers.includes("wrangler")) {
   for (const script of ["build-schema.mjs", "build-client.mjs", "build-dashboard.mjs"]) run("node", [join(root, "scripts", script)]);
@@ -90,6 +105,7 @@ const target = (server, t, extra) => [
   "--publish", t.publish,
   ...t.publishHeaders.flatMap((h) => ["--publish-header", h]),
   "--style", t.style,
+  ...(t.subscribeFlags ?? []),
   ...extra,
 ];
 
@@ -161,6 +177,8 @@ for (const key of servers) {
       const events = eventsFor(n);
       if (scenarios.includes("fanout"))
         record(server, "fanout", { subscribers: n, events: Number(events) }, await measure(server, ["--subscribers", String(n), "--events", events]));
+      if (scenarios.includes("alone"))
+        record(server, "alone", { subscribers: n, events: ALONE.events, rate: ALONE.rate }, await measure(server, ["--subscribers", String(n), "--events", String(ALONE.events), "--rate", String(ALONE.rate)]));
       if (scenarios.includes("publishers"))
         record(server, "publishers", { subscribers: n, events: Number(events), publishers: PUBLISHERS }, await measure(server, ["--subscribers", String(n), "--events", events, "--publishers", String(PUBLISHERS)]));
       if (scenarios.includes("rate"))

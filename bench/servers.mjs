@@ -2,6 +2,8 @@
 // how the load generator reaches it and which processes are its own (for CPU and memory).
 //
 //   workerd  orgstream's worker in workerd directly (Miniflare, no wrangler proxy)
+//   workerd-single  the same with COALESCE_MAX_FRAMES=1: every event in its own message
+//   hub      the hub alone: subscribers hold the hub's stream sockets where front workers stand
 //   wrangler orgstream under wrangler dev (what a developer sees locally)
 //   nchan    nginx + Nchan from Debian's packages, one worker, EventSource subscribers
 //   native   bench/loadgen's sse-native: a minimal one-thread Rust broadcaster, the machine's ceiling
@@ -40,25 +42,27 @@ export function processTree(pid, comm = null) {
 }
 
 /** orgstream: a fresh org per run, a token for it. */
-async function orgstreamTarget(url, org) {
+async function orgstreamTarget(url, org, { hubSocket = false } = {}) {
   const t = await token(org, "subscribe publish");
   return {
-    subscribe: `/v1/stream?token=${t}`,
+    subscribe: hubSocket ? `/v1/dev/hub-socket?token=${t}` : `/v1/stream?token=${t}`,
     subscribeHeaders: [],
+    subscribeFlags: hubSocket ? ["--hub-socket"] : [],
     publish: "/v1/events",
     publishHeaders: [`authorization: Bearer ${t}`],
     style: "orgstream",
-    catchUp: { subscribe: `/v1/stream?token=${t}`, headers: ["last-event-id: 0"] },
+    // The hub's socket takes no Last-Event-ID: catch-ups are measured through the front worker.
+    catchUp: hubSocket ? null : { subscribe: `/v1/stream?token=${t}`, headers: ["last-event-id: 0"] },
   };
 }
 
 /** orgstream in workerd (directly or under wrangler dev), as the runner drives a server. */
-function orgstreamServer(name, server) {
+function orgstreamServer(name, server, { hubSocket = false } = {}) {
   return {
     name,
     url: server.url,
     pids: () => processTree(process.pid, "workerd"),
-    target: (org) => orgstreamTarget(server.url, org),
+    target: (org) => orgstreamTarget(server.url, org, { hubSocket }),
     stop: () => server.stop(),
   };
 }
@@ -68,6 +72,22 @@ export const SERVERS = {
     // The release build, as deployed (tokens are signed here, not by the dev token route); room
     // for the catch-up scenario's 10,000 events.
     return orgstreamServer("orgstream, workerd direct", await startDirect({ build: "release", vars: { HISTORY_MAX_EVENTS: "20000" } }));
+  },
+
+  async "workerd-single"() {
+    // The same with coalescing off: every event in a message of its own, as before the hub
+    // coalesced (the publisher's answer still does not wait for the fan-out).
+    const vars = { HISTORY_MAX_EVENTS: "20000", COALESCE_MAX_FRAMES: "1" };
+    return orgstreamServer("orgstream, workerd direct, one event per message", await startDirect({ build: "release", vars }));
+  },
+
+  async hub() {
+    // The hub alone: the load generator's subscribers hold the hub's stream sockets, where front
+    // workers stand (`GET /v1/dev/hub-socket`, dev builds only: the same code and optimization
+    // as the release build, plus the dev routes). workerd then runs the hub's side only; the
+    // publish requests still pass the front worker, as every publish does.
+    const vars = { HISTORY_MAX_EVENTS: "20000", DEV_MODE: "true" };
+    return orgstreamServer("orgstream, the hub alone (workerd)", await startDirect({ build: "dev", vars }), { hubSocket: true });
   },
 
   async wrangler() {

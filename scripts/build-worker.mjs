@@ -49,7 +49,7 @@ if (existsSync(join(out, "index.js")) && existsSync(stamp) && wanted.includes(re
   const started = Date.now();
   const args = ["--release", "--out-dir", outDir];
   if (!optimize) args.push("--no-opt");
-  if (dev) args.push("--features", "dev-token");
+  if (dev) args.push("--features", "dev-routes");
   run(bin("worker-build"), args, { env: buildEnv(), cwd: join(root, "worker") });
   writeFileSync(stamp, wanted[0]);
   step(`worker ${kind} built in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -1,5 +1,5 @@
-// The dev token exists only in dev builds, in dev mode, on loopback; client error reports are
-// checked and rate-limited.
+// The dev routes (the dev token, the hub-only benchmark's socket) exist only in dev builds, in
+// dev mode, on loopback; client error reports are checked and rate-limited.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "node:http";
@@ -60,12 +60,80 @@ test("a dev server reached by another name than loopback hands out no token", as
   assert.equal((await getWithHost(`${dev.url}/v1/dev/token?org=acme`, `127.0.0.1:${port}`)).status, 200, "the same request on loopback works");
 });
 
-test("a release build has no dev token route, even with DEV_MODE=true", async () => {
+/**
+ * Opens `path` as a WebSocket with node:http (no client library) and resolves with its first
+ * `count` server messages (unmasked binary frames, short lengths), or with the HTTP answer when
+ * it is not an upgrade.
+ */
+function hubSocketMessages(url, path, count, afterOpen = async () => {}) {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${path}`, {
+      headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" },
+    });
+    req.on("response", (res) => {
+      let body = "";
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode, body }));
+    });
+    req.on("upgrade", (res, socket, head) => {
+      let buf = head;
+      const messages = [];
+      const take = () => {
+        while (buf.length >= 2 && messages.length < count) {
+          let len = buf[1] & 0x7f;
+          let at = 2;
+          if (len === 126) [len, at] = [buf.readUInt16BE(2), 4];
+          if (buf.length < at + len) return;
+          messages.push(buf.subarray(at, at + len));
+          buf = buf.subarray(at + len);
+        }
+        if (messages.length === count) {
+          socket.destroy();
+          resolve({ status: res.statusCode, messages });
+        }
+      };
+      socket.on("data", (d) => {
+        buf = Buffer.concat([buf, d]);
+        take();
+      });
+      take();
+      afterOpen().catch(reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+test("in dev mode, the hub-only benchmark's route hands over the hub's stream socket: its catch-up, then live frames", async () => {
+  const tok = await token("hub-socket-org", "subscribe publish");
+  const publish = () =>
+    fetch(`${dev.url}/v1/events`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${tok}`, "content-type": "application/json" },
+      body: JSON.stringify({ type: "version.available", data: { version: "7" } }),
+    });
+  const r = await hubSocketMessages(dev.url, `/v1/dev/hub-socket?token=${tok}`, 2, async () => assert.equal((await publish()).status, 202));
+  assert.equal(r.status, 101);
+  const [catchUp, live] = r.messages;
+  assert.equal(String.fromCharCode(catchUp[0]), "C", "the catch-up first (nothing missed)");
+  assert.equal(String.fromCharCode(live[0]), "L", "then live frames");
+  assert.equal(live.readUInt32LE(1), 1, "one frame");
+  assert.match(live.subarray(5).toString(), /^id: 1\nevent: version\.available\ndata: /);
+
+  const refused = await hubSocketMessages(dev.url, `/v1/dev/hub-socket?token=${await token("hub-socket-org", "publish")}`, 1);
+  assert.equal(refused.status, 403, "a subscribe token is needed");
+  const off = await hubSocketMessages(prod.url, `/v1/dev/hub-socket?token=${tok}`, 1);
+  assert.equal(off.status, 404, "without DEV_MODE there is no such route");
+});
+
+test("a release build has no dev routes, even with DEV_MODE=true", async () => {
   const release = await startWorker({ build: "release", vars: { DEV_MODE: "true" } });
   try {
     const r = await fetch(`${release.url}/v1/dev/token?org=acme`);
     assert.equal(r.status, 404);
     assert.equal((await r.json()).error.code, "not_found");
+    const socket = await hubSocketMessages(release.url, `/v1/dev/hub-socket?token=${await token("acme")}`, 1);
+    assert.equal(socket.status, 404);
     assert.equal((await fetch(`${release.url}/healthz`)).status, 200, "the release build serves");
   } finally {
     await release.stop();

@@ -71,7 +71,7 @@ pub(crate) fn authenticate(
 /// What a refused token's caller is told: the reason, and for the two usual mistakes where to go
 /// next (locally, in dev builds: `npm run token`, which signs with the secret in `.dev.vars`).
 pub(crate) fn token_refusal(e: &TokenError) -> String {
-    let local = cfg!(feature = "dev-token");
+    let local = cfg!(feature = "dev-routes");
     match e {
         TokenError::Signature if local => {
             format!("{e}: it was not signed with this server's TOKEN_SECRET; locally, mint one with `npm run token` (it signs with the TOKEN_SECRET in .dev.vars)")

@@ -42,16 +42,21 @@ pub(super) enum Attempt {
 }
 
 pub(super) async fn attempt(hub: &Stub, connect: &Connect) -> Result<Attempt, ApiError> {
+    let response = open(hub, connect).await?;
+    if response.status_code() == 101 {
+        return response.websocket().map(Attempt::Socket).ok_or_else(|| internal("a 101 without a socket")("the hub"));
+    }
+    Ok(Attempt::Answer(response))
+}
+
+/// Asks the hub for a stream's socket: its answer, `101` with the socket or a refusal.
+pub(super) async fn open(hub: &Stub, connect: &Connect) -> Result<Response, ApiError> {
     let url = connect.to_url().map_err(internal("encoding a connect"))?;
     let headers = Headers::new();
     headers.set("upgrade", "websocket").map_err(internal("building a connect"))?;
     let req = Request::new_with_init(&url, RequestInit::new().with_headers(headers))
         .map_err(internal("building a connect"))?;
-    let response = hub.fetch_with_request(req).await.map_err(internal("connecting to the org's hub"))?;
-    if response.status_code() == 101 {
-        return response.websocket().map(Attempt::Socket).ok_or_else(|| internal("a 101 without a socket")("the hub"));
-    }
-    Ok(Attempt::Answer(response))
+    hub.fetch_with_request(req).await.map_err(internal("connecting to the org's hub"))
 }
 
 /// Once the client has read a page (`read` settles), asks the hub for the next one. The ask runs

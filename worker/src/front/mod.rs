@@ -3,7 +3,7 @@
 //! - `route_table`, `routes`: every route in one table, and the door that dispatches by it (CORS:
 //!   `cors`); the handlers: `subscribe` (the stream, tickets: `ticket`), `events` (history, the
 //!   newest kept event, publishing with its checks in `publish` and its `Idempotency-Key` in
-//!   `once_key`, versions), `dev_token`; who is
+//!   `once_key`, versions), `dev` (dev builds only); who is
 //!   asking (`auth`) and what they sent (`body`).
 //! - `stream`: `GET /v1/stream`, the SSE response and the socket to the hub, wired to its pure core
 //!   `relay` (unread bytes, heartbeat, every way a stream ends), the response's pipe (`pipe`) and
@@ -12,8 +12,8 @@
 pub(crate) mod auth;
 pub(crate) mod body;
 pub(crate) mod cors;
-#[cfg(feature = "dev-token")]
-pub(crate) mod dev_token;
+#[cfg(feature = "dev-routes")]
+pub(crate) mod dev;
 pub(crate) mod events;
 pub(crate) mod hub_socket;
 pub(crate) mod interval;

@@ -17,6 +17,7 @@ pub enum Endpoint {
     ClientErrors,
     Metrics,
     DevToken,
+    DevHubSocket,
 }
 
 /// A path, the methods it takes, and whether browser apps on other origins may call it.
@@ -24,27 +25,33 @@ pub struct Route {
     pub path: &'static str,
     pub methods: &'static [(&'static str, Endpoint)],
     pub browser: bool,
+    /// Only in dev builds (cargo feature `dev-routes`): release builds answer `404`.
+    pub dev: bool,
 }
 
 pub const ROUTES: &[Route] = &[
-    Route { path: "/healthz", methods: &[("GET", Endpoint::Healthz)], browser: false },
-    Route { path: "/v1/stream", methods: &[("GET", Endpoint::Stream)], browser: true },
-    Route { path: "/v1/stream/ticket", methods: &[("POST", Endpoint::StreamTicket)], browser: true },
-    Route { path: "/v1/events", methods: &[("GET", Endpoint::History), ("POST", Endpoint::Publish)], browser: true },
-    Route { path: "/v1/events/latest", methods: &[("GET", Endpoint::Latest)], browser: true },
+    Route { path: "/healthz", methods: &[("GET", Endpoint::Healthz)], browser: false, dev: false },
+    Route { path: "/v1/stream", methods: &[("GET", Endpoint::Stream)], browser: true, dev: false },
+    Route { path: "/v1/stream/ticket", methods: &[("POST", Endpoint::StreamTicket)], browser: true, dev: false },
+    Route {
+        path: "/v1/events",
+        methods: &[("GET", Endpoint::History), ("POST", Endpoint::Publish)],
+        browser: true,
+        dev: false,
+    },
+    Route { path: "/v1/events/latest", methods: &[("GET", Endpoint::Latest)], browser: true, dev: false },
     Route {
         path: "/v1/versions",
         methods: &[("PUT", Endpoint::PutVersion), ("DELETE", Endpoint::DeleteVersion)],
         browser: false,
+        dev: false,
     },
-    Route { path: "/v1/audit/client-error", methods: &[("POST", Endpoint::ClientError)], browser: true },
-    Route { path: "/v1/client-errors", methods: &[("GET", Endpoint::ClientErrors)], browser: false },
-    Route { path: "/v1/metrics", methods: &[("GET", Endpoint::Metrics)], browser: false },
-    Route { path: DEV_TOKEN_PATH, methods: &[("GET", Endpoint::DevToken)], browser: false },
+    Route { path: "/v1/audit/client-error", methods: &[("POST", Endpoint::ClientError)], browser: true, dev: false },
+    Route { path: "/v1/client-errors", methods: &[("GET", Endpoint::ClientErrors)], browser: false, dev: false },
+    Route { path: "/v1/metrics", methods: &[("GET", Endpoint::Metrics)], browser: false, dev: false },
+    Route { path: "/v1/dev/token", methods: &[("GET", Endpoint::DevToken)], browser: false, dev: true },
+    Route { path: "/v1/dev/hub-socket", methods: &[("GET", Endpoint::DevHubSocket)], browser: false, dev: true },
 ];
-
-/// The dev token route exists only in dev builds (cargo feature `dev-token`).
-const DEV_TOKEN_PATH: &str = "/v1/dev/token";
 
 /// Where a request goes.
 #[derive(Debug, PartialEq, Eq)]
@@ -56,8 +63,8 @@ pub enum Dispatch {
 }
 
 fn route(path: &str) -> Option<&'static Route> {
-    let dev = cfg!(feature = "dev-token");
-    ROUTES.iter().find(|r| r.path == path && (dev || r.path != DEV_TOKEN_PATH))
+    let dev = cfg!(feature = "dev-routes");
+    ROUTES.iter().find(|r| r.path == path && (dev || !r.dev))
 }
 
 fn methods(route: &Route) -> String {
@@ -98,9 +105,13 @@ mod tests {
     }
 
     #[test]
-    fn the_dev_token_route_exists_only_in_dev_builds() {
-        let expected = if cfg!(feature = "dev-token") { Dispatch::To(Endpoint::DevToken) } else { Dispatch::NoRoute };
+    fn the_dev_routes_exist_only_in_dev_builds() {
+        let dev = cfg!(feature = "dev-routes");
+        let expected = if dev { Dispatch::To(Endpoint::DevToken) } else { Dispatch::NoRoute };
         assert_eq!(find("/v1/dev/token", "GET"), expected);
+        let expected = if dev { Dispatch::To(Endpoint::DevHubSocket) } else { Dispatch::NoRoute };
+        assert_eq!(find("/v1/dev/hub-socket", "GET"), expected);
+        assert!(ROUTES.iter().filter(|r| r.dev).all(|r| r.path.starts_with("/v1/dev/") && !r.browser));
     }
 
     #[test]

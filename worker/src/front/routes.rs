@@ -59,10 +59,12 @@ async fn route(req: Request, url: &worker::Url, env: &Env) -> std::result::Resul
         Endpoint::ClientError => client_error(req, url, env).await,
         Endpoint::ClientErrors => client_errors(&req, url, env).await,
         Endpoint::Metrics => metrics(&req, url, env).await,
-        #[cfg(feature = "dev-token")]
-        Endpoint::DevToken => super::dev_token::dev_token(&req, url, env),
-        #[cfg(not(feature = "dev-token"))]
-        Endpoint::DevToken => Err(ApiError::not_found(url.path())),
+        #[cfg(feature = "dev-routes")]
+        Endpoint::DevToken => super::dev::dev_token(&req, url, env),
+        #[cfg(feature = "dev-routes")]
+        Endpoint::DevHubSocket => super::dev::hub_socket(&req, url, env).await,
+        #[cfg(not(feature = "dev-routes"))]
+        Endpoint::DevToken | Endpoint::DevHubSocket => Err(ApiError::not_found(url.path())),
     }
 }
 

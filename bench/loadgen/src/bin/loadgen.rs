@@ -7,6 +7,9 @@
 //! Options:
 //!   --addr HOST:PORT          the server
 //!   --subscribe PATH          the SSE path; --subscribe-header 'name: value' (repeatable)
+//!   --hub-socket              subscribers open PATH as a WebSocket and read the hub's binary
+//!                             messages, standing where orgstream's front workers stand
+//!                             (`GET /v1/dev/hub-socket`, dev builds: the hub alone)
 //!   --publish PATH            the publish path; --publish-header 'name: value' (repeatable)
 //!   --style orgstream|raw     publish bodies: orgstream events (batches as {"events": [...]}),
 //!                             or one raw message per request (Nchan: a batch is sent as B requests)
@@ -33,6 +36,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
+use orgstream_bench::hub::frames as hub_frames;
 use orgstream_bench::sse::{seq, Splitter};
 use orgstream_bench::{cpu_seconds, stats::percentile};
 use serde::Serialize;
@@ -49,6 +53,7 @@ struct Args {
     addr: SocketAddr,
     subscribe: String,
     subscribe_headers: Vec<(String, String)>,
+    hub_socket: bool,
     publish: String,
     publish_headers: Vec<(String, String)>,
     style: Style,
@@ -73,6 +78,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         addr: "127.0.0.1:8787".parse().map_err(|_| "bad default address")?,
         subscribe: "/v1/stream".into(),
         subscribe_headers: Vec::new(),
+        hub_socket: false,
         publish: "/v1/events".into(),
         publish_headers: Vec::new(),
         style: Style::Orgstream,
@@ -91,6 +97,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("addr") => a.addr = parser.value()?.parse()?,
             Long("subscribe") => a.subscribe = parser.value()?.string()?,
             Long("subscribe-header") => a.subscribe_headers.push(header(&parser.value()?.string()?)?),
+            Long("hub-socket") => a.hub_socket = true,
             Long("publish") => a.publish = parser.value()?.string()?,
             Long("publish-header") => a.publish_headers.push(header(&parser.value()?.string()?)?),
             Long("style") => {
@@ -144,7 +151,25 @@ async fn open(addr: SocketAddr) -> Result<hyper::client::conn::http1::SendReques
     Ok(sender)
 }
 
+/// Counts the benchmark events in SSE bytes that arrived `now`.
+fn received(rec: &RefCell<Recorder>, index: usize, splitter: &mut Splitter, data: &[u8], now: Instant) {
+    let mut r = rec.borrow_mut();
+    splitter.feed(data, |f| {
+        if let Some(s) = seq(f) {
+            r.per_subscriber[index] += 1;
+            if let Some(Some(sent)) = r.sent.get(s as usize) {
+                let ms = now.duration_since(*sent).as_secs_f64() * 1000.0;
+                r.latencies_ms.push(ms);
+            }
+            r.last_received = Some(now);
+        }
+    });
+}
+
 async fn subscriber(args: Rc<Args>, index: usize, rec: Rc<RefCell<Recorder>>) -> Result<(), String> {
+    if args.hub_socket {
+        return hub_subscriber(args, index, rec).await;
+    }
     let stream = TcpStream::connect(args.addr).await.map_err(|e| format!("connect: {e}"))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let (mut sender, conn) =
@@ -167,18 +192,35 @@ async fn subscriber(args: Rc<Args>, index: usize, rec: Rc<RefCell<Recorder>>) ->
     let mut splitter = Splitter::default();
     while let Some(frame) = body.frame().await {
         let Ok(data) = frame.map_err(|e| e.to_string())?.into_data() else { continue };
-        let now = Instant::now();
-        let mut r = rec.borrow_mut();
-        splitter.feed(&data, |f| {
-            if let Some(s) = seq(f) {
-                r.per_subscriber[index] += 1;
-                if let Some(Some(sent)) = r.sent.get(s as usize) {
-                    let ms = now.duration_since(*sent).as_secs_f64() * 1000.0;
-                    r.latencies_ms.push(ms);
-                }
-                r.last_received = Some(now);
+        received(&rec, index, &mut splitter, &data, Instant::now());
+    }
+    Ok(())
+}
+
+/// A subscriber where a front worker stands: the hub's stream socket, its binary messages read as
+/// the front worker reads them (a header, then SSE frames), nothing written to an SSE client.
+async fn hub_subscriber(args: Rc<Args>, index: usize, rec: Rc<RefCell<Recorder>>) -> Result<(), String> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+    let stream = TcpStream::connect(args.addr).await.map_err(|e| format!("connect: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut req = format!("ws://{}{}", args.addr, args.subscribe).into_client_request().map_err(|e| e.to_string())?;
+    for (k, v) in &args.subscribe_headers {
+        let name = hyper::header::HeaderName::from_bytes(k.as_bytes()).map_err(|e| e.to_string())?;
+        req.headers_mut().insert(name, v.parse().map_err(|e: hyper::header::InvalidHeaderValue| e.to_string())?);
+    }
+    let (mut ws, _) = tokio_tungstenite::client_async(req, stream).await.map_err(|e| format!("hub socket: {e}"))?;
+    rec.borrow_mut().connected += 1;
+    let mut splitter = Splitter::default();
+    while let Some(message) = ws.next().await {
+        match message.map_err(|e| e.to_string())? {
+            Message::Binary(bytes) => {
+                let frames = hub_frames(&bytes).ok_or("a message from the hub that is not frames")?;
+                received(&rec, index, &mut splitter, frames, Instant::now());
             }
-        });
+            Message::Close(_) => break,
+            _ => {}
+        }
     }
     Ok(())
 }

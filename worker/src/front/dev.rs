@@ -1,13 +1,17 @@
-//! `GET /v1/dev/token`, compiled into dev builds only (cargo feature `dev-token`): a token for the
-//! dashboard under `npm run dev`, with no manual step.
+//! The dev routes, compiled into dev builds only (cargo feature `dev-routes`) and answered only
+//! with `DEV_MODE` on loopback: `GET /v1/dev/token`, a token for the dashboard under `npm run dev`
+//! with no manual step; `GET /v1/dev/hub-socket`, the org's hub's stream socket itself, for the
+//! hub-only benchmark.
 
 use worker::{Env, Request, Response};
 
-use super::auth::token_secret;
+use super::auth::{authenticate, token_secret, TokenIn};
+use super::routes::hub;
 use crate::api_error::{internal, ApiError};
 use crate::clock::now_ms;
 use crate::http;
-use crate::token::verify;
+use crate::token::{verify, Scope};
+use crate::wire::hub_api::Connect;
 
 /// Whether this is a local dev server: `DEV_MODE = "true"` comes only from `.dev.vars` (written by
 /// `npm run setup`, never deployed) or `--var DEV_MODE:true`.
@@ -49,4 +53,25 @@ pub(crate) fn dev_token(req: &Request, url: &worker::Url, env: &Env) -> std::res
     verify(&token, secret.as_bytes(), (now_ms() / 1000) as i64).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let body = serde_json::json!({ "token": token, "org": org, "expiresAt": exp }).to_string();
     http::json(200, body).map_err(internal("answering a dev token"))
+}
+
+/// `GET /v1/dev/hub-socket` (a subscribe token, in the header or `?token=`; `?requestId=` as for
+/// a stream): in dev builds with `DEV_MODE`, on loopback only, the hub's own answer to a stream's
+/// connect, handed to the caller: the WebSocket a front worker holds for a stream, carrying the
+/// hub's binary messages (`wire::hub_api::Frames`: the catch-up, then live frames). So a load
+/// generator can stand where the front workers stand and measure the hub alone
+/// (`npm run bench -- --servers hub`). Elsewhere the route does not exist.
+pub(crate) async fn hub_socket(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
+    if !dev_mode(env) || !loopback(req, url) {
+        return Err(ApiError::not_found(url.path()));
+    }
+    let claims = authenticate(req, url, env, TokenIn::HeaderOrQuery, Scope::Subscribe)?;
+    let connect = Connect {
+        last_event_id: None,
+        request_id: http::request_id(url)?,
+        sub: claims.sub,
+        exp: claims.exp,
+        ticket: None,
+    };
+    super::hub_socket::open(&hub(env, &claims.org)?, &connect).await
 }
