@@ -4,7 +4,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-const COLORS = { workerd: "#2563eb", "workerd-single": "#93c5fd", hub: "#f59e0b", wrangler: "#7c3aed", nchan: "#059669", native: "#6b7280" };
+const COLORS = { workerd: "#2563eb", "workerd-single": "#93c5fd", hub: "#f59e0b", floor: "#dc2626", wrangler: "#7c3aed", nchan: "#059669", native: "#6b7280" };
 const fmt = (x, digits = 1) => (x === undefined || x === null || Number.isNaN(x) ? "" : x.toFixed(digits));
 const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}x` : "");
 
@@ -19,7 +19,7 @@ export function table({ rows }) {
   ];
   const byKey = new Map();
   for (const r of rows) byKey.set(`${r.server} ${key(r)}`, r);
-  for (const r of rows.filter((r) => r.scenario !== "catchup" && r.scenario !== "connections")) {
+  for (const r of rows.filter((r) => !["catchup", "connections", "small"].includes(r.scenario))) {
     const nchan = byKey.get(`nchan ${key(r)}`);
     const native = byKey.get(`native ${key(r)}`);
     const cpuPer1000 = r.delivered_frames ? (r.server_cpu_seconds / r.delivered_frames) * 1000 : undefined;
@@ -35,10 +35,24 @@ export function table({ rows }) {
     const nchan = byKey.get(`nchan ${key(r)}`);
     lines.push(`| ${key(r)} | ${r.serverName} | ${fmt(r.time_to_last_ms)} | ${ratio(r.time_to_last_ms, nchan?.time_to_last_ms)} | ${r.delivered_frames}/${r.expected_frames} |`);
   }
-  lines.push("", "| idle connections | server | held | memory per connection (KiB) | x Nchan |", "| --- | --- | --- | --- | --- |");
+  lines.push("", "| idle connections | server | held | memory per connection (KiB) | x Nchan | x floor |", "| --- | --- | --- | --- | --- | --- |");
   for (const r of rows.filter((r) => r.scenario === "connections")) {
     const nchan = byKey.get(`nchan ${key(r)}`);
-    lines.push(`| ${key(r)} | ${r.serverName} | ${r.connected} | ${fmt(r.rss_per_connection_kib)} | ${ratio(r.rss_per_connection_kib, nchan?.rss_per_connection_kib)} |`);
+    const floor = byKey.get(`floor ${key(r)}`);
+    lines.push(
+      `| ${key(r)} | ${r.serverName} | ${r.connected} | ${fmt(r.rss_per_connection_kib)} | ${ratio(r.rss_per_connection_kib, nchan?.rss_per_connection_kib)} | ` +
+        `${ratio(r.rss_per_connection_kib, floor?.rss_per_connection_kib)} |`,
+    );
+  }
+  // The common case: few open tabs, many small publishes. What one publish costs the server.
+  lines.push("", "| few subscribers | server | server CPU ms per publish | x floor | latency p50 / p99 (ms) | delivered |", "| --- | --- | --- | --- | --- | --- |");
+  for (const r of rows.filter((r) => r.scenario === "small")) {
+    const floor = byKey.get(`floor ${key(r)}`);
+    const perPublish = (row) => (row?.events ? (row.server_cpu_seconds / row.events) * 1000 : undefined);
+    lines.push(
+      `| ${key(r)} | ${r.serverName} | ${fmt(perPublish(r), 2)} | ${ratio(perPublish(r), perPublish(floor))} | ` +
+        `${fmt(r.latency_ms.p50)} / ${fmt(r.latency_ms.p99)} | ${r.delivered_frames}/${r.expected_frames} |`,
+    );
   }
   return lines.join("\n");
 }

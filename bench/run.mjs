@@ -7,7 +7,8 @@
 //                                          writes to a temp dir, not docs/bench
 //   npm run bench -- --servers workerd,nchan --scenarios fanout
 //
-// Scenarios: fanout (one event per request, one publisher), alone (5 events/s: each finds the hub
+// Scenarios: small (10 subscribers, one event per request: the cost per publish), fanout (one
+// event per request, one publisher), alone (5 events/s: each finds the hub
 // idle), publishers (the same as fanout with 8 publishers at once), rate (a fixed rate, open loop:
 // sent when due, answered or not), batch (batches of 100),
 // catchup (one subscriber 1000 / 10,000 events behind), connections (idle streams, memory).
@@ -21,23 +22,26 @@ import { SERVERS, cpuSeconds, rssKiB } from "./servers.mjs";
 import { writeReport } from "./report.mjs";
 import { parseFlags, listFlag } from "../scripts/lib/cli.mjs";
 
-const USAGE = `usage: npm run bench -- [--quick] [--servers workerd,workerd-single,hub,wrangler,nchan,native] [--scenarios fanout,alone,publishers,rate,batch,catchup,connections] [--subscribers N,...] [--rate R] [--out DIR]
+const USAGE = `usage: npm run bench -- [--quick] [--servers workerd,workerd-single,hub,floor,wrangler,nchan,native] [--scenarios small,fanout,alone,publishers,rate,batch,catchup,connections] [--subscribers N,...] [--rate R] [--worker-build PATH] [--out DIR]
 Runs every scenario on every server and writes docs/bench/ (a --quick run, or one limited by
---subscribers or --rate, writes to a temporary directory unless --out names one).`;
+--subscribers or --rate, writes to a temporary directory unless --out names one).
+--worker-build runs the workerd server on another build (worker/build/index.js of another commit's
+checkout, built with node scripts/build-worker.mjs there): the same run, before and after.`;
 const { values, fail } = parseFlags({
   name: "npm run bench",
   usage: USAGE,
   options: {
     quick: { type: "boolean", default: false },
-    servers: { type: "string", default: "workerd,workerd-single,hub,wrangler,nchan,native" },
-    scenarios: { type: "string", default: "fanout,alone,publishers,rate,batch,catchup,connections" },
+    servers: { type: "string", default: "workerd,workerd-single,hub,floor,wrangler,nchan,native" },
+    scenarios: { type: "string", default: "small,fanout,alone,publishers,rate,batch,catchup,connections" },
     out: { type: "string" },
     subscribers: { type: "string" },
+    "worker-build": { type: "string" },
     rate: { type: "string" },
   },
 });
 const servers = listFlag(fail, "servers", values.servers, Object.keys(SERVERS));
-const scenarios = listFlag(fail, "scenarios", values.scenarios, ["fanout", "alone", "publishers", "rate", "batch", "catchup", "connections"]);
+const scenarios = listFlag(fail, "scenarios", values.scenarios, ["small", "fanout", "alone", "publishers", "rate", "batch", "catchup", "connections"]);
 /** Publishers at once in the `publishers` scenario. */
 const PUBLISHERS = 8;
 
@@ -56,7 +60,7 @@ const positive = (flag, text) => {
 };
 if (values.subscribers !== undefined) SIZES.fanout = values.subscribers.split(",").map((n) => positive("subscribers", n));
 if (values.rate !== undefined) SIZES.rate = positive("rate", values.rate);
-const partial = quick || values.subscribers !== undefined || values.rate !== undefined;
+const partial = quick || values.subscribers !== undefined || values.rate !== undefined || values["worker-build"] !== undefined;
 const out = values.out ?? (partial ? mkdtempSync(join(tmpdir(), "orgstream-bench-partial-")) : join(root, "docs", "bench"));
 
 step("building the load generator and the native broadcaster (cargo, release; the first build takes about a minute)");
@@ -150,7 +154,7 @@ function record(server, scenario, params, report) {
 
 for (const key of servers) {
   step(`server: ${key}`);
-  const server = await SERVERS[key](bin);
+  const server = await SERVERS[key](bin, { workerBuild: values["worker-build"] });
   server.key = key;
   try {
     // Memory first, on a fresh server: after the load scenarios the runtime's heap is larger than
@@ -172,6 +176,11 @@ for (const key of servers) {
         rows.push({ server: key, serverName: server.name, scenario: "connections", params: { subscribers: n }, ...report });
         console.log(`  connections {"subscribers":${n}}: ${report.connected} held, ${report.rss_per_connection_kib.toFixed(1)} KiB per connection`);
       }
+    }
+    if (scenarios.includes("small")) {
+      // Few subscribers, one event per request: the server's cost per publish.
+      const events = quick ? "50" : "1000";
+      record(server, "small", { subscribers: 10, events: Number(events) }, await measure(server, ["--subscribers", "10", "--events", events]));
     }
     for (const n of SIZES.fanout) {
       const events = eventsFor(n);

@@ -4,6 +4,7 @@
 //   workerd  orgstream's worker in workerd directly (Miniflare, no wrangler proxy)
 //   workerd-single  the same with COALESCE_MAX_FRAMES=1: every event in its own message
 //   hub      the hub alone: subscribers hold the hub's stream sockets where front workers stand
+//   floor    orgstream's design in plain JavaScript (bench/floor/worker.js): the runtime's floor
 //   wrangler orgstream under wrangler dev (what a developer sees locally)
 //   nchan    nginx + Nchan from Debian's packages, one worker, EventSource subscribers
 //   native   bench/loadgen's sse-native: a minimal one-thread Rust broadcaster, the machine's ceiling
@@ -68,10 +69,11 @@ function orgstreamServer(name, server, { hubSocket = false } = {}) {
 }
 
 export const SERVERS = {
-  async workerd() {
+  async workerd(bin, { workerBuild } = {}) {
     // The release build, as deployed (tokens are signed here, not by the dev token route); room
-    // for the catch-up scenario's 10,000 events.
-    return orgstreamServer("orgstream, workerd direct", await startDirect({ build: "release", vars: { HISTORY_MAX_EVENTS: "20000" } }));
+    // for the catch-up scenario's 10,000 events. `--worker-build` runs another commit's build.
+    const name = workerBuild ? `orgstream, workerd direct (${workerBuild})` : "orgstream, workerd direct";
+    return orgstreamServer(name, await startDirect({ build: "release", scriptPath: workerBuild, vars: { HISTORY_MAX_EVENTS: "20000" } }));
   },
 
   async "workerd-single"() {
@@ -88,6 +90,25 @@ export const SERVERS = {
     // publish requests still pass the front worker, as every publish does.
     const vars = { HISTORY_MAX_EVENTS: "20000", DEV_MODE: "true" };
     return orgstreamServer("orgstream, the hub alone (workerd)", await startDirect({ build: "dev", vars }), { hubSocket: true });
+  },
+
+  async floor() {
+    // orgstream's design in plain JavaScript (bench/floor/worker.js): the runtime's own cost of it.
+    const server = await startDirect({ scriptPath: join(root, "bench", "floor", "worker.js") });
+    return {
+      name: "floor: the same design in plain JavaScript",
+      url: server.url,
+      pids: () => processTree(process.pid, "workerd"),
+      target: async (org) => ({
+        subscribe: `/v1/stream?org=${org}`,
+        subscribeHeaders: [],
+        publish: `/v1/events?org=${org}`,
+        publishHeaders: [],
+        style: "orgstream",
+        catchUp: null,
+      }),
+      stop: () => server.stop(),
+    };
   },
 
   async wrangler() {
