@@ -270,7 +270,7 @@ fn latest(hub: &Hub, event_type: &str) -> Result<Response, ApiError> {
 /// Prometheus text for this org.
 fn metrics(hub: &Hub, sockets: &RuntimeSockets) -> Result<Response, ApiError> {
     // What was counted so far in this call is stored first, so the answer includes it.
-    hub.store_tally();
+    hub.store();
     let history_events = hub.log.count().map_err(internal("counting the log"))?;
     let stored = Stored::from_rows(hub.counters.all().map_err(internal("reading counters"))?);
     let gauges = Gauges { connections_active: sockets::active(sockets), history_events };

@@ -75,6 +75,8 @@ pub(crate) struct Hub {
     idempotency_pruned_at: std::cell::Cell<u64>,
     /// Appended events the live streams have not been sent yet.
     outbox: Outbox,
+    /// The last id sent, until `store` writes it.
+    sent_unstored: std::cell::Cell<Option<u64>>,
     tally: Tally,
     observers: Vec<Box<dyn Observer>>,
     /// The org's open streams, counted from the runtime's list on the first connect after waking
@@ -94,15 +96,21 @@ impl Hub {
         // The runtime's clock advances only across I/O, so a fan-out that never awaits reads as
         // 0 here in production; the histogram still counts fan-outs (see docs/protocol.md).
         self.tally.send_duration(now_ms().saturating_sub(started) as f64 / 1000.0);
-        if let Err(e) = self.log.mark_sent(last) {
-            worker::console_error!("storing the last id sent failed: {e}");
-        }
+        // Stored by `store`, after the sends: the runtime holds a message sent in a turn that
+        // writes until the write is durable, so the turn that sends writes nothing.
+        self.sent_unstored.set(Some(last));
     }
 
-    /// Stores what was counted while handling one thing.
-    fn store_tally(&self) {
+    /// Stores what was counted while handling one thing, and the last id sent to the live
+    /// streams (`outbox`).
+    fn store(&self) {
         if let Err(e) = self.counters.add(&self.tally.take()) {
             worker::console_error!("storing counters failed: {e}");
+        }
+        if let Some(sent) = self.sent_unstored.take() {
+            if let Err(e) = self.log.mark_sent(sent) {
+                worker::console_error!("storing the last id sent failed: {e}");
+            }
         }
     }
 }
@@ -117,7 +125,7 @@ impl OrgHub {
     /// After handling anything: store what was counted, and when events were queued for the live
     /// streams, schedule the turn that sends them (`outbox`).
     fn done(&self, hub: &Rc<Hub>) {
-        hub.store_tally();
+        hub.store();
         if !hub.outbox.wants_turn() {
             return;
         }
@@ -125,14 +133,21 @@ impl OrgHub {
         let scheduled = runtime::next_turn(move || {
             turn_hub.outbox.turn_came();
             turn_hub.send_queued(&sockets);
-            turn_hub.store_tally();
+            // What the turn counted, and how far it sent, are stored on the turn after: a turn
+            // that writes holds its messages until the write is durable (measured: an event
+            // alone reached 1000 subscribers about 5 ms later at the median).
+            let store_hub = turn_hub.clone();
+            if let Err(e) = runtime::next_turn(move || store_hub.store()) {
+                worker::console_error!("scheduling a store failed ({e}); storing at once");
+                turn_hub.store();
+            }
         });
         if let Err(e) = scheduled {
             // Send now rather than never.
             worker::console_error!("scheduling the fan-out failed ({e}); sending at once");
             hub.outbox.turn_came();
             hub.send_queued(&self.sockets);
-            hub.store_tally();
+            hub.store();
         }
     }
 }
@@ -157,7 +172,7 @@ impl DurableObject for OrgHub {
             Ok(hub) => {
                 hub.tally.add(name::WAKEUPS, "", 1);
                 restart_if_unsent(hub, &sockets);
-                hub.store_tally();
+                hub.store();
             }
             Err(e) => worker::console_error!("OrgHub cannot start: {}", e.message),
         }
@@ -221,7 +236,7 @@ impl DurableObject for OrgHub {
         let code = CloseCode::from_code(u16::try_from(code).unwrap_or(1006));
         if let Ok(hub) = &self.hub {
             hub.tally.closed(code);
-            hub.store_tally();
+            hub.store();
             if let Some(open) = hub.open.borrow_mut().as_mut() {
                 open.closed(SubTag::among(&self.sockets.tags_of(&ws)).as_ref());
             }
@@ -241,7 +256,7 @@ impl DurableObject for OrgHub {
         worker::console_error!("a stream socket failed: {error}");
         if let Ok(hub) = &self.hub {
             hub.tally.closed(CloseCode::Other(1006));
-            hub.store_tally();
+            hub.store();
             // Whether a close follows is not certain: count afresh at the next connect.
             *hub.open.borrow_mut() = None;
         }
@@ -291,6 +306,7 @@ fn open(storage: worker::Storage, env: &Env) -> std::result::Result<Hub, ApiErro
         idempotency: Idempotency::open(sql).map_err(&opening)?,
         idempotency_pruned_at: std::cell::Cell::new(0),
         outbox: Outbox::default(),
+        sent_unstored: std::cell::Cell::new(None),
         tally: Tally::default(),
         // Observers run in this order on every connect.
         observers: vec![Box::new(connect::PendingVersions { versions })],
