@@ -106,11 +106,32 @@ impl Retention {
     pub fn keep_from_ms(&self, now_ms: u64) -> u64 {
         now_ms.saturating_sub(self.max_age_ms)
     }
+
+    /// Whether the log whose oldest event has `oldest_id`, stored at `oldest_ms`, is due for
+    /// pruning: once it holds a 64th more than either limit (so the hub prunes once in many
+    /// appends, not at every one; with fewer than 64 events, or under 64 ms, at once).
+    pub fn due(&self, oldest_id: u64, oldest_ms: u64, latest: u64, now_ms: u64) -> bool {
+        oldest_id.saturating_add(self.max_events / 64) < self.keep_from_id(latest)
+            || oldest_ms.saturating_add(self.max_age_ms / 64) < self.keep_from_ms(now_ms)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_log_is_pruned_once_it_holds_a_64th_more_than_a_limit() {
+        let r = Retention { max_events: 6400, max_age_ms: 64_000 };
+        // Events 1..=6500 are retained; 6400 are allowed, 100 more are tolerated.
+        assert!(!r.due(1, 0, 6500, 0));
+        assert!(r.due(1, 0, 6501, 0), "101 too many");
+        assert!(!r.due(1, 10_000, 10, 75_000), "1000 ms past the age limit is tolerated");
+        assert!(r.due(1, 10_000, 10, 75_001));
+        let exact = Retention { max_events: 5, max_age_ms: 63 };
+        assert!(!r.due(1, 0, 5, 0) && exact.due(1, 0, 6, 0), "small limits are exact");
+        assert!(exact.due(1, 0, 1, 64) && !exact.due(1, 0, 1, 63));
+    }
 
     const W: Window = Window { earliest: Some(5), latest: 10 };
 

@@ -77,6 +77,8 @@ pub(crate) struct Hub {
     outbox: Outbox,
     /// The last id sent, until `store` writes it.
     sent_unstored: std::cell::Cell<Option<u64>>,
+    /// Whether a timer will `store` (`store_soon`).
+    store_scheduled: std::cell::Cell<bool>,
     tally: Tally,
     observers: Vec<Box<dyn Observer>>,
     /// The org's open streams, counted from the runtime's list on the first connect after waking
@@ -122,25 +124,22 @@ pub struct OrgHub {
 }
 
 impl OrgHub {
-    /// After handling anything: store what was counted, and when events were queued for the live
-    /// streams, schedule the turn that sends them (`outbox`).
+    /// After handling anything: when events were queued for the live streams, schedule the turn
+    /// that sends them (`outbox`); store what was counted (after that turn, when there is one).
     fn done(&self, hub: &Rc<Hub>) {
-        hub.store();
         if !hub.outbox.wants_turn() {
+            // With a turn to come, what was counted is stored after it, in one statement with
+            // what it counts (each statement is a call out of wasm).
+            if !hub.outbox.turn_scheduled() {
+                hub.store();
+            }
             return;
         }
         let (turn_hub, sockets) = (hub.clone(), self.sockets.clone());
         let scheduled = runtime::next_turn(move || {
             turn_hub.outbox.turn_came();
             turn_hub.send_queued(&sockets);
-            // What the turn counted, and how far it sent, are stored on the turn after: a turn
-            // that writes holds its messages until the write is durable (measured: an event
-            // alone reached 1000 subscribers about 5 ms later at the median).
-            let store_hub = turn_hub.clone();
-            if let Err(e) = runtime::next_turn(move || store_hub.store()) {
-                worker::console_error!("scheduling a store failed ({e}); storing at once");
-                turn_hub.store();
-            }
+            store_soon(&turn_hub);
         });
         if let Err(e) = scheduled {
             // Send now rather than never.
@@ -269,6 +268,32 @@ impl DurableObject for OrgHub {
     }
 }
 
+/// What a sending turn counted, and how far it sent, are stored by the next request the hub
+/// handles (in the same commit as that request's own writes), or `STORE_AFTER_MS` later when none
+/// comes. Not by the sending turn: a turn that writes holds its messages until the write is
+/// durable (measured: an event alone reached 1000 subscribers about 5 ms later at the median). Not
+/// on the turn right after either: each commit costs the hub CPU (measured: about one commit per
+/// publish more than the floor, `npm run bench -- --scenarios small`).
+fn store_soon(hub: &Rc<Hub>) {
+    if hub.store_scheduled.replace(true) {
+        return;
+    }
+    let store_hub = hub.clone();
+    let scheduled = runtime::after_ms(STORE_AFTER_MS, move || {
+        store_hub.store_scheduled.set(false);
+        store_hub.store();
+    });
+    if let Err(e) = scheduled {
+        worker::console_error!("scheduling a store failed ({e}); storing at once");
+        hub.store_scheduled.set(false);
+        hub.store();
+    }
+}
+
+/// How long what a sending turn counted may wait for a request to store it with (the hub stays
+/// awake that long after its last publish: about 0.25 s of billed duration per lone publish).
+const STORE_AFTER_MS: i32 = 250;
+
 /// A hub that stopped between an append and the turn that sends it starts with events its open
 /// streams may have missed: they are closed as restarted and resume by id from the log (`outbox`).
 fn restart_if_unsent(hub: &Hub, sockets: &RuntimeSockets) {
@@ -307,6 +332,7 @@ fn open(storage: worker::Storage, env: &Env) -> std::result::Result<Hub, ApiErro
         idempotency_pruned_at: std::cell::Cell::new(0),
         outbox: Outbox::default(),
         sent_unstored: std::cell::Cell::new(None),
+        store_scheduled: std::cell::Cell::new(false),
         tally: Tally::default(),
         // Observers run in this order on every connect.
         observers: vec![Box::new(connect::PendingVersions { versions })],

@@ -61,6 +61,11 @@ impl Outbox {
         true
     }
 
+    /// Whether a turn is scheduled and has not come yet.
+    pub fn turn_scheduled(&self) -> bool {
+        self.scheduled.get()
+    }
+
     /// The scheduled turn came (whatever it finds queued, possibly nothing: a connect may have
     /// sent the queue already).
     pub fn turn_came(&self) {
@@ -160,7 +165,7 @@ mod tests {
         outbox.push(vec![event(1, 1)]);
         assert!(outbox.wants_turn());
         outbox.push(vec![event(2, 1), event(3, 1)]);
-        assert!(!outbox.wants_turn(), "one turn is scheduled already");
+        assert!(!outbox.wants_turn() && outbox.turn_scheduled(), "one turn is scheduled already");
         let queued = outbox.take();
         assert_eq!(send(&rt, &queued, Coalesce { frames: 256, bytes: 1 << 20 }), 6);
         assert_eq!((a.messages(), b.messages()), (1, 1));

@@ -107,6 +107,12 @@ extern "C" {
 /// answered, and after whatever the runtime had already queued. A Durable Object's timers belong
 /// to the object, not to the request that set them, so the turn comes after that request ends.
 pub fn next_turn(callback: impl FnOnce() + 'static) -> Result<(), String> {
+    after_ms(0, callback)
+}
+
+/// Calls `callback` in `ms` milliseconds (a timer of the object; while it is pending the object
+/// does not hibernate).
+pub fn after_ms(ms: i32, callback: impl FnOnce() + 'static) -> Result<(), String> {
     let callback = Closure::once_into_js(callback);
-    set_timeout(&callback, 0).map(|_| ()).map_err(why)
+    set_timeout(&callback, ms).map(|_| ()).map_err(why)
 }

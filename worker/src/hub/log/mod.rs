@@ -76,13 +76,22 @@ pub struct Reader<'a> {
 pub struct ReplayLog {
     pub(crate) sql: SqlStorage,
     latest: Cell<u64>,
+    /// The oldest retained event's id and time, once read (`None`: not known, read it).
+    oldest: Cell<Option<Oldest>>,
+}
+
+/// The oldest retained event, or none.
+#[derive(Clone, Copy, Debug)]
+enum Oldest {
+    Empty,
+    At { id: u64, ts_ms: u64 },
 }
 
 impl ReplayLog {
     pub fn open(sql: SqlStorage) -> worker::Result<ReplayLog> {
         sql.exec(SCHEMA, None)?;
         add_column(&sql, ADD_TARGET_SUB)?;
-        let log = ReplayLog { sql, latest: Cell::new(0) };
+        let log = ReplayLog { sql, latest: Cell::new(0), oldest: Cell::new(None) };
         log.latest.set(log.stored_latest()?);
         // An org stored before the hub kept the last id sent had sent everything it appended.
         log.sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('sent_id', ?)", vec![int(log.latest())?])?;
@@ -154,7 +163,11 @@ impl ReplayLog {
             }
             latest = latest.max(e.id);
         }
-        self.sql.exec("UPDATE meta SET value = ? WHERE key = 'latest_id'", vec![int(latest)?])?;
+        // `meta.latest_id` is written when pruning (which may drop every row), not here: the
+        // latest id is the larger of it and the newest row (`stored_latest`).
+        if let (Some(Oldest::Empty), Some(first)) = (self.oldest.get(), events.first()) {
+            self.oldest.set(Some(Oldest::At { id: first.id, ts_ms: first.ts_ms }));
+        }
         self.latest.set(latest);
         Ok(())
     }
@@ -170,12 +183,36 @@ impl ReplayLog {
         Ok(n.value.unwrap_or(0))
     }
 
-    /// Drops events beyond the retention limits.
+    /// Drops events beyond the retention limits, once the log is due (`Retention::due`): at most
+    /// a 64th of either limit more is kept meanwhile.
     pub fn prune(&self, retention: Retention, now_ms: u64) -> worker::Result<()> {
+        let oldest = match self.oldest.get() {
+            Some(oldest) => oldest,
+            None => {
+                #[derive(Deserialize)]
+                struct Row {
+                    id: u64,
+                    ts_ms: u64,
+                }
+                let rows: Vec<Row> =
+                    self.sql.exec("SELECT id, ts_ms FROM events ORDER BY id LIMIT 1", None)?.to_array()?;
+                let oldest = rows.first().map_or(Oldest::Empty, |r| Oldest::At { id: r.id, ts_ms: r.ts_ms });
+                self.oldest.set(Some(oldest));
+                oldest
+            }
+        };
+        let Oldest::At { id, ts_ms } = oldest else { return Ok(()) };
+        let latest = self.latest.get();
+        if !retention.due(id, ts_ms, latest, now_ms) {
+            return Ok(());
+        }
+        // Ids are never handed out again, even when this drops every row.
+        self.sql.exec("UPDATE meta SET value = ? WHERE key = 'latest_id'", vec![int(latest)?])?;
         self.sql.exec(
             "DELETE FROM events WHERE id < ? OR ts_ms < ?",
-            vec![int(retention.keep_from_id(self.latest.get()))?, int(retention.keep_from_ms(now_ms))?],
+            vec![int(retention.keep_from_id(latest))?, int(retention.keep_from_ms(now_ms))?],
         )?;
+        self.oldest.set(None);
         Ok(())
     }
 }

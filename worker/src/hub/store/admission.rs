@@ -1,6 +1,9 @@
 //! What the hub keeps to decide whether a request may go on (`hub::limits`, `hub::ownership`):
 //! rate-limit windows, the stream tickets already used, and the owner of each request id.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue};
 
@@ -24,11 +27,14 @@ pub const TICKET_MARGIN_MS: u64 = 60_000;
 
 pub struct Admission {
     sql: SqlStorage,
+    /// The rate windows read or written since the hub woke, as stored (the hub alone writes
+    /// them): a busy subject's window is read from SQLite once, not at every request.
+    windows: RefCell<HashMap<String, Option<rate_limit::Window>>>,
 }
 
 impl Admission {
     pub fn open(sql: SqlStorage) -> worker::Result<Admission> {
-        Ok(Admission { sql: with_schema(sql, SCHEMA)? })
+        Ok(Admission { sql: with_schema(sql, SCHEMA)?, windows: RefCell::default() })
     }
 
     /// The current rate-limit window of `key`, if any.
@@ -38,22 +44,31 @@ impl Admission {
             start_ms: u64,
             count: u32,
         }
+        if let Some(window) = self.windows.borrow().get(key) {
+            return Ok(*window);
+        }
         let rows: Vec<Row> =
             self.sql.exec("SELECT start_ms, count FROM rate_windows WHERE key = ?", vec![key.into()])?.to_array()?;
-        Ok(rows.into_iter().next().map(|r| rate_limit::Window { start_ms: r.start_ms, count: r.count }))
+        let window = rows.into_iter().next().map(|r| rate_limit::Window { start_ms: r.start_ms, count: r.count });
+        self.windows.borrow_mut().insert(key.to_string(), window);
+        Ok(window)
     }
 
     /// Stores `key`'s window; when it is a new one (its first request), also forgets windows that
     /// started before `forget_before_ms` (so this costs one statement per request, not two).
     pub fn set_rate_window(&self, key: &str, window: rate_limit::Window, forget_before_ms: u64) -> worker::Result<()> {
+        // Whatever happens below, the next read goes to SQLite.
+        self.windows.borrow_mut().remove(key);
         if window.count == 1 {
             self.sql.exec("DELETE FROM rate_windows WHERE start_ms < ?", vec![int(forget_before_ms)?])?;
+            self.windows.borrow_mut().retain(|_, w| w.is_some_and(|w| w.start_ms >= forget_before_ms));
         }
         self.sql.exec(
             "INSERT INTO rate_windows (key, start_ms, count) VALUES (?, ?, ?)
              ON CONFLICT (key) DO UPDATE SET start_ms = excluded.start_ms, count = excluded.count",
             vec![key.into(), int(window.start_ms)?, int(u64::from(window.count))?],
         )?;
+        self.windows.borrow_mut().insert(key.to_string(), Some(window));
         Ok(())
     }
 

@@ -16,13 +16,21 @@ impl Counters {
         Ok(Counters { sql: with_schema(sql, SCHEMA)? })
     }
 
-    /// Adds to stored counters (`metrics::Tally::take`).
+    /// Adds to stored counters (`metrics::Tally::take`): one statement for up to 30 of them (a
+    /// statement takes at most 100 parameters), since each statement is a call out of wasm.
     pub fn add(&self, additions: &[(&'static str, String, u64)]) -> worker::Result<()> {
-        for (name, label, n) in additions {
+        for chunk in additions.chunks(30) {
+            let rows = vec!["(?, ?, ?)"; chunk.len()].join(", ");
+            let mut params = Vec::with_capacity(chunk.len() * 3);
+            for (name, label, n) in chunk {
+                params.extend([(*name).into(), label.as_str().into(), int(*n)?]);
+            }
             self.sql.exec(
-                "INSERT INTO counters (name, label, value) VALUES (?, ?, ?)
-                 ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value",
-                vec![(*name).into(), label.as_str().into(), int(*n)?],
+                &format!(
+                    "INSERT INTO counters (name, label, value) VALUES {rows}
+                     ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value"
+                ),
+                params,
             )?;
         }
         Ok(())
