@@ -113,6 +113,19 @@ const target = (server, t, extra) => [
   ...extra,
 ];
 
+/**
+ * Waits until the server is idle (under 2% of a core over half a second, or 30 s at most): what
+ * the scenario before left behind (5000 streams closing, say) must not be measured as this one's.
+ */
+async function settle(server) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const before = cpuSeconds(server.pids());
+    await new Promise((r) => setTimeout(r, 500));
+    if (cpuSeconds(server.pids()) - before < 0.01 || Date.now() > deadline) return;
+  }
+}
+
 let runId = 0;
 /** One load generator run against `server`, with the server's CPU over the run. */
 async function measure(server, extra, { catchUp = false, before, retried } = {}) {
@@ -131,6 +144,7 @@ async function measure(server, extra, { catchUp = false, before, retried } = {})
   const args = catchUp
     ? target(server, { ...t, subscribe: t.catchUp.subscribe, subscribeHeaders: t.catchUp.headers }, extra)
     : target(server, t, extra);
+  await settle(server);
   const cpu0 = cpuSeconds(server.pids());
   const report = await loadgen(args);
   report.server_cpu_seconds = cpuSeconds(server.pids()) - cpu0;
