@@ -10,12 +10,14 @@
 //!   (`sockets`), catches streams up a page at a time (`replay_pager`), keeps its limits, owners
 //!   and counters in SQLite.
 //! - Shared at the top: settings (`config`), errors and answers (`api_error`, `http`), tokens
-//!   (`token`), the replay rules (`replay`), client error reports (`client_error`), the clock.
+//!   (`token`), the replay rules (`replay`), client error reports (`client_error`), the clock,
+//!   SHA-256 in hex (`digest`).
 
 pub(crate) mod api_error;
 pub(crate) mod client_error;
 pub(crate) mod clock;
 pub(crate) mod config;
+pub(crate) mod digest;
 pub(crate) mod front;
 pub(crate) mod http;
 pub(crate) mod hub;

@@ -2,7 +2,6 @@
 //! digest of the request it came with: the hub tells a retry (same key, same request) from a new
 //! request under a used key by it.
 
-use sha2::{Digest, Sha256};
 use worker::Request;
 
 use crate::api_error::ApiError;
@@ -31,16 +30,7 @@ fn check(key: &str) -> Result<(), ApiError> {
 
 /// SHA-256 of the route and the body, in hex.
 fn digest(route: &str, body: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut hash = Sha256::new();
-    hash.update(route.as_bytes());
-    hash.update(b"\n");
-    hash.update(body);
-    let mut out = String::with_capacity(64);
-    for byte in hash.finalize() {
-        let _ = write!(out, "{byte:02x}");
-    }
-    out
+    crate::digest::sha256_hex(&[route.as_bytes(), b"\n", body])
 }
 
 #[cfg(test)]

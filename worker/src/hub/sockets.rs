@@ -55,14 +55,7 @@ pub struct SubTag(String);
 
 impl SubTag {
     pub fn of(sub: &str) -> SubTag {
-        use sha2::{Digest, Sha256};
-        use std::fmt::Write;
-        let mut tag = String::with_capacity(4 + 64);
-        tag.push_str("sub:");
-        for byte in Sha256::digest(sub.as_bytes()) {
-            let _ = write!(tag, "{byte:02x}");
-        }
-        SubTag(tag)
+        SubTag(format!("sub:{}", crate::digest::sha256_hex(&[sub.as_bytes()])))
     }
 
     /// The subject tag among a socket's tags.
