@@ -52,14 +52,16 @@ pub mod sse {
 }
 
 /// The hub's binary messages on a stream's socket, as orgstream's front worker reads them
-/// (`worker/src/wire/hub_api.rs`, `Frames`): one byte for the kind (`C` catch-up, `L` live, `P` a
-/// replay page), the frame count (4 bytes), for a page the id it ends at (8 bytes), then SSE frames.
+/// (`worker/src/wire/frames.rs`): one byte for the kind (`C` catch-up, `L` live, `P` a replay
+/// page), the frame count (4 bytes), for a catch-up or a page an id (8 bytes), for a live message
+/// 12 bytes per frame (its id and end), then SSE frames.
 pub mod hub {
     /// The SSE frames of a message; `None` for a message that is not frames.
     pub fn frames(message: &[u8]) -> Option<&[u8]> {
+        let count = u32::from_le_bytes(message.get(1..5)?.try_into().ok()?) as usize;
         let header = match message.first()? {
-            b'C' | b'L' => 5,
-            b'P' => 13,
+            b'C' | b'P' => 13,
+            b'L' => 5 + 12 * count,
             _ => return None,
         };
         message.get(header..)
@@ -69,10 +71,10 @@ pub mod hub {
     mod tests {
         #[test]
         fn the_header_is_skipped_by_kind() {
-            assert_eq!(super::frames(b"L\x01\0\0\0id: 1\n\n"), Some(&b"id: 1\n\n"[..]));
+            assert_eq!(super::frames(b"L\x01\0\0\0\x01\0\0\0\0\0\0\0\x07\0\0\0id: 1\n\n"), Some(&b"id: 1\n\n"[..]));
             assert_eq!(super::frames(b"P\x01\0\0\0\x09\0\0\0\0\0\0\0x"), Some(&b"x"[..]));
-            assert_eq!(super::frames(b"C\0\0\0\0"), Some(&b""[..]));
-            assert_eq!(super::frames(b"X"), None);
+            assert_eq!(super::frames(b"C\0\0\0\0\0\0\0\0\0\0\0\0"), Some(&b""[..]));
+            assert_eq!(super::frames(b"X\0\0\0\0"), None);
             assert_eq!(super::frames(b"L\x01"), None);
         }
     }

@@ -14,7 +14,8 @@ use super::relay::Ending;
 use super::stream::{js_bytes, Shared};
 use crate::api_error::{internal, ApiError};
 use crate::clock::now_ms;
-use crate::wire::hub_api::{CloseCode, Connect, Frames, Kind, NextPage, PONG};
+use crate::wire::frames::{Frames, Kind, Unseen, FIXED_HEADER};
+use crate::wire::hub_api::{CloseCode, Connect, NextPage, PONG};
 
 /// The socket to the hub and its listeners, removed when it is dropped.
 pub(super) struct Socket {
@@ -143,28 +144,45 @@ fn on_message(weak: &Weak<Shared>, event: web_sys::MessageEvent) {
     }
     // The frames go to the pipe as a view of the message's own buffer; only the header is read.
     let message = js_sys::Uint8Array::new(&data);
-    let len = message.byte_length();
-    let mut header = [0u8; Frames::MAX_HEADER];
-    let head = header.get_mut(..(len as usize).min(Frames::MAX_HEADER)).unwrap_or_default();
-    message.subarray(0, head.len() as u32).copy_to(head);
-    let Some(frames) = Frames::decode(head) else {
-        worker::console_error!("a message from the hub without a frame count ({len} bytes); ignored");
+    let len = message.byte_length() as usize;
+    let mut fixed = [0u8; FIXED_HEADER];
+    if len >= FIXED_HEADER {
+        message.subarray(0, FIXED_HEADER as u32).copy_to(&mut fixed);
+    }
+    let header_len = Frames::header_len(&fixed).filter(|h| *h <= len && len >= FIXED_HEADER);
+    let head = header_len.map(|h| message.subarray(0, h as u32).to_vec());
+    let Some(frames) = head.as_deref().and_then(Frames::decode) else {
+        worker::console_error!("a message from the hub without a header ({len} bytes); ignored");
         return;
     };
-    let header_len = frames.kind.header_len();
-    let chunk: JsValue = message.subarray(header_len as u32, len).into();
-    let bytes = (len as usize).saturating_sub(header_len);
+    let header_len = head.as_ref().map_or(0, Vec::len);
+    let body = |from: usize| -> (JsValue, usize) {
+        let start = header_len.saturating_add(from).min(len);
+        (message.subarray(start as u32, len as u32).into(), len - start)
+    };
     let count = frames.count as usize;
     match frames.kind {
-        Kind::CatchUp => {
+        Kind::CatchUp { through } => {
+            let (chunk, bytes) = body(0);
             shared.must_write(&chunk, bytes, count);
+            shared.position.set(through);
             shared.relay.borrow_mut().connected();
         }
         Kind::Page { resume_after } => {
+            let (chunk, bytes) = body(0);
             let read = shared.must_write(&chunk, bytes, count);
+            shared.position.set(resume_after);
             ask_for_next_page(&shared, read, NextPage { after: resume_after });
         }
-        Kind::Live => shared.offer(&chunk, bytes, count),
+        // Only what is past the stream's position: an event sent twice is written once.
+        Kind::Live => match frames.unseen(shared.position.get()) {
+            Unseen::Nothing => {}
+            Unseen::From { from, frames, last } => {
+                let (chunk, bytes) = body(from);
+                shared.offer(&chunk, bytes, frames as usize);
+                shared.position.set(last);
+            }
+        },
     }
 }
 

@@ -17,7 +17,7 @@
 //! hub's close handler runs. When the hub's socket closes (replaced, restart, deploy), the
 //! response ends after what the client had unread, and the browser resumes by id.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use worker::wasm_bindgen::closure::Closure;
@@ -32,6 +32,7 @@ use crate::config::Config;
 use crate::front::interval::Ticker;
 use crate::front::pipe::Pipe;
 use crate::front::relay::{Ending, Limits, Relay, Tick, Timing, Verdict, PROBE};
+use crate::replay::LastEventId;
 use crate::token;
 use crate::wire::frame::Frame;
 use crate::wire::hub_api::{CloseCode, Connect, PING};
@@ -64,6 +65,10 @@ pub async fn open(
         ticker: RefCell::new(None),
         socket: RefCell::new(None),
         client_gone: RefCell::new(None),
+        position: Cell::new(match connect.last_event_id {
+            Some(LastEventId::Id(id)) => id,
+            Some(LastEventId::NotAnId) | None => 0,
+        }),
     });
     watch_client(&shared, client_gone);
     let opening = Frame::opening(config.retry_ms);
@@ -94,6 +99,9 @@ pub(super) struct Shared {
     pub(super) ticker: RefCell<Option<Ticker>>,
     pub(super) socket: RefCell<Option<Socket>>,
     client_gone: RefCell<Option<ClientWatch>>,
+    /// The org's id the stream is at: live frames at or before it were written already (or were
+    /// not for this stream), and are not written again (`wire::frames`).
+    pub(super) position: Cell<u64>,
 }
 
 impl Shared {

@@ -29,10 +29,11 @@ use crate::hub::metrics::{name, Action};
 use crate::hub::observers::{self, Connected, Observer};
 use crate::hub::sockets;
 use crate::hub::store::versions::{Versions, ORG_WIDE};
-use crate::replay::{self, LastEventId};
+use crate::replay::{self, LastEventId, Resume, Window};
 use crate::token;
 use crate::wire::frame::Frame;
-use crate::wire::hub_api::{CloseCode, Connect, Frames, Kind, NextPage};
+use crate::wire::frames::{Frames, Kind};
+use crate::wire::hub_api::{CloseCode, Connect, NextPage};
 
 /// What each socket carries through hibernation (its attachment): who reads it, for the pages of
 /// a stream that is catching up, and until when its token is valid.
@@ -43,12 +44,6 @@ struct Attachment {
     request_id: Option<RequestId>,
     /// The token's expiry (seconds since the epoch).
     exp: i64,
-}
-
-impl Attachment {
-    fn reader(&self) -> Option<Reader<'_>> {
-        self.request_id.as_ref().map(|r| Reader { request_id: r.as_str(), sub: &self.sub })
-    }
 }
 
 pub fn connect(hub: &Hub, sockets: &RuntimeSockets, url: &worker::Url) -> Result<Response, ApiError> {
@@ -102,19 +97,43 @@ pub fn next_page(hub: &Hub, sockets: &RuntimeSockets, ws: &WebSocket, next: Next
     send_backlog(hub, ws, &attachment, Some(LastEventId::Id(next.after)))
 }
 
-/// Sends a stream what it missed after `last_event_id`: one page (`Kind::Page`) when there is
-/// more, else the rest and the on-connect notices (`Kind::CatchUp`, sent even when empty: it tells
-/// the front worker the stream is live).
+/// Sends a stream what it missed after `last_event_id` (`backlog`).
 fn send_backlog(
     hub: &Hub,
     ws: &WebSocket,
     attachment: &Attachment,
     last_event_id: Option<LastEventId>,
 ) -> Result<(), ApiError> {
+    let reading = Reading { sub: &attachment.sub, request_id: attachment.request_id.as_ref() };
+    let message = backlog(hub, reading, last_event_id, None)?;
+    ws.send_with_bytes(message).map_err(internal("sending a stream what it missed"))
+}
+
+/// Who reads a stream: what its backlog may show.
+#[derive(Clone, Copy)]
+pub struct Reading<'a> {
+    pub sub: &'a str,
+    pub request_id: Option<&'a RequestId>,
+}
+
+/// What a stream is sent of what it missed after `last_event_id`, up to the org's id `until` (the
+/// log's latest when `None`): one page (`Kind::Page`) when there is more, else the rest and the
+/// on-connect notices (`Kind::CatchUp`, sent even when empty: it tells the front worker the stream
+/// is live, and from which id on).
+pub fn backlog(
+    hub: &Hub,
+    reading: Reading<'_>,
+    last_event_id: Option<LastEventId>,
+    until: Option<u64>,
+) -> Result<Vec<u8>, ApiError> {
     hub.log.prune(hub.config.retention, now_ms()).map_err(internal("pruning the event log"))?;
     let window = hub.log.window().map_err(internal("reading the log window"))?;
+    let until = until.map_or(window.latest, |u| u.min(window.latest));
     let resume = replay::resume(last_event_id, window);
-    let step = catch_up(&hub.log, resume, window, attachment.reader()).map_err(internal("reading the replay"))?;
+    let reader = reading.request_id.map(|r| Reader { request_id: r.as_str(), sub: reading.sub });
+    // The replay stops at `until`; whether the client's id is known is the whole log's question.
+    let step = catch_up(&hub.log, resume, Window { latest: until, ..window }, reader)
+        .map_err(internal("reading the replay"))?;
     hub.tally.add(name::REPLAYED, "", step.replayed());
     hub.tally.add(name::FRAMES_SENT, "", step.replayed());
     let (kind, mut frames) = match step {
@@ -124,12 +143,18 @@ fn send_backlog(
                 hub.tally.add(name::RESETS, "", 1);
                 hub.tally.add(name::FRAMES_SENT, "", 1);
             }
-            (Kind::CatchUp, frames)
+            // Live from `until` on; a client ahead of it (it came from an object that had sent
+            // more) stays where it is, and is not written again what it had.
+            let through = match resume {
+                Resume::After(after) => after.max(until),
+                Resume::Live | Resume::Reset(_) => until,
+            };
+            (Kind::CatchUp { through }, frames)
         }
     };
-    if kind == Kind::CatchUp {
+    if let Kind::CatchUp { .. } = kind {
         // On-connect observers: after the replay, before anything published later.
-        let connected = Connected { request_id: attachment.request_id.as_ref(), sub: &attachment.sub };
+        let connected = Connected { request_id: reading.request_id, sub: reading.sub };
         let refs: Vec<&dyn Observer> = hub.observers.iter().map(|o| o.as_ref()).collect();
         let (more, failures) = observers::run(&refs, &connected);
         for (observer, why) in failures {
@@ -139,8 +164,7 @@ fn send_backlog(
         frames.extend(more);
     }
     let parts: Vec<&[u8]> = frames.iter().map(Frame::as_bytes).collect();
-    ws.send_with_bytes(Frames::encode(kind, frames.len() as u32, &parts))
-        .map_err(internal("sending a stream what it missed"))
+    Ok(Frames::encode(kind, &parts))
 }
 
 /// On-connect observer: the pending version (org-wide, then the connection's request id).

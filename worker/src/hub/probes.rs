@@ -3,7 +3,8 @@
 use schema_wasm::RequestId;
 
 use crate::hub::sockets::{tags, Sockets, SubTag};
-use crate::wire::hub_api::{CloseCode, Frames, Kind};
+use crate::wire::frames::{Frames, Kind, Unseen};
+use crate::wire::hub_api::CloseCode;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -25,6 +26,9 @@ impl Probe {
             let text = std::str::from_utf8(frames.bytes).unwrap();
             let found: Vec<u64> = text.lines().filter_map(|l| l.strip_prefix("id: ")?.parse().ok()).collect();
             assert_eq!(found.len() as u32, frames.count, "the count matches the frames");
+            if let Unseen::From { from, last, .. } = frames.unseen(0) {
+                assert_eq!((from, Some(last)), (0, found.last().copied()), "the entries match the frames");
+            }
             ids.extend(found);
         }
         ids

@@ -15,7 +15,8 @@ use schema_wasm::RequestId;
 use crate::config::StreamLimits;
 use crate::hub::log::Appended;
 use crate::hub::request_owner;
-use crate::wire::hub_api::{CloseCode, Frames, Kind};
+use crate::wire::frames::Frames;
+use crate::wire::hub_api::CloseCode;
 
 /// Every stream socket carries this tag.
 pub const STREAM_TAG: &str = "stream";
@@ -182,7 +183,8 @@ pub struct Targeted {
 /// Broadcast frames are encoded into one message shared by every stream; only a stream that has
 /// targeted frames in the batch gets a message of its own. Returns the frames sent.
 pub fn fan_out<S: Sockets>(sockets: &S, batch: &[Appended]) -> u64 {
-    let broadcast: Vec<&[u8]> = batch.iter().filter(|o| o.target.is_none()).map(|o| o.frame.as_bytes()).collect();
+    let broadcast: Vec<(u64, &[u8])> =
+        batch.iter().filter(|o| o.target.is_none()).map(|o| (o.id, o.frame.as_bytes())).collect();
     let mut targets: Vec<&RequestId> = batch.iter().filter_map(|o| o.target.as_ref().map(|t| &t.request_id)).collect();
     targets.sort();
     targets.dedup();
@@ -194,19 +196,19 @@ pub fn fan_out<S: Sockets>(sockets: &S, batch: &[Appended]) -> u64 {
     for target in &targets {
         for socket in sockets.tagged(&request_tag(target)) {
             let Some(owner) = SubTag::among(&sockets.tags_of(&socket)) else { continue };
-            let parts: Vec<&[u8]> = batch
+            let parts: Vec<(u64, &[u8])> = batch
                 .iter()
                 .zip(&named)
                 .filter(|(o, named)| match &o.target {
                     None => true,
                     Some(t) => &t.request_id == *target && request_owner::may_see(named.as_ref(), &owner),
                 })
-                .map(|(o, _)| o.frame.as_bytes())
+                .map(|(o, _)| (o.id, o.frame.as_bytes()))
                 .collect();
             if parts.is_empty() {
                 continue;
             }
-            let message = sockets.message(Frames::encode(Kind::Live, parts.len() as u32, &parts));
+            let message = sockets.message(Frames::encode_live(&parts));
             if sockets.send(&socket, &message) {
                 sent += parts.len() as u64;
             }
@@ -216,7 +218,7 @@ pub fn fan_out<S: Sockets>(sockets: &S, batch: &[Appended]) -> u64 {
         return sent;
     }
     let served: Vec<String> = targets.iter().map(|t| request_tag(t)).collect();
-    let message = sockets.message(Frames::encode(Kind::Live, broadcast.len() as u32, &broadcast));
+    let message = sockets.message(Frames::encode_live(&broadcast));
     for socket in sockets.tagged(STREAM_TAG) {
         // Only when the batch has targets: a stream of a target already had its own message.
         if !served.is_empty() && sockets.tags_of(&socket).iter().any(|t| served.contains(t)) {

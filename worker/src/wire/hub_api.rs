@@ -3,8 +3,8 @@
 //! Calls (`HubCall`) are JSON in the body of a `POST` to the hub; a stream opens with a WebSocket
 //! upgrade whose `Connect` parameters are JSON in one query parameter. The hub answers calls with
 //! the public HTTP answer itself (status, JSON body), which the front worker passes on unchanged.
-//! On an open stream the hub sends binary messages (`Frames`: a kind, a frame count, then SSE bytes,
-//! written to the client as they are); the front worker sends the heartbeat ping, which the runtime
+//! On an open stream the hub sends binary messages (`frames`: SSE frames written to the client as
+//! they are, and where they take the stream in the org's ids); the front worker sends the heartbeat ping, which the runtime
 //! answers without waking the hub, the request for the next replay page of a stream that is far
 //! behind (`NextPage`), and a close code saying why the stream ended (`CloseCode`).
 //! Each side parses what it receives once, here, and passes typed values inward.
@@ -162,78 +162,6 @@ impl NextPage {
     }
 }
 
-/// What the frames of a message from the hub are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// The stream's opening (the rest of its backlog, a reset, the pending versions): the
-    /// client must get them whatever its pace; the stream is live from now on.
-    CatchUp,
-    /// A replay page of a stream that is far behind: the client must get it; once it has read
-    /// it, the front worker asks for the next (`NextPage` after `resume_after`). Live frames
-    /// that arrive meanwhile are dropped: they are in the pages still to come.
-    Page { resume_after: u64 },
-    /// Live frames, bounded by what the client leaves unread.
-    Live,
-}
-
-impl Kind {
-    /// Bytes before the frames.
-    pub fn header_len(self) -> usize {
-        match self {
-            Kind::CatchUp | Kind::Live => 5,
-            Kind::Page { .. } => 13,
-        }
-    }
-}
-
-/// A binary message from the hub on an open stream: `count` SSE frames, ready to write. Encoded
-/// as one byte (`C` catch-up, `P` page, `L` live), the frame count (4 bytes, little endian), for
-/// a page the id it ends at (8 bytes, little endian), then the bytes.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Frames<'a> {
-    pub kind: Kind,
-    pub count: u32,
-    pub bytes: &'a [u8],
-}
-
-impl<'a> Frames<'a> {
-    /// The longest header: read this much of a message to decode its header.
-    pub const MAX_HEADER: usize = 13;
-
-    pub fn encode(kind: Kind, count: u32, parts: &[&[u8]]) -> Vec<u8> {
-        let len = parts.iter().map(|p| p.len()).sum::<usize>();
-        let mut out = Vec::with_capacity(kind.header_len() + len);
-        out.push(match kind {
-            Kind::CatchUp => b'C',
-            Kind::Page { .. } => b'P',
-            Kind::Live => b'L',
-        });
-        out.extend_from_slice(&count.to_le_bytes());
-        if let Kind::Page { resume_after } = kind {
-            out.extend_from_slice(&resume_after.to_le_bytes());
-        }
-        for part in parts {
-            out.extend_from_slice(part);
-        }
-        out
-    }
-
-    pub fn decode(message: &'a [u8]) -> Option<Frames<'a>> {
-        let (kind, rest) = message.split_first()?;
-        let (count, rest) = rest.split_first_chunk::<4>()?;
-        let (kind, bytes) = match kind {
-            b'C' => (Kind::CatchUp, rest),
-            b'L' => (Kind::Live, rest),
-            b'P' => {
-                let (after, rest) = rest.split_first_chunk::<8>()?;
-                (Kind::Page { resume_after: u64::from_le_bytes(*after) }, rest)
-            }
-            _ => return None,
-        };
-        Some(Frames { kind, count: u32::from_le_bytes(*count), bytes })
-    }
-}
-
 /// Why a stream's socket was closed: the code travels with the close, so the other side counts
 /// and reacts without another message. Codes 4000-4999 are for applications (RFC 6455 7.4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -355,28 +283,6 @@ mod tests {
         }
         for bad in ["page", "page ", "page -1", "page +1", "page 1 ", "ping", "page 99999999999999999999"] {
             assert_eq!(NextPage::parse(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn frames_carry_their_kind_and_count() {
-        let message = Frames::encode(Kind::Live, 2, &[b"id: 1\n\n", b"id: 2\n\n"]);
-        assert_eq!(Frames::decode(&message), Some(Frames { kind: Kind::Live, count: 2, bytes: b"id: 1\n\nid: 2\n\n" }));
-        let message = Frames::encode(Kind::CatchUp, 0, &[]);
-        assert_eq!(Frames::decode(&message), Some(Frames { kind: Kind::CatchUp, count: 0, bytes: b"" }));
-        let page = Kind::Page { resume_after: 300 };
-        let message = Frames::encode(page, 1, &[b"id: 300\n\n"]);
-        assert_eq!(message.len(), page.header_len() + 9);
-        assert_eq!(Frames::decode(&message), Some(Frames { kind: page, count: 1, bytes: b"id: 300\n\n" }));
-        assert_eq!(Frames::decode(b"Labc"), None, "too short for a count");
-        assert_eq!(Frames::decode(b"P\x01\0\0\0\x01"), None, "a page too short for its end");
-        assert_eq!(Frames::decode(b"X\x01\0\0\0id"), None, "an unknown kind");
-        assert_eq!(Frames::decode(b""), None);
-        for kind in [Kind::CatchUp, Kind::Live, page] {
-            let message = Frames::encode(kind, 1, &[b"id: 9\n\n"]);
-            let header = Frames::decode(&message[..kind.header_len()]).unwrap();
-            assert_eq!((header.kind, header.count, header.bytes), (kind, 1, &b""[..]), "the header alone tells");
-            assert!(kind.header_len() <= Frames::MAX_HEADER);
         }
     }
 

@@ -1,8 +1,10 @@
 //! What crosses between the front worker and an org's hub: the typed calls, connects and socket
-//! messages (`hub_api`) and the SSE frames they carry, encoded once (`frame`, with a reference
-//! parser for tests and fuzzing, `sse_reference`).
+//! messages (`hub_api`), the binary messages on a stream's socket (`frames`) and the SSE frames
+//! they carry, encoded once (`frame`, with a reference parser for tests and fuzzing,
+//! `sse_reference`).
 
 pub mod frame;
+pub(crate) mod frames;
 pub(crate) mod hub_api;
 #[cfg(any(test, fuzzing))]
 pub mod sse_reference;
