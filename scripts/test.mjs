@@ -64,6 +64,13 @@ step(`integration tests against the worker in workerd: ${suites.length} files (a
 run("node", ["--test", "--test-concurrency=1", "--test-timeout=600000", "--test-reporter=spec", ...suites]);
 
 if (!files.length) {
+  // The relay tier (RELAYS_PER_ORG): the suites that prove order, completeness, limits, sleep and
+  // restarts, again with every org's streams on four relays.
+  const relaySuites = ["chaos", "hibernation", "limits", "restart", "stream"].map((n) => join("tests", `${n}.test.mjs`));
+  step(`the same proofs with RELAYS_PER_ORG=4: ${relaySuites.length} files (about 3 minutes)`);
+  run("node", ["--test", "--test-concurrency=1", "--test-timeout=600000", "--test-reporter=spec", ...relaySuites], {
+    env: { ...process.env, ORGSTREAM_TEST_RELAYS: "4" },
+  });
   step("fuzzing: npm run fuzz -- --seconds 30 (the publish validator, the token parser, the SSE frame encoder; about 2 minutes, more on a fresh machine while cargo compiles)");
   run("node", [join(root, "scripts", "fuzz.mjs"), "--seconds", "30"]);
   step("soak smoke run: npm run soak -- --connections 200 --minutes 0.5 (the long run is npm run soak: 5000 connections, 10 minutes)");

@@ -96,7 +96,9 @@ async function startOnce({ vars = {}, persistDir, port: fixedPort, config, build
   const dir = persistDir ?? mkdtempSync(join(tmpdir(), "orgstream-state-"));
   const port = fixedPort ?? (await freePort());
   const inspector = await freePort();
-  const allVars = { TOKEN_SECRET: TEST_SECRET, ...LOAD_LIMITS, ...vars };
+  // ORGSTREAM_TEST_RELAYS runs a suite with its streams on that many relays per org.
+  const relays = process.env.ORGSTREAM_TEST_RELAYS ? { RELAYS_PER_ORG: process.env.ORGSTREAM_TEST_RELAYS } : {};
+  const allVars = { TOKEN_SECRET: TEST_SECRET, ...LOAD_LIMITS, ...relays, ...vars };
   const args = [
     "dev",
     "--config", config ?? testConfig(undefined, { build }),
@@ -188,7 +190,10 @@ export async function startDirect({ build = "dev", scriptPath = BUILDS[build], v
     modules: true,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
     ...wranglerSettings(),
-    durableObjects: { ORG_HUB: { className: "OrgHub", useSQLite: true } },
+    durableObjects: {
+      ORG_HUB: { className: "OrgHub", useSQLite: true },
+      ORG_RELAY: { className: "OrgRelay", useSQLite: true },
+    },
     durableObjectsPersist: mkdtempSync(join(tmpdir(), "orgstream-direct-")),
     bindings: { TOKEN_SECRET: TEST_SECRET, ...LOAD_LIMITS, ...vars },
     host: "127.0.0.1",

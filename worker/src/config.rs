@@ -22,6 +22,8 @@ pub struct Config {
     pub limits: SubLimits,
     /// How many queued events the hub sends a stream in one message.
     pub coalesce: Coalesce,
+    /// Relay objects per org that hold its streams (`RELAYS_PER_ORG`); 1: the hub holds them.
+    pub relays_per_org: u32,
 }
 
 /// The bound of one coalesced message: events queued while the hub was busy go to each stream
@@ -72,6 +74,10 @@ pub const DEFAULT_SUB_PUBLISHES_PER_MINUTE: u64 = 60_000;
 pub const DEFAULT_MAX_REQUEST_IDS_PER_SUB: u64 = 64;
 pub const DEFAULT_COALESCE_MAX_FRAMES: u64 = 256;
 pub const DEFAULT_COALESCE_MAX_BYTES: u64 = 524_288;
+pub const DEFAULT_RELAYS_PER_ORG: u64 = 1;
+/// The most relays one org may have: past 64 the hub's hand-offs cost more than the fan-out they
+/// spread (docs/scale.md).
+pub const MAX_RELAYS_PER_ORG: u64 = 64;
 
 /// Vars renamed since a release, `(name, older name)`: the older name is still read. The unread
 /// limits were named for a queue in the hub, before the front worker held the streams.
@@ -103,6 +109,8 @@ impl Config {
                 ))),
             }
         };
+        // 0 reads as 1: both mean the hub holds the streams.
+        let relays_per_org = num("RELAYS_PER_ORG", DEFAULT_RELAYS_PER_ORG, 0, MAX_RELAYS_PER_ORG)?.max(1);
         let config = Config {
             heartbeat_interval_ms: num("HEARTBEAT_INTERVAL_MS", DEFAULT_HEARTBEAT_INTERVAL_MS, 10, 3_600_000)?,
             retry_ms: num("RETRY_MS", DEFAULT_RETRY_MS, 0, 3_600_000)?,
@@ -122,8 +130,10 @@ impl Config {
             limits: SubLimits {
                 streams: StreamLimits {
                     per_sub: num("MAX_STREAMS_PER_SUB", DEFAULT_MAX_STREAMS_PER_SUB, 1, 1_000_000)? as usize,
-                    // A Durable Object holds at most 32,768 hibernatable sockets.
-                    per_org: num("MAX_STREAMS_PER_ORG", DEFAULT_MAX_STREAMS_PER_ORG, 1, 32_768)? as usize,
+                    // A Durable Object holds at most 32,768 hibernatable sockets; each relay holds
+                    // a share of the org's.
+                    per_org: num("MAX_STREAMS_PER_ORG", DEFAULT_MAX_STREAMS_PER_ORG, 1, 32_768 * relays_per_org)?
+                        as usize,
                 },
                 connects_per_minute: num("SUB_CONNECTS_PER_MINUTE", DEFAULT_SUB_CONNECTS_PER_MINUTE, 1, 1_000_000)?
                     as u32,
@@ -137,6 +147,7 @@ impl Config {
                 frames: num("COALESCE_MAX_FRAMES", DEFAULT_COALESCE_MAX_FRAMES, 1, 100_000)? as usize,
                 bytes: num("COALESCE_MAX_BYTES", DEFAULT_COALESCE_MAX_BYTES, 1_024, 16 * 1_048_576)? as usize,
             },
+            relays_per_org: relays_per_org as u32,
         };
         // A request id stays its owner's while it is used; a stream uses its id for its whole
         // life, so the retention that forgets unused ids must outlast the longest stream.
@@ -175,6 +186,13 @@ mod tests {
             (120, 600, 60_000)
         );
         assert_eq!(c.coalesce, Coalesce { frames: 256, bytes: 524_288 });
+        assert_eq!(c.relays_per_org, 1);
+        assert_eq!(from(&[("RELAYS_PER_ORG", "0")]).unwrap().relays_per_org, 1);
+        assert_eq!(from(&[("RELAYS_PER_ORG", "4")]).unwrap().relays_per_org, 4);
+        assert!(from(&[("RELAYS_PER_ORG", "65")]).is_err());
+        assert!(from(&[("MAX_STREAMS_PER_ORG", "40000")]).is_err(), "one object's sockets");
+        let four = from(&[("RELAYS_PER_ORG", "4"), ("MAX_STREAMS_PER_ORG", "100000")]).unwrap();
+        assert_eq!(four.limits.streams.per_org, 100_000, "four relays hold four objects' sockets");
     }
 
     #[test]

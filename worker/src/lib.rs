@@ -1,4 +1,4 @@
-//! orgstream's edge worker, in three rooms and what they share:
+//! orgstream's edge worker, in four rooms and what they share:
 //!
 //! - `front`: the request side, in the front worker. Routes (`route_table`, `routes`), checks
 //!   tokens and tickets, validates publishes with the `schema-wasm` catalog (`publish`), and holds
@@ -9,6 +9,9 @@
 //!   to its SQLite log (`log`), sends each event's frame once to every stream's hibernatable socket
 //!   (`sockets`), catches streams up a page at a time (`replay_pager`), keeps its limits, owners
 //!   and counters in SQLite.
+//! - `relay`: the `OrgRelay` Durable Object (`RELAYS_PER_ORG` of 2 or more per org): holds a
+//!   share of the org's stream sockets and fans out what the hub hands it; the hub stays the
+//!   sequencer.
 //! - Shared at the top: settings (`config`), errors and answers (`api_error`, `http`), tokens
 //!   (`token`), the replay rules (`replay`), client error reports (`client_error`), the clock,
 //!   SHA-256 in hex (`digest`).
@@ -22,6 +25,7 @@ pub(crate) mod front;
 pub(crate) mod http;
 pub(crate) mod hub;
 pub(crate) mod json_object;
+pub(crate) mod relay;
 pub(crate) mod replay;
 pub mod token;
 pub mod wire;

@@ -73,5 +73,6 @@ pub(crate) async fn hub_socket(req: &Request, url: &worker::Url, env: &Env) -> s
         exp: claims.exp,
         ticket: None,
     };
-    super::hub_socket::open(&hub(env, &claims.org)?, &connect).await
+    let holder = super::hub_socket::Holder { stub: hub(env, &claims.org)?, relay: None };
+    super::hub_socket::open(&holder, &connect).await
 }

@@ -16,6 +16,7 @@ use crate::api_error::{internal, ApiError};
 use crate::clock::now_ms;
 use crate::wire::frames::{Frames, Kind, Unseen, FIXED_HEADER};
 use crate::wire::hub_api::{CloseCode, Connect, NextPage, PONG};
+use crate::wire::relay_api::RelayAddress;
 
 /// The socket to the hub and its listeners, removed when it is dropped.
 pub(super) struct Socket {
@@ -42,22 +43,29 @@ pub(super) enum Attempt {
     Answer(Response),
 }
 
-pub(super) async fn attempt(hub: &Stub, connect: &Connect) -> Result<Attempt, ApiError> {
-    let response = open(hub, connect).await?;
+/// The object that holds a stream's socket: the org's hub, or one of its relays
+/// (`RELAYS_PER_ORG`), which speak the same protocol on the socket.
+pub(crate) struct Holder {
+    pub stub: Stub,
+    pub relay: Option<RelayAddress>,
+}
+
+pub(super) async fn attempt(holder: &Holder, connect: &Connect) -> Result<Attempt, ApiError> {
+    let response = open(holder, connect).await?;
     if response.status_code() == 101 {
         return response.websocket().map(Attempt::Socket).ok_or_else(|| internal("a 101 without a socket")("the hub"));
     }
     Ok(Attempt::Answer(response))
 }
 
-/// Asks the hub for a stream's socket: its answer, `101` with the socket or a refusal.
-pub(super) async fn open(hub: &Stub, connect: &Connect) -> Result<Response, ApiError> {
-    let url = connect.to_url().map_err(internal("encoding a connect"))?;
+/// Asks the hub (or relay) for a stream's socket: its answer, `101` with the socket or a refusal.
+pub(super) async fn open(holder: &Holder, connect: &Connect) -> Result<Response, ApiError> {
+    let url = connect.to_url_at(holder.relay.as_ref()).map_err(internal("encoding a connect"))?;
     let headers = Headers::new();
     headers.set("upgrade", "websocket").map_err(internal("building a connect"))?;
     let req = Request::new_with_init(&url, RequestInit::new().with_headers(headers))
         .map_err(internal("building a connect"))?;
-    hub.fetch_with_request(req).await.map_err(internal("connecting to the org's hub"))
+    holder.stub.fetch_with_request(req).await.map_err(internal("connecting to the org's hub"))
 }
 
 /// Once the client has read a page (`read` settles), asks the hub for the next one. The ask runs

@@ -6,6 +6,7 @@ use worker::{Env, Method, Request, Response, Result};
 
 use super::auth::{authenticate, TokenIn, TokenSecrets};
 use super::body::read_json_body;
+use super::hub_socket::Holder;
 use super::route_table::{self, Dispatch, Endpoint};
 use super::{events, subscribe};
 use crate::api_error::{internal, ApiError};
@@ -13,9 +14,11 @@ use crate::config::Config;
 use crate::http;
 use crate::token::Scope;
 use crate::wire::hub_api::{HubCall, CALL_URL};
+use crate::wire::relay_api::{self, RelayAddress};
 
 /// The Durable Object binding of `wrangler.toml`.
 const HUB_BINDING: &str = "ORG_HUB";
+const RELAY_BINDING: &str = "ORG_RELAY";
 
 pub async fn handle(req: Request, env: Env) -> Result<Response> {
     let url = req.url()?;
@@ -117,6 +120,29 @@ fn with_headers(response: Response, extra: &[(&'static str, String)]) -> Result<
 /// The org's hub.
 pub(crate) fn hub(env: &Env, org: &str) -> std::result::Result<worker::Stub, ApiError> {
     env.durable_object(HUB_BINDING).and_then(|ns| ns.get_by_name(org)).map_err(internal("finding the org's hub"))
+}
+
+/// The object that holds a stream: the org's hub, or with `RELAYS_PER_ORG` of 2 or more the
+/// relay its request id picks (a random one without).
+pub(crate) fn stream_holder(
+    env: &Env,
+    org: &str,
+    config: &Config,
+    request_id: Option<&schema_wasm::RequestId>,
+) -> std::result::Result<Holder, ApiError> {
+    if config.relays_per_org <= 1 {
+        return Ok(Holder { stub: hub(env, org)?, relay: None });
+    }
+    let random = (worker::js_sys::Math::random() * f64::from(u32::MAX)) as u32;
+    let relay = RelayAddress {
+        org: org.to_string(),
+        relay: relay_api::pick(config.relays_per_org, request_id.map(|r| r.as_str()), random),
+    };
+    let stub = env
+        .durable_object(RELAY_BINDING)
+        .and_then(|ns| ns.get_by_name(&relay.object_name()))
+        .map_err(internal("finding the org's relay (RELAYS_PER_ORG needs the ORG_RELAY binding)"))?;
+    Ok(Holder { stub, relay: Some(relay) })
 }
 
 /// Makes a call to the org's hub; its answer is the client's answer.

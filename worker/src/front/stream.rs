@@ -23,9 +23,9 @@ use std::rc::Rc;
 use worker::wasm_bindgen::closure::Closure;
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen::JsValue;
-use worker::{js_sys, web_sys, Response, ResponseBody, Stub};
+use worker::{js_sys, web_sys, Response, ResponseBody};
 
-use super::hub_socket::{attempt, listen, Attempt, Socket};
+use super::hub_socket::{attempt, listen, Attempt, Holder, Socket};
 use crate::api_error::{internal, ApiError};
 use crate::clock::now_ms;
 use crate::config::Config;
@@ -40,13 +40,13 @@ use crate::wire::hub_api::{CloseCode, Connect, PING};
 /// Opens a stream for a client whose token and parameters were checked. `client_gone` is the
 /// request's abort signal: the runtime fires it when the client disconnects.
 pub async fn open(
-    hub: Stub,
+    holder: Holder,
     config: &Config,
     connect: Connect,
     client_gone: web_sys::AbortSignal,
 ) -> Result<Response, ApiError> {
     // The connect is made before answering, so a hub that cannot serve is an HTTP error.
-    let ws = match attempt(&hub, &connect).await? {
+    let ws = match attempt(&holder, &connect).await? {
         Attempt::Answer(response) => return Ok(response),
         Attempt::Socket(ws) => ws,
     };

@@ -5,7 +5,7 @@ use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
 use worker::{Env, Request, Response};
 
 use super::auth::{authenticate, token_secret, TokenIn, TokenSecrets};
-use super::routes::{config, hub};
+use super::routes::{config, stream_holder};
 use crate::api_error::{internal, ApiError};
 use crate::clock::now_ms;
 use crate::http;
@@ -48,7 +48,8 @@ pub(crate) async fn stream(req: &Request, url: &worker::Url, env: &Env) -> std::
         .and_then(|v| LastEventId::parse(&v))
         .or_else(|| http::query(url, "lastEventId").and_then(|v| LastEventId::parse(&v)));
     let connect = Connect { last_event_id, request_id, sub, exp, ticket };
-    crate::front::stream::open(hub(env, &org)?, &config, connect, req.inner().signal()).await
+    let holder = stream_holder(env, &org, &config, connect.request_id.as_ref())?;
+    crate::front::stream::open(holder, &config, connect, req.inner().signal()).await
 }
 
 /// `POST /v1/stream/ticket`: a one-use, 60-second ticket for `GET /v1/stream?ticket=`, so that

@@ -15,9 +15,11 @@ use crate::api_error::{internal, ApiError};
 use crate::client_error::ClientError;
 use crate::clock::{format_ts, now_ms};
 use crate::http;
+use crate::hub::connect::Reading;
 use crate::hub::log::pager::{LogPages, Order, Span};
 use crate::hub::log::Appended;
 use crate::hub::metrics::{self, name, Gauges, Stored};
+use crate::hub::relay_calls;
 use crate::hub::request_owner;
 use crate::hub::sockets::{self, Targeted};
 use crate::hub::store::versions::ORG_WIDE;
@@ -44,6 +46,14 @@ pub fn handle(hub: &Hub, sockets: &RuntimeSockets, call: HubCall) -> Result<Resp
         HubCall::ClientError { org, sub, report } => {
             admit(hub, Rate::Report, &sub).and_then(|()| client_error(hub, &org, &sub, &report))
         }
+        HubCall::RelayConnect { from, position, connect } => {
+            relay_calls::connect(hub, sockets, from, position, connect)
+        }
+        HubCall::RelayPage { from, position, sub, request_id, exp, after } => {
+            let reading = Reading { sub: &sub, request_id: request_id.as_ref() };
+            relay_calls::page(hub, sockets, from, position, reading, exp, after)
+        }
+        HubCall::RelayClosed { from, stream, code } => relay_calls::closed(hub, from, stream, code),
     }
 }
 
@@ -273,7 +283,9 @@ fn metrics(hub: &Hub, sockets: &RuntimeSockets) -> Result<Response, ApiError> {
     hub.store();
     let history_events = hub.log.count().map_err(internal("counting the log"))?;
     let stored = Stored::from_rows(hub.counters.all().map_err(internal("reading counters"))?);
-    let gauges = Gauges { connections_active: sockets::active(sockets), history_events };
+    let relayed = hub.relayed.per_sub().map_err(internal("counting the relays' streams"))?;
+    let connections_active = sockets::active(sockets) + relayed.iter().map(|(_, n)| *n as usize).sum::<usize>();
+    let gauges = Gauges { connections_active, history_events };
     http::text(200, "text/plain; version=0.0.4; charset=utf-8", metrics::render(&stored, gauges))
         .map_err(internal("answering metrics"))
 }

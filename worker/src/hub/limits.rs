@@ -8,6 +8,7 @@ use crate::api_error::{internal, ApiError};
 use crate::client_error::REPORTS_PER_MINUTE;
 use crate::clock::now_ms;
 use crate::hub::rate_limit::Limit;
+use crate::hub::relay_calls;
 use crate::hub::sockets::{self, Full, OpenStreams, SubTag};
 use schema_wasm::RequestId;
 
@@ -96,9 +97,14 @@ pub fn room_for_stream(
     request_id: Option<&RequestId>,
 ) -> Result<(), ApiError> {
     let limits = hub.config.limits.streams;
-    let replacing = sockets::replacing(sockets, sub, request_id);
-    let room =
-        hub.open.borrow_mut().get_or_insert_with(|| OpenStreams::count(sockets)).room_for(sub, replacing, limits);
+    // Streams the hub holds, and streams its relays hold (`relay_calls`).
+    let replacing = sockets::replacing(sockets, sub, request_id) + relay_calls::replacing(hub, sub, request_id)?;
+    let mut open = hub.open.borrow_mut();
+    let open = match open.as_mut() {
+        Some(open) => open,
+        None => open.insert(relay_calls::count(hub, OpenStreams::count(sockets))?),
+    };
+    let room = open.room_for(sub, replacing, limits);
     match room {
         Ok(()) => Ok(()),
         Err(Full::Sub(open)) => Err(ApiError::rate_limited(

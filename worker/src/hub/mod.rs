@@ -23,19 +23,22 @@
 
 mod admission;
 mod calls;
-mod connect;
+pub(crate) mod connect;
 mod limits;
 pub(crate) mod log;
 pub(crate) mod metrics;
 pub(crate) mod observers;
 mod once;
-mod outbox;
+pub(crate) mod outbox;
 mod ownership;
 #[cfg(test)]
 mod probes;
 pub(crate) mod rate_limit;
+mod relay_calls;
+mod relay_links;
+mod relays;
 pub(crate) mod request_owner;
-mod runtime;
+pub(crate) mod runtime;
 pub(crate) mod sockets;
 pub(crate) mod store;
 
@@ -43,7 +46,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use worker::{
-    durable_object, wasm_bindgen, DurableObject, Env, Request, Response, Result, State, WebSocket,
+    durable_object, wasm_bindgen, DurableObject, Env, ObjectNamespace, Request, Response, Result, State, WebSocket,
     WebSocketIncomingMessage,
 };
 
@@ -57,9 +60,10 @@ use crate::hub::observers::Observer;
 use crate::hub::outbox::Outbox;
 use crate::hub::sockets::{OpenStreams, Sockets, SubTag};
 use crate::hub::store::{
-    admission::Admission, counters::Counters, idempotency::Idempotency, reports::Reports, versions::Versions,
+    admission::Admission, counters::Counters, idempotency::Idempotency, relayed::RelayedStreams, reports::Reports,
+    versions::Versions,
 };
-use crate::wire::hub_api::{CloseCode, HubCall, NextPage, PING, PONG};
+use crate::wire::hub_api::{CloseCode, HubCall};
 use runtime::RuntimeSockets;
 
 pub(crate) struct Hub {
@@ -75,6 +79,9 @@ pub(crate) struct Hub {
     idempotency_pruned_at: std::cell::Cell<u64>,
     /// Appended events the live streams have not been sent yet.
     outbox: Outbox,
+    /// The streams the org's relays hold, and what the hub has handed each relay.
+    relayed: RelayedStreams,
+    relays: relays::Links,
     /// The last id sent, until `store` writes it.
     sent_unstored: std::cell::Cell<Option<u64>>,
     /// Whether a timer will `store` (`store_soon`).
@@ -95,12 +102,14 @@ impl Hub {
         let started = now_ms();
         let sent = outbox::send(sockets, &queued, self.config.coalesce);
         self.tally.add(name::FRAMES_SENT, "", sent);
+        // And to the relays, each in one hand-off (`kick_relays`).
+        self.relays.push(&queued);
         // The runtime's clock advances only across I/O, so a fan-out that never awaits reads as
         // 0 here in production; the histogram still counts fan-outs (see docs/protocol.md).
         self.tally.send_duration(now_ms().saturating_sub(started) as f64 / 1000.0);
         // Stored by `store`, after the sends: the runtime holds a message sent in a turn that
         // writes until the write is durable, so the turn that sends writes nothing.
-        self.sent_unstored.set(Some(last));
+        self.sent_unstored.set(Some(if self.relays.any() { self.relays.settled() } else { last }));
     }
 
     /// Stores what was counted while handling one thing, and the last id sent to the live
@@ -121,12 +130,16 @@ impl Hub {
 pub struct OrgHub {
     sockets: Rc<RuntimeSockets>,
     hub: std::result::Result<Rc<Hub>, ApiError>,
+    /// The org's relays (`RELAYS_PER_ORG`), when the binding is there.
+    relay_objects: Rc<Option<ObjectNamespace>>,
 }
 
 impl OrgHub {
     /// After handling anything: when events were queued for the live streams, schedule the turn
     /// that sends them (`outbox`); store what was counted (after that turn, when there is one).
+    /// Hand-offs and closes due to the relays go now.
     fn done(&self, hub: &Rc<Hub>) {
+        relay_links::kick(hub, &self.relay_objects);
         if !hub.outbox.wants_turn() {
             // With a turn to come, what was counted is stored after it, in one statement with
             // what it counts (each statement is a call out of wasm).
@@ -135,10 +148,11 @@ impl OrgHub {
             }
             return;
         }
-        let (turn_hub, sockets) = (hub.clone(), self.sockets.clone());
+        let (turn_hub, sockets, relay_objects) = (hub.clone(), self.sockets.clone(), self.relay_objects.clone());
         let scheduled = runtime::next_turn(move || {
             turn_hub.outbox.turn_came();
             turn_hub.send_queued(&sockets);
+            relay_links::kick(&turn_hub, &relay_objects);
             store_soon(&turn_hub);
         });
         if let Err(e) = scheduled {
@@ -158,24 +172,20 @@ impl DurableObject for OrgHub {
         let storage = state.storage();
         let sockets = Rc::new(RuntimeSockets(state._inner()));
         // The heartbeat: answered by the runtime without waking the hub.
-        match worker::WebSocketRequestResponsePair::new(PING, PONG) {
-            Ok(pair) => {
-                if let Err(e) = sockets.auto_respond(&pair) {
-                    worker::console_error!("setting the heartbeat auto-response failed: {e}");
-                }
-            }
-            Err(e) => worker::console_error!("setting the heartbeat auto-response failed: {e:?}"),
-        }
+        sockets.answer_heartbeats();
         let hub = open(storage, &env).map(Rc::new);
+        let relay_objects = Rc::new(env.durable_object(relay_links::BINDING).ok());
         match &hub {
             Ok(hub) => {
                 hub.tally.add(name::WAKEUPS, "", 1);
                 restart_if_unsent(hub, &sockets);
                 hub.store();
+                // Relays to restart (the hub stopped before it handed everything on) are told now.
+                relay_links::kick(hub, &relay_objects);
             }
             Err(e) => worker::console_error!("OrgHub cannot start: {}", e.message),
         }
-        OrgHub { sockets, hub }
+        OrgHub { sockets, hub, relay_objects }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -204,18 +214,7 @@ impl DurableObject for OrgHub {
     /// Front workers send the heartbeat ping, which the runtime answers, and the requests for
     /// the next page of a stream that is catching up; anything else is logged and ignored.
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
-        let next = match &message {
-            WebSocketIncomingMessage::String(text) => NextPage::parse(text),
-            WebSocketIncomingMessage::Binary(_) => None,
-        };
-        let Some(next) = next else {
-            let what = match message {
-                WebSocketIncomingMessage::String(s) => format!("text of {} bytes", s.len()),
-                WebSocketIncomingMessage::Binary(b) => format!("binary of {} bytes", b.len()),
-            };
-            worker::console_error!("unexpected message on a stream socket ({what}); ignored");
-            return Ok(());
-        };
+        let Some(next) = runtime::next_page_in(&message) else { return Ok(()) };
         let Ok(hub) = &self.hub else {
             // Logged when the hub failed to start; the front worker ends the stream, its client resumes.
             let _ = ws.close(Some(1011), Some("internal error"));
@@ -301,6 +300,11 @@ fn restart_if_unsent(hub: &Hub, sockets: &RuntimeSockets) {
         Ok(sent) => sent,
         Err(e) => return worker::console_error!("reading the last id sent failed: {e}"),
     };
+    // The relays that hold streams (each restarts when events went unsent: `relays`).
+    match (hub.relayed.org(), hub.relayed.relays()) {
+        (Ok(org), Ok(relays)) => hub.relays.woke(org, &relays, sent, hub.log.latest()),
+        (Err(e), _) | (_, Err(e)) => worker::console_error!("reading the org's relays failed: {e}"),
+    }
     if sent >= hub.log.latest() {
         return;
     }
@@ -328,7 +332,9 @@ fn open(storage: worker::Storage, env: &Env) -> std::result::Result<Hub, ApiErro
         versions: versions.clone(),
         counters: Counters::open(sql.clone()).map_err(&opening)?,
         reports: Reports::open(sql.clone()).map_err(&opening)?,
-        idempotency: Idempotency::open(sql).map_err(&opening)?,
+        idempotency: Idempotency::open(sql.clone()).map_err(&opening)?,
+        relayed: RelayedStreams::open(sql).map_err(&opening)?,
+        relays: relays::Links::default(),
         idempotency_pruned_at: std::cell::Cell::new(0),
         outbox: Outbox::default(),
         sent_unstored: std::cell::Cell::new(None),

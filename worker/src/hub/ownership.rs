@@ -57,7 +57,7 @@ pub fn check<'a>(
         return Ok(Claim { reader, replaces: None });
     }
     // Oldest first: the least recently used id that no open stream holds makes room.
-    match owned.into_iter().find(|id| !holds_a_stream(sockets, id)) {
+    match owned.into_iter().find(|id| !holds_a_stream(hub, sockets, id)) {
         Some(oldest) => Ok(Claim { reader, replaces: Some(oldest) }),
         None => Err(ApiError::rate_limited(
             ALL_IN_USE_RETRY_SECONDS,
@@ -84,16 +84,19 @@ fn forget(hub: &Hub, request_ids: &[String]) -> Result<(), ApiError> {
     hub.versions.forget(request_ids).map_err(internal("forgetting the pending versions of request ids"))
 }
 
-/// Whether an open stream uses `request_id`; when the runtime cannot say, it is taken as used
+/// Whether an open stream uses `request_id` (the hub's or a relay's); when the runtime cannot say, it is taken as used
 /// (an id is never forgotten from under a stream).
-fn holds_a_stream(sockets: &RuntimeSockets, request_id: &str) -> bool {
-    match RequestId::parse(request_id) {
-        Ok(rid) => sockets.any_open(&rid).unwrap_or_else(|e| {
-            worker::console_error!("listing the streams of a request id failed: {e}");
-            true
-        }),
-        Err(_) => false,
-    }
+fn holds_a_stream(hub: &Hub, sockets: &RuntimeSockets, request_id: &str) -> bool {
+    let Ok(rid) = RequestId::parse(request_id) else { return false };
+    // A stream the hub holds, or one a relay holds.
+    let held = sockets.any_open(&rid).and_then(|own| match own {
+        true => Ok(true),
+        false => hub.relayed.any_with(rid.as_str()).map_err(|e| e.to_string()),
+    });
+    held.unwrap_or_else(|e| {
+        worker::console_error!("listing the streams of a request id failed: {e}");
+        true
+    })
 }
 
 /// At most once a minute (the time is kept in SQLite, so waking up does not reset it): forgets
@@ -108,7 +111,8 @@ fn forget_unused(hub: &Hub, sockets: &RuntimeSockets, now: u64) -> Result<(), Ap
     let before = hub.config.retention.keep_from_ms(now);
     let stale =
         hub.admission.unused_request_ids(before, FORGET_BATCH).map_err(internal("reading unused request ids"))?;
-    let (open, unused): (Vec<String>, Vec<String>) = stale.into_iter().partition(|rid| holds_a_stream(sockets, rid));
+    let (open, unused): (Vec<String>, Vec<String>) =
+        stale.into_iter().partition(|rid| holds_a_stream(hub, sockets, rid));
     forget(hub, &unused)?;
     hub.admission.seen_in_use(&open, now).map_err(internal("forgetting unused request ids"))
 }

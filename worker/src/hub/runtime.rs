@@ -11,7 +11,7 @@ use worker::worker_sys::{DurableObjectState, WebSocketRequestResponsePair};
 use worker::{js_sys, WebSocket};
 
 use crate::hub::sockets::{request_tag, Sockets, MAX_TAG_BYTES};
-use crate::wire::hub_api::CloseCode;
+use crate::wire::hub_api::{CloseCode, NextPage, PING, PONG};
 use schema_wasm::RequestId;
 
 /// `WebSocket.OPEN` and `WebSocket.CLOSED`.
@@ -45,9 +45,15 @@ impl RuntimeSockets {
         Ok(sockets.iter().any(|s| s.ready_state() == OPEN))
     }
 
-    /// The heartbeat's answer, given by the runtime without waking the hub.
-    pub fn auto_respond(&self, pair: &WebSocketRequestResponsePair) -> Result<(), String> {
-        self.0.set_websocket_auto_response(pair).map_err(why)
+    /// The heartbeat's answer (`PONG` to `PING`), given by the runtime without waking the object.
+    pub fn answer_heartbeats(&self) {
+        let pair = match WebSocketRequestResponsePair::new(PING, PONG) {
+            Ok(pair) => pair,
+            Err(e) => return worker::console_error!("setting the heartbeat auto-response failed: {}", why(e)),
+        };
+        if let Err(e) = self.0.set_websocket_auto_response(&pair).map_err(why) {
+            worker::console_error!("setting the heartbeat auto-response failed: {e}");
+        }
     }
 }
 
@@ -95,6 +101,21 @@ impl Sockets for RuntimeSockets {
     fn is_closed(&self, socket: &WebSocket) -> bool {
         socket.as_ref().ready_state() == CLOSED
     }
+}
+
+/// A stream socket's message, which is a request for the next replay page (the heartbeat ping is
+/// answered by the runtime); anything else is logged and ignored.
+pub fn next_page_in(message: &worker::WebSocketIncomingMessage) -> Option<NextPage> {
+    use worker::WebSocketIncomingMessage::{Binary, String};
+    let what = match message {
+        String(text) => match NextPage::parse(text) {
+            Some(next) => return Some(next),
+            None => format!("text of {} bytes", text.len()),
+        },
+        Binary(b) => format!("binary of {} bytes", b.len()),
+    };
+    worker::console_error!("unexpected message on a stream socket ({what}); ignored");
+    None
 }
 
 #[wasm_bindgen]

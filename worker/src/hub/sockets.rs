@@ -59,6 +59,11 @@ impl SubTag {
         SubTag(format!("sub:{}", crate::digest::sha256_hex(&[sub.as_bytes()])))
     }
 
+    /// A subject tag as stored (`store::relayed`).
+    pub fn stored(tag: String) -> Option<SubTag> {
+        tag.starts_with("sub:").then_some(SubTag(tag))
+    }
+
     /// The subject tag among a socket's tags.
     pub fn among(tags: &[String]) -> Option<SubTag> {
         tags.iter().find(|t| t.starts_with("sub:")).map(|t| SubTag(t.clone()))
@@ -104,6 +109,12 @@ impl OpenStreams {
             }
         }
         open
+    }
+
+    /// `n` streams of `sub` held elsewhere (by the org's relays).
+    pub fn add(&mut self, sub: SubTag, n: usize) {
+        self.total += n;
+        *self.per_sub.entry(sub).or_default() += n;
     }
 
     /// A stream was accepted.

@@ -42,6 +42,11 @@ impl Frame {
         Frame(Rc::from(out.into_bytes()))
     }
 
+    /// A frame the hub built, handed to one of its relays as text (`relay_api::Delivered`).
+    pub fn handed(text: String) -> Frame {
+        Frame(Rc::from(text.into_bytes()))
+    }
+
     /// The start of every stream: the reconnection hint and a comment, so the client sees bytes at once.
     pub fn opening(retry_ms: u64) -> Frame {
         Frame(Rc::from(format!("retry: {retry_ms}\n:ok\n\n").into_bytes()))

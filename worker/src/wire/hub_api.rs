@@ -14,12 +14,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::client_error::ClientError;
 use crate::replay::LastEventId;
+use crate::wire::relay_api::RelayAddress;
 
 /// The URL of a call to the hub (the host is not used: the stub routes to the org's object).
 pub const CALL_URL: &str = "https://hub/call";
 /// The URL of a stream's upgrade request; the `Connect` JSON is the `connect` query parameter.
 pub const CONNECT_URL: &str = "https://hub/connect";
 const CONNECT_PARAM: &str = "connect";
+const RELAY_PARAM: &str = "to";
 
 /// The heartbeat ping the front worker sends, and the answer the runtime gives for the hub
 /// (`setWebSocketAutoResponse`) without waking it.
@@ -62,6 +64,21 @@ pub enum HubCall {
     /// `POST /v1/audit/client-error` (the report is already checked).
     #[serde(rename_all = "camelCase")]
     ClientError { org: String, sub: String, report: ClientError },
+    /// A relay opens a stream for a front worker (`relay_api`): the checks of a connect, then the
+    /// stream's backlog up to the relay's `position` (`None`: it just started and does not know).
+    RelayConnect { from: RelayAddress, position: Option<u64>, connect: Connect },
+    /// A relay's stream that is catching up asks for its next page.
+    #[serde(rename_all = "camelCase")]
+    RelayPage {
+        from: RelayAddress,
+        position: Option<u64>,
+        sub: String,
+        request_id: Option<RequestId>,
+        exp: i64,
+        after: u64,
+    },
+    /// A relay's stream closed, with this code.
+    RelayClosed { from: RelayAddress, stream: u64, code: u16 },
 }
 
 impl HubCall {
@@ -124,11 +141,27 @@ impl UsedTicket {
 }
 
 impl Connect {
-    pub fn to_url(&self) -> Result<String, serde_json::Error> {
+    /// The upgrade request's URL to the org's hub, or to one of its relays (`relay_api`).
+    pub fn to_url_at(&self, relay: Option<&RelayAddress>) -> Result<String, serde_json::Error> {
         let json = serde_json::to_string(self)?;
-        let mut url = format!("{CONNECT_URL}?{CONNECT_PARAM}=");
+        let base = if relay.is_some() { crate::wire::relay_api::CONNECT_URL } else { CONNECT_URL };
+        let mut url = format!("{base}?{CONNECT_PARAM}=");
         url.extend(url::form_urlencoded::byte_serialize(json.as_bytes()));
+        if let Some(relay) = relay {
+            url.push_str(&format!("&{RELAY_PARAM}="));
+            url.extend(url::form_urlencoded::byte_serialize(serde_json::to_string(relay)?.as_bytes()));
+        }
         Ok(url)
+    }
+
+    /// Which relay an upgrade request is for (`to_url_at`).
+    pub fn relay_from_url(url: &url::Url) -> Result<RelayAddress, String> {
+        let json = url
+            .query_pairs()
+            .find(|(k, _)| k == RELAY_PARAM)
+            .map(|(_, v)| v.into_owned())
+            .ok_or_else(|| format!("the upgrade request has no `{RELAY_PARAM}` parameter"))?;
+        serde_json::from_str(&json).map_err(|e| format!("the relay address is not valid: {e}"))
     }
 
     /// Reads the parameters back from the upgrade request's URL.
@@ -263,7 +296,7 @@ mod tests {
             exp: 1_800_000_000,
             ticket: Some(UsedTicket { nonce: "n-1".into(), expires_ms: 42 }),
         };
-        let url = url::Url::parse(&c.to_url().unwrap()).unwrap();
+        let url = url::Url::parse(&c.to_url_at(None).unwrap()).unwrap();
         assert_eq!(Connect::from_url(&url).unwrap(), c);
         let c = Connect {
             last_event_id: Some(LastEventId::Id(42)),
@@ -272,7 +305,7 @@ mod tests {
             exp: 1,
             ticket: None,
         };
-        assert_eq!(Connect::from_url(&url::Url::parse(&c.to_url().unwrap()).unwrap()).unwrap(), c);
+        assert_eq!(Connect::from_url(&url::Url::parse(&c.to_url_at(None).unwrap()).unwrap()).unwrap(), c);
         assert!(Connect::from_url(&url::Url::parse(CONNECT_URL).unwrap()).is_err());
     }
 

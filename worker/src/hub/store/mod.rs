@@ -6,6 +6,7 @@
 pub(crate) mod admission;
 pub(crate) mod counters;
 pub(crate) mod idempotency;
+pub(crate) mod relayed;
 pub(crate) mod reports;
 pub(crate) mod versions;
 

@@ -1,0 +1,89 @@
+//! Posting the hub's hand-offs and closes to its relays (the glue around `relays::Links`).
+//!
+//! Each is a `POST` to the relay object, so both sides can sleep between events. The hub does not
+//! wait for the answers in the turn that sends them: each answer is handled when it comes (the
+//! relay's confirmed id, the frames it sent), and the next hand-off to that relay goes then.
+
+use std::rc::Rc;
+
+use worker::{Method, ObjectNamespace, Request, RequestInit};
+
+use super::relays::RETRY_MS;
+use super::{runtime, store_soon, Hub};
+use crate::hub::metrics::name;
+use crate::wire::relay_api::{CloseStreams, Deliver, Delivery, RelayAddress, CLOSE_URL, DELIVER_URL};
+
+/// The relays' Durable Object binding.
+pub const BINDING: &str = "ORG_RELAY";
+
+/// Posts every hand-off and close that is due.
+pub fn kick(hub: &Rc<Hub>, relays: &Rc<Option<ObjectNamespace>>) {
+    let closing = hub.relays.take_closing();
+    let deliveries = hub.relays.next();
+    if closing.is_empty() && deliveries.is_empty() {
+        return;
+    }
+    let Some(namespace) = relays.as_ref() else {
+        return worker::console_error!("relays are linked but the {BINDING} binding is missing; see wrangler.toml");
+    };
+    for close in closing {
+        let namespace = namespace.clone();
+        worker::wasm_bindgen_futures::spawn_local(async move {
+            if let Err(e) = post_close(&namespace, &close).await {
+                worker::console_error!("closing replaced streams on relay {} failed: {e}", close.to.relay);
+            }
+        });
+    }
+    for deliver in deliveries {
+        let (hub, relays, namespace) = (hub.clone(), relays.clone(), namespace.clone());
+        worker::wasm_bindgen_futures::spawn_local(async move {
+            let relay = deliver.to.relay;
+            let through = deliver.events.last().map_or(deliver.after, |e| e.id);
+            let answer = post_deliver(&namespace, &deliver).await;
+            if let Ok(delivery) = &answer {
+                hub.tally.add(name::FRAMES_SENT, "", delivery.sent);
+            }
+            if let Err(e) = &answer {
+                worker::console_error!("handing events to relay {relay} failed ({e}); trying again in {RETRY_MS} ms");
+            }
+            let failed = hub.relays.answered(relay, through, &answer);
+            hub.sent_unstored.set(Some(hub.relays.settled()));
+            store_soon(&hub);
+            if failed {
+                let (retry_hub, retry_relays) = (hub.clone(), relays.clone());
+                if let Err(e) = runtime::after_ms(RETRY_MS, move || kick(&retry_hub, &retry_relays)) {
+                    worker::console_error!("scheduling a hand-off again failed: {e}");
+                }
+            } else {
+                kick(&hub, &relays);
+            }
+        });
+    }
+}
+
+async fn post(namespace: &ObjectNamespace, to: &RelayAddress, url: &str, body: String) -> Result<String, String> {
+    let stub = namespace
+        .id_from_name(&to.object_name())
+        .and_then(|id| id.get_stub())
+        .map_err(|e| format!("finding the relay: {e}"))?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let req = Request::new_with_init(url, &init).map_err(|e| format!("building the request: {e}"))?;
+    let mut response = stub.fetch_with_request(req).await.map_err(|e| e.to_string())?;
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    match response.status_code() {
+        200..=299 => Ok(text),
+        status => Err(format!("status {status}: {text}")),
+    }
+}
+
+async fn post_deliver(namespace: &ObjectNamespace, deliver: &Deliver) -> Result<Delivery, String> {
+    let body = serde_json::to_string(deliver).map_err(|e| e.to_string())?;
+    let text = post(namespace, &deliver.to, DELIVER_URL, body).await?;
+    serde_json::from_str(&text).map_err(|e| format!("an answer that does not parse: {e}"))
+}
+
+async fn post_close(namespace: &ObjectNamespace, close: &CloseStreams) -> Result<(), String> {
+    let body = serde_json::to_string(close).map_err(|e| e.to_string())?;
+    post(namespace, &close.to, CLOSE_URL, body).await.map(|_| ())
+}

@@ -1,0 +1,356 @@
+//! `OrgRelay`, a Durable Object holding a share of one org's streams (`RELAYS_PER_ORG` of 2 or
+//! more), so that an org can have more open streams, and fan out faster, than one hub can.
+//!
+//! The hub stays the sequencer: ids, the log, replay, limits and ownership are its. A relay
+//! accepts the front workers' stream sockets (hibernatable, tagged as the hub tags its own), and
+//! sends them what the hub hands it (`Deliver`), coalesced as the hub does. It sleeps between
+//! events like the hub: everything it needs after waking is in its sockets' tags and attachments;
+//! the heartbeat is answered by the runtime without waking it.
+//!
+//! Order and completeness, per stream:
+//! - A relay is at an org id (`position`, in memory), the last event handed to it. A hand-off says
+//!   which id it follows; events at or before the position are not sent again. A relay that just
+//!   woke takes the hand-off's word.
+//! - A hand-off that follows an id past the position means the relay missed one (or the hub says
+//!   `restart`): its streams are closed as restarted (1012) before anything newer is sent, and
+//!   their clients resume by id from the hub's log.
+//! - A stream joins with the relay's concurrency held (`blockConcurrencyWhile`): the hub admits it
+//!   and answers with its backlog up to the relay's position, and no hand-off is taken meanwhile,
+//!   so what follows the backlog is exactly what the next hand-offs bring.
+//! - Whatever still reaches a stream twice (a relay that woke and was handed again what it had
+//!   sent) is written once: the front worker drops live frames at or before its position.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use schema_wasm::RequestId;
+use serde::{Deserialize, Serialize};
+use worker::{
+    durable_object, wasm_bindgen, DurableObject, Env, Method, Request, RequestInit, Response, Result, State, WebSocket,
+    WebSocketIncomingMessage, WebSocketPair,
+};
+
+use crate::api_error::{internal, ApiError};
+use crate::config::{Coalesce, Config};
+use crate::http;
+use crate::hub::log::Appended;
+use crate::hub::outbox;
+use crate::hub::runtime::{self, RuntimeSockets};
+use crate::hub::sockets::{self, Sockets, SubTag, Targeted};
+use crate::wire::frame::Frame;
+use crate::wire::hub_api::{CloseCode, Connect, HubCall, CALL_URL};
+use crate::wire::relay_api::{
+    stream_tag, CloseStreams, Deliver, Delivery, RelayAddress, POSITION_HEADER, STREAM_HEADER,
+};
+use worker::wasm_bindgen::JsCast;
+
+/// The hubs' Durable Object binding.
+const HUB_BINDING: &str = "ORG_HUB";
+
+/// What each socket carries through hibernation.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Attachment {
+    to: RelayAddress,
+    stream: u64,
+    sub: String,
+    request_id: Option<RequestId>,
+    exp: i64,
+}
+
+#[durable_object]
+pub struct OrgRelay {
+    state: State,
+    sockets: Rc<RuntimeSockets>,
+    env: Env,
+    coalesce: std::result::Result<Coalesce, ApiError>,
+    /// The last id handed to this relay (`None`: it woke and was told nothing yet).
+    position: Rc<Cell<Option<u64>>>,
+}
+
+impl DurableObject for OrgRelay {
+    fn new(state: State, env: Env) -> Self {
+        let inner = state._inner();
+        let sockets = Rc::new(RuntimeSockets(inner.clone().unchecked_into()));
+        sockets.answer_heartbeats();
+        let coalesce = Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string()))
+            .map(|c| c.coalesce)
+            .map_err(|e| ApiError::misconfigured(e.0));
+        OrgRelay { state: State::from(inner), sockets, env, coalesce, position: Rc::new(Cell::new(None)) }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let url = req.url()?;
+        let answer = match url.path() {
+            "/connect" => self.open_stream(&url).await,
+            "/deliver" => match req.text().await {
+                Ok(text) => self.take_hand_off(&text),
+                Err(e) => Err(internal("reading a hand-off")(e)),
+            },
+            "/close" => match req.text().await {
+                Ok(text) => self.close_replaced(&text),
+                Err(e) => Err(internal("reading a close")(e)),
+            },
+            other => Err(ApiError::not_found(other)),
+        };
+        match answer {
+            Ok(response) => Ok(response),
+            Err(e) => http::error(&e),
+        }
+    }
+
+    /// The front worker asks for the next replay page of a stream catching up.
+    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+        let Some(next) = runtime::next_page_in(&message) else { return Ok(()) };
+        let Some(attachment) = attachment_of(&ws) else {
+            let _ = ws.close(Some(1011), Some("internal error"));
+            return Ok(());
+        };
+        let (env, position) = (self.env.clone(), self.position.clone());
+        let page = self
+            .state
+            .block_concurrency_while(async move {
+                let call = HubCall::RelayPage {
+                    from: attachment.to.clone(),
+                    position: position.get(),
+                    sub: attachment.sub.clone(),
+                    request_id: attachment.request_id.clone(),
+                    exp: attachment.exp,
+                    after: next.after,
+                };
+                let answer = call_hub(&env, &attachment.to.org, &call).await;
+                if let Ok((200, headers, _)) = &answer {
+                    position.set(header_u64(headers, POSITION_HEADER).or(position.get()));
+                }
+                Ok(answer)
+            })
+            .await;
+        match page {
+            Ok(Ok((200, _, body))) => {
+                if let Err(e) = ws.send_with_bytes(body) {
+                    worker::console_error!("sending a replay page failed: {e}");
+                }
+            }
+            Ok(Ok((401, _, _))) => {
+                let code = CloseCode::TokenExpired;
+                let _ = ws.close(Some(code.code()), Some(code.reason()));
+            }
+            other => {
+                let why = match other {
+                    Ok(Ok((status, _, body))) => format!("status {status}: {}", String::from_utf8_lossy(&body)),
+                    Ok(Err(e)) => e,
+                    Err(e) => e.to_string(),
+                };
+                worker::console_error!("reading a replay page from the hub failed: {why}");
+                let _ = ws.close(Some(1011), Some("internal error"));
+            }
+        }
+        Ok(())
+    }
+
+    async fn websocket_close(&self, ws: WebSocket, code: usize, _reason: String, _was_clean: bool) -> Result<()> {
+        let code = CloseCode::from_code(u16::try_from(code).unwrap_or(1006));
+        self.closed(&ws, code).await;
+        let reply = match code.code() {
+            c @ (1000 | 3000..=4999) => c,
+            _ => 1000,
+        };
+        let _ = ws.close(Some(reply), Some(code.reason()));
+        Ok(())
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> Result<()> {
+        worker::console_error!("a relay's stream socket failed: {error}");
+        self.closed(&ws, CloseCode::Other(1006)).await;
+        Ok(())
+    }
+}
+
+impl OrgRelay {
+    /// A front worker opens a stream here: admitted by the hub, with this relay's concurrency
+    /// held until the stream has its backlog and is live.
+    async fn open_stream(&self, url: &worker::Url) -> std::result::Result<Response, ApiError> {
+        let connect = Connect::from_url(url).map_err(internal("a connect the relay cannot read"))?;
+        let to = Connect::relay_from_url(url).map_err(internal("a connect the relay cannot read"))?;
+        let (env, sockets, position) = (self.env.clone(), self.sockets.clone(), self.position.clone());
+        self.state
+            .block_concurrency_while(async move { Ok(join(&env, &sockets, &position, to, connect).await) })
+            .await
+            .map_err(internal("holding the relay while a stream joins"))?
+    }
+
+    /// What the hub hands on: sent to the streams past this relay's position.
+    fn take_hand_off(&self, text: &str) -> std::result::Result<Response, ApiError> {
+        let coalesce = self.coalesce.clone()?;
+        let deliver: Deliver = serde_json::from_str(text).map_err(internal("a hand-off that does not parse"))?;
+        let missed = self.position.get().is_some_and(|at| deliver.after > at);
+        if deliver.restart || missed {
+            let closed = outbox::restart_streams(&*self.sockets);
+            worker::console_log!(
+                "relay {}: {} after id {}; {closed} streams resume from the hub's log",
+                deliver.to.relay,
+                if missed { "missed events" } else { "the hub restarted it" },
+                deliver.after
+            );
+        }
+        let base = match self.position.get() {
+            Some(at) if !deliver.restart && !missed => at,
+            _ => deliver.after,
+        };
+        let events: Vec<Appended> = deliver.events.into_iter().filter(|e| e.id > base).filter_map(appended).collect();
+        let sent = outbox::send(&*self.sockets, &events, coalesce);
+        self.position.set(Some(events.last().map_or(base, |e| e.id).max(base)));
+        let held = sockets::active(&*self.sockets) as u64;
+        let body = serde_json::to_string(&Delivery { sent, held }).map_err(internal("answering a hand-off"))?;
+        http::json(200, body).map_err(internal("answering a hand-off"))
+    }
+
+    /// Closes streams the hub says were replaced.
+    fn close_replaced(&self, text: &str) -> std::result::Result<Response, ApiError> {
+        let close: CloseStreams = serde_json::from_str(text).map_err(internal("a close that does not parse"))?;
+        for stream in close.streams {
+            for socket in self.sockets.tagged(&stream_tag(stream)) {
+                self.sockets.close(&socket, CloseCode::from_code(close.code));
+            }
+        }
+        Response::empty().map(|r| r.with_status(204)).map_err(internal("answering a close"))
+    }
+
+    /// A stream's socket closed: the hub forgets the stream and counts why.
+    async fn closed(&self, ws: &WebSocket, code: CloseCode) {
+        let Some(attachment) = attachment_of(ws) else { return };
+        let call = HubCall::RelayClosed { from: attachment.to.clone(), stream: attachment.stream, code: code.code() };
+        match call_hub(&self.env, &attachment.to.org, &call).await {
+            Ok((204 | 200, _, _)) => {}
+            Ok((status, _, body)) => worker::console_error!(
+                "telling the hub a stream closed failed: status {status}: {}",
+                String::from_utf8_lossy(&body)
+            ),
+            Err(e) => worker::console_error!("telling the hub a stream closed failed: {e}"),
+        }
+    }
+}
+
+/// Joins a stream: the hub's admission and backlog, then the socket, live from the position the
+/// hub says.
+async fn join(
+    env: &Env,
+    sockets: &RuntimeSockets,
+    position: &Cell<Option<u64>>,
+    to: RelayAddress,
+    connect: Connect,
+) -> std::result::Result<Response, ApiError> {
+    let call = HubCall::RelayConnect { from: to.clone(), position: position.get(), connect: connect.clone() };
+    let (status, headers, body) =
+        call_hub(env, &to.org, &call).await.map_err(internal("asking the hub to admit a stream"))?;
+    if status != 200 {
+        // The hub's refusal is the client's answer.
+        let text = String::from_utf8_lossy(&body).into_owned();
+        let mut answer = http::json(status, text).map_err(internal("passing on the hub's answer"))?;
+        for name in ["retry-after"] {
+            if let Some(value) = headers.get(name).ok().flatten() {
+                let _ = answer.headers_mut().set(name, &value);
+            }
+        }
+        return Ok(answer);
+    }
+    let (Some(stream), Some(at)) = (header_u64(&headers, STREAM_HEADER), header_u64(&headers, POSITION_HEADER)) else {
+        return Err(internal("an admission without its stream and position")("the hub"));
+    };
+    let accepted = accept(sockets, &to, stream, &connect, body);
+    position.set(Some(at));
+    match accepted {
+        Ok(client) => Response::from_websocket(client).map_err(internal("answering a connect")),
+        Err(e) => {
+            // The hub recorded the stream: it is closed again.
+            let call = HubCall::RelayClosed { from: to.clone(), stream, code: 1011 };
+            let _ = call_hub(env, &to.org, &call).await;
+            Err(e)
+        }
+    }
+}
+
+fn accept(
+    sockets: &RuntimeSockets,
+    to: &RelayAddress,
+    stream: u64,
+    connect: &Connect,
+    first: Vec<u8>,
+) -> std::result::Result<WebSocket, ApiError> {
+    let pair = WebSocketPair::new().map_err(internal("creating a stream socket"))?;
+    let attachment = Attachment {
+        to: to.clone(),
+        stream,
+        sub: connect.sub.clone(),
+        request_id: connect.request_id.clone(),
+        exp: connect.exp,
+    };
+    pair.server.serialize_attachment(&attachment).map_err(internal("attaching a stream's state"))?;
+    let mut tags = sockets::tags(&SubTag::of(&connect.sub), connect.request_id.as_ref());
+    tags.push(stream_tag(stream));
+    sockets.accept(&pair.server, &tags).map_err(internal("accepting a stream socket"))?;
+    if let Err(e) = pair.server.send_with_bytes(first) {
+        let _ = pair.server.close(Some(1011), Some("internal error"));
+        return Err(internal("sending a stream what it missed")(e));
+    }
+    Ok(pair.client)
+}
+
+fn attachment_of(ws: &WebSocket) -> Option<Attachment> {
+    match ws.deserialize_attachment::<Attachment>() {
+        Ok(Some(a)) => Some(a),
+        Ok(None) => {
+            worker::console_error!("a relay's stream socket without its attachment");
+            None
+        }
+        Err(e) => {
+            worker::console_error!("reading a relay's stream attachment failed: {e}");
+            None
+        }
+    }
+}
+
+/// An event of a hand-off as the fan-out takes it (an event whose target does not parse is
+/// dropped and logged: the hub checked it, so this cannot happen short of a bug).
+fn appended(event: crate::wire::relay_api::Delivered) -> Option<Appended> {
+    let target = match event.request_id {
+        Some(rid) => match RequestId::parse(&rid) {
+            Ok(request_id) => Some(Targeted { request_id, sub: event.sub }),
+            Err(_) => {
+                worker::console_error!("a handed-off event {} with a bad request id; dropped", event.id);
+                return None;
+            }
+        },
+        None => None,
+    };
+    Some(Appended {
+        id: event.id,
+        ts_ms: 0,
+        type_name: "",
+        envelope: String::new(),
+        frame: Frame::handed(event.frame),
+        target,
+    })
+}
+
+fn header_u64(headers: &worker::Headers, name: &str) -> Option<u64> {
+    headers.get(name).ok().flatten().and_then(|v| v.parse().ok())
+}
+
+/// A call to the org's hub: its status, headers and body.
+async fn call_hub(
+    env: &Env,
+    org: &str,
+    call: &HubCall,
+) -> std::result::Result<(u16, worker::Headers, Vec<u8>), String> {
+    let hubs = env.durable_object(HUB_BINDING).map_err(|e| format!("finding the org's hub: {e}"))?;
+    let stub =
+        hubs.id_from_name(org).and_then(|id| id.get_stub()).map_err(|e| format!("finding the org's hub: {e}"))?;
+    let body = call.to_json().map_err(|e| e.to_string())?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let req = Request::new_with_init(CALL_URL, &init).map_err(|e| e.to_string())?;
+    let mut response = stub.fetch_with_request(req).await.map_err(|e| e.to_string())?;
+    let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+    Ok((response.status_code(), response.headers().clone(), bytes))
+}
