@@ -22,11 +22,12 @@ import { SERVERS, cpuSeconds, rssKiB } from "./servers.mjs";
 import { writeReport } from "./report.mjs";
 import { parseFlags, listFlag } from "../scripts/lib/cli.mjs";
 
-const USAGE = `usage: npm run bench -- [--quick] [--servers workerd,workerd-single,hub,floor,wrangler,nchan,native] [--scenarios small,fanout,alone,publishers,rate,batch,catchup,connections] [--subscribers N,...] [--rate R] [--worker-build PATH] [--out DIR]
+const USAGE = `usage: npm run bench -- [--quick] [--servers workerd,workerd-single,hub,floor,wrangler,nchan,native] [--scenarios small,fanout,alone,publishers,rate,batch,catchup,connections] [--subscribers N,...] [--rate R] [--worker-build PATH] [--relays K] [--out DIR]
 Runs every scenario on every server and writes docs/bench/ (a --quick run, or one limited by
 --subscribers or --rate, writes to a temporary directory unless --out names one).
 --worker-build runs the workerd server on another build (worker/build/index.js of another commit's
-checkout, built with node scripts/build-worker.mjs there): the same run, before and after.`;
+checkout, built with node scripts/build-worker.mjs there): the same run, before and after.
+--relays K puts the workerd server's streams on K relay objects per org (RELAYS_PER_ORG).`;
 const { values, fail } = parseFlags({
   name: "npm run bench",
   usage: USAGE,
@@ -37,6 +38,7 @@ const { values, fail } = parseFlags({
     out: { type: "string" },
     subscribers: { type: "string" },
     "worker-build": { type: "string" },
+    relays: { type: "string" },
     rate: { type: "string" },
   },
 });
@@ -60,7 +62,8 @@ const positive = (flag, text) => {
 };
 if (values.subscribers !== undefined) SIZES.fanout = values.subscribers.split(",").map((n) => positive("subscribers", n));
 if (values.rate !== undefined) SIZES.rate = positive("rate", values.rate);
-const partial = quick || values.subscribers !== undefined || values.rate !== undefined || values["worker-build"] !== undefined;
+const partial =
+  quick || values.subscribers !== undefined || values.rate !== undefined || values["worker-build"] !== undefined || values.relays !== undefined;
 const out = values.out ?? (partial ? mkdtempSync(join(tmpdir(), "orgstream-bench-partial-")) : join(root, "docs", "bench"));
 
 step("building the load generator and the native broadcaster (cargo, release; the first build takes about a minute)");
@@ -168,7 +171,7 @@ function record(server, scenario, params, report) {
 
 for (const key of servers) {
   step(`server: ${key}`);
-  const server = await SERVERS[key](bin, { workerBuild: values["worker-build"] });
+  const server = await SERVERS[key](bin, { workerBuild: values["worker-build"], relays: values.relays });
   server.key = key;
   try {
     // Memory first, on a fresh server: after the load scenarios the runtime's heap is larger than

@@ -69,11 +69,17 @@ function orgstreamServer(name, server, { hubSocket = false } = {}) {
 }
 
 export const SERVERS = {
-  async workerd(bin, { workerBuild } = {}) {
+  async workerd(bin, { workerBuild, relays } = {}) {
     // The release build, as deployed (tokens are signed here, not by the dev token route); room
-    // for the catch-up scenario's 10,000 events. `--worker-build` runs another commit's build.
-    const name = workerBuild ? `orgstream, workerd direct (${workerBuild})` : "orgstream, workerd direct";
-    return orgstreamServer(name, await startDirect({ build: "release", scriptPath: workerBuild, vars: { HISTORY_MAX_EVENTS: "20000" } }));
+    // for the catch-up scenario's 10,000 events. `--worker-build` runs another commit's build,
+    // `--relays K` puts every org's streams on K relay objects (RELAYS_PER_ORG).
+    let name = workerBuild ? `orgstream, workerd direct (${workerBuild})` : "orgstream, workerd direct";
+    const vars = { HISTORY_MAX_EVENTS: "20000" };
+    if (relays) {
+      name += `, ${relays} relays per org`;
+      vars.RELAYS_PER_ORG = String(relays);
+    }
+    return orgstreamServer(name, await startDirect({ build: "release", scriptPath: workerBuild, vars }));
   },
 
   async "workerd-single"() {

@@ -118,7 +118,10 @@ test("in dev mode, the hub-only benchmark's route hands over the hub's stream so
   assert.equal(String.fromCharCode(catchUp[0]), "C", "the catch-up first (nothing missed)");
   assert.equal(String.fromCharCode(live[0]), "L", "then live frames");
   assert.equal(live.readUInt32LE(1), 1, "one frame");
-  assert.match(live.subarray(5).toString(), /^id: 1\nevent: version\.available\ndata: /);
+  // Each live frame's id (8 bytes) and where it ends (4 bytes), then the frames.
+  assert.equal(live.readBigUInt64LE(5), 1n, "its id");
+  assert.equal(live.readUInt32LE(13), live.length - 17, "where it ends");
+  assert.match(live.subarray(17).toString(), /^id: 1\nevent: version\.available\ndata: /);
 
   const refused = await hubSocketMessages(dev.url, `/v1/dev/hub-socket?token=${await token("hub-socket-org", "publish")}`, 1);
   assert.equal(refused.status, 403, "a subscribe token is needed");
