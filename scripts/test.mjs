@@ -66,7 +66,7 @@ run("node", ["--test", "--test-concurrency=1", "--test-timeout=600000", "--test-
 if (!files.length) {
   // The relay tier (RELAYS_PER_ORG): the suites that prove order, completeness, limits, sleep and
   // restarts, again with every org's streams on four relays.
-  const relaySuites = ["chaos", "hibernation", "limits", "restart", "stream"].map((n) => join("tests", `${n}.test.mjs`));
+  const relaySuites = ["chaos", "hibernation", "limits", "restart", "restart-under-load", "stream"].map((n) => join("tests", `${n}.test.mjs`));
   step(`the same proofs with RELAYS_PER_ORG=4: ${relaySuites.length} files (about 3 minutes)`);
   run("node", ["--test", "--test-concurrency=1", "--test-timeout=600000", "--test-reporter=spec", ...relaySuites], {
     env: { ...process.env, ORGSTREAM_TEST_RELAYS: "4" },

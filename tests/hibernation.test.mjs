@@ -19,6 +19,12 @@ before(async () => (server = await startWorker({ vars: { HEARTBEAT_INTERVAL_MS: 
 after(async () => server?.stop());
 
 const wakeups = async (tok) => (await readMetrics(server.url, tok)).value("orgstream_hub_wakeups_total");
+/** Wake-ups of every relay of the org (with ORGSTREAM_TEST_RELAYS, npm test's relay round). */
+const relayWakeups = async (tok) => {
+  const family = (await readMetrics(server.url, tok)).families.find((f) => f.name === "orgstream_relay_wakeups_total");
+  return (family?.metrics ?? []).reduce((sum, m) => sum + Number(m.value), 0);
+};
+const RELAYS = Number(process.env.ORGSTREAM_TEST_RELAYS ?? 1);
 
 /** Gaps (ms) between a stream's heartbeats, from the moment it opened. */
 function heartbeatGaps(stream, openedAt) {
@@ -45,6 +51,8 @@ test("100 idle subscribers keep their heartbeats while the hub sleeps; an event 
   await Promise.all(streams.map((s) => s.until((x) => x.retry !== null)));
   const before = await wakeups(t);
   assert.ok(before >= 1, "the hub was loaded to accept the streams");
+  const relaysBefore = await relayWakeups(t);
+  if (RELAYS > 1) assert.ok(relaysBefore >= 1, "relays were loaded to accept the streams");
 
   await sleep(2 * EVICTION_MS); // nothing but heartbeats for 20 s
   const r = await publish(server.url, t, taskProgress("after-the-nap"));
@@ -54,6 +62,11 @@ test("100 idle subscribers keep their heartbeats while the hub sleeps; an event 
 
   const after = await wakeups(t);
   assert.ok(after > before, `the hub was evicted while idle and loaded again (wakeups ${before} -> ${after})`);
+  if (RELAYS > 1) {
+    // Every relay that holds streams slept through the heartbeats too, and woke for the event.
+    const relaysAfter = await relayWakeups(t);
+    assert.ok(relaysAfter > relaysBefore, `the relays were evicted while idle and loaded again (${relaysBefore} -> ${relaysAfter})`);
+  }
   for (const s of streams) {
     assert.deepEqual(s.data.map((e) => e.id), [r.body.ids[0]], "exactly once");
     const gaps = heartbeatGaps(s, openedAt);

@@ -46,14 +46,19 @@ pub fn handle(hub: &Hub, sockets: &RuntimeSockets, call: HubCall) -> Result<Resp
         HubCall::ClientError { org, sub, report } => {
             admit(hub, Rate::Report, &sub).and_then(|()| client_error(hub, &org, &sub, &report))
         }
-        HubCall::RelayConnect { from, position, connect } => {
+        HubCall::RelayConnect { from, position, connect, woke } => {
+            relay_calls::woke(hub, &from, woke);
             relay_calls::connect(hub, sockets, from, position, connect)
         }
-        HubCall::RelayPage { from, position, sub, request_id, exp, after } => {
+        HubCall::RelayPage { from, position, sub, request_id, exp, after, woke } => {
+            relay_calls::woke(hub, &from, woke);
             let reading = Reading { sub: &sub, request_id: request_id.as_ref() };
             relay_calls::page(hub, sockets, from, position, reading, exp, after)
         }
-        HubCall::RelayClosed { from, stream, code } => relay_calls::closed(hub, from, stream, code),
+        HubCall::RelayClosed { from, stream, code, woke } => {
+            relay_calls::woke(hub, &from, woke);
+            relay_calls::closed(hub, from, stream, code)
+        }
     }
 }
 

@@ -27,6 +27,10 @@ pub mod name {
     pub const SEND_BUCKET: &str = "send_duration_bucket";
     pub const SEND_COUNT: &str = "send_duration_count";
     pub const SEND_SUM_US: &str = "send_duration_sum_us";
+    /// Per relay (label: its index).
+    pub const RELAY_HANDOFFS: &str = "relay_handoffs_total";
+    pub const RELAY_WAKEUPS: &str = "relay_wakeups_total";
+    pub const RELAY_RESTARTS: &str = "relay_restarts_total";
 }
 
 /// How a stream's life is counted (`orgstream_connections_total{action}`). One list, read both
@@ -199,6 +203,18 @@ pub fn render(stored: &Stored, gauges: Gauges) -> String {
         "Keyed publishes refused with 409: the key had been used with another request.",
     );
     let _ = writeln!(out, "orgstream_idempotency_conflicts_total {}", stored.get(name::IDEMPOTENCY_CONFLICTS, ""));
+    // Per relay (`RELAYS_PER_ORG`); no series without relays.
+    for (family_name, help) in [
+        (name::RELAY_HANDOFFS, "Hand-offs of appended events each relay confirmed."),
+        (name::RELAY_WAKEUPS, "Times each relay was loaded into memory, as it reported them."),
+        (name::RELAY_RESTARTS, "Times each relay closed its streams so they resume from the hub's log (it missed a hand-off, or the hub restarted before handing everything on)."),
+    ] {
+        let full = format!("orgstream_{family_name}");
+        family(&mut out, &full, "counter", help);
+        for (relay, n) in stored.labels(family_name) {
+            let _ = writeln!(out, "{full}{{relay=\"{relay}\"}} {n}");
+        }
+    }
     out
 }
 
@@ -226,6 +242,8 @@ mod tests {
         t.connections(Action::Connect, 2);
         t.add(name::FRAMES_SENT, "", 5);
         t.add(name::WAKEUPS, "", 1);
+        t.add(name::RELAY_HANDOFFS, "3", 4);
+        t.add(name::RELAY_WAKEUPS, "3", 1);
         let mut rows = Vec::new();
         store(&mut rows, &t);
         let text = render(&Stored::from_rows(rows), Gauges { connections_active: 1, history_events: 7 });
@@ -245,6 +263,9 @@ mod tests {
             "orgstream_stream_resets_total 0",
             "orgstream_history_events 7",
             "orgstream_hub_wakeups_total 1",
+            "orgstream_relay_handoffs_total{relay=\"3\"} 4",
+            "orgstream_relay_wakeups_total{relay=\"3\"} 1",
+            "# TYPE orgstream_relay_restarts_total counter",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }

@@ -17,7 +17,7 @@ use super::runtime::RuntimeSockets;
 use super::Hub;
 use crate::api_error::{internal, ApiError};
 use crate::clock::now_ms;
-use crate::hub::metrics::Action;
+use crate::hub::metrics::{name, Action};
 use crate::hub::sockets::{self, OpenStreams, SubTag};
 use crate::replay::LastEventId;
 use crate::token;
@@ -39,6 +39,11 @@ pub fn count(hub: &Hub, mut own: OpenStreams) -> Result<OpenStreams, ApiError> {
         }
     }
     Ok(own)
+}
+
+/// Counts a relay's wake-up when its word says it had just woken.
+pub fn woke(hub: &Hub, from: &RelayAddress, woke: bool) {
+    hub.tally.add(name::RELAY_WAKEUPS, &from.relay.to_string(), u64::from(woke));
 }
 
 fn remember_org(hub: &Hub, from: &RelayAddress) -> Result<(), ApiError> {

@@ -11,7 +11,9 @@ use worker::{Method, ObjectNamespace, Request, RequestInit};
 use super::relays::RETRY_MS;
 use super::{runtime, store_soon, Hub};
 use crate::hub::metrics::name;
-use crate::wire::relay_api::{CloseStreams, Deliver, Delivery, RelayAddress, CLOSE_URL, DELIVER_URL};
+use crate::wire::relay_api::{
+    Census, CloseStreams, Deliver, Delivery, Held, RelayAddress, CENSUS_URL, CLOSE_URL, DELIVER_URL,
+};
 
 /// The relays' Durable Object binding.
 pub const BINDING: &str = "ORG_RELAY";
@@ -41,10 +43,17 @@ pub fn kick(hub: &Rc<Hub>, relays: &Rc<Option<ObjectNamespace>>) {
             let through = deliver.events.last().map_or(deliver.after, |e| e.id);
             let answer = post_deliver(&namespace, &deliver).await;
             if let Ok(delivery) = &answer {
+                let label = relay.to_string();
                 hub.tally.add(name::FRAMES_SENT, "", delivery.sent);
+                hub.tally.add(name::RELAY_HANDOFFS, &label, 1);
+                hub.tally.add(name::RELAY_WAKEUPS, &label, u64::from(delivery.woke));
+                hub.tally.add(name::RELAY_RESTARTS, &label, u64::from(delivery.restarted));
             }
             if let Err(e) = &answer {
                 worker::console_error!("handing events to relay {relay} failed ({e}); trying again in {RETRY_MS} ms");
+            }
+            if let Ok(delivery) = &answer {
+                census_if_short(&hub, &namespace, &deliver.to, delivery.held);
             }
             let failed = hub.relays.answered(relay, through, &answer);
             hub.sent_unstored.set(Some(hub.relays.settled()));
@@ -59,6 +68,44 @@ pub fn kick(hub: &Rc<Hub>, relays: &Rc<Option<ObjectNamespace>>) {
             }
         });
     }
+}
+
+/// When a relay holds fewer streams than the hub has recorded for it (they ended without the
+/// relay telling: the runtime restarted it), asks it which it holds and forgets the others.
+fn census_if_short(hub: &Rc<Hub>, namespace: &ObjectNamespace, to: &RelayAddress, held: u64) {
+    let recorded = match hub.relayed.held_by(to.relay) {
+        Ok(n) => n,
+        Err(e) => return worker::console_error!("counting relay {}'s streams failed: {e}", to.relay),
+    };
+    if held >= recorded {
+        return;
+    }
+    let newest = match hub.relayed.newest() {
+        Ok(n) => n,
+        Err(e) => return worker::console_error!("reading the newest relayed stream failed: {e}"),
+    };
+    let (hub, namespace, to) = (hub.clone(), namespace.clone(), to.clone());
+    worker::wasm_bindgen_futures::spawn_local(async move {
+        let body = match serde_json::to_string(&Census { to: to.clone() }) {
+            Ok(body) => body,
+            Err(e) => return worker::console_error!("encoding a census failed: {e}"),
+        };
+        let census = post(&namespace, &to, CENSUS_URL, body)
+            .await
+            .and_then(|text| serde_json::from_str::<Held>(&text).map_err(|e| e.to_string()));
+        match census.map(|held| hub.relayed.forget_missing(to.relay, newest, &held.streams)) {
+            Ok(Ok(0)) => {}
+            Ok(Ok(forgotten)) => {
+                worker::console_log!("relay {} no longer held {forgotten} streams; forgotten", to.relay);
+                hub.tally.add(name::CONNECTIONS, crate::hub::metrics::Action::Disconnect.label(), forgotten);
+                // Counted afresh at the next connect.
+                *hub.open.borrow_mut() = None;
+                store_soon(&hub);
+            }
+            Ok(Err(e)) => worker::console_error!("forgetting relay {}'s ended streams failed: {e}", to.relay),
+            Err(e) => worker::console_error!("asking relay {} which streams it holds failed: {e}", to.relay),
+        }
+    });
 }
 
 async fn post(namespace: &ObjectNamespace, to: &RelayAddress, url: &str, body: String) -> Result<String, String> {

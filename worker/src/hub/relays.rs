@@ -199,7 +199,7 @@ mod tests {
     }
 
     fn ok() -> Result<Delivery, String> {
-        Ok(Delivery { sent: 1, held: 1 })
+        Ok(Delivery { sent: 1, held: 1, ..Delivery::default() })
     }
 
     fn ids(d: &Deliver) -> Vec<u64> {

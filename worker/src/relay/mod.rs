@@ -20,6 +20,8 @@
 //! - Whatever still reaches a stream twice (a relay that woke and was handed again what it had
 //!   sent) is written once: the front worker drops live frames at or before its position.
 
+mod position;
+
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -36,11 +38,11 @@ use crate::http;
 use crate::hub::log::Appended;
 use crate::hub::outbox;
 use crate::hub::runtime::{self, RuntimeSockets};
-use crate::hub::sockets::{self, Sockets, SubTag, Targeted};
+use crate::hub::sockets::{self, Sockets, SubTag, Targeted, STREAM_TAG};
 use crate::wire::frame::Frame;
 use crate::wire::hub_api::{CloseCode, Connect, HubCall, CALL_URL};
 use crate::wire::relay_api::{
-    stream_tag, CloseStreams, Deliver, Delivery, RelayAddress, POSITION_HEADER, STREAM_HEADER,
+    stream_of, stream_tag, CloseStreams, Deliver, Delivery, Held, RelayAddress, POSITION_HEADER, STREAM_HEADER,
 };
 use worker::wasm_bindgen::JsCast;
 
@@ -66,6 +68,8 @@ pub struct OrgRelay {
     coalesce: std::result::Result<Coalesce, ApiError>,
     /// The last id handed to this relay (`None`: it woke and was told nothing yet).
     position: Rc<Cell<Option<u64>>>,
+    /// Until the hub hears from it: the relay was just loaded (the hub counts its wake-ups).
+    woke: Rc<Cell<bool>>,
 }
 
 impl DurableObject for OrgRelay {
@@ -76,7 +80,14 @@ impl DurableObject for OrgRelay {
         let coalesce = Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string()))
             .map(|c| c.coalesce)
             .map_err(|e| ApiError::misconfigured(e.0));
-        OrgRelay { state: State::from(inner), sockets, env, coalesce, position: Rc::new(Cell::new(None)) }
+        OrgRelay {
+            state: State::from(inner),
+            sockets,
+            env,
+            coalesce,
+            position: Rc::new(Cell::new(None)),
+            woke: Rc::new(Cell::new(true)),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -87,6 +98,7 @@ impl DurableObject for OrgRelay {
                 Ok(text) => self.take_hand_off(&text),
                 Err(e) => Err(internal("reading a hand-off")(e)),
             },
+            "/census" => self.census(),
             "/close" => match req.text().await {
                 Ok(text) => self.close_replaced(&text),
                 Err(e) => Err(internal("reading a close")(e)),
@@ -106,7 +118,7 @@ impl DurableObject for OrgRelay {
             let _ = ws.close(Some(1011), Some("internal error"));
             return Ok(());
         };
-        let (env, position) = (self.env.clone(), self.position.clone());
+        let (env, position, woke) = (self.env.clone(), self.position.clone(), self.woke.take());
         let page = self
             .state
             .block_concurrency_while(async move {
@@ -117,6 +129,7 @@ impl DurableObject for OrgRelay {
                     request_id: attachment.request_id.clone(),
                     exp: attachment.exp,
                     after: next.after,
+                    woke,
                 };
                 let answer = call_hub(&env, &attachment.to.org, &call).await;
                 if let Ok((200, headers, _)) = &answer {
@@ -173,8 +186,9 @@ impl OrgRelay {
         let connect = Connect::from_url(url).map_err(internal("a connect the relay cannot read"))?;
         let to = Connect::relay_from_url(url).map_err(internal("a connect the relay cannot read"))?;
         let (env, sockets, position) = (self.env.clone(), self.sockets.clone(), self.position.clone());
+        let woke = self.woke.take();
         self.state
-            .block_concurrency_while(async move { Ok(join(&env, &sockets, &position, to, connect).await) })
+            .block_concurrency_while(async move { Ok(join(&env, &sockets, &position, to, connect, woke).await) })
             .await
             .map_err(internal("holding the relay while a stream joins"))?
     }
@@ -183,26 +197,38 @@ impl OrgRelay {
     fn take_hand_off(&self, text: &str) -> std::result::Result<Response, ApiError> {
         let coalesce = self.coalesce.clone()?;
         let deliver: Deliver = serde_json::from_str(text).map_err(internal("a hand-off that does not parse"))?;
-        let missed = self.position.get().is_some_and(|at| deliver.after > at);
-        if deliver.restart || missed {
+        let taking = position::take(self.position.get(), deliver.after, deliver.restart);
+        if taking.restart_streams {
             let closed = outbox::restart_streams(&*self.sockets);
             worker::console_log!(
-                "relay {}: {} after id {}; {closed} streams resume from the hub's log",
+                "relay {}: restarted after id {} ({}); {closed} streams resume from the hub's log",
                 deliver.to.relay,
-                if missed { "missed events" } else { "the hub restarted it" },
-                deliver.after
+                deliver.after,
+                if deliver.restart { "the hub said so" } else { "it missed events" }
             );
         }
-        let base = match self.position.get() {
-            Some(at) if !deliver.restart && !missed => at,
-            _ => deliver.after,
-        };
+        let base = taking.base;
         let events: Vec<Appended> = deliver.events.into_iter().filter(|e| e.id > base).filter_map(appended).collect();
         let sent = outbox::send(&*self.sockets, &events, coalesce);
         self.position.set(Some(events.last().map_or(base, |e| e.id).max(base)));
-        let held = sockets::active(&*self.sockets) as u64;
-        let body = serde_json::to_string(&Delivery { sent, held }).map_err(internal("answering a hand-off"))?;
+        // Closing streams too: the hub forgets a stream when its close is seen, not before.
+        let held = self.sockets.tagged(STREAM_TAG).iter().filter(|s| !self.sockets.is_closed(s)).count() as u64;
+        let answer = Delivery { sent, held, woke: self.woke.take(), restarted: taking.restart_streams };
+        let body = serde_json::to_string(&answer).map_err(internal("answering a hand-off"))?;
         http::json(200, body).map_err(internal("answering a hand-off"))
+    }
+
+    /// The streams this relay holds, by id.
+    fn census(&self) -> std::result::Result<Response, ApiError> {
+        let streams: Vec<u64> = self
+            .sockets
+            .tagged(STREAM_TAG)
+            .iter()
+            .filter(|s| !self.sockets.is_closed(s))
+            .filter_map(|s| stream_of(&self.sockets.tags_of(s)))
+            .collect();
+        let body = serde_json::to_string(&Held { streams }).map_err(internal("answering a census"))?;
+        http::json(200, body).map_err(internal("answering a census"))
     }
 
     /// Closes streams the hub says were replaced.
@@ -219,7 +245,12 @@ impl OrgRelay {
     /// A stream's socket closed: the hub forgets the stream and counts why.
     async fn closed(&self, ws: &WebSocket, code: CloseCode) {
         let Some(attachment) = attachment_of(ws) else { return };
-        let call = HubCall::RelayClosed { from: attachment.to.clone(), stream: attachment.stream, code: code.code() };
+        let call = HubCall::RelayClosed {
+            from: attachment.to.clone(),
+            stream: attachment.stream,
+            code: code.code(),
+            woke: self.woke.take(),
+        };
         match call_hub(&self.env, &attachment.to.org, &call).await {
             Ok((204 | 200, _, _)) => {}
             Ok((status, _, body)) => worker::console_error!(
@@ -239,8 +270,9 @@ async fn join(
     position: &Cell<Option<u64>>,
     to: RelayAddress,
     connect: Connect,
+    woke: bool,
 ) -> std::result::Result<Response, ApiError> {
-    let call = HubCall::RelayConnect { from: to.clone(), position: position.get(), connect: connect.clone() };
+    let call = HubCall::RelayConnect { from: to.clone(), position: position.get(), connect: connect.clone(), woke };
     let (status, headers, body) =
         call_hub(env, &to.org, &call).await.map_err(internal("asking the hub to admit a stream"))?;
     if status != 200 {
@@ -263,7 +295,7 @@ async fn join(
         Ok(client) => Response::from_websocket(client).map_err(internal("answering a connect")),
         Err(e) => {
             // The hub recorded the stream: it is closed again.
-            let call = HubCall::RelayClosed { from: to.clone(), stream, code: 1011 };
+            let call = HubCall::RelayClosed { from: to.clone(), stream, code: 1011, woke: false };
             let _ = call_hub(env, &to.org, &call).await;
             Err(e)
         }

@@ -66,7 +66,14 @@ pub enum HubCall {
     ClientError { org: String, sub: String, report: ClientError },
     /// A relay opens a stream for a front worker (`relay_api`): the checks of a connect, then the
     /// stream's backlog up to the relay's `position` (`None`: it just started and does not know).
-    RelayConnect { from: RelayAddress, position: Option<u64>, connect: Connect },
+    /// `woke`, here and below: the relay's first word to the hub since it was loaded (counted).
+    RelayConnect {
+        from: RelayAddress,
+        position: Option<u64>,
+        connect: Connect,
+        #[serde(default)]
+        woke: bool,
+    },
     /// A relay's stream that is catching up asks for its next page.
     #[serde(rename_all = "camelCase")]
     RelayPage {
@@ -76,9 +83,17 @@ pub enum HubCall {
         request_id: Option<RequestId>,
         exp: i64,
         after: u64,
+        #[serde(default)]
+        woke: bool,
     },
     /// A relay's stream closed, with this code.
-    RelayClosed { from: RelayAddress, stream: u64, code: u16 },
+    RelayClosed {
+        from: RelayAddress,
+        stream: u64,
+        code: u16,
+        #[serde(default)]
+        woke: bool,
+    },
 }
 
 impl HubCall {

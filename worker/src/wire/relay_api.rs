@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 pub const DELIVER_URL: &str = "https://relay/deliver";
 /// The URL that asks a relay to close some of its streams.
 pub const CLOSE_URL: &str = "https://relay/close";
+/// The URL that asks a relay which streams it holds (`Census`).
+pub const CENSUS_URL: &str = "https://relay/census";
 /// The URL of a stream's upgrade request to a relay; the query is the same as a hub's, plus
 /// `RelayAddress` (`org`, `relay`).
 pub const CONNECT_URL: &str = "https://relay/connect";
@@ -87,11 +89,17 @@ pub struct Delivered {
     pub sub: Option<String>,
 }
 
-/// A relay's answer to a hand-off: the frames it sent, and the streams it holds.
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+/// A relay's answer to a hand-off: the frames it sent, the streams it holds, whether it had just
+/// woken (its first word to the hub since it was loaded), and whether it closed its streams so
+/// they resume from the log (`restart`, or a hand-off it missed).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Delivery {
     pub sent: u64,
     pub held: u64,
+    #[serde(default)]
+    pub woke: bool,
+    #[serde(default)]
+    pub restarted: bool,
 }
 
 /// Close these streams of a relay (another stream replaced them).
@@ -103,9 +111,27 @@ pub struct CloseStreams {
     pub code: u16,
 }
 
+/// Which streams a relay holds: asked when it answers a hand-off holding fewer than the hub has
+/// recorded (streams that ended without the relay telling, as when the runtime restarted it).
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Census {
+    pub to: RelayAddress,
+}
+
+/// A relay's answer to a census: the ids of its open streams.
+#[derive(Serialize, Deserialize, Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    pub streams: Vec<u64>,
+}
+
 /// A socket's tag on a relay: its stream's id, as the hub numbered it.
 pub fn stream_tag(stream: u64) -> String {
     format!("sid:{stream}")
+}
+
+/// The stream id among a relay socket's tags.
+pub fn stream_of(tags: &[String]) -> Option<u64> {
+    tags.iter().find_map(|t| t.strip_prefix("sid:")?.parse().ok())
 }
 
 #[cfg(test)]
@@ -138,5 +164,7 @@ mod tests {
         let back: Deliver = serde_json::from_str(&json).unwrap();
         assert_eq!((back.to, back.after, back.events), (deliver.to, 9, deliver.events));
         assert_eq!(RelayAddress { org: "a/b".into(), relay: 3 }.object_name(), "3/a/b");
+        assert_eq!(stream_of(&["stream".into(), stream_tag(42)]), Some(42));
+        assert_eq!(stream_of(&["sid:x".into()]), None);
     }
 }

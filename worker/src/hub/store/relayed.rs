@@ -116,6 +116,30 @@ impl RelayedStreams {
         Ok(rows.first().map_or(0, |c| c.n))
     }
 
+    /// The newest stream id (0: none yet).
+    pub fn newest(&self) -> worker::Result<u64> {
+        let rows: Vec<super::Value> =
+            self.sql.exec("SELECT MAX(stream) AS value FROM relayed_streams", None)?.to_array()?;
+        Ok(rows.first().and_then(|r| r.value).unwrap_or(0))
+    }
+
+    /// Forgets the streams of `relay` up to `newest` that it does not hold (`held`, its census);
+    /// how many. Streams recorded after the census was asked for are left alone.
+    pub fn forget_missing(&self, relay: u32, newest: u64, held: &[u64]) -> worker::Result<u64> {
+        let rows: Vec<Relayed> = self
+            .sql
+            .exec(
+                "SELECT stream, relay, sub FROM relayed_streams WHERE relay = ? AND stream <= ?",
+                vec![int(u64::from(relay))?, int(newest)?],
+            )?
+            .to_array()?;
+        let mut forgotten = 0;
+        for row in rows.into_iter().filter(|r| !held.contains(&r.stream)) {
+            forgotten += u64::from(self.remove(row.stream)?.is_some());
+        }
+        Ok(forgotten)
+    }
+
     /// The org's name, once a relay told it.
     pub fn org(&self) -> worker::Result<Option<String>> {
         #[derive(Deserialize)]
