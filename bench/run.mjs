@@ -27,7 +27,7 @@ Runs every scenario on every server and writes docs/bench/ (a --quick run, or on
 --subscribers or --rate, writes to a temporary directory unless --out names one).
 --worker-build runs the workerd server on another build (worker/build/index.js of another commit's
 checkout, built with node scripts/build-worker.mjs there): the same run, before and after.
---relays K puts the workerd server's streams on K relay objects per org (RELAYS_PER_ORG).`;
+--relays K puts the workerd (and hub) server's streams on K relay objects per org (RELAYS_PER_ORG).`;
 const { values, fail } = parseFlags({
   name: "npm run bench",
   usage: USAGE,

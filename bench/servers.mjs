@@ -89,13 +89,19 @@ export const SERVERS = {
     return orgstreamServer("orgstream, workerd direct, one event per message", await startDirect({ build: "release", vars }));
   },
 
-  async hub() {
+  async hub(bin, { relays } = {}) {
     // The hub alone: the load generator's subscribers hold the hub's stream sockets, where front
     // workers stand (`GET /v1/dev/hub-socket`, dev builds only: the same code and optimization
     // as the release build, plus the dev routes). workerd then runs the hub's side only; the
     // publish requests still pass the front worker, as every publish does.
+    // With `--relays K`, the subscribers hold the relays' sockets: the hub and its relays alone.
     const vars = { HISTORY_MAX_EVENTS: "20000", DEV_MODE: "true" };
-    return orgstreamServer("orgstream, the hub alone (workerd)", await startDirect({ build: "dev", vars }), { hubSocket: true });
+    let name = "orgstream, the hub alone (workerd)";
+    if (relays) {
+      name = `orgstream, the hub and ${relays} relays alone (workerd)`;
+      vars.RELAYS_PER_ORG = String(relays);
+    }
+    return orgstreamServer(name, await startDirect({ build: "dev", vars }), { hubSocket: true });
   },
 
   async floor() {

@@ -6,7 +6,7 @@
 use worker::{Env, Request, Response};
 
 use super::auth::{authenticate, token_secret, TokenIn};
-use super::routes::hub;
+use super::routes::{config, stream_holder};
 use crate::api_error::{internal, ApiError};
 use crate::clock::now_ms;
 use crate::http;
@@ -58,9 +58,10 @@ pub(crate) fn dev_token(req: &Request, url: &worker::Url, env: &Env) -> std::res
 /// `GET /v1/dev/hub-socket` (a subscribe token, in the header or `?token=`; `?requestId=` as for
 /// a stream): in dev builds with `DEV_MODE`, on loopback only, the hub's own answer to a stream's
 /// connect, handed to the caller: the WebSocket a front worker holds for a stream, carrying the
-/// hub's binary messages (`wire::hub_api::Frames`: the catch-up, then live frames). So a load
-/// generator can stand where the front workers stand and measure the hub alone
-/// (`npm run bench -- --servers hub`). Elsewhere the route does not exist.
+/// hub's binary messages (`wire::frames`: the catch-up, then live frames); with relays, the
+/// answer of the stream's relay. So a load generator can stand where the front workers stand and
+/// measure the hub (and its relays) alone (`npm run bench -- --servers hub [--relays K]`).
+/// Elsewhere the route does not exist.
 pub(crate) async fn hub_socket(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
     if !dev_mode(env) || !loopback(req, url) {
         return Err(ApiError::not_found(url.path()));
@@ -73,6 +74,7 @@ pub(crate) async fn hub_socket(req: &Request, url: &worker::Url, env: &Env) -> s
         exp: claims.exp,
         ticket: None,
     };
-    let holder = super::hub_socket::Holder { stub: hub(env, &claims.org)?, relay: None };
+    // With RELAYS_PER_ORG of 2 or more, the relay's socket (the hub and its relays alone).
+    let holder = stream_holder(env, &claims.org, &config(env)?, connect.request_id.as_ref())?;
     super::hub_socket::open(&holder, &connect).await
 }
