@@ -67,7 +67,12 @@ pub fn connect(hub: &Hub, sockets: &RuntimeSockets, url: &worker::Url) -> Result
     sockets
         .accept(&pair.server, &sockets::tags(sub, connect.request_id.as_ref()))
         .map_err(internal("accepting a stream socket"))?;
-    hub.tally.connections(Action::Replaced, sockets::replace(sockets, &old));
+    let relayed = match &connect.request_id {
+        // A stream a relay holds is replaced too (the org went from relays back to the hub).
+        Some(request_id) => super::relay_calls::replace_relayed(hub, sub, request_id)?,
+        None => 0,
+    };
+    hub.tally.connections(Action::Replaced, sockets::replace(sockets, &old) + relayed);
     if let Some(open) = hub.open.borrow_mut().as_mut() {
         open.opened(Some(sub));
     }

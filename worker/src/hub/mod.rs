@@ -102,8 +102,9 @@ impl Hub {
         let started = now_ms();
         let sent = outbox::send(sockets, &queued, self.config.coalesce);
         self.tally.add(name::FRAMES_SENT, "", sent);
-        // And to the relays, each in one hand-off (`kick_relays`).
-        self.relays.push(&queued);
+        // And to the relays, each in one hand-off (`relay_links::kick`).
+        let handed = if self.relays.any() { queued.iter().map(relays::delivered).collect() } else { Vec::new() };
+        self.relays.push(last, handed);
         // The runtime's clock advances only across I/O, so a fan-out that never awaits reads as
         // 0 here in production; the histogram still counts fan-outs (see docs/protocol.md).
         self.tally.send_duration(now_ms().saturating_sub(started) as f64 / 1000.0);
@@ -300,22 +301,40 @@ fn restart_if_unsent(hub: &Hub, sockets: &RuntimeSockets) {
         Ok(sent) => sent,
         Err(e) => return worker::console_error!("reading the last id sent failed: {e}"),
     };
-    // The relays that hold streams (each restarts when events went unsent: `relays`).
-    match (hub.relayed.org(), hub.relayed.relays()) {
-        (Ok(org), Ok(relays)) => hub.relays.woke(org, &relays, sent, hub.log.latest()),
-        (Err(e), _) | (_, Err(e)) => worker::console_error!("reading the org's relays failed: {e}"),
+    // The relays that hold streams: handed again what they may not have confirmed, from the log
+    // (or restarted, when the log no longer holds it all).
+    let latest = hub.log.latest();
+    let relays = match (hub.relayed.org(), hub.relayed.relays()) {
+        (Ok(org), Ok(relays)) => Some((org, relays)),
+        (Err(e), _) | (_, Err(e)) => {
+            worker::console_error!("reading the org's relays failed: {e}");
+            None
+        }
+    };
+    if let Some((org, relays)) = relays.filter(|(_, relays)| !relays.is_empty()) {
+        let unsent = match sent < latest {
+            true => hub.log.handed_after(sent, relays::MAX_PENDING as u64).unwrap_or_else(|e| {
+                worker::console_error!("reading the unsent events failed ({e}); the relays restart");
+                (Vec::new(), false)
+            }),
+            false => (Vec::new(), true),
+        };
+        hub.relays.woke(org, &relays, sent, latest, unsent.0, unsent.1);
     }
-    if sent >= hub.log.latest() {
+    if sent >= latest {
         return;
     }
     let closed = outbox::restart_streams(sockets);
     worker::console_log!(
-        "the hub restarted with events {}..={} unsent; {closed} streams resume from the log",
+        "the hub restarted with events {}..={} unsent; {closed} of its own streams resume from the log",
         sent + 1,
-        hub.log.latest()
+        latest
     );
-    if let Err(e) = hub.log.mark_sent(hub.log.latest()) {
-        worker::console_error!("storing the last id sent failed: {e}");
+    // With relays, stored once they confirm what they are handed now (`relays::Links::settled`).
+    if !hub.relays.any() {
+        if let Err(e) = hub.log.mark_sent(latest) {
+            worker::console_error!("storing the last id sent failed: {e}");
+        }
     }
 }
 

@@ -41,6 +41,21 @@ pub fn count(hub: &Hub, mut own: OpenStreams) -> Result<OpenStreams, ApiError> {
     Ok(own)
 }
 
+/// Forgets the relays' streams of `sub` with `request_id` (a new stream replaces them, wherever it
+/// is held) and has their relays close them; how many.
+pub fn replace_relayed(hub: &Hub, sub: &SubTag, request_id: &RequestId) -> Result<u64, ApiError> {
+    let rows =
+        hub.relayed.with_request_id(sub.as_str(), request_id.as_str()).map_err(internal("reading relayed streams"))?;
+    for row in &rows {
+        hub.relayed.remove(row.stream).map_err(internal("forgetting a replaced stream"))?;
+        hub.relays.close_later(row.relay, row.stream);
+        if let Some(open) = hub.open.borrow_mut().as_mut() {
+            open.closed(Some(sub));
+        }
+    }
+    Ok(rows.len() as u64)
+}
+
 /// Counts a relay's wake-up when its word says it had just woken.
 pub fn woke(hub: &Hub, from: &RelayAddress, woke: bool) {
     hub.tally.add(name::RELAY_WAKEUPS, &from.relay.to_string(), u64::from(woke));
@@ -76,16 +91,7 @@ pub fn connect(
     let mut replaced = 0;
     if let Some(rid) = rid {
         replaced += sockets::replace(sockets, &sockets::replaceable(sockets, &sub, rid));
-        let rows =
-            hub.relayed.with_request_id(sub.as_str(), rid.as_str()).map_err(internal("reading relayed streams"))?;
-        for row in rows {
-            hub.relayed.remove(row.stream).map_err(internal("forgetting a replaced stream"))?;
-            hub.relays.close_later(row.relay, row.stream);
-            if let Some(open) = hub.open.borrow_mut().as_mut() {
-                open.closed(Some(&sub));
-            }
-            replaced += 1;
-        }
+        replaced += replace_relayed(hub, &sub, rid)?;
     }
     hub.tally.connections(Action::Replaced, replaced);
     let stream = hub
@@ -101,8 +107,9 @@ pub fn connect(
     let message = match backlog(hub, reading, connect.last_event_id, Some(at)) {
         Ok(message) => message,
         Err(e) => {
-            // Never leave a stream recorded that no socket holds.
+            // Never leave a stream recorded that no socket holds (counted afresh next time).
             let _ = hub.relayed.remove(stream);
+            *hub.open.borrow_mut() = None;
             return Err(e);
         }
     };

@@ -8,11 +8,11 @@ use std::rc::Rc;
 
 use worker::{Method, ObjectNamespace, Request, RequestInit};
 
-use super::relays::RETRY_MS;
+use super::relays::{Handoff, RETRY_MS};
 use super::{runtime, store_soon, Hub};
 use crate::hub::metrics::name;
 use crate::wire::relay_api::{
-    Census, CloseStreams, Deliver, Delivery, Held, RelayAddress, CENSUS_URL, CLOSE_URL, DELIVER_URL,
+    Census, CloseStreams, DeliverOut, Delivery, Held, RelayAddress, CENSUS_URL, CLOSE_URL, DELIVER_URL,
 };
 
 /// The relays' Durable Object binding.
@@ -36,12 +36,12 @@ pub fn kick(hub: &Rc<Hub>, relays: &Rc<Option<ObjectNamespace>>) {
             }
         });
     }
-    for deliver in deliveries {
+    for handoff in deliveries {
         let (hub, relays, namespace) = (hub.clone(), relays.clone(), namespace.clone());
         worker::wasm_bindgen_futures::spawn_local(async move {
-            let relay = deliver.to.relay;
-            let through = deliver.events.last().map_or(deliver.after, |e| e.id);
-            let answer = post_deliver(&namespace, &deliver).await;
+            let relay = handoff.to.relay;
+            let through = handoff.through();
+            let answer = post_deliver(&namespace, &handoff).await;
             if let Ok(delivery) = &answer {
                 let label = relay.to_string();
                 hub.tally.add(name::FRAMES_SENT, "", delivery.sent);
@@ -53,7 +53,7 @@ pub fn kick(hub: &Rc<Hub>, relays: &Rc<Option<ObjectNamespace>>) {
                 worker::console_error!("handing events to relay {relay} failed ({e}); trying again in {RETRY_MS} ms");
             }
             if let Ok(delivery) = &answer {
-                census_if_short(&hub, &namespace, &deliver.to, delivery.held);
+                census_if_short(&hub, &namespace, &handoff.to, delivery.held);
             }
             let failed = hub.relays.answered(relay, through, &answer);
             hub.sent_unstored.set(Some(hub.relays.settled()));
@@ -77,7 +77,7 @@ fn census_if_short(hub: &Rc<Hub>, namespace: &ObjectNamespace, to: &RelayAddress
         Ok(n) => n,
         Err(e) => return worker::console_error!("counting relay {}'s streams failed: {e}", to.relay),
     };
-    if held >= recorded {
+    if !hub.relays.census_due(to.relay, held, recorded, crate::clock::now_ms()) {
         return;
     }
     let newest = match hub.relayed.newest() {
@@ -97,6 +97,9 @@ fn census_if_short(hub: &Rc<Hub>, namespace: &ObjectNamespace, to: &RelayAddress
             Ok(Ok(0)) => {}
             Ok(Ok(forgotten)) => {
                 worker::console_log!("relay {} no longer held {forgotten} streams; forgotten", to.relay);
+                if hub.relayed.held_by(to.relay).is_ok_and(|n| n == 0) {
+                    hub.relays.unlink(to.relay);
+                }
                 hub.tally.add(name::CONNECTIONS, crate::hub::metrics::Action::Disconnect.label(), forgotten);
                 // Counted afresh at the next connect.
                 *hub.open.borrow_mut() = None;
@@ -124,9 +127,15 @@ async fn post(namespace: &ObjectNamespace, to: &RelayAddress, url: &str, body: S
     }
 }
 
-async fn post_deliver(namespace: &ObjectNamespace, deliver: &Deliver) -> Result<Delivery, String> {
-    let body = serde_json::to_string(deliver).map_err(|e| e.to_string())?;
-    let text = post(namespace, &deliver.to, DELIVER_URL, body).await?;
+async fn post_deliver(namespace: &ObjectNamespace, handoff: &Handoff) -> Result<Delivery, String> {
+    let out = DeliverOut {
+        to: &handoff.to,
+        after: handoff.after,
+        restart: handoff.restart,
+        events: handoff.events.iter().map(|e| &**e).collect(),
+    };
+    let body = serde_json::to_string(&out).map_err(|e| e.to_string())?;
+    let text = post(namespace, &handoff.to, DELIVER_URL, body).await?;
     serde_json::from_str(&text).map_err(|e| format!("an answer that does not parse: {e}"))
 }
 

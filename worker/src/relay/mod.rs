@@ -23,6 +23,9 @@
 mod position;
 
 use std::cell::Cell;
+use std::pin::pin;
+
+use futures_util::future::{select, Either};
 use std::rc::Rc;
 
 use schema_wasm::RequestId;
@@ -235,7 +238,8 @@ impl OrgRelay {
     fn close_replaced(&self, text: &str) -> std::result::Result<Response, ApiError> {
         let close: CloseStreams = serde_json::from_str(text).map_err(internal("a close that does not parse"))?;
         for stream in close.streams {
-            for socket in self.sockets.tagged(&stream_tag(stream)) {
+            // Already closing when this relay replaced it itself (`accept`).
+            for socket in self.sockets.tagged(&stream_tag(stream)).into_iter().filter(|s| self.sockets.is_open(s)) {
                 self.sockets.close(&socket, CloseCode::from_code(close.code));
             }
         }
@@ -318,9 +322,14 @@ fn accept(
         exp: connect.exp,
     };
     pair.server.serialize_attachment(&attachment).map_err(internal("attaching a stream's state"))?;
-    let mut tags = sockets::tags(&SubTag::of(&connect.sub), connect.request_id.as_ref());
+    let sub = SubTag::of(&connect.sub);
+    let mut tags = sockets::tags(&sub, connect.request_id.as_ref());
     tags.push(stream_tag(stream));
+    // The stream it replaces is here when the request id picked this relay before: closed at once
+    // (the hub asks too, which finds it closed).
+    let old = connect.request_id.as_ref().map(|rid| sockets::replaceable(sockets, &sub, rid)).unwrap_or_default();
     sockets.accept(&pair.server, &tags).map_err(internal("accepting a stream socket"))?;
+    sockets::replace(sockets, &old);
     if let Err(e) = pair.server.send_with_bytes(first) {
         let _ = pair.server.close(Some(1011), Some("internal error"));
         return Err(internal("sending a stream what it missed")(e));
@@ -382,7 +391,19 @@ async fn call_hub(
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(body.into()));
     let req = Request::new_with_init(CALL_URL, &init).map_err(|e| e.to_string())?;
-    let mut response = stub.fetch_with_request(req).await.map_err(|e| e.to_string())?;
-    let bytes = response.bytes().await.map_err(|e| e.to_string())?;
-    Ok((response.status_code(), response.headers().clone(), bytes))
+    // Bounded: a join holds the relay's concurrency while it waits, and the runtime resets an
+    // object held for 30 s (every stream it holds would end).
+    let answer = async move {
+        let mut response = stub.fetch_with_request(req).await.map_err(|e| e.to_string())?;
+        let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+        Ok((response.status_code(), response.headers().clone(), bytes))
+    };
+    let timeout = worker::Delay::from(std::time::Duration::from_millis(HUB_TIMEOUT_MS));
+    match select(pin!(answer), pin!(timeout)).await {
+        Either::Left((answer, _)) => answer,
+        Either::Right(_) => Err(format!("the org's hub did not answer within {HUB_TIMEOUT_MS} ms")),
+    }
 }
+
+/// How long a relay waits for its hub.
+const HUB_TIMEOUT_MS: u64 = 10_000;

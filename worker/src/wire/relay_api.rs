@@ -75,6 +75,17 @@ pub struct Deliver {
     pub events: Vec<Delivered>,
 }
 
+/// A hand-off as the hub writes it (its events are shared by every relay's queue, not copied).
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliverOut<'a> {
+    pub to: &'a RelayAddress,
+    pub after: u64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub restart: bool,
+    pub events: Vec<&'a Delivered>,
+}
+
 /// One event of a hand-off.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -161,6 +172,8 @@ mod tests {
         };
         let json = serde_json::to_string(&deliver).unwrap();
         assert!(!json.contains("restart"));
+        let out = DeliverOut { to: &deliver.to, after: 9, restart: false, events: deliver.events.iter().collect() };
+        assert_eq!(serde_json::to_string(&out).unwrap(), json, "the hub's writing reads back as a hand-off");
         let back: Deliver = serde_json::from_str(&json).unwrap();
         assert_eq!((back.to, back.after, back.events), (deliver.to, 9, deliver.events));
         assert_eq!(RelayAddress { org: "a/b".into(), relay: 3 }.object_name(), "3/a/b");

@@ -16,6 +16,7 @@ use crate::hub::request_owner::may_see_sql;
 use crate::hub::sockets::Targeted;
 use crate::replay::{Retention, Window};
 use crate::wire::frame::Frame;
+use crate::wire::relay_api::Delivered;
 use pager::{LogPages, Order, Span};
 
 const SCHEMA: &str = "
@@ -108,6 +109,42 @@ impl ReplayLog {
     pub fn mark_sent(&self, id: u64) -> worker::Result<()> {
         self.sql.exec("UPDATE meta SET value = ? WHERE key = 'sent_id'", vec![int(id)?])?;
         Ok(())
+    }
+
+    /// The events after `after`, oldest first, at most `limit`, each as the streams it is for get
+    /// it (the hub hands them to its relays again after a restart: `relays`). Whether they are
+    /// all of the events after `after`: false when retention dropped some, or more than `limit`.
+    pub fn handed_after(&self, after: u64, limit: u64) -> worker::Result<(Vec<Delivered>, bool)> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: u64,
+            #[serde(rename = "type")]
+            type_name: String,
+            envelope: String,
+            request_id: Option<String>,
+            target_sub: Option<String>,
+        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec(
+                "SELECT id, type, envelope, request_id, target_sub FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                vec![int(after)?, int(limit.saturating_add(1))?],
+            )?
+            .to_array()?;
+        let complete = rows.len() as u64 <= limit
+            && rows.first().map_or(after >= self.latest(), |r| r.id == after + 1)
+            && rows.last().is_none_or(|r| r.id == self.latest());
+        let events = rows
+            .into_iter()
+            .take(limit as usize)
+            .map(|r| Delivered {
+                id: r.id,
+                frame: String::from_utf8_lossy(Frame::event(r.id, &r.type_name, &r.envelope).as_bytes()).into_owned(),
+                request_id: r.request_id,
+                sub: r.target_sub,
+            })
+            .collect();
+        Ok((events, complete))
     }
 
     /// The latest id as stored: the counter, or a row beyond it left by an append that failed

@@ -16,6 +16,7 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS relayed_streams (
     request_id TEXT
 );
 CREATE INDEX IF NOT EXISTS relayed_streams_rid ON relayed_streams (request_id);
+CREATE INDEX IF NOT EXISTS relayed_streams_relay ON relayed_streams (relay);
 CREATE TABLE IF NOT EXISTS relay_home (id INTEGER PRIMARY KEY CHECK (id = 0), org TEXT NOT NULL);";
 
 /// A stream a relay holds.
@@ -133,6 +134,7 @@ impl RelayedStreams {
                 vec![int(u64::from(relay))?, int(newest)?],
             )?
             .to_array()?;
+        let held: std::collections::HashSet<u64> = held.iter().copied().collect();
         let mut forgotten = 0;
         for row in rows.into_iter().filter(|r| !held.contains(&r.stream)) {
             forgotten += u64::from(self.remove(row.stream)?.is_some());
