@@ -37,12 +37,22 @@ export const taskProgress = (taskId, progress = 0.5) => ({ type: "task.progress"
  * Opens `GET /v1/stream` and records everything: `events` (id, event, data), `comments`, `retry`.
  * `until(pred)` waits until some recorded state satisfies `pred`.
  */
+const HEADERS_WITHIN_MS = 60_000;
+
 export async function openStream(url, tok, { lastEventId, query = {}, headers = {} } = {}) {
   const controller = new AbortController();
   const q = new URLSearchParams({ token: tok, ...query });
   const h = { ...headers };
   if (lastEventId !== undefined) h["last-event-id"] = String(lastEventId);
-  const response = await fetch(`${url}/v1/stream?${q}`, { headers: h, signal: controller.signal });
+  // A stream answers at once (the worker connects to the org's object before answering); one
+  // that gives no headers within a minute fails here, saying so, not after undici's 300 s.
+  const noAnswer = setTimeout(
+    () => controller.abort(new Error(`GET /v1/stream gave no response headers within ${HEADERS_WITHIN_MS} ms`)),
+    HEADERS_WITHIN_MS,
+  );
+  const response = await fetch(`${url}/v1/stream?${q}`, { headers: h, signal: controller.signal }).finally(() =>
+    clearTimeout(noAnswer),
+  );
   const stream = {
     response,
     status: response.status,
