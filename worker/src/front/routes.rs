@@ -13,12 +13,8 @@ use crate::api_error::{internal, ApiError};
 use crate::config::Config;
 use crate::http;
 use crate::token::Scope;
-use crate::wire::hub_api::{HubCall, CALL_URL};
-use crate::wire::relay_api::{self, RelayAddress};
-
-/// The Durable Object binding of `wrangler.toml`.
-const HUB_BINDING: &str = "ORG_HUB";
-const RELAY_BINDING: &str = "ORG_RELAY";
+use crate::wire::hub_api::{HubCall, CALL_URL, HUB_BINDING};
+use crate::wire::relay_api::{self, RelayAddress, RELAY_BINDING};
 
 pub async fn handle(req: Request, env: Env) -> Result<Response> {
     let url = req.url()?;

@@ -175,7 +175,7 @@ impl DurableObject for OrgHub {
         // The heartbeat: answered by the runtime without waking the hub.
         sockets.answer_heartbeats();
         let hub = open(storage, &env).map(Rc::new);
-        let relay_objects = Rc::new(env.durable_object(relay_links::BINDING).ok());
+        let relay_objects = Rc::new(env.durable_object(crate::wire::relay_api::RELAY_BINDING).ok());
         match &hub {
             Ok(hub) => {
                 hub.tally.add(name::WAKEUPS, "", 1);
@@ -240,13 +240,7 @@ impl DurableObject for OrgHub {
                 open.closed(SubTag::among(&self.sockets.tags_of(&ws)).as_ref());
             }
         }
-        // Only 1000 and the application codes may be sent (1005, 1006, 1015 describe a close that
-        // happened); reply with a normal close to anything else.
-        let reply = match code.code() {
-            c @ (1000 | 3000..=4999) => c,
-            _ => 1000,
-        };
-        let _ = ws.close(Some(reply), Some(code.reason()));
+        runtime::finish_close(&ws, code);
         Ok(())
     }
 

@@ -12,11 +12,8 @@ use super::relays::{Handoff, RETRY_MS};
 use super::{runtime, store_soon, Hub};
 use crate::hub::metrics::name;
 use crate::wire::relay_api::{
-    Census, CloseStreams, DeliverOut, Delivery, Held, RelayAddress, CENSUS_URL, CLOSE_URL, DELIVER_URL,
+    Census, CloseStreams, DeliverOut, Delivery, Held, RelayAddress, CENSUS_URL, CLOSE_URL, DELIVER_URL, RELAY_BINDING,
 };
-
-/// The relays' Durable Object binding.
-pub const BINDING: &str = "ORG_RELAY";
 
 /// Posts every hand-off and close that is due.
 pub fn kick(hub: &Rc<Hub>, relays: &Rc<Option<ObjectNamespace>>) {
@@ -26,7 +23,9 @@ pub fn kick(hub: &Rc<Hub>, relays: &Rc<Option<ObjectNamespace>>) {
         return;
     }
     let Some(namespace) = relays.as_ref() else {
-        return worker::console_error!("relays are linked but the {BINDING} binding is missing; see wrangler.toml");
+        return worker::console_error!(
+            "relays are linked but the {RELAY_BINDING} binding is missing; see wrangler.toml"
+        );
     };
     for close in closing {
         let namespace = namespace.clone();

@@ -103,6 +103,17 @@ impl Sockets for RuntimeSockets {
     }
 }
 
+/// Finishes the close handshake of a socket that closed with `code`. Only 1000 and the
+/// application codes may be sent (1005, 1006, 1015 describe a close that happened); anything else
+/// gets a normal close.
+pub fn finish_close(ws: &WebSocket, code: CloseCode) {
+    let reply = match code.code() {
+        c @ (1000 | 3000..=4999) => c,
+        _ => 1000,
+    };
+    let _ = ws.close(Some(reply), Some(code.reason()));
+}
+
 /// A stream socket's message, which is a request for the next replay page (the heartbeat ping is
 /// answered by the runtime); anything else is logged and ignored.
 pub fn next_page_in(message: &worker::WebSocketIncomingMessage) -> Option<NextPage> {

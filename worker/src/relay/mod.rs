@@ -43,14 +43,11 @@ use crate::hub::outbox;
 use crate::hub::runtime::{self, RuntimeSockets};
 use crate::hub::sockets::{self, Sockets, SubTag, Targeted, STREAM_TAG};
 use crate::wire::frame::Frame;
-use crate::wire::hub_api::{CloseCode, Connect, HubCall, CALL_URL};
+use crate::wire::hub_api::{CloseCode, Connect, HubCall, CALL_URL, HUB_BINDING};
 use crate::wire::relay_api::{
     stream_of, stream_tag, CloseStreams, Deliver, Delivery, Held, RelayAddress, POSITION_HEADER, STREAM_HEADER,
 };
 use worker::wasm_bindgen::JsCast;
-
-/// The hubs' Durable Object binding.
-const HUB_BINDING: &str = "ORG_HUB";
 
 /// What each socket carries through hibernation.
 #[derive(Serialize, Deserialize)]
@@ -167,11 +164,7 @@ impl DurableObject for OrgRelay {
     async fn websocket_close(&self, ws: WebSocket, code: usize, _reason: String, _was_clean: bool) -> Result<()> {
         let code = CloseCode::from_code(u16::try_from(code).unwrap_or(1006));
         self.closed(&ws, code).await;
-        let reply = match code.code() {
-            c @ (1000 | 3000..=4999) => c,
-            _ => 1000,
-        };
-        let _ = ws.close(Some(reply), Some(code.reason()));
+        runtime::finish_close(&ws, code);
         Ok(())
     }
 

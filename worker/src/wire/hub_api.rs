@@ -16,6 +16,9 @@ use crate::client_error::ClientError;
 use crate::replay::LastEventId;
 use crate::wire::relay_api::RelayAddress;
 
+/// The hubs' Durable Object binding (wrangler.toml).
+pub const HUB_BINDING: &str = "ORG_HUB";
+
 /// The URL of a call to the hub (the host is not used: the stub routes to the org's object).
 pub const CALL_URL: &str = "https://hub/call";
 /// The URL of a stream's upgrade request; the `Connect` JSON is the `connect` query parameter.

@@ -15,6 +15,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The relays' Durable Object binding (wrangler.toml).
+pub const RELAY_BINDING: &str = "ORG_RELAY";
+
 /// The URL of a hand-off to a relay (the host is not used: the stub routes to the relay).
 pub const DELIVER_URL: &str = "https://relay/deliver";
 /// The URL that asks a relay to close some of its streams.
