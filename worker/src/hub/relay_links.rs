@@ -52,7 +52,9 @@ pub fn kick(hub: &Rc<Hub>, relays: &Rc<Option<ObjectNamespace>>) {
                 worker::console_error!("handing events to relay {relay} failed ({e}); trying again in {RETRY_MS} ms");
             }
             if let Ok(delivery) = &answer {
-                census_if_short(&hub, &namespace, &handoff.to, delivery.held);
+                if let Some(held) = delivery.held {
+                    census_if_short(&hub, &namespace, &handoff.to, held);
+                }
             }
             let failed = hub.relays.answered(relay, through, &answer);
             hub.sent_unstored.set(Some(hub.relays.settled()));

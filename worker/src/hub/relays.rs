@@ -18,7 +18,7 @@ use std::rc::Rc;
 
 use crate::hub::log::Appended;
 use crate::wire::hub_api::CloseCode;
-use crate::wire::relay_api::{CloseStreams, Delivered, Delivery, RelayAddress};
+use crate::wire::relay_api::{CloseStreams, Delivered, Delivery, RelayAddress, HELD_EVERY_MS};
 
 /// Events one relay may have pending before it is told to restart instead.
 pub const MAX_PENDING: usize = 4096;
@@ -31,9 +31,6 @@ pub const HANDOFF_MAX_BYTES: usize = 2 * 1024 * 1024;
 
 /// How long after a failed hand-off the hub tries again.
 pub const RETRY_MS: i32 = 1000;
-
-/// At most one census per relay this often: a census reads every socket of the relay.
-pub const CENSUS_EVERY_MS: u64 = 10_000;
 
 /// A hand-off to post: the events after `after`, to `relay`.
 #[derive(Debug)]
@@ -246,11 +243,11 @@ impl Links {
     }
 
     /// Whether to ask `relay` which streams it holds: it holds fewer than `recorded`, and it was
-    /// not asked in the last `CENSUS_EVERY_MS`.
+    /// not asked in the last `HELD_EVERY_MS`.
     pub fn census_due(&self, relay: u32, held: u64, recorded: u64, now_ms: u64) -> bool {
         let mut links = self.links.borrow_mut();
         let Some(link) = links.get_mut(&relay) else { return false };
-        if held >= recorded || link.census_at.is_some_and(|at| now_ms < at.saturating_add(CENSUS_EVERY_MS)) {
+        if held >= recorded || link.census_at.is_some_and(|at| now_ms < at.saturating_add(HELD_EVERY_MS)) {
             return false;
         }
         link.census_at = Some(now_ms);
@@ -284,7 +281,7 @@ mod tests {
     }
 
     fn ok() -> Result<Delivery, String> {
-        Ok(Delivery { sent: 1, held: 1, ..Delivery::default() })
+        Ok(Delivery { sent: 1, held: Some(1), ..Delivery::default() })
     }
 
     fn ids(d: &Handoff) -> Vec<u64> {
@@ -408,7 +405,7 @@ mod tests {
         assert!(!links.census_due(1, 5, 5, 0));
         assert!(links.census_due(1, 4, 5, 1000));
         assert!(!links.census_due(1, 4, 5, 2000), "not again so soon");
-        assert!(links.census_due(1, 4, 5, 1000 + CENSUS_EVERY_MS));
+        assert!(links.census_due(1, 4, 5, 1000 + HELD_EVERY_MS));
         assert!(!links.census_due(9, 0, 5, 0), "not a linked relay");
     }
 }

@@ -36,6 +36,7 @@ use worker::{
 };
 
 use crate::api_error::{internal, ApiError};
+use crate::clock::now_ms;
 use crate::config::{Coalesce, Config};
 use crate::http;
 use crate::hub::log::Appended;
@@ -45,7 +46,8 @@ use crate::hub::sockets::{self, Sockets, SubTag, Targeted, STREAM_TAG};
 use crate::wire::frame::Frame;
 use crate::wire::hub_api::{CloseCode, Connect, HubCall, CALL_URL, HUB_BINDING};
 use crate::wire::relay_api::{
-    stream_of, stream_tag, CloseStreams, Deliver, Delivery, Held, RelayAddress, POSITION_HEADER, STREAM_HEADER,
+    stream_of, stream_tag, CloseStreams, Deliver, Delivery, Held, RelayAddress, HELD_EVERY_MS, POSITION_HEADER,
+    STREAM_HEADER,
 };
 use worker::wasm_bindgen::JsCast;
 
@@ -70,6 +72,8 @@ pub struct OrgRelay {
     position: Rc<Cell<Option<u64>>>,
     /// Until the hub hears from it: the relay was just loaded (the hub counts its wake-ups).
     woke: Rc<Cell<bool>>,
+    /// When the relay last told the hub how many streams it holds (`Delivery::held`).
+    held_told_ms: Cell<u64>,
 }
 
 impl DurableObject for OrgRelay {
@@ -87,6 +91,7 @@ impl DurableObject for OrgRelay {
             coalesce,
             position: Rc::new(Cell::new(None)),
             woke: Rc::new(Cell::new(true)),
+            held_told_ms: Cell::new(0),
         }
     }
 
@@ -208,8 +213,14 @@ impl OrgRelay {
         let sent = outbox::send(&*self.sockets, &events, coalesce);
         self.position.set(Some(events.last().map_or(base, |e| e.id).max(base)));
         // Closing streams too: the hub forgets a stream when its close is seen, not before.
-        let held = self.sockets.tagged(STREAM_TAG).iter().filter(|s| !self.sockets.is_closed(s)).count() as u64;
-        let answer = Delivery { sent, held, woke: self.woke.take(), restarted: taking.restart_streams };
+        let woke = self.woke.take();
+        // Counted now and then, not on every hand-off: it lists every socket again.
+        let now = now_ms();
+        let held = (woke || now >= self.held_told_ms.get().saturating_add(HELD_EVERY_MS)).then(|| {
+            self.held_told_ms.set(now);
+            self.sockets.tagged(STREAM_TAG).iter().filter(|s| !self.sockets.is_closed(s)).count() as u64
+        });
+        let answer = Delivery { sent, held, woke, restarted: taking.restart_streams };
         let body = serde_json::to_string(&answer).map_err(internal("answering a hand-off"))?;
         http::json(200, body).map_err(internal("answering a hand-off"))
     }

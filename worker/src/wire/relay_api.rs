@@ -103,13 +103,15 @@ pub struct Delivered {
     pub sub: Option<String>,
 }
 
-/// A relay's answer to a hand-off: the frames it sent, the streams it holds, whether it had just
-/// woken (its first word to the hub since it was loaded), and whether it closed its streams so
-/// they resume from the log (`restart`, or a hand-off it missed).
+/// A relay's answer to a hand-off: the frames it sent, the streams it holds (when it just woke, or
+/// at most every `HELD_EVERY_MS`: counting reads every socket), whether it had just woken (its
+/// first word to the hub since it was loaded), and whether it closed its streams so they resume
+/// from the log (`restart`, or a hand-off it missed).
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Delivery {
     pub sent: u64,
-    pub held: u64,
+    #[serde(default)]
+    pub held: Option<u64>,
     #[serde(default)]
     pub woke: bool,
     #[serde(default)]
@@ -137,6 +139,10 @@ pub struct Census {
 pub struct Held {
     pub streams: Vec<u64>,
 }
+
+/// How often a relay counts the streams it holds for the hub, and how often the hub asks one for a
+/// census at most.
+pub const HELD_EVERY_MS: u64 = 10_000;
 
 /// A socket's tag on a relay: its stream's id, as the hub numbered it.
 pub fn stream_tag(stream: u64) -> String {
