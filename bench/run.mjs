@@ -13,12 +13,12 @@
 // sent when due, answered or not), batch (batches of 100),
 // catchup (one subscriber 1000 / 10,000 events behind), connections (idle streams, memory).
 
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureDebianPackages, root, run, step } from "../scripts/lib/toolchain.mjs";
 import { SERVERS, cpuSeconds, rssKiB } from "./servers.mjs";
+import { buildLoadgen, loadgen as runLoadgen, settle, targetArgs as target } from "./drive.mjs";
 import { writeReport } from "./report.mjs";
 import { parseFlags, listFlag } from "../scripts/lib/cli.mjs";
 
@@ -66,9 +66,8 @@ const partial =
   quick || values.subscribers !== undefined || values.rate !== undefined || values["worker-build"] !== undefined || values.relays !== undefined;
 const out = values.out ?? (partial ? mkdtempSync(join(tmpdir(), "orgstream-bench-partial-")) : join(root, "docs", "bench"));
 
-step("building the load generator and the native broadcaster (cargo, release; the first build takes about a minute)");
-run("cargo", ["build", "--release", "--quiet", "--manifest-path", join(root, "bench", "loadgen", "Cargo.toml")]);
-const bin = join(root, "bench", "loadgen", "target", "release");
+const bin = buildLoadgen();
+const loadgen = (args, onReady) => runLoadgen(bin, args, onReady);
 if (servers.includes("nchan")) {
   ensureDebianPackages(["/usr/sbin/nginx", "/usr/lib/nginx/modules/ngx_nchan_module.so"], ["nginx-light", "libnginx-mod-nchan"], "for the side-by-side benchmark");
 }
@@ -77,56 +76,6 @@ if (servers.some((s) => ["workerd", "workerd-single", "wrangler"].includes(s))) 
 // wrangler dev serves the dashboard's assets (public/) too, and refuses to start without them.
 if (servers.includes("wrangler")) {
   for (const script of ["build-schema.mjs", "build-client.mjs", "build-dashboard.mjs"]) run("node", [join(root, "scripts", script)]);
-}
-
-/** Runs the load generator; resolves with its JSON report. `onReady` runs once it holds its connections. */
-function loadgen(args, onReady) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(join(bin, "loadgen"), args, { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => {
-      stderr += d;
-      if (onReady && /READY/.test(stderr)) {
-        const ready = onReady;
-        onReady = null;
-        ready();
-      }
-    });
-    child.on("exit", (code) => {
-      if (code !== 0) return reject(new Error(`loadgen exited ${code}: ${stderr.trim()}`));
-      try {
-        resolve(JSON.parse(stdout));
-      } catch (e) {
-        reject(new Error(`loadgen printed no JSON: ${stdout.slice(0, 200)} ${stderr.slice(0, 200)}`));
-      }
-    });
-  });
-}
-
-const target = (server, t, extra) => [
-  "--addr", server.url.replace("http://", ""),
-  "--subscribe", t.subscribe,
-  ...t.subscribeHeaders.flatMap((h) => ["--subscribe-header", h]),
-  "--publish", t.publish,
-  ...t.publishHeaders.flatMap((h) => ["--publish-header", h]),
-  "--style", t.style,
-  ...(t.subscribeFlags ?? []),
-  ...extra,
-];
-
-/**
- * Waits until the server is idle (under 2% of a core over half a second, or 30 s at most): what
- * the scenario before left behind (5000 streams closing, say) must not be measured as this one's.
- */
-async function settle(server) {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const before = cpuSeconds(server.pids());
-    await new Promise((r) => setTimeout(r, 500));
-    if (cpuSeconds(server.pids()) - before < 0.01 || Date.now() > deadline) return;
-  }
 }
 
 let runId = 0;

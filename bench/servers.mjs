@@ -43,7 +43,7 @@ export function processTree(pid, comm = null) {
 }
 
 /** orgstream: a fresh org per run, a token for it. */
-async function orgstreamTarget(url, org, { hubSocket = false } = {}) {
+export async function orgstreamTarget(url, org, { hubSocket = false } = {}) {
   const t = await token(org, "subscribe publish");
   return {
     subscribe: hubSocket ? `/v1/dev/hub-socket?token=${t}` : `/v1/stream?token=${t}`,

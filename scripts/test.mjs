@@ -77,6 +77,8 @@ if (!files.length) {
   run("node", [join(root, "bench", "soak.mjs"), "--connections", "200", "--minutes", "0.5"]);
   step("bench harness smoke run: npm run bench -- --quick (every server and scenario, tiny sizes, about a minute; asserts nothing about speed)");
   run("node", [join(root, "bench", "run.mjs"), "--quick"]);
+  step("CPU by role smoke run: npm run bench:roles -- --quick (K = 1 and 2, 20 subscribers, V8's profiler through workerd's inspector; asserts nothing about speed)");
+  run("node", [join(root, "bench", "roles.mjs"), "--quick"]);
 }
 
 step(`all suites passed in ${((Date.now() - started) / 1000).toFixed(0)} s`);

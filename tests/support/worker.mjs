@@ -182,7 +182,7 @@ async function startOnce({ vars = {}, persistDir, port: fixedPort, config, build
  * A build of the worker in workerd directly (Miniflare: no wrangler proxy in front), with its own
  * Durable Object storage and the vars given; the settings of wrangler.toml. For the benchmarks.
  */
-export async function startDirect({ build = "dev", scriptPath = BUILDS[build], vars = {} } = {}) {
+export async function startDirect({ build = "dev", scriptPath = BUILDS[build], vars = {}, inspectorPort } = {}) {
   const { Miniflare } = await import("miniflare"); // loaded only by the benchmarks
   const mf = new Miniflare({
     scriptPath,
@@ -198,6 +198,7 @@ export async function startDirect({ build = "dev", scriptPath = BUILDS[build], v
     bindings: { TOKEN_SECRET: TEST_SECRET, ...LOAD_LIMITS, ...vars },
     host: "127.0.0.1",
     port: 0,
+    inspectorPort,
   });
   const url = (await mf.ready).toString().replace(/\/$/, "");
   return { url, stop: () => mf.dispose() };

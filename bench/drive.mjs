@@ -1,0 +1,66 @@
+// Driving bench/loadgen (the Rust load generator) from a benchmark script: building it, running it
+// against a server's target, and waiting for a server to go idle. Shared by `npm run bench`
+// (bench/run.mjs) and `npm run bench:roles` (bench/roles.mjs).
+
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { root, run, step } from "../scripts/lib/toolchain.mjs";
+import { cpuSeconds } from "./servers.mjs";
+
+/** Builds the load generator and the native broadcaster; returns the directory of their binaries. */
+export function buildLoadgen() {
+  step("building the load generator and the native broadcaster (cargo, release; the first build takes about a minute)");
+  run("cargo", ["build", "--release", "--quiet", "--manifest-path", join(root, "bench", "loadgen", "Cargo.toml")]);
+  return join(root, "bench", "loadgen", "target", "release");
+}
+
+/** Runs the load generator in `bin`; resolves with its JSON report. `onReady` runs once it holds its connections. */
+export function loadgen(bin, args, onReady) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(join(bin, "loadgen"), args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => {
+      stderr += d;
+      if (onReady && /READY/.test(stderr)) {
+        const ready = onReady;
+        onReady = null;
+        ready();
+      }
+    });
+    child.on("exit", (code) => {
+      if (code !== 0) return reject(new Error(`loadgen exited ${code}: ${stderr.trim()}`));
+      try {
+        resolve(JSON.parse(stdout));
+      } catch (e) {
+        reject(new Error(`loadgen printed no JSON: ${stdout.slice(0, 200)} ${stderr.slice(0, 200)}`));
+      }
+    });
+  });
+}
+
+/** The load generator's arguments for a server's target `t` (bench/servers.mjs), plus `extra`. */
+export const targetArgs = (server, t, extra) => [
+  "--addr", server.url.replace("http://", ""),
+  "--subscribe", t.subscribe,
+  ...t.subscribeHeaders.flatMap((h) => ["--subscribe-header", h]),
+  "--publish", t.publish,
+  ...t.publishHeaders.flatMap((h) => ["--publish-header", h]),
+  "--style", t.style,
+  ...(t.subscribeFlags ?? []),
+  ...extra,
+];
+
+/**
+ * Waits until the server is idle (under 2% of a core over half a second, or 30 s at most): what
+ * the scenario before left behind (5000 streams closing, say) must not be measured as this one's.
+ */
+export async function settle(server) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const before = cpuSeconds(server.pids());
+    await new Promise((r) => setTimeout(r, 500));
+    if (cpuSeconds(server.pids()) - before < 0.01 || Date.now() > deadline) return;
+  }
+}
