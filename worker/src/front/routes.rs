@@ -13,6 +13,7 @@ use crate::api_error::{internal, ApiError};
 use crate::config::Config;
 use crate::http;
 use crate::token::Scope;
+use crate::wire;
 use crate::wire::hub_api::{HubCall, CALL_URL, HUB_BINDING};
 use crate::wire::relay_api::{self, RelayAddress, RELAY_BINDING};
 
@@ -144,10 +145,7 @@ pub(crate) fn stream_holder(
 /// Makes a call to the org's hub; its answer is the client's answer.
 pub(crate) async fn call_hub(env: &Env, org: &str, call: &HubCall) -> std::result::Result<Response, ApiError> {
     let body = call.to_json().map_err(internal("encoding a hub call"))?;
-    let mut init = worker::RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
-    let req = Request::new_with_init(CALL_URL, &init).map_err(internal("building a hub call"))?;
-    hub(env, org)?.fetch_with_request(req).await.map_err(internal("calling the org's hub"))
+    wire::call::post(&hub(env, org)?, CALL_URL, body).await.map_err(internal("calling the org's hub"))
 }
 
 /// The settings, or the 500 that names the bad one.

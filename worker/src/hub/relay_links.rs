@@ -6,11 +6,12 @@
 
 use std::rc::Rc;
 
-use worker::{Method, ObjectNamespace, Request, RequestInit};
+use worker::ObjectNamespace;
 
 use super::relays::{Handoff, RETRY_MS};
 use super::{runtime, store_soon, Hub};
 use crate::hub::metrics::name;
+use crate::wire::call;
 use crate::wire::relay_api::{
     Census, CloseStreams, DeliverOut, Delivery, Held, RelayAddress, CENSUS_URL, CLOSE_URL, DELIVER_URL, RELAY_BINDING,
 };
@@ -117,11 +118,8 @@ async fn post(namespace: &ObjectNamespace, to: &RelayAddress, url: &str, body: S
         .id_from_name(&to.object_name())
         .and_then(|id| id.get_stub())
         .map_err(|e| format!("finding the relay: {e}"))?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
-    let req = Request::new_with_init(url, &init).map_err(|e| format!("building the request: {e}"))?;
-    let mut response = stub.fetch_with_request(req).await.map_err(|e| e.to_string())?;
-    let text = response.text().await.map_err(|e| e.to_string())?;
+    let response = call::post(&stub, url, body).await?;
+    let text = String::from_utf8(call::body(&response).await?).map_err(|e| e.to_string())?;
     match response.status_code() {
         200..=299 => Ok(text),
         status => Err(format!("status {status}: {text}")),

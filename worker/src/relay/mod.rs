@@ -31,7 +31,7 @@ use std::rc::Rc;
 use schema_wasm::RequestId;
 use serde::{Deserialize, Serialize};
 use worker::{
-    durable_object, wasm_bindgen, DurableObject, Env, Method, Request, RequestInit, Response, Result, State, WebSocket,
+    durable_object, wasm_bindgen, DurableObject, Env, Request, Response, Result, State, WebSocket,
     WebSocketIncomingMessage, WebSocketPair,
 };
 
@@ -43,6 +43,7 @@ use crate::hub::log::Appended;
 use crate::hub::outbox;
 use crate::hub::runtime::{self, RuntimeSockets};
 use crate::hub::sockets::{self, Sockets, SubTag, Targeted, STREAM_TAG};
+use crate::wire;
 use crate::wire::frame::Frame;
 use crate::wire::hub_api::{CloseCode, Connect, HubCall, CALL_URL, HUB_BINDING};
 use crate::wire::relay_api::{
@@ -392,14 +393,11 @@ async fn call_hub(
     let stub =
         hubs.id_from_name(org).and_then(|id| id.get_stub()).map_err(|e| format!("finding the org's hub: {e}"))?;
     let body = call.to_json().map_err(|e| e.to_string())?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
-    let req = Request::new_with_init(CALL_URL, &init).map_err(|e| e.to_string())?;
     // Bounded: a join holds the relay's concurrency while it waits, and the runtime resets an
     // object held for 30 s (every stream it holds would end).
     let answer = async move {
-        let mut response = stub.fetch_with_request(req).await.map_err(|e| e.to_string())?;
-        let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+        let response = wire::call::post(&stub, CALL_URL, body).await?;
+        let bytes = wire::call::body(&response).await?;
         Ok((response.status_code(), response.headers().clone(), bytes))
     };
     let timeout = worker::Delay::from(std::time::Duration::from_millis(HUB_TIMEOUT_MS));
