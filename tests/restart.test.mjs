@@ -30,3 +30,33 @@ test("events and ids survive a restart of the runtime; a reconnect replays what 
   assert.equal(again.data[1].id, "4");
   again.close();
 });
+
+/** Opens a stream, waiting as a refusal's retry-after says (at most `tries` times). */
+async function openWaiting(url, tok, tries) {
+  for (let i = 1; ; i++) {
+    const s = await openStream(url, tok);
+    if (s.status !== 429 || i === tries) return { stream: s, tries: i };
+    await new Promise((r) => setTimeout(r, Number(s.response.headers.get("retry-after")) * 1000));
+  }
+}
+
+test("streams a restart dropped stop counting against the stream limits, even while the org is quiet", async () => {
+  // With relays (ORGSTREAM_TEST_RELAYS), the hub keeps a row per relayed stream; the relays the
+  // runtime restarted cannot say their streams ended. A refused connect has the hub ask them.
+  let limited = await startWorker({ vars: { MAX_STREAMS_PER_SUB: "2" } });
+  try {
+    const t = await token("quiet-org", "subscribe", { claims: { sub: "ann" } });
+    const dropped = [await openStream(limited.url, t), await openStream(limited.url, t)];
+    await Promise.all(dropped.map((s) => s.until((x) => x.retry !== null)));
+    limited = await limited.restart();
+    for (const s of dropped) s.close();
+    // Nothing is published: only the connects themselves can make the hub count again.
+    const opened = [await openWaiting(limited.url, t, 3), await openWaiting(limited.url, t, 3)];
+    for (const { stream, tries } of opened) {
+      assert.equal(stream.status, 200, `a stream opens within ${tries} tries (${JSON.stringify(stream.body ?? null)})`);
+      stream.close();
+    }
+  } finally {
+    await limited.stop();
+  }
+});

@@ -105,6 +105,11 @@ pub fn room_for_stream(
         None => open.insert(relay_calls::count(hub, OpenStreams::count(sockets))?),
     };
     let room = open.room_for(sub, replacing, limits);
+    if room.is_err() {
+        // The relays' rows may count streams lost in a restart: they are counted again before
+        // the client's retry (`relays::Links::recount`).
+        hub.relays.recount(now_ms());
+    }
     match room {
         Ok(()) => Ok(()),
         Err(Full::Sub(open)) => Err(ApiError::rate_limited(

@@ -20,7 +20,8 @@ use crate::wire::relay_api::{
 pub fn kick(hub: &Rc<Hub>, relays: &Rc<Option<ObjectNamespace>>) {
     let closing = hub.relays.take_closing();
     let deliveries = hub.relays.next();
-    if closing.is_empty() && deliveries.is_empty() {
+    let censuses = hub.relays.take_censuses();
+    if closing.is_empty() && deliveries.is_empty() && censuses.is_empty() {
         return;
     }
     let Some(namespace) = relays.as_ref() else {
@@ -35,6 +36,9 @@ pub fn kick(hub: &Rc<Hub>, relays: &Rc<Option<ObjectNamespace>>) {
                 worker::console_error!("closing replaced streams on relay {} failed: {e}", close.to.relay);
             }
         });
+    }
+    for to in censuses {
+        census(hub, namespace, to);
     }
     for handoff in deliveries {
         let (hub, relays, namespace) = (hub.clone(), relays.clone(), namespace.clone());
@@ -79,14 +83,18 @@ fn census_if_short(hub: &Rc<Hub>, namespace: &ObjectNamespace, to: &RelayAddress
         Ok(n) => n,
         Err(e) => return worker::console_error!("counting relay {}'s streams failed: {e}", to.relay),
     };
-    if !hub.relays.census_due(to.relay, held, recorded, crate::clock::now_ms()) {
-        return;
+    if hub.relays.census_due(to.relay, held, recorded, crate::clock::now_ms()) {
+        census(hub, namespace, to.clone());
     }
+}
+
+/// Asks a relay which streams it holds, and forgets the others.
+fn census(hub: &Rc<Hub>, namespace: &ObjectNamespace, to: RelayAddress) {
     let newest = match hub.relayed.newest() {
         Ok(n) => n,
         Err(e) => return worker::console_error!("reading the newest relayed stream failed: {e}"),
     };
-    let (hub, namespace, to) = (hub.clone(), namespace.clone(), to.clone());
+    let (hub, namespace) = (hub.clone(), namespace.clone());
     worker::wasm_bindgen_futures::spawn_local(async move {
         let body = match serde_json::to_string(&Census { to: to.clone() }) {
             Ok(body) => body,

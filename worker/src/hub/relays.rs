@@ -13,7 +13,7 @@
 //! Pure: the glue (`relay_links`) posts what `next` gives and reports the answer (`answered`).
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use crate::hub::log::Appended;
@@ -65,6 +65,15 @@ struct Link {
 }
 
 impl Link {
+    /// Whether a census may be asked for now (at most one every `HELD_EVERY_MS`); if so, it is.
+    fn census(&mut self, now_ms: u64) -> bool {
+        if self.census_at.is_some_and(|at| now_ms < at.saturating_add(HELD_EVERY_MS)) {
+            return false;
+        }
+        self.census_at = Some(now_ms);
+        true
+    }
+
     fn drop_pending(&mut self, through: u64) {
         self.pending.retain(|e| e.id > through);
         self.pending_bytes = self.pending.iter().map(|e| e.frame.len()).sum();
@@ -80,6 +89,8 @@ pub struct Links {
     taken: Cell<u64>,
     /// Streams replaced on a relay, to be closed there.
     closing: RefCell<BTreeMap<u32, Vec<u64>>>,
+    /// Relays to ask which streams they hold (`recount`).
+    censuses: RefCell<BTreeSet<u32>>,
 }
 
 impl Links {
@@ -245,13 +256,24 @@ impl Links {
     /// Whether to ask `relay` which streams it holds: it holds fewer than `recorded`, and it was
     /// not asked in the last `HELD_EVERY_MS`.
     pub fn census_due(&self, relay: u32, held: u64, recorded: u64, now_ms: u64) -> bool {
-        let mut links = self.links.borrow_mut();
-        let Some(link) = links.get_mut(&relay) else { return false };
-        if held >= recorded || link.census_at.is_some_and(|at| now_ms < at.saturating_add(HELD_EVERY_MS)) {
-            return false;
-        }
-        link.census_at = Some(now_ms);
-        true
+        held < recorded && self.links.borrow_mut().get_mut(&relay).is_some_and(|link| link.census(now_ms))
+    }
+
+    /// A connect was refused for lack of stream room: every linked relay not asked in the last
+    /// `HELD_EVERY_MS` is to be asked which streams it holds (`take_censuses`). Streams a relay
+    /// lost without a word (the runtime restarted it) would otherwise count against the limits
+    /// until the org's next event, however long it is quiet.
+    pub fn recount(&self, now_ms: u64) {
+        let due: Vec<u32> =
+            self.links.borrow_mut().iter_mut().filter_map(|(r, link)| link.census(now_ms).then_some(*r)).collect();
+        self.censuses.borrow_mut().extend(due);
+    }
+
+    /// The relays to ask which streams they hold.
+    pub fn take_censuses(&self) -> Vec<RelayAddress> {
+        let Some(org) = self.org() else { return Vec::new() };
+        let due = std::mem::take(&mut *self.censuses.borrow_mut());
+        due.into_iter().map(|relay| RelayAddress { org: org.clone(), relay }).collect()
     }
 
     /// The last id every linked relay confirmed (what the hub may store as sent).
@@ -407,5 +429,22 @@ mod tests {
         assert!(!links.census_due(1, 4, 5, 2000), "not again so soon");
         assert!(links.census_due(1, 4, 5, 1000 + HELD_EVERY_MS));
         assert!(!links.census_due(9, 0, 5, 0), "not a linked relay");
+    }
+
+    #[test]
+    fn a_refused_connect_asks_every_linked_relay_for_a_census_at_most_every_ten_seconds() {
+        let links = linked(&[1, 2]);
+        assert!(links.take_censuses().is_empty());
+        assert!(links.census_due(1, 4, 5, 1000));
+        links.recount(2000);
+        let asked: Vec<u32> = links.take_censuses().iter().map(|to| to.relay).collect();
+        assert_eq!(asked, vec![2], "relay 1 was asked a second ago");
+        assert!(links.take_censuses().is_empty(), "taken once");
+        links.recount(3000);
+        assert!(links.take_censuses().is_empty(), "not again so soon");
+        links.recount(2000 + HELD_EVERY_MS);
+        let asked: Vec<u32> = links.take_censuses().iter().map(|to| to.relay).collect();
+        assert_eq!(asked, vec![1, 2]);
+        assert!(!links.census_due(2, 0, 5, 2000 + HELD_EVERY_MS), "the recount counts as the census");
     }
 }
