@@ -1,7 +1,8 @@
 // `npm run bench:roles`: what each role costs per event, the hub's share above all, at K relays per
 // org (RELAYS_PER_ORG). One event per request through the front workers, as `npm run bench`'s
 // fanout scenario; the V8 CPU profiler samples workerd's isolate meanwhile and splits its time by
-// role (bench/profile.mjs). Asserts nothing about speed.
+// role (bench/profile.mjs). Asserts nothing about speed. Each run's profile is kept (.cpuprofile,
+// for Chrome DevTools).
 //
 //   npm run bench:roles                                   K = 1, 2, 4, 8 x 100, 1000, 3000 subscribers
 //   npm run bench:roles -- --relays 1,4 --subscribers 1000
@@ -58,6 +59,7 @@ const mostEvents = numbers("events", values.events ?? (quick ? "20" : "300"), 1)
 const interval = numbers("interval", values.interval, 50)[0];
 const eventsFor = (n) => Math.max(10, Math.min(mostEvents, Math.floor(300_000 / n)));
 const out = values.out ?? mkdtempSync(join(tmpdir(), "orgstream-bench-roles-"));
+mkdirSync(out, { recursive: true });
 
 const bin = buildLoadgen();
 if (!values["worker-build"]) run("node", [join(root, "scripts", "build-worker.mjs")]);
@@ -86,7 +88,10 @@ for (const k of relays) {
       });
       const cpu = cpuSeconds(server.pids()) - cpu0;
       await started;
-      const time = timeByRole(await profiler.stop());
+      const profile = await profiler.stop();
+      // For a closer look: Chrome DevTools' Performance panel opens it.
+      writeFileSync(join(out, `K${k}-N${n}.cpuprofile`), JSON.stringify(profile));
+      const time = timeByRole(profile);
       const perEvent = (us) => us / 1000 / events; // ms per event
       const row = {
         relays: k,
@@ -123,6 +128,5 @@ const table = [
     return `| ${r.relays} | ${r.subscribers} | ${r.events} | ${f(m.hub)} | ${f(m.relay)} | ${f(m.front)} | ${f(m.shared)} | ${f(m.runtime)} | ${f(m.gc)} | ${r.process_cpu_ms_per_event.toFixed(2)} | ${r.frames_per_second} | ${r.p99_ms} | ${r.delivered} |`;
   }),
 ].join("\n");
-mkdirSync(out, { recursive: true });
 writeFileSync(join(out, "roles.json"), JSON.stringify({ date: new Date().toISOString(), interval_us: interval, rows }, null, 1));
-console.log(`\n${table}\n\nms/event: sampled time per published event (V8 profiler, every ${interval} us); results: ${join(out, "roles.json")}`);
+console.log(`\n${table}\n\nms/event: sampled time per published event (V8 profiler, every ${interval} us); results: ${join(out, "roles.json")}, profiles: ${join(out, "K*-N*.cpuprofile")}`);
