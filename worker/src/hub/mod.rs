@@ -104,7 +104,15 @@ impl Hub {
         self.tally.add(name::FRAMES_SENT, "", sent);
         // And to the relays, each in one hand-off (`relay_links::kick`).
         let linked = self.relays.any();
-        self.relays.push(last, if linked { queued.iter().map(relays::delivered).collect() } else { Vec::new() });
+        let behind =
+            self.relays.push(last, if linked { queued.iter().map(relays::delivered).collect() } else { Vec::new() });
+        for relay in behind {
+            worker::console_log!(
+                "relay {relay} fell {} events or {} bytes behind; handed on from the log",
+                relays::MAX_PENDING,
+                relays::MAX_PENDING_BYTES
+            );
+        }
         // The runtime's clock advances only across I/O, so a fan-out that never awaits reads as
         // 0 here in production; the histogram still counts fan-outs (see docs/protocol.md).
         self.tally.send_duration(now_ms().saturating_sub(started) as f64 / 1000.0);
@@ -297,7 +305,7 @@ fn restart_if_unsent(hub: &Hub, sockets: &RuntimeSockets) {
         Err(e) => return worker::console_error!("reading the last id sent failed: {e}"),
     };
     // The relays that hold streams: handed again what they may not have confirmed, from the log
-    // (or restarted, when the log no longer holds it all).
+    // (or restarted, when the log no longer holds it all: `relays::Links::woke`).
     let latest = hub.log.latest();
     // The org's name is read only for an org with relays (one statement less on every wake).
     let relays = hub.relayed.relays().and_then(|relays| match relays.is_empty() {
@@ -309,14 +317,7 @@ fn restart_if_unsent(hub: &Hub, sockets: &RuntimeSockets) {
         None
     });
     if let Some((org, relays)) = relays {
-        let unsent = match sent < latest {
-            true => hub.log.handed_after(sent, relays::MAX_PENDING as u64).unwrap_or_else(|e| {
-                worker::console_error!("reading the unsent events failed ({e}); the relays restart");
-                (Vec::new(), false)
-            }),
-            false => (Vec::new(), true),
-        };
-        hub.relays.woke(org, &relays, sent, latest, unsent.0, unsent.1);
+        hub.relays.woke(org, &relays, sent, latest);
     }
     if sent >= latest {
         return;

@@ -19,7 +19,13 @@ use crate::wire::relay_api::{
 /// Posts every hand-off and close that is due.
 pub fn kick(hub: &Rc<Hub>, relays: &Rc<Option<ObjectNamespace>>) {
     let closing = hub.relays.take_closing();
-    let deliveries = hub.relays.next();
+    let deliveries = hub.relays.next(|after, limit| {
+        // A relay handed on from the log (it fell behind, or the hub restarted): its next page.
+        hub.log.handed_after(after, limit as u64).map(|(events, _)| events).map_err(|e| {
+            worker::console_error!("reading the log for a relay failed ({e}); it restarts its streams");
+            e.to_string()
+        })
+    });
     let censuses = hub.relays.take_censuses();
     if closing.is_empty() && deliveries.is_empty() && censuses.is_empty() {
         return;
