@@ -3,6 +3,7 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "./support/worker.mjs";
 import { token, publish, openStream, taskProgress } from "./support/client.mjs";
+import { untilActive } from "./support/wait.mjs";
 
 let server;
 after(async () => server?.stop());
@@ -58,5 +59,29 @@ test("streams a restart dropped stop counting against the stream limits, even wh
     }
   } finally {
     await limited.stop();
+  }
+});
+
+test("a stream resuming after a restart, when the org had no open stream, gets what it missed", async () => {
+  // With relays, the hub woke with no relay linked: it must still know where its log is.
+  let quiet = await startWorker();
+  try {
+    const t = await token("left-org", "subscribe publish metrics");
+    const s = await openStream(quiet.url, t);
+    await publish(quiet.url, t, { events: [taskProgress("a"), taskProgress("b")] });
+    await s.until((x) => x.data.length === 2);
+    s.close();
+    await untilActive(quiet.url, t, 0);
+    await publish(quiet.url, t, { events: [taskProgress("c"), taskProgress("d")] });
+    quiet = await quiet.restart();
+    const again = await openStream(quiet.url, t, { lastEventId: "2" });
+    await again.until((x) => x.data.length === 2, 5000, "the two events published while no stream was open");
+    assert.deepEqual(again.data.map((e) => e.id), ["3", "4"]);
+    await publish(quiet.url, t, taskProgress("e"));
+    await again.until((x) => x.data.length === 3, 5000, "the next event, live");
+    assert.deepEqual(again.data.map((e) => e.id), ["3", "4", "5"]);
+    again.close();
+  } finally {
+    await quiet.stop();
   }
 });

@@ -188,6 +188,7 @@ impl DurableObject for OrgHub {
         match &hub {
             Ok(hub) => {
                 hub.tally.add(name::WAKEUPS, "", 1);
+                hub.relays.start(hub.log.latest());
                 restart_if_unsent(hub, &sockets);
                 hub.store();
                 // Relays to restart (the hub stopped before it handed everything on) are told now.
@@ -317,7 +318,7 @@ fn restart_if_unsent(hub: &Hub, sockets: &RuntimeSockets) {
         None
     });
     if let Some((org, relays)) = relays {
-        hub.relays.woke(org, &relays, sent, latest);
+        hub.relays.woke(org, &relays, sent);
     }
     if sent >= latest {
         return;

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use worker::ObjectNamespace;
 
-use super::relays::{Handoff, RETRY_MS};
+use super::relays::{Handoff, HANDOFF_MAX_BYTES, RETRY_MS};
 use super::{runtime, store_soon, Hub};
 use crate::hub::metrics::name;
 use crate::wire::call;
@@ -19,9 +19,9 @@ use crate::wire::relay_api::{
 /// Posts every hand-off and close that is due.
 pub fn kick(hub: &Rc<Hub>, relays: &Rc<Option<ObjectNamespace>>) {
     let closing = hub.relays.take_closing();
-    let deliveries = hub.relays.next(|after, limit| {
+    let deliveries = hub.relays.next(|after, through, limit| {
         // A relay handed on from the log (it fell behind, or the hub restarted): its next page.
-        hub.log.handed_after(after, limit as u64).map(|(events, _)| events).map_err(|e| {
+        hub.log.handed_after(after, through, limit as u64, HANDOFF_MAX_BYTES as u64).map_err(|e| {
             worker::console_error!("reading the log for a relay failed ({e}); it restarts its streams");
             e.to_string()
         })

@@ -111,10 +111,12 @@ impl ReplayLog {
         Ok(())
     }
 
-    /// The events after `after`, oldest first, at most `limit`, each as the streams it is for get
-    /// it (the hub hands them to its relays again after a restart: `relays`). Whether they are
-    /// all of the events after `after`: false when retention dropped some, or more than `limit`.
-    pub fn handed_after(&self, after: u64, limit: u64) -> worker::Result<(Vec<Delivered>, bool)> {
+    /// The events after `after` through `through`, oldest first: at most `limit` of them and,
+    /// past the first, `max_bytes` of envelopes (events can be 64 KiB each, and an object has
+    /// 128 MB in all), each as a relay is handed it (`relays`: a relay handed on from the log).
+    /// Whether the log still holds the event right after `after` is the caller's to check
+    /// (retention drops the oldest).
+    pub fn handed_after(&self, after: u64, through: u64, limit: u64, max_bytes: u64) -> worker::Result<Vec<Delivered>> {
         #[derive(Deserialize)]
         struct Row {
             id: u64,
@@ -127,24 +129,24 @@ impl ReplayLog {
         let rows: Vec<Row> = self
             .sql
             .exec(
-                "SELECT id, type, envelope, request_id, target_sub FROM events WHERE id > ? ORDER BY id LIMIT ?",
-                vec![int(after)?, int(limit.saturating_add(1))?],
+                "SELECT id, type, envelope, request_id, target_sub FROM (
+                   SELECT id, type, envelope, request_id, target_sub,
+                          SUM(LENGTH(CAST(envelope AS BLOB))) OVER (ORDER BY id) - LENGTH(CAST(envelope AS BLOB)) AS before
+                     FROM (SELECT id, type, envelope, request_id, target_sub FROM events
+                            WHERE id > ? AND id <= ? ORDER BY id LIMIT ?))
+                 WHERE before < ? ORDER BY id",
+                vec![int(after)?, int(through)?, int(limit)?, int(max_bytes)?],
             )?
             .to_array()?;
-        let complete = rows.len() as u64 <= limit
-            && rows.first().map_or(after >= self.latest(), |r| r.id == after + 1)
-            && rows.last().is_none_or(|r| r.id == self.latest());
-        let events = rows
+        Ok(rows
             .into_iter()
-            .take(limit as usize)
             .map(|r| Delivered {
                 id: r.id,
                 frame: String::from_utf8_lossy(Frame::event(r.id, &r.type_name, &r.envelope).as_bytes()).into_owned(),
                 request_id: r.request_id,
                 sub: r.target_sub,
             })
-            .collect();
-        Ok((events, complete))
+            .collect())
     }
 
     /// The latest id as stored: the counter, or a row beyond it left by an append that failed

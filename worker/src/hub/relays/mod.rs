@@ -6,12 +6,13 @@
 //! (`Handoff`: what is pending after the last id it confirmed, at most `HANDOFF_MAX_EVENTS` /
 //! `HANDOFF_MAX_BYTES`); its answer confirms it, and what came meanwhile goes in the next. So a
 //! slow relay gets fewer, larger hand-offs, and the hub sends O(relays) messages per batch, not
-//! one per stream. A failed hand-off is sent again (`RETRY_MS` later). A relay that falls more
-//! than `MAX_PENDING` events or `MAX_PENDING_BYTES` behind is handed on from the hub's log
-//! instead (its pending events are dropped, so the hub's memory stays bounded), a page at a time,
-//! until it has caught up; so is every relay after the hub restarted with events it had not
-//! confirmed. Only when the log no longer holds what a relay missed (retention) is the relay told
-//! to restart: its streams end and resume from the log by id, each as any late reader does.
+//! one per stream. A failed hand-off is sent again (at the next `next`, or `RETRY_MS` later). A
+//! relay that falls more than `MAX_PENDING` events or `MAX_PENDING_BYTES` behind is handed on from
+//! the hub's log instead (its pending events are dropped, so the hub's memory stays bounded), a
+//! page at a time (read up to `HANDOFF_MAX_*`), until it has caught up; so is every relay after
+//! the hub restarted with events it had not confirmed. Only when the log no longer holds what a relay missed (retention), or cannot be
+//! read, is the relay told to restart: its streams end and resume from the log by id, each as any
+//! late reader does.
 //!
 //! Pure: the glue (`relay_links`) posts what `next` gives (reading the log through the function
 //! it is given) and reports the answer (`answered`).
@@ -89,14 +90,14 @@ impl Link {
     /// what it confirmed (then it is to restart after `taken`).
     fn read_log(
         &mut self,
-        read_log: &impl Fn(u64, usize) -> Result<Vec<Delivered>, String>,
+        read_log: &impl Fn(u64, u64, usize) -> Result<Vec<Delivered>, String>,
         taken: u64,
     ) -> Option<Vec<Rc<Delivered>>> {
         if self.acked >= taken {
             self.from_log = false;
             return None;
         }
-        let page = read_log(self.acked, HANDOFF_MAX_EVENTS).unwrap_or_default();
+        let page = read_log(self.acked, taken, HANDOFF_MAX_EVENTS).unwrap_or_default();
         if page.first().is_none_or(|e| e.id != self.acked + 1) {
             // Dropped by retention (or the read failed): its streams resume from the log by id.
             self.from_log = false;
@@ -140,12 +141,19 @@ pub struct Links {
 }
 
 impl Links {
-    /// After waking: the relays that hold streams, which all confirmed `sent`; the log's latest
-    /// id is `latest`. Events after `sent` (the hub stopped before it had handed them on, or
-    /// before it had stored that the relays confirmed them) are handed on from the log.
-    pub fn woke(&self, org: Option<String>, relays: &[u32], sent: u64, latest: u64) {
-        *self.org.borrow_mut() = org;
+    /// After waking, whatever else: the log's latest id counts as taken from the outbox (it is
+    /// empty), so a relay linked from now on goes on from there and a stream that joins gets its
+    /// backlog from the log up to it.
+    pub fn start(&self, latest: u64) {
         self.taken.set(latest);
+    }
+
+    /// After waking (`start`): the relays that hold streams, which all confirmed `sent`. Events
+    /// after `sent` (the hub stopped before it had handed them on, or before it had stored that
+    /// the relays confirmed them) are handed on from the log.
+    pub fn woke(&self, org: Option<String>, relays: &[u32], sent: u64) {
+        *self.org.borrow_mut() = org;
+        let latest = self.taken.get();
         let mut links = self.links.borrow_mut();
         for relay in relays {
             links.insert(*relay, Link { acked: sent, from_log: sent < latest, ..Link::default() });
@@ -230,9 +238,10 @@ impl Links {
     }
 
     /// The hand-offs to post now: to each relay with something pending and none in flight.
-    /// `read_log(after, limit)` reads the log for relays handed on from it: the events after
-    /// `after`, oldest first, at most `limit`.
-    pub fn next(&self, read_log: impl Fn(u64, usize) -> Result<Vec<Delivered>, String>) -> Vec<Handoff> {
+    /// `read_log(after, through, limit)` reads the log for relays handed on from it: the events
+    /// after `after` through `through`, oldest first, at most `limit` (and about one hand-off's
+    /// bytes).
+    pub fn next(&self, read_log: impl Fn(u64, u64, usize) -> Result<Vec<Delivered>, String>) -> Vec<Handoff> {
         let Some(org) = self.org() else { return Vec::new() };
         let taken = self.taken.get();
         let mut out = Vec::new();

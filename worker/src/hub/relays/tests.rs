@@ -16,19 +16,19 @@ fn ids(d: &Handoff) -> Vec<u64> {
 
 fn linked(relays: &[u32]) -> Links {
     let links = Links::default();
-    links.woke(Some("acme".into()), relays, 0, 0);
+    links.woke(Some("acme".into()), relays, 0);
     links
 }
 
 /// A log that holds `ids` (retention dropped what came before).
-fn log(ids: std::ops::RangeInclusive<u64>) -> impl Fn(u64, usize) -> Result<Vec<Delivered>, String> {
-    move |after, limit| {
+fn log(ids: std::ops::RangeInclusive<u64>) -> impl Fn(u64, u64, usize) -> Result<Vec<Delivered>, String> {
+    move |after, through, limit| {
         let from = (after + 1).max(*ids.start());
-        Ok(events(from..=(*ids.end()).min(from + limit as u64 - 1)))
+        Ok(events(from..=(*ids.end()).min(through).min(from + limit as u64 - 1)))
     }
 }
 
-fn no_log(_: u64, _: usize) -> Result<Vec<Delivered>, String> {
+fn no_log(_: u64, _: u64, _: usize) -> Result<Vec<Delivered>, String> {
     Err("not read".into())
 }
 
@@ -117,7 +117,8 @@ fn a_relay_whose_missed_events_the_log_dropped_restarts() {
 #[test]
 fn a_failed_page_from_the_log_is_read_again_with_what_came_since() {
     let links = Links::default();
-    links.woke(Some("acme".into()), &[0], 7, 9);
+    links.start(9);
+    links.woke(Some("acme".into()), &[0], 7);
     let d = links.next(log(1..=9));
     assert_eq!((d[0].after, ids(&d[0])), (7, vec![8, 9]), "through what was taken: pending from now on");
     links.push(10, events(10..=10));
@@ -130,14 +131,25 @@ fn a_failed_page_from_the_log_is_read_again_with_what_came_since() {
 }
 
 #[test]
+fn after_a_wake_a_relay_linked_anew_goes_on_from_the_logs_latest_id() {
+    // No relay held streams when the hub stopped: none is linked at wake, but the log goes on.
+    let links = Links::default();
+    links.start(9);
+    assert_eq!(links.join(1, Some(0)), 9, "its stream's backlog is read from the log up to 9");
+    assert_eq!(links.settled(), 9);
+}
+
+#[test]
 fn a_hub_that_stopped_unsent_hands_the_logs_events_on_or_restarts_when_the_log_lost_them() {
     let woke = Links::default();
-    woke.woke(Some("acme".into()), &[0, 3], 7, 9);
+    woke.start(9);
+    woke.woke(Some("acme".into()), &[0, 3], 7);
     let d = woke.next(log(1..=9));
     assert_eq!(d.len(), 2);
     assert!(d.iter().all(|d| !d.restart && d.after == 7 && ids(d) == vec![8, 9]));
     let pruned = Links::default();
-    pruned.woke(Some("acme".into()), &[0], 7, 9);
+    pruned.start(9);
+    pruned.woke(Some("acme".into()), &[0], 7);
     let d = pruned.next(log(9..=9));
     assert!(d[0].restart && d[0].after == 9);
     let fine = linked(&[0]);
