@@ -14,10 +14,19 @@ pub(crate) async fn read_json_body(req: &mut Request) -> std::result::Result<Vec
         return Err(ApiError::unsupported_media_type());
     }
     let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+    match declared {
+        Some(n) if n > MAX_BODY_BYTES => Err(ApiError::payload_too_large(MAX_BODY_BYTES)),
+        // The runtime holds the connection to the length it declared: read whole, in one promise
+        // (chunk by chunk through wasm cost a publish about 0.1 ms more, `npm run bench:roles`).
+        Some(_) => {
+            let body = req.bytes().await.map_err(|_| ApiError::bad_request("the request body could not be read"))?;
+            match body.len() > MAX_BODY_BYTES {
+                true => Err(ApiError::payload_too_large(MAX_BODY_BYTES)),
+                false => Ok(body),
+            }
+        }
+        None => read_capped(req).await,
     }
-    read_capped(req).await
 }
 
 /// Reads the body, keeping at most the limit in memory. A body over the limit is read on (and
