@@ -9,8 +9,8 @@
 //! streams another one replaced (`CloseStreams`).
 //!
 //! Positions: each relay is at an org id (`position`), the last event it was handed. A hand-off
-//! says which id it follows (`after`); a relay at another position missed one, and its streams
-//! resume from the hub's log (`restart`). The hub's answers to a relay's connect and page say where
+//! says which id it follows (`after`); a relay behind it missed events, and its streams resume
+//! from the hub's log (`restart` says the hub knows: the log no longer holds them). The hub's answers to a relay's connect and page say where
 //! the relay is after them (`POSITION_HEADER`).
 
 use serde::{Deserialize, Serialize};
@@ -66,8 +66,9 @@ pub fn pick(relays: u32, request_id: Option<&str>, random: u32) -> u32 {
 }
 
 /// A hand-off: the events appended after `after`, each with its frame and whom it is for, in id
-/// order. With `restart`, the relay first closes its streams (they resume from the hub's log): the
-/// hub could not hand it everything (it restarted, or the relay fell too far behind).
+/// order. With `restart`, a relay behind `after` (or that just woke) first closes its streams
+/// (they resume from the hub's log): the log no longer holds what came before `after`, or could
+/// not be read; a relay at `after` or past it goes on.
 #[derive(Serialize, Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct Deliver {

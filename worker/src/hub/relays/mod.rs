@@ -85,31 +85,32 @@ struct Link {
 
 impl Link {
     /// The next page from the log for a relay handed on from it: the events after what it
-    /// confirmed, through `taken` at most. `None` when there is none to send: it has caught up
-    /// (and is handed on from `pending` again), or the log no longer holds the event right after
-    /// what it confirmed (then it is to restart after `taken`).
+    /// confirmed, through `taken` at most, and the id they follow (past `acked` when retention
+    /// dropped the events right after it). `None` when there is none to send: it has caught up
+    /// (and is handed on from `pending` again), or the log holds nothing it missed or cannot be
+    /// read (then it is to restart after `taken`).
     fn read_log(
         &mut self,
         read_log: &impl Fn(u64, u64, usize) -> Result<Vec<Delivered>, String>,
         taken: u64,
-    ) -> Option<Vec<Rc<Delivered>>> {
+    ) -> Option<(u64, Vec<Rc<Delivered>>)> {
         if self.acked >= taken {
             self.from_log = false;
             return None;
         }
         let page = read_log(self.acked, taken, HANDOFF_MAX_EVENTS).unwrap_or_default();
-        if page.first().is_none_or(|e| e.id != self.acked + 1) {
-            // Dropped by retention (or the read failed): its streams resume from the log by id.
+        let Some(first) = page.first().map(|e| e.id).filter(|id| *id > self.acked) else {
+            // Its streams resume from the log by id.
             self.from_log = false;
             self.restart = Some(taken);
             return None;
-        }
+        };
         let events = bounded(page.into_iter().filter(|e| e.id <= taken).map(Rc::new));
         if events.last().is_some_and(|e| e.id >= taken) {
             // What comes next is pending like any relay's.
             self.from_log = false;
         }
-        Some(events)
+        Some((first - 1, events))
     }
 
     /// Whether a census may be asked for now (at most one every `HELD_EVERY_MS`); if so, it is.
@@ -250,14 +251,13 @@ impl Links {
                 continue;
             }
             if link.from_log && link.restart.is_none() {
-                if let Some(events) = link.read_log(&read_log, taken) {
-                    let handoff = Handoff {
-                        to: RelayAddress { org: org.clone(), relay: *relay },
-                        after: link.acked,
-                        restart: false,
-                        events,
-                    };
-                    link.in_flight = Some(InFlight { through: handoff.through(), restart: false, from_log: true });
+                if let Some((after, events)) = link.read_log(&read_log, taken) {
+                    // Past a gap (the log dropped what followed `acked`): a relay behind it
+                    // restarts, one already past it goes on (`relay::position`).
+                    let restart = after > link.acked;
+                    let handoff =
+                        Handoff { to: RelayAddress { org: org.clone(), relay: *relay }, after, restart, events };
+                    link.in_flight = Some(InFlight { through: handoff.through(), restart, from_log: true });
                     out.push(handoff);
                     continue;
                 }

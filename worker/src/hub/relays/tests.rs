@@ -99,15 +99,23 @@ fn a_relay_too_far_behind_is_handed_on_from_the_log_a_page_at_a_time_and_then_fr
 }
 
 #[test]
-fn a_relay_whose_missed_events_the_log_dropped_restarts() {
+fn a_relay_whose_missed_events_the_log_dropped_is_handed_on_past_the_gap_marked_restart() {
     let links = linked(&[0]);
     let over = MAX_PENDING as u64 + 1;
     links.push(over, events(1..=over));
     let d = links.next(log(100..=over));
-    assert!(d[0].restart && d[0].events.is_empty() && d[0].after == over);
-    links.push(over + 1, events(over + 1..=over + 1));
-    links.answered(0, over, &ok());
-    let d = links.next(no_log);
+    assert!(d[0].restart && d[0].after == 99, "a relay behind 99 restarts; one past it goes on");
+    assert_eq!(ids(&d[0]).first(), Some(&100));
+    links.answered(0, d[0].through(), &ok());
+    let d = links.next(log(100..=over));
+    assert!(!d[0].restart && d[0].after == 99 + HANDOFF_MAX_EVENTS as u64, "then pages as before");
+    let emptied = linked(&[0]);
+    emptied.push(over, events(1..=over));
+    let d = emptied.next(log(over + 1..=over));
+    assert!(d[0].restart && d[0].events.is_empty() && d[0].after == over, "nothing left to hand: restart");
+    emptied.push(over + 1, events(over + 1..=over + 1));
+    emptied.answered(0, over, &ok());
+    let d = emptied.next(no_log);
     assert!(!d[0].restart && ids(&d[0]) == vec![over + 1], "what came meanwhile, once");
     let failed_read = linked(&[0]);
     failed_read.push(over, events(1..=over));
@@ -151,7 +159,7 @@ fn a_hub_that_stopped_unsent_hands_the_logs_events_on_or_restarts_when_the_log_l
     pruned.start(9);
     pruned.woke(Some("acme".into()), &[0], 7);
     let d = pruned.next(log(9..=9));
-    assert!(d[0].restart && d[0].after == 9);
+    assert!(d[0].restart && d[0].after == 8 && ids(&d[0]) == vec![9], "8 is gone: past it, marked");
     let fine = linked(&[0]);
     assert!(fine.next(no_log).is_empty());
 }
