@@ -207,7 +207,7 @@ pub fn render(stored: &Stored, gauges: Gauges) -> String {
     for (family_name, help) in [
         (name::RELAY_HANDOFFS, "Hand-offs of appended events each relay confirmed."),
         (name::RELAY_WAKEUPS, "Times each relay was loaded into memory, as it reported them."),
-        (name::RELAY_RESTARTS, "Times each relay closed its streams so they resume from the hub's log (it missed a hand-off, or the hub restarted before handing everything on)."),
+        (name::RELAY_RESTARTS, "Times each relay closed its streams so they resume from the hub's log by id: it missed events the log no longer holds, the hub could not read its log for it, or it lost its place."),
     ] {
         let full = format!("orgstream_{family_name}");
         family(&mut out, &full, "counter", help);

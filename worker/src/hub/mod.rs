@@ -82,6 +82,9 @@ pub(crate) struct Hub {
     /// The streams the org's relays hold, and what the hub has handed each relay.
     relayed: RelayedStreams,
     relays: relays::Links,
+    /// Whether the relays that hold streams are linked since the hub woke (`link_relays`; tried
+    /// again at the next request when reading what it needs failed).
+    relays_linked: std::cell::Cell<bool>,
     /// The last id sent, until `store` writes it.
     sent_unstored: std::cell::Cell<Option<u64>>,
     /// Whether a timer will `store` (`store_soon`).
@@ -191,7 +194,8 @@ impl DurableObject for OrgHub {
                 hub.relays.start(hub.log.latest());
                 restart_if_unsent(hub, &sockets);
                 hub.store();
-                // Relays to restart (the hub stopped before it handed everything on) are told now.
+                // What the relays may not have confirmed (the hub stopped first) is handed on now,
+                // from the log.
                 relay_links::kick(hub, &relay_objects);
             }
             Err(e) => worker::console_error!("OrgHub cannot start: {}", e.message),
@@ -205,6 +209,12 @@ impl DurableObject for OrgHub {
             Err(e) => return http::error(e),
         };
         let url = req.url()?;
+        if !hub.relays_linked.get() {
+            match hub.log.sent() {
+                Ok(sent) => link_relays(hub, sent),
+                Err(e) => worker::console_error!("reading the last id sent failed: {e}"),
+            }
+        }
         let answer = match url.path() {
             "/connect" => connect::connect(hub, &self.sockets, &url),
             "/call" => req
@@ -303,23 +313,12 @@ const STORE_AFTER_MS: i32 = 250;
 fn restart_if_unsent(hub: &Hub, sockets: &RuntimeSockets) {
     let sent = match hub.log.sent() {
         Ok(sent) => sent,
-        Err(e) => return worker::console_error!("reading the last id sent failed: {e}"),
+        Err(e) => {
+            return worker::console_error!("reading the last id sent failed (tried again at the next request): {e}")
+        }
     };
-    // The relays that hold streams: handed again what they may not have confirmed, from the log
-    // (or restarted, when the log no longer holds it all: `relays::Links::woke`).
+    link_relays(hub, sent);
     let latest = hub.log.latest();
-    // The org's name is read only for an org with relays (one statement less on every wake).
-    let relays = hub.relayed.relays().and_then(|relays| match relays.is_empty() {
-        true => Ok(None),
-        false => hub.relayed.org().map(|org| Some((org, relays))),
-    });
-    let relays = relays.unwrap_or_else(|e| {
-        worker::console_error!("reading the org's relays failed: {e}");
-        None
-    });
-    if let Some((org, relays)) = relays {
-        hub.relays.woke(org, &relays, sent);
-    }
     if sent >= latest {
         return;
     }
@@ -335,6 +334,26 @@ fn restart_if_unsent(hub: &Hub, sockets: &RuntimeSockets) {
             worker::console_error!("storing the last id sent failed: {e}");
         }
     }
+}
+
+/// Links the relays that hold streams (after waking): each is handed, from the log, what it may
+/// not have confirmed (`relays::Links::woke`). Until it is, they are handed nothing and a stream
+/// joining one would be placed as if it held none: a failed read is tried again at the next
+/// request (`OrgHub::fetch`).
+fn link_relays(hub: &Hub, sent: u64) {
+    // The org's name is read only for an org with relays (one statement less on every wake).
+    let relays = hub.relayed.relays().and_then(|relays| match relays.is_empty() {
+        true => Ok(None),
+        false => hub.relayed.org().map(|org| Some((org, relays))),
+    });
+    match relays {
+        Ok(Some((org, relays))) => hub.relays.woke(org, &relays, sent),
+        Ok(None) => {}
+        Err(e) => {
+            return worker::console_error!("reading the org's relays failed (tried again at the next request): {e}")
+        }
+    }
+    hub.relays_linked.set(true);
 }
 
 fn open(storage: worker::Storage, env: &Env) -> std::result::Result<Hub, ApiError> {
@@ -353,6 +372,7 @@ fn open(storage: worker::Storage, env: &Env) -> std::result::Result<Hub, ApiErro
         idempotency: Idempotency::open(sql.clone()).map_err(&opening)?,
         relayed: RelayedStreams::open(sql).map_err(&opening)?,
         relays: relays::Links::default(),
+        relays_linked: std::cell::Cell::new(false),
         idempotency_pruned_at: std::cell::Cell::new(0),
         outbox: Outbox::default(),
         sent_unstored: std::cell::Cell::new(None),

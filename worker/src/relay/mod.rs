@@ -11,9 +11,10 @@
 //! - A relay is at an org id (`position`, in memory), the last event handed to it. A hand-off says
 //!   which id it follows; events at or before the position are not sent again. A relay that just
 //!   woke takes the hand-off's word.
-//! - A hand-off that follows an id past the position means the relay missed one (or the hub says
-//!   `restart`): its streams are closed as restarted (1012) before anything newer is sent, and
-//!   their clients resume by id from the hub's log.
+//! - A hand-off that follows an id past the position means the relay missed events (with
+//!   `restart`, the hub knows: its log no longer holds them): its streams are closed as restarted
+//!   (1012) before anything newer is sent, and their clients resume by id from the hub's log. A
+//!   relay at or past the id a `restart` follows missed nothing and goes on (`position`).
 //! - A stream joins with the relay's concurrency held (`blockConcurrencyWhile`): the hub admits it
 //!   and answers with its backlog up to the relay's position, and no hand-off is taken meanwhile,
 //!   so what follows the backlog is exactly what the next hand-offs bring.

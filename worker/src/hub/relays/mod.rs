@@ -10,9 +10,10 @@
 //! relay that falls more than `MAX_PENDING` events or `MAX_PENDING_BYTES` behind is handed on from
 //! the hub's log instead (its pending events are dropped, so the hub's memory stays bounded), a
 //! page at a time (read up to `HANDOFF_MAX_*`), until it has caught up; so is every relay after
-//! the hub restarted with events it had not confirmed. Only when the log no longer holds what a relay missed (retention), or cannot be
-//! read, is the relay told to restart: its streams end and resume from the log by id, each as any
-//! late reader does.
+//! the hub restarted with events it had not confirmed. When the log no longer holds what a relay
+//! may have missed (retention), or cannot be read, the hand-off is marked `restart`: a relay
+//! behind it (the hub knows only what it confirmed) ends its streams, which resume from the log by
+//! id, each as any late reader does.
 //!
 //! Pure: the glue (`relay_links`) posts what `next` gives (reading the log through the function
 //! it is given) and reports the answer (`answered`).
@@ -76,8 +77,8 @@ struct Link {
     /// The relay is handed on from the log, not from `pending` (which stays empty): it fell too
     /// far behind, or the hub restarted before it confirmed everything.
     from_log: bool,
-    /// The relay must restart its streams and go on after this id (it missed events the log no
-    /// longer holds).
+    /// The relay must restart its streams, unless it is at this id or past it, and go on after
+    /// it: the log holds nothing it may have missed, or could not be read.
     restart: Option<u64>,
     /// When a census of this relay was last asked for (ms).
     census_at: Option<u64>,
