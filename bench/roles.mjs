@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { run, root } from "../scripts/lib/toolchain.mjs";
-import { parseFlags } from "../scripts/lib/cli.mjs";
+import { numberFlag, parseFlags } from "../scripts/lib/cli.mjs";
 import { freePort, startDirect } from "../tests/support/worker.mjs";
 import { buildLoadgen, loadgen, settle, targetArgs } from "./drive.mjs";
 import { cpuSeconds, orgstreamTarget, processTree } from "./servers.mjs";
@@ -46,17 +46,12 @@ const { values, fail } = parseFlags({
     out: { type: "string" },
   },
 });
-const numbers = (flag, text, min) =>
-  text.split(",").map((t) => {
-    const n = Number(t);
-    if (!Number.isInteger(n) || n < min) fail(`--${flag} takes whole numbers from ${min}, got ${JSON.stringify(t)}`);
-    return n;
-  });
+const numbers = (flag, text) => text.split(",").map((t) => numberFlag(fail, flag, t, { min: 1 }));
 const quick = values.quick;
-const relays = numbers("relays", values.relays ?? (quick ? "1,2" : "1,2,4,8"), 1);
-const subscribers = numbers("subscribers", values.subscribers ?? (quick ? "20" : "100,1000,3000"), 1);
-const mostEvents = numbers("events", values.events ?? (quick ? "20" : "300"), 1)[0];
-const interval = numbers("interval", values.interval, 50)[0];
+const relays = numbers("relays", values.relays ?? (quick ? "1,2" : "1,2,4,8"));
+const subscribers = numbers("subscribers", values.subscribers ?? (quick ? "20" : "100,1000,3000"));
+const mostEvents = numberFlag(fail, "events", values.events ?? (quick ? "20" : "300"), { min: 1 });
+const interval = numberFlag(fail, "interval", values.interval, { min: 50 });
 const eventsFor = (n) => Math.max(10, Math.min(mostEvents, Math.floor(300_000 / n)));
 const out = values.out ?? mkdtempSync(join(tmpdir(), "orgstream-bench-roles-"));
 mkdirSync(out, { recursive: true });

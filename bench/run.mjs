@@ -20,7 +20,7 @@ import { ensureDebianPackages, root, run, step } from "../scripts/lib/toolchain.
 import { SERVERS, cpuSeconds, rssKiB } from "./servers.mjs";
 import { buildLoadgen, loadgen as runLoadgen, settle, targetArgs as target } from "./drive.mjs";
 import { writeReport } from "./report.mjs";
-import { parseFlags, listFlag } from "../scripts/lib/cli.mjs";
+import { parseFlags, listFlag, numberFlag } from "../scripts/lib/cli.mjs";
 
 const USAGE = `usage: npm run bench -- [--quick] [--servers workerd,workerd-single,hub,floor,wrangler,nchan,native] [--scenarios small,fanout,alone,publishers,rate,batch,catchup,connections] [--subscribers N,...] [--rate R] [--worker-build PATH] [--relays K] [--out DIR]
 Runs every scenario on every server and writes docs/bench/ (a --quick run, or one limited by
@@ -55,11 +55,7 @@ const SIZES = quick
   : { fanout: [100, 1000, 5000], events: 1000, rate: 1000, catchup: [1000, 10000], connections: [1000, 5000] };
 // At most a million frames a run: 1000 events to 100 and 1000 subscribers, 200 to 5000.
 const eventsFor = (n) => String(Math.max(10, Math.min(SIZES.events, Math.floor(1_000_000 / n))));
-const positive = (flag, text) => {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) fail(`--${flag} takes whole numbers above 0, got ${JSON.stringify(text)}`);
-  return n;
-};
+const positive = (flag, text) => numberFlag(fail, flag, text, { min: 1 });
 if (values.subscribers !== undefined) SIZES.fanout = values.subscribers.split(",").map((n) => positive("subscribers", n));
 if (values.rate !== undefined) SIZES.rate = positive("rate", values.rate);
 const partial =

@@ -6,11 +6,12 @@
 //! and a panic resets the isolate, every stream of every org in it included.
 
 use worker::wasm_bindgen::closure::Closure;
-use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsCast, JsValue};
+use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
 use worker::worker_sys::{DurableObjectState, WebSocketRequestResponsePair};
 use worker::{js_sys, WebSocket};
 
 use crate::hub::sockets::{request_tag, Sockets, MAX_TAG_BYTES};
+use crate::wire::call::why;
 use crate::wire::hub_api::{CloseCode, NextPage, PING, PONG};
 use schema_wasm::RequestId;
 
@@ -20,13 +21,6 @@ const CLOSED: u16 = 3;
 
 /// The hub's handle on the runtime's sockets.
 pub struct RuntimeSockets(pub DurableObjectState);
-
-/// What the runtime said, for the log.
-fn why(e: JsValue) -> String {
-    e.as_string()
-        .or_else(|| e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())))
-        .unwrap_or_else(|| format!("{e:?}"))
-}
 
 impl RuntimeSockets {
     /// Accepts a stream's socket as hibernatable, with its tags; refused tags are an error here,

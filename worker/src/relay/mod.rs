@@ -214,28 +214,27 @@ impl OrgRelay {
         let events: Vec<Appended> = deliver.events.into_iter().filter(|e| e.id > base).filter_map(appended).collect();
         let sent = outbox::send(&*self.sockets, &events, coalesce);
         self.position.set(Some(events.last().map_or(base, |e| e.id).max(base)));
-        // Closing streams too: the hub forgets a stream when its close is seen, not before.
         let woke = self.woke.take();
         // Counted now and then, not on every hand-off: it lists every socket again.
         let now = now_ms();
         let held = (woke || now >= self.held_told_ms.get().saturating_add(HELD_EVERY_MS)).then(|| {
             self.held_told_ms.set(now);
-            self.sockets.tagged(STREAM_TAG).iter().filter(|s| !self.sockets.is_closed(s)).count() as u64
+            self.held().len() as u64
         });
         let answer = Delivery { sent, held, woke, restarted: taking.restart_streams };
         let body = serde_json::to_string(&answer).map_err(internal("answering a hand-off"))?;
         http::json(200, body).map_err(internal("answering a hand-off"))
     }
 
+    /// The sockets of the streams this relay holds (closing ones included: the hub forgets a stream
+    /// when its close is seen, not before).
+    fn held(&self) -> Vec<WebSocket> {
+        self.sockets.tagged(STREAM_TAG).into_iter().filter(|s| !self.sockets.is_closed(s)).collect()
+    }
+
     /// The streams this relay holds, by id.
     fn census(&self) -> std::result::Result<Response, ApiError> {
-        let streams: Vec<u64> = self
-            .sockets
-            .tagged(STREAM_TAG)
-            .iter()
-            .filter(|s| !self.sockets.is_closed(s))
-            .filter_map(|s| stream_of(&self.sockets.tags_of(s)))
-            .collect();
+        let streams: Vec<u64> = self.held().iter().filter_map(|s| stream_of(&self.sockets.tags_of(s))).collect();
         let body = serde_json::to_string(&Held { streams }).map_err(internal("answering a census"))?;
         http::json(200, body).map_err(internal("answering a census"))
     }

@@ -28,8 +28,9 @@ pub(crate) async fn body(response: &Response) -> Result<Vec<u8>, String> {
     }
 }
 
-/// What the runtime said, for the log.
-fn why(e: JsValue) -> String {
+/// What the runtime said (a thrown string or `Error`), for the log; also the hub's and the relays'
+/// socket calls' (`hub::runtime`).
+pub(crate) fn why(e: JsValue) -> String {
     e.as_string()
         .or_else(|| e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())))
         .unwrap_or_else(|| format!("{e:?}"))

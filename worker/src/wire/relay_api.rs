@@ -10,8 +10,8 @@
 //!
 //! Positions: each relay is at an org id (`position`), the last event it was handed. A hand-off
 //! says which id it follows (`after`); a relay behind it missed events, and its streams resume
-//! from the hub's log (`restart` says the hub knows: the log no longer holds them). The hub's answers to a relay's connect and page say where
-//! the relay is after them (`POSITION_HEADER`).
+//! from the hub's log (`restart` says the hub knows: the log no longer holds them). The hub's
+//! answers to a relay's connect and page say where the relay is after them (`POSITION_HEADER`).
 
 use serde::{Deserialize, Serialize};
 
