@@ -56,8 +56,12 @@ export function timeByRole(profile) {
   return time;
 }
 
-/** A connection to workerd's inspector for one worker (`name` as workerd lists it, "core:user:" for Miniflare's). */
-export async function inspect(port, name = "core:user:") {
+/**
+ * A connection to workerd's inspector for one worker (`name` as workerd lists it, "core:user:" for
+ * Miniflare's): `call(method, params)` sends a DevTools protocol command and resolves with its
+ * result; `events` holds the events it sent, by method.
+ */
+export async function connectInspector(port, name = "core:user:") {
   const ws = new WebSocket(`ws://127.0.0.1:${port}/${name}`);
   await new Promise((resolve, reject) => {
     ws.onopen = resolve;
@@ -65,10 +69,12 @@ export async function inspect(port, name = "core:user:") {
   });
   let next = 0;
   const waiting = new Map();
+  const events = new Map();
   ws.onmessage = (m) => {
     const reply = JSON.parse(m.data);
+    if (reply.method) events.set(reply.method, [...(events.get(reply.method) ?? []), reply.params]);
     const done = waiting.get(reply.id);
-    if (!done) return; // events: not asked for
+    if (!done) return;
     waiting.delete(reply.id);
     done(reply);
   };
@@ -78,6 +84,12 @@ export async function inspect(port, name = "core:user:") {
       waiting.set(id, (reply) => (reply.error ? reject(new Error(`${method}: ${reply.error.message}`)) : resolve(reply.result)));
       ws.send(JSON.stringify({ id, method, params }));
     });
+  return { call, events, close: () => ws.close() };
+}
+
+/** V8's CPU profiler on one worker of workerd's inspector (see `connectInspector`). */
+export async function inspect(port, name = "core:user:") {
+  const { call, close } = await connectInspector(port, name);
   await call("Profiler.enable");
   return {
     /** Starts sampling every `intervalUs` microseconds. */
@@ -89,6 +101,6 @@ export async function inspect(port, name = "core:user:") {
     async stop() {
       return (await call("Profiler.stop")).profile;
     },
-    close: () => ws.close(),
+    close,
   };
 }

@@ -4,7 +4,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-const COLORS = { workerd: "#2563eb", "workerd-single": "#93c5fd", hub: "#f59e0b", floor: "#dc2626", wrangler: "#7c3aed", nchan: "#059669", native: "#6b7280" };
+const COLORS = { workerd: "#2563eb", "workerd-single": "#93c5fd", hub: "#f59e0b", floor: "#dc2626", "floor-native": "#f87171", wrangler: "#7c3aed", nchan: "#059669", native: "#6b7280" };
 const fmt = (x, digits = 1) => (x === undefined || x === null || Number.isNaN(x) ? "" : x.toFixed(digits));
 const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}x` : "");
 
@@ -35,22 +35,21 @@ export function table({ rows }) {
     const nchan = byKey.get(`nchan ${key(r)}`);
     lines.push(`| ${key(r)} | ${r.serverName} | ${fmt(r.time_to_last_ms)} | ${ratio(r.time_to_last_ms, nchan?.time_to_last_ms)} | ${r.delivered_frames}/${r.expected_frames} |`);
   }
-  lines.push("", "| idle connections | server | held | memory per connection (KiB) | x Nchan | x floor |", "| --- | --- | --- | --- | --- | --- |");
+  // Against both floors: `floor` (a JavaScript stream body, no probe) and `floor-native` (held the
+  // way orgstream holds a stream: the runtime's native pipe and a liveness probe).
+  const floors = (r, value) => [`floor ${key(r)}`, `floor-native ${key(r)}`].map((k) => ratio(value(r), value(byKey.get(k)))).join(" | ");
+  lines.push("", "| idle connections | server | held | memory per connection (KiB) | x Nchan | x floor | x floor-native |", "| --- | --- | --- | --- | --- | --- | --- |");
   for (const r of rows.filter((r) => r.scenario === "connections")) {
     const nchan = byKey.get(`nchan ${key(r)}`);
-    const floor = byKey.get(`floor ${key(r)}`);
-    lines.push(
-      `| ${key(r)} | ${r.serverName} | ${r.connected} | ${fmt(r.rss_per_connection_kib)} | ${ratio(r.rss_per_connection_kib, nchan?.rss_per_connection_kib)} | ` +
-        `${ratio(r.rss_per_connection_kib, floor?.rss_per_connection_kib)} |`,
-    );
+    const kib = (row) => row?.rss_per_connection_kib;
+    lines.push(`| ${key(r)} | ${r.serverName} | ${r.connected} | ${fmt(kib(r))} | ${ratio(kib(r), kib(nchan))} | ${floors(r, kib)} |`);
   }
   // The common case: few open tabs, many small publishes. What one publish costs the server.
-  lines.push("", "| few subscribers | server | server CPU ms per publish | x floor | latency p50 / p99 (ms) | delivered |", "| --- | --- | --- | --- | --- | --- |");
+  lines.push("", "| few subscribers | server | server CPU ms per publish | x floor | x floor-native | latency p50 / p99 (ms) | delivered |", "| --- | --- | --- | --- | --- | --- | --- |");
   for (const r of rows.filter((r) => r.scenario === "small")) {
-    const floor = byKey.get(`floor ${key(r)}`);
     const perPublish = (row) => (row?.events ? (row.server_cpu_seconds / row.events) * 1000 : undefined);
     lines.push(
-      `| ${key(r)} | ${r.serverName} | ${fmt(perPublish(r), 2)} | ${ratio(perPublish(r), perPublish(floor))} | ` +
+      `| ${key(r)} | ${r.serverName} | ${fmt(perPublish(r), 2)} | ${floors(r, perPublish)} | ` +
         `${fmt(r.latency_ms.p50)} / ${fmt(r.latency_ms.p99)} | ${r.delivered_frames}/${r.expected_frames} |`,
     );
   }

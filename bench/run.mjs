@@ -22,7 +22,7 @@ import { buildLoadgen, loadgen as runLoadgen, settle, targetArgs as target } fro
 import { writeReport } from "./report.mjs";
 import { parseFlags, listFlag, numberFlag } from "../scripts/lib/cli.mjs";
 
-const USAGE = `usage: npm run bench -- [--quick] [--servers workerd,workerd-single,hub,floor,wrangler,nchan,native] [--scenarios small,fanout,alone,publishers,rate,batch,catchup,connections] [--subscribers N,...] [--rate R] [--worker-build PATH] [--relays K] [--out DIR]
+const USAGE = `usage: npm run bench -- [--quick] [--servers workerd,workerd-single,hub,floor,floor-native,wrangler,nchan,native] [--scenarios small,fanout,alone,publishers,rate,batch,catchup,connections] [--subscribers N,...] [--rate R] [--worker-build PATH] [--relays K] [--out DIR]
 Runs every scenario on every server and writes docs/bench/ (a --quick run, or one limited by
 --subscribers or --rate, writes to a temporary directory unless --out names one).
 --worker-build runs the workerd server on another build (worker/build/index.js of another commit's
@@ -33,7 +33,7 @@ const { values, fail } = parseFlags({
   usage: USAGE,
   options: {
     quick: { type: "boolean", default: false },
-    servers: { type: "string", default: "workerd,workerd-single,hub,floor,wrangler,nchan,native" },
+    servers: { type: "string", default: "workerd,workerd-single,hub,floor,floor-native,wrangler,nchan,native" },
     scenarios: { type: "string", default: "small,fanout,alone,publishers,rate,batch,catchup,connections" },
     out: { type: "string" },
     subscribers: { type: "string" },

@@ -5,6 +5,7 @@
 //   workerd-single  the same with COALESCE_MAX_FRAMES=1: every event in its own message
 //   hub      the hub alone: subscribers hold the hub's stream sockets where front workers stand
 //   floor    orgstream's design in plain JavaScript (bench/floor/worker.js): the runtime's floor
+//   floor-native  the same holding each stream as orgstream does (native pipe, 500 ms probe)
 //   wrangler orgstream under wrangler dev (what a developer sees locally)
 //   nchan    nginx + Nchan from Debian's packages, one worker, EventSource subscribers
 //   native   bench/loadgen's sse-native: a minimal one-thread Rust broadcaster, the machine's ceiling
@@ -57,6 +58,28 @@ export async function orgstreamTarget(url, org, { hubSocket = false } = {}) {
   };
 }
 
+/** orgstream's design in plain JavaScript (bench/floor/worker.js, with `vars`): the runtime's own cost of it. */
+async function floorServer(name, vars) {
+  const server = await startDirect({ scriptPath: join(root, "bench", "floor", "worker.js"), vars });
+  return {
+    name,
+    url: server.url,
+    pids: () => processTree(process.pid, "workerd"),
+    target: async (org) => floorTarget(org),
+    stop: () => server.stop(),
+  };
+}
+
+/** How the load generator reaches an org on the floor worker (no tokens: the org is `?org=`). */
+export const floorTarget = (org) => ({
+  subscribe: `/v1/stream?org=${org}`,
+  subscribeHeaders: [],
+  publish: `/v1/events?org=${org}`,
+  publishHeaders: [],
+  style: "orgstream",
+  catchUp: null,
+});
+
 /** orgstream in workerd (directly or under wrangler dev), as the runner drives a server. */
 function orgstreamServer(name, server, { hubSocket = false } = {}) {
   return {
@@ -104,24 +127,12 @@ export const SERVERS = {
     return orgstreamServer(name, await startDirect({ build: "dev", vars }), { hubSocket: true });
   },
 
-  async floor() {
-    // orgstream's design in plain JavaScript (bench/floor/worker.js): the runtime's own cost of it.
-    const server = await startDirect({ scriptPath: join(root, "bench", "floor", "worker.js") });
-    return {
-      name: "floor: the same design in plain JavaScript",
-      url: server.url,
-      pids: () => processTree(process.pid, "workerd"),
-      target: async (org) => ({
-        subscribe: `/v1/stream?org=${org}`,
-        subscribeHeaders: [],
-        publish: `/v1/events?org=${org}`,
-        publishHeaders: [],
-        style: "orgstream",
-        catchUp: null,
-      }),
-      stop: () => server.stop(),
-    };
-  },
+  floor: () => floorServer("floor: the same design in plain JavaScript", {}),
+
+  // The same, holding each stream the way orgstream does: the runtime's native pipe as the body
+  // and a liveness probe every 500 ms (LIVENESS_PROBE_MS's default).
+  "floor-native": () =>
+    floorServer("floor: the same, with the runtime's native pipe and a 500 ms probe", { FLOOR_PIPE: "native", FLOOR_PROBE_MS: "500" }),
 
   async wrangler() {
     return orgstreamServer("orgstream, wrangler dev", await startWorker({ build: "release", vars: { HISTORY_MAX_EVENTS: "20000" } }));

@@ -79,6 +79,8 @@ if (!files.length) {
   run("node", [join(root, "bench", "run.mjs"), "--quick"]);
   step("CPU by role smoke run: npm run bench:roles -- --quick (K = 1 and 2, 20 subscribers, V8's profiler through workerd's inspector; asserts nothing about speed)");
   run("node", [join(root, "bench", "roles.mjs"), "--quick"]);
+  step("memory split smoke run: npm run bench:memory -- --streams 50 (orgstream and both floors; asserts nothing)");
+  run("node", [join(root, "bench", "memory.mjs"), "--streams", "50"]);
 }
 
 step(`all suites passed in ${((Date.now() - started) / 1000).toFixed(0)} s`);

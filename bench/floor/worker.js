@@ -8,8 +8,15 @@
 // writes what its socket gets to the stream, and pings the hub on a timer (answered by the
 // runtime, as orgstream's heartbeat is). Left out on purpose: tokens (the org is `?org=`),
 // validation, limits, replay, targeting, metrics, every error path.
+//
+// Its response body is a JavaScript `TransformStream` by default. `FLOOR_PIPE=native` makes it the
+// runtime's native pipe (`IdentityTransformStream`) as orgstream's is, and `FLOOR_PROBE_MS` writes
+// orgstream's liveness probe (`:`) every that many ms: `npm run bench`'s `floor-native` server, a
+// stream held the way orgstream holds it. The runtime streams a native pipe through a 64 KiB
+// buffer per response and a JavaScript stream chunk by chunk (docs/bench/README.md, "Memory").
 
 const HEARTBEAT_MS = 15_000;
+const PROBE = new TextEncoder().encode(":\n");
 const SSE_HEADERS = { "content-type": "text/event-stream", "cache-control": "no-store" };
 
 export default {
@@ -24,18 +31,22 @@ export default {
       const socket = answer.webSocket;
       socket.binaryType = "arraybuffer"; // as orgstream's front worker reads them (not Blobs)
       socket.accept();
-      const { readable, writable } = new TransformStream();
+      const { readable, writable } = env.FLOOR_PIPE === "native" ? new IdentityTransformStream() : new TransformStream();
       const writer = writable.getWriter();
       writer.write(new TextEncoder().encode(`retry: 1000\n:ok\n\n`));
       socket.addEventListener("message", (event) => writer.write(new Uint8Array(event.data)));
       const ping = setInterval(() => socket.send("ping"), HEARTBEAT_MS);
-      const end = () => {
+      const probe = env.FLOOR_PROBE_MS ? setInterval(() => writer.write(PROBE).catch(() => {}), Number(env.FLOOR_PROBE_MS)) : null;
+      const stop = () => {
         clearInterval(ping);
-        writer.close().catch(() => {});
+        clearInterval(probe);
       };
-      socket.addEventListener("close", end);
+      socket.addEventListener("close", () => {
+        stop();
+        writer.close().catch(() => {});
+      });
       request.signal?.addEventListener("abort", () => {
-        clearInterval(ping);
+        stop();
         socket.close(1000, "client left");
       });
       return new Response(readable, { headers: SSE_HEADERS });
