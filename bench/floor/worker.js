@@ -11,7 +11,7 @@
 //
 // Its response body is a JavaScript `TransformStream` by default. `FLOOR_PIPE=native` makes it the
 // runtime's native pipe (`IdentityTransformStream`) as orgstream's is, and `FLOOR_PROBE_MS` writes
-// orgstream's liveness probe (`:`) every that many ms: `npm run bench`'s `floor-native` server, a
+// orgstream's liveness probe (`:`) every that many ms (always; orgstream only to a quiet stream): `npm run bench`'s `floor-native` server, a
 // stream held the way orgstream holds it. The runtime streams a native pipe through a 64 KiB
 // buffer per response and a JavaScript stream chunk by chunk (docs/bench/README.md, "Memory").
 
