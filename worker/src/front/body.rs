@@ -20,9 +20,10 @@ pub(crate) async fn read_json_body(req: &mut Request) -> std::result::Result<Vec
         // (chunk by chunk through wasm cost a publish about 0.1 ms more, `npm run bench:roles`).
         Some(_) => {
             let body = req.bytes().await.map_err(|_| ApiError::bad_request("the request body could not be read"))?;
-            match body.len() > MAX_BODY_BYTES {
-                true => Err(ApiError::payload_too_large(MAX_BODY_BYTES)),
-                false => Ok(body),
+            if body.len() > MAX_BODY_BYTES {
+                Err(ApiError::payload_too_large(MAX_BODY_BYTES))
+            } else {
+                Ok(body)
             }
         }
         None => read_capped(req).await,
