@@ -9,22 +9,17 @@
 //   npm run bench:memory -- --servers workerd --worker-build /tmp/other/worker/build/index.js
 
 import { join } from "node:path";
-import { spawnSync } from "node:child_process";
 import { run, root } from "../scripts/lib/toolchain.mjs";
 import { listFlag, numberFlag, parseFlags } from "../scripts/lib/cli.mjs";
-import { freePort, startDirect } from "../tests/support/worker.mjs";
+import { freePort } from "../tests/support/worker.mjs";
 import { buildLoadgen, loadgen, settle, targetArgs } from "./drive.mjs";
-import { floorTarget, orgstreamTarget, processTree, rssKiB } from "./servers.mjs";
-import { connectInspector } from "./profile.mjs";
+import { SERVERS, rssKiB } from "./servers.mjs";
+import { connectInspector, withWebSocket } from "./profile.mjs";
 
-// Node 20 has WebSocket behind a flag (22 has it on): run again with it.
-if (typeof WebSocket === "undefined") {
-  const again = spawnSync(process.execPath, ["--experimental-websocket", ...process.argv.slice(1)], { stdio: "inherit" });
-  process.exit(again.status ?? 1);
-}
+withWebSocket();
 
-const SERVERS = ["workerd", "floor", "floor-native"];
-const USAGE = `usage: npm run bench:memory -- [--servers ${SERVERS.join(",")}] [--streams 1000] [--vars NAME=VALUE,...] [--worker-build PATH]
+const IN_WORKERD = ["workerd", "floor", "floor-native"];
+const USAGE = `usage: npm run bench:memory -- [--servers ${IN_WORKERD.join(",")}] [--streams 1000] [--vars NAME=VALUE,...] [--worker-build PATH]
 Holds --streams idle streams of one org on each server (a fresh workerd each) and prints the memory
 each stream added: the process's resident size, the JavaScript heap after a full collection, wasm
 memory. --vars sets the worker's variables (LIVENESS_PROBE_MS=0, say); --worker-build runs another
@@ -33,13 +28,13 @@ const { values, fail } = parseFlags({
   name: "npm run bench:memory",
   usage: USAGE,
   options: {
-    servers: { type: "string", default: SERVERS.join(",") },
+    servers: { type: "string", default: IN_WORKERD.join(",") },
     streams: { type: "string", default: "1000" },
     vars: { type: "string", default: "" },
     "worker-build": { type: "string" },
   },
 });
-const servers = listFlag(fail, "servers", values.servers, SERVERS);
+const servers = listFlag(fail, "servers", values.servers, IN_WORKERD);
 const streams = numberFlag(fail, "streams", values.streams, { min: 1 });
 const vars = Object.fromEntries(
   values.vars
@@ -54,14 +49,6 @@ const vars = Object.fromEntries(
 
 const bin = buildLoadgen();
 if (!values["worker-build"]) run("node", [join(root, "scripts", "build-worker.mjs")]);
-const floorScript = join(root, "bench", "floor", "worker.js");
-const START = {
-  workerd: (inspectorPort) =>
-    startDirect({ build: "release", scriptPath: values["worker-build"], vars: { HISTORY_MAX_EVENTS: "20000", ...vars }, inspectorPort }),
-  floor: (inspectorPort) => startDirect({ scriptPath: floorScript, vars, inspectorPort }),
-  "floor-native": (inspectorPort) =>
-    startDirect({ scriptPath: floorScript, vars: { FLOOR_PIPE: "native", FLOOR_PROBE_MS: "500", ...vars }, inspectorPort }),
-};
 
 /** The isolate's JavaScript heap after a full collection, and its wasm memories, in KiB. */
 async function isolateKiB(inspector, url) {
@@ -74,7 +61,7 @@ async function isolateKiB(inspector, url) {
   }
   await collecting;
   const heap = (await inspector.call("Runtime.getHeapUsage")).usedSize / 1024;
-  const contextId = inspector.events.get("Runtime.executionContextCreated")?.at(-1)?.context.id;
+  const contextId = inspector.lastEvent.get("Runtime.executionContextCreated")?.context.id;
   const proto = await inspector.call("Runtime.evaluate", { expression: "WebAssembly.Memory.prototype", contextId });
   const memories = await inspector.call("Runtime.queryObjects", { prototypeObjectId: proto.result.objectId });
   const sum = await inspector.call("Runtime.callFunctionOn", {
@@ -88,13 +75,11 @@ async function isolateKiB(inspector, url) {
 const rows = [];
 for (const key of servers) {
   const inspectorPort = await freePort();
-  const direct = await START[key](inspectorPort);
-  const server = { url: direct.url, pids: () => processTree(process.pid, "workerd") };
+  const server = await SERVERS[key](bin, { workerBuild: values["worker-build"], vars, inspectorPort });
   const inspector = await connectInspector(inspectorPort);
   try {
     await inspector.call("Runtime.enable");
-    const org = `memory-${process.pid}`;
-    const t = key === "workerd" ? await orgstreamTarget(server.url, org) : floorTarget(org);
+    const t = await server.target(`memory-${process.pid}`);
     // One stream and one event first, so that the code is compiled and the org's hub exists.
     await loadgen(bin, targetArgs(server, t, ["--subscribers", "1", "--events", "1"]));
     await settle(server);
@@ -114,7 +99,7 @@ for (const key of servers) {
     console.log(`  ${key}: ${row.streams} streams, ${row.rss.toFixed(1)} KiB each (JS heap ${row.heap.toFixed(1)}, wasm ${row.wasm.toFixed(1)}, the runtime's ${row.runtime.toFixed(1)})`);
   } finally {
     inspector.close();
-    await direct.stop();
+    await server.stop();
   }
 }
 

@@ -4,6 +4,8 @@
 // neither process CPU nor the runtime's clock (frozen while code runs) can tell them apart; their
 // stacks can. Used by `npm run bench:roles` (bench/roles.mjs).
 
+import { spawnSync } from "node:child_process";
+
 /** The roles, each by the function names of its code (wasm names keep the Rust module path). */
 export const ROLES = [
   ["hub", /^orgstream_worker::hub::|^orghub_/],
@@ -56,10 +58,17 @@ export function timeByRole(profile) {
   return time;
 }
 
+/** Node 20 has WebSocket behind a flag (22 has it on): a script that needs it runs itself again with it. */
+export function withWebSocket() {
+  if (typeof WebSocket !== "undefined") return;
+  const again = spawnSync(process.execPath, ["--experimental-websocket", ...process.argv.slice(1)], { stdio: "inherit" });
+  process.exit(again.status ?? 1);
+}
+
 /**
  * A connection to workerd's inspector for one worker (`name` as workerd lists it, "core:user:" for
  * Miniflare's): `call(method, params)` sends a DevTools protocol command and resolves with its
- * result; `events` holds the events it sent, by method.
+ * result; `lastEvent` holds the last event it sent of each method.
  */
 export async function connectInspector(port, name = "core:user:") {
   const ws = new WebSocket(`ws://127.0.0.1:${port}/${name}`);
@@ -69,10 +78,10 @@ export async function connectInspector(port, name = "core:user:") {
   });
   let next = 0;
   const waiting = new Map();
-  const events = new Map();
+  const lastEvent = new Map();
   ws.onmessage = (m) => {
     const reply = JSON.parse(m.data);
-    if (reply.method) events.set(reply.method, [...(events.get(reply.method) ?? []), reply.params]);
+    if (reply.method) lastEvent.set(reply.method, reply.params);
     const done = waiting.get(reply.id);
     if (!done) return;
     waiting.delete(reply.id);
@@ -84,7 +93,7 @@ export async function connectInspector(port, name = "core:user:") {
       waiting.set(id, (reply) => (reply.error ? reject(new Error(`${method}: ${reply.error.message}`)) : resolve(reply.result)));
       ws.send(JSON.stringify({ id, method, params }));
     });
-  return { call, events, close: () => ws.close() };
+  return { call, lastEvent, close: () => ws.close() };
 }
 
 /** V8's CPU profiler on one worker of workerd's inspector (see `connectInspector`). */

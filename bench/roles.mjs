@@ -14,19 +14,14 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawnSync } from "node:child_process";
 import { run, root } from "../scripts/lib/toolchain.mjs";
 import { numberFlag, parseFlags } from "../scripts/lib/cli.mjs";
-import { freePort, startDirect } from "../tests/support/worker.mjs";
+import { freePort } from "../tests/support/worker.mjs";
 import { buildLoadgen, loadgen, settle, targetArgs } from "./drive.mjs";
-import { cpuSeconds, orgstreamTarget, processTree } from "./servers.mjs";
-import { inspect, timeByRole } from "./profile.mjs";
+import { SERVERS, cpuSeconds } from "./servers.mjs";
+import { inspect, timeByRole, withWebSocket } from "./profile.mjs";
 
-// Node 20 has WebSocket behind a flag (22 has it on): run again with it.
-if (typeof WebSocket === "undefined") {
-  const again = spawnSync(process.execPath, ["--experimental-websocket", ...process.argv.slice(1)], { stdio: "inherit" });
-  process.exit(again.status ?? 1);
-}
+withWebSocket();
 
 const USAGE = `usage: npm run bench:roles -- [--quick] [--relays 1,2,4,8] [--subscribers 100,1000,3000] [--events 300] [--interval 250] [--worker-build PATH] [--out DIR]
 Publishes one event per request to N subscribers through the front workers at K relays per org and
@@ -62,15 +57,13 @@ if (!values["worker-build"]) run("node", [join(root, "scripts", "build-worker.mj
 const rows = [];
 for (const k of relays) {
   const inspectorPort = await freePort();
-  const vars = { HISTORY_MAX_EVENTS: "20000", RELAYS_PER_ORG: String(k) };
-  const direct = await startDirect({ build: "release", scriptPath: values["worker-build"], vars, inspectorPort });
-  const server = { url: direct.url, pids: () => processTree(process.pid, "workerd") };
+  const server = await SERVERS.workerd(bin, { workerBuild: values["worker-build"], relays: k, inspectorPort });
   const profiler = await inspect(inspectorPort);
   try {
     for (const n of subscribers) {
       const events = eventsFor(n);
       const org = `roles-${process.pid}-${k}-${n}`;
-      const t = await orgstreamTarget(server.url, org);
+      const t = await server.target(org);
       // Sampled from when every subscriber holds its stream (READY, then a second's pause) to the
       // last delivery: the connects are not counted per event.
       const args = targetArgs(server, t, ["--subscribers", String(n), "--events", String(events), "--hold", "1"]);
@@ -110,7 +103,7 @@ for (const k of relays) {
     }
   } finally {
     profiler.close();
-    await direct.stop();
+    await server.stop();
   }
 }
 

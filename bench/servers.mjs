@@ -58,27 +58,27 @@ export async function orgstreamTarget(url, org, { hubSocket = false } = {}) {
   };
 }
 
-/** orgstream's design in plain JavaScript (bench/floor/worker.js, with `vars`): the runtime's own cost of it. */
-async function floorServer(name, vars) {
-  const server = await startDirect({ scriptPath: join(root, "bench", "floor", "worker.js"), vars });
+/**
+ * orgstream's design in plain JavaScript (bench/floor/worker.js, with `vars`): the runtime's own
+ * cost of it. The load generator reaches an org by `?org=` (no tokens).
+ */
+async function floorServer(name, vars, inspectorPort) {
+  const server = await startDirect({ scriptPath: join(root, "bench", "floor", "worker.js"), vars, inspectorPort });
   return {
     name,
     url: server.url,
     pids: () => processTree(process.pid, "workerd"),
-    target: async (org) => floorTarget(org),
+    target: async (org) => ({
+      subscribe: `/v1/stream?org=${org}`,
+      subscribeHeaders: [],
+      publish: `/v1/events?org=${org}`,
+      publishHeaders: [],
+      style: "orgstream",
+      catchUp: null,
+    }),
     stop: () => server.stop(),
   };
 }
-
-/** How the load generator reaches an org on the floor worker (no tokens: the org is `?org=`). */
-export const floorTarget = (org) => ({
-  subscribe: `/v1/stream?org=${org}`,
-  subscribeHeaders: [],
-  publish: `/v1/events?org=${org}`,
-  publishHeaders: [],
-  style: "orgstream",
-  catchUp: null,
-});
 
 /** orgstream in workerd (directly or under wrangler dev), as the runner drives a server. */
 function orgstreamServer(name, server, { hubSocket = false } = {}) {
@@ -91,18 +91,21 @@ function orgstreamServer(name, server, { hubSocket = false } = {}) {
   };
 }
 
+// Each takes the load generator's directory and options. `vars` (more of the worker's variables)
+// and `inspectorPort` (workerd's inspector) are for `npm run bench:memory` and `bench:roles`, which
+// start `workerd`, `floor` and `floor-native`.
 export const SERVERS = {
-  async workerd(bin, { workerBuild, relays } = {}) {
+  async workerd(bin, { workerBuild, relays, vars: extra = {}, inspectorPort } = {}) {
     // The release build, as deployed (tokens are signed here, not by the dev token route); room
     // for the catch-up scenario's 10,000 events. `--worker-build` runs another commit's build,
     // `--relays K` puts every org's streams on K relay objects (RELAYS_PER_ORG).
     let name = workerBuild ? `orgstream, workerd direct (${workerBuild})` : "orgstream, workerd direct";
-    const vars = { HISTORY_MAX_EVENTS: "20000" };
+    const vars = { HISTORY_MAX_EVENTS: "20000", ...extra };
     if (relays) {
       name += `, ${relays} relays per org`;
       vars.RELAYS_PER_ORG = String(relays);
     }
-    return orgstreamServer(name, await startDirect({ build: "release", scriptPath: workerBuild, vars }));
+    return orgstreamServer(name, await startDirect({ build: "release", scriptPath: workerBuild, vars, inspectorPort }));
   },
 
   async "workerd-single"() {
@@ -127,12 +130,16 @@ export const SERVERS = {
     return orgstreamServer(name, await startDirect({ build: "dev", vars }), { hubSocket: true });
   },
 
-  floor: () => floorServer("floor: the same design in plain JavaScript", {}),
+  floor: (bin, { vars = {}, inspectorPort } = {}) => floorServer("floor: the same design in plain JavaScript", vars, inspectorPort),
 
   // The same, holding each stream the way orgstream does: the runtime's native pipe as the body
   // and a liveness probe every 500 ms (LIVENESS_PROBE_MS's default).
-  "floor-native": () =>
-    floorServer("floor: the same, with the runtime's native pipe and a 500 ms probe", { FLOOR_PIPE: "native", FLOOR_PROBE_MS: "500" }),
+  "floor-native": (bin, { vars = {}, inspectorPort } = {}) =>
+    floorServer(
+      "floor: the same, with the runtime's native pipe and a 500 ms probe",
+      { FLOOR_PIPE: "native", FLOOR_PROBE_MS: "500", ...vars },
+      inspectorPort,
+    ),
 
   async wrangler() {
     return orgstreamServer("orgstream, wrangler dev", await startWorker({ build: "release", vars: { HISTORY_MAX_EVENTS: "20000" } }));
