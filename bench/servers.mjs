@@ -13,7 +13,7 @@
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { freePort, startDirect, startWorker, root } from "../tests/support/worker.mjs";
 import { token } from "../tests/support/client.mjs";
 
@@ -115,19 +115,21 @@ export const SERVERS = {
     return orgstreamServer("orgstream, workerd direct, one event per message", await startDirect({ build: "release", vars }));
   },
 
-  async hub(bin, { relays } = {}) {
+  async hub(bin, { workerBuild, relays } = {}) {
     // The hub alone: the load generator's subscribers hold the hub's stream sockets, where front
     // workers stand (`GET /v1/dev/hub-socket`, dev builds only: the same code and optimization
     // as the release build, plus the dev routes). workerd then runs the hub's side only; the
     // publish requests still pass the front worker, as every publish does.
     // With `--relays K`, the subscribers hold the relays' sockets: the hub and its relays alone.
+    // `--worker-build .../worker/build/index.js` runs the dev build beside it (worker/build-dev).
     const vars = { HISTORY_MAX_EVENTS: "20000", DEV_MODE: "true" };
-    let name = "orgstream, the hub alone (workerd)";
+    const scriptPath = workerBuild && join(dirname(dirname(workerBuild)), "build-dev", "index.js");
+    let name = workerBuild ? `orgstream, the hub alone (workerd, ${scriptPath})` : "orgstream, the hub alone (workerd)";
     if (relays) {
       name = `orgstream, the hub and ${relays} relays alone (workerd)`;
       vars.RELAYS_PER_ORG = String(relays);
     }
-    return orgstreamServer(name, await startDirect({ build: "dev", vars }), { hubSocket: true });
+    return orgstreamServer(name, await startDirect({ build: "dev", scriptPath, vars }), { hubSocket: true });
   },
 
   floor: (bin, { vars = {}, inspectorPort } = {}) => floorServer("floor: the same design in plain JavaScript", vars, inspectorPort),

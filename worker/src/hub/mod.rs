@@ -24,6 +24,7 @@
 mod admission;
 mod calls;
 pub(crate) mod connect;
+pub(crate) mod fan_out;
 mod limits;
 pub(crate) mod log;
 pub(crate) mod metrics;
@@ -57,7 +58,7 @@ use crate::http;
 use crate::hub::log::ReplayLog;
 use crate::hub::metrics::{name, Tally};
 use crate::hub::observers::Observer;
-use crate::hub::outbox::Outbox;
+use crate::hub::outbox::{Outbox, Pace};
 use crate::hub::sockets::{OpenStreams, Sockets, SubTag};
 use crate::hub::store::{
     admission::Admission, counters::Counters, idempotency::Idempotency, relayed::RelayedStreams, reports::Reports,
@@ -77,8 +78,8 @@ pub(crate) struct Hub {
     idempotency: Idempotency,
     /// When this org's kept idempotency answers were last pruned (0: not since it woke).
     idempotency_pruned_at: std::cell::Cell<u64>,
-    /// Appended events the live streams have not been sent yet.
-    outbox: Outbox,
+    /// Appended events the live streams have not been sent yet, and the fan-out under way.
+    outbox: Outbox<RuntimeSockets>,
     /// The streams the org's relays hold, and what the hub has handed each relay.
     relayed: RelayedStreams,
     relays: relays::Links,
@@ -97,31 +98,41 @@ pub(crate) struct Hub {
 }
 
 impl Hub {
-    /// Sends every queued event to the live streams it is for (`outbox`), and stores the last id
-    /// sent. Called on the turn after a publish, and before anything reads the log for a stream.
+    /// Sends every queued event to the live streams it is for (`outbox`) now: the rest of the
+    /// fan-out under way, then everything queued. Called before anything reads the log for a
+    /// stream (and by a publish that finds the queue full).
     pub(crate) fn send_queued(&self, sockets: &RuntimeSockets) {
-        let queued = self.outbox.take();
-        let Some(last) = queued.last().map(|a| a.id) else { return };
-        let started = now_ms();
-        let sent = outbox::send(sockets, &queued, self.config.coalesce);
-        self.tally.add(name::FRAMES_SENT, "", sent);
-        // And to the relays, each in one hand-off (`relay_links::kick`).
-        let linked = self.relays.any();
-        let behind =
-            self.relays.push(last, if linked { queued.iter().map(relays::delivered).collect() } else { Vec::new() });
-        for relay in behind {
-            worker::console_log!(
-                "relay {relay} fell {} events or {} bytes behind; handed on from the log",
-                relays::MAX_PENDING,
-                relays::MAX_PENDING_BYTES
-            );
+        // The first finishes the fan-out under way (when there is one), the second sends the
+        // queue; with neither, both find nothing.
+        self.send_turn(sockets, Pace::Now);
+        self.send_turn(sockets, Pace::Now);
+    }
+
+    /// One turn of sending (`outbox::Outbox::turn`) at `pace`; the events taken
+    /// for a new fan-out are handed to the relays, and the last id sent is stored once the
+    /// fan-out has reached every stream.
+    fn send_turn(&self, sockets: &RuntimeSockets, pace: Pace) {
+        let turn = self.outbox.turn(sockets, self.config.coalesce, pace, now_ms());
+        self.tally.add(name::FRAMES_SENT, "", turn.frames);
+        if let Some(last) = turn.taken.last().map(|a| a.id) {
+            // And to the relays, each in one hand-off (`relay_links::kick`).
+            let linked = self.relays.any();
+            let delivered = if linked { turn.taken.iter().map(relays::delivered).collect() } else { Vec::new() };
+            for relay in self.relays.push(last, delivered) {
+                worker::console_log!(
+                    "relay {relay} fell {} events or {} bytes behind; handed on from the log",
+                    relays::MAX_PENDING,
+                    relays::MAX_PENDING_BYTES
+                );
+            }
         }
-        // The runtime's clock advances only across I/O, so a fan-out that never awaits reads as
-        // 0 here in production; the histogram still counts fan-outs (see docs/protocol.md).
+        let Some(started) = turn.ended else { return };
+        // The runtime's clock advances only across I/O, so a fan-out sent in one turn reads as 0
+        // in production; the histogram still counts fan-outs (see docs/protocol.md).
         self.tally.send_duration(now_ms().saturating_sub(started) as f64 / 1000.0);
         // Stored by `store`, after the sends: the runtime holds a message sent in a turn that
-        // writes until the write is durable, so the turn that sends writes nothing. With relays,
-        // what they all confirmed; without, everything taken (`last`).
+        // writes until the write is durable, so a turn that sends writes nothing. With relays,
+        // what they all confirmed; without, everything taken.
         self.sent_unstored.set(Some(self.relays.settled()));
     }
 
@@ -161,20 +172,31 @@ impl OrgHub {
             }
             return;
         }
-        let (turn_hub, sockets, relay_objects) = (hub.clone(), self.sockets.clone(), self.relay_objects.clone());
-        let scheduled = runtime::next_turn(move || {
-            turn_hub.outbox.turn_came();
-            turn_hub.send_queued(&sockets);
-            relay_links::kick(&turn_hub, &relay_objects);
+        schedule_turn(hub, &self.sockets, &self.relay_objects);
+    }
+}
+
+/// Schedules the hub's next sending turn (`Hub::send_turn`, `outbox::Pace::ByTurns`); it
+/// schedules the one after while a fan-out is under way or events are queued, and when all is
+/// sent, the store of what it counted.
+fn schedule_turn(hub: &Rc<Hub>, sockets: &Rc<RuntimeSockets>, relay_objects: &Rc<Option<ObjectNamespace>>) {
+    let (turn_hub, turn_sockets, turn_relays) = (hub.clone(), sockets.clone(), relay_objects.clone());
+    let scheduled = runtime::next_turn(move || {
+        turn_hub.outbox.turn_came();
+        turn_hub.send_turn(&turn_sockets, Pace::ByTurns);
+        relay_links::kick(&turn_hub, &turn_relays);
+        if turn_hub.outbox.wants_turn() {
+            schedule_turn(&turn_hub, &turn_sockets, &turn_relays);
+        } else {
             store_soon(&turn_hub);
-        });
-        if let Err(e) = scheduled {
-            // Send now rather than never.
-            worker::console_error!("scheduling the fan-out failed ({e}); sending at once");
-            hub.outbox.turn_came();
-            hub.send_queued(&self.sockets);
-            hub.store();
         }
+    });
+    if let Err(e) = scheduled {
+        // Send now rather than never.
+        worker::console_error!("scheduling the fan-out failed ({e}); sending at once");
+        hub.outbox.turn_came();
+        hub.send_queued(sockets);
+        hub.store();
     }
 }
 

@@ -7,6 +7,14 @@
 //! with no added delay. The publisher's answer does not wait for the fan-out, so a fast publisher
 //! feeds the queue instead of waiting on it.
 //!
+//! A fan-out that starts within `QUIET_MS` of the last one's end (the hub is busy) is sent
+//! `SENDS_PER_TURN` messages per turn (`fan_out`): a publish that arrives while it is under way is
+//! appended and answered between two turns, and its events are queued for the next fan-out, with
+//! every other event that arrives meanwhile. Without the turns, a lone publisher's next event
+//! always arrived after the whole fan-out and went out alone. A fan-out that finds the hub quiet
+//! goes in one turn: each turn costs the runtime a timer, so an event alone reaches every stream
+//! soonest that way.
+//!
 //! Anything that reads the log for a stream (a connect, the next page of one catching up) sends
 //! the queue first: an event reaches a stream either in what it read or live, never both.
 //!
@@ -14,23 +22,80 @@
 //! (it stopped between an append and the next turn) closes its streams' sockets with 1012 (a
 //! restart); their front workers end the streams and the clients resume by id from the log.
 //!
-//! Pure: the queue (`Outbox`) and the split into messages (`messages`, `send`); the hub schedules
-//! the turn and stores the last id sent.
+//! Pure: the queue and the fan-out under way (`Outbox`) and the split into messages (`messages`,
+//! `send`); the hub schedules the turns and stores the last id sent.
 
 use std::cell::{Cell, RefCell};
 
 use crate::config::Coalesce;
+use crate::hub::fan_out::FanOut;
 use crate::hub::log::Appended;
-use crate::hub::sockets::{self, Sockets, STREAM_TAG};
+use crate::hub::sockets::{Sockets, STREAM_TAG};
 use crate::wire::hub_api::CloseCode;
 
-/// The appended events not sent yet, in id order, and whether a turn to send them is scheduled.
-#[derive(Default)]
-pub struct Outbox {
+/// The appended events not sent yet, in id order, the fan-out under way, and whether a turn to
+/// send them is scheduled.
+pub struct Outbox<S: Sockets> {
     queued: RefCell<Vec<Appended>>,
     /// Bytes of the frames queued.
     bytes: Cell<usize>,
     scheduled: Cell<bool>,
+    /// The fan-out under way.
+    sending: RefCell<Option<Sending<S>>>,
+    /// When the last fan-out ended (ms).
+    ended_at: Cell<Option<u64>>,
+}
+
+/// The sends of the events taken last, not all made yet.
+struct Sending<S: Sockets> {
+    plan: FanOut<S>,
+    /// When it started (ms).
+    started: u64,
+    /// Sends per turn.
+    per_turn: usize,
+}
+
+impl<S: Sockets> Default for Outbox<S> {
+    fn default() -> Self {
+        Outbox {
+            queued: RefCell::default(),
+            bytes: Cell::default(),
+            scheduled: Cell::default(),
+            sending: RefCell::default(),
+            ended_at: Cell::default(),
+        }
+    }
+}
+
+/// Sends per turn of a fan-out: a publish that arrives meanwhile waits for at most this many
+/// sends (about 0.7 ms of the hub's time at the 6-7 us per send measured by `npm run bench:roles`)
+/// rather than for every stream's.
+pub const SENDS_PER_TURN: usize = 100;
+
+/// A fan-out that starts this long after the last one ended finds the hub quiet, and goes in one
+/// turn. Longer than a closed-loop publisher's round trip (a few ms locally), so that a publisher
+/// sending one event after another keeps the hub busy.
+pub const QUIET_MS: u64 = 50;
+
+/// How much of a fan-out a turn sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pace {
+    /// `SENDS_PER_TURN` when the fan-out started with the hub busy, else all of it.
+    ByTurns,
+    /// All of it, now (before anything reads the log for a stream).
+    Now,
+}
+
+/// What a turn of sending did.
+#[derive(Default)]
+pub struct Turn {
+    /// The events taken from the queue for a new fan-out (nothing when it went on with the one
+    /// under way, or nothing was queued).
+    pub taken: Vec<Appended>,
+    /// Frames sent to the streams.
+    pub frames: u64,
+    /// When the fan-out that ended in this turn started (ms); `None` while it goes on.
+    pub ended: Option<u64>,
 }
 
 /// Messages' worth of events the queue holds at most before a publish sends it first (and so
@@ -38,7 +103,7 @@ pub struct Outbox {
 /// (8 MiB with the default bound) when publishers outrun the fan-out.
 pub const MAX_QUEUED_MESSAGES: usize = 16;
 
-impl Outbox {
+impl<S: Sockets> Outbox<S> {
     /// Queues events just appended (ids above everything queued).
     pub fn push(&self, appended: Vec<Appended>) {
         self.bytes.set(self.bytes.get() + appended.iter().map(|a| a.frame.len()).sum::<usize>());
@@ -51,10 +116,10 @@ impl Outbox {
             || self.bytes.get() >= bound.bytes.saturating_mul(MAX_QUEUED_MESSAGES)
     }
 
-    /// Whether a turn must be scheduled: something is queued and no turn is scheduled yet. When
-    /// true, the turn counts as scheduled until `turn_came`.
+    /// Whether a turn must be scheduled: something is queued or a fan-out is under way, and no
+    /// turn is scheduled yet. When true, the turn counts as scheduled until `turn_came`.
     pub fn wants_turn(&self) -> bool {
-        if self.scheduled.get() || self.queued.borrow().is_empty() {
+        if self.scheduled.get() || (self.queued.borrow().is_empty() && self.sending.borrow().is_none()) {
             return false;
         }
         self.scheduled.set(true);
@@ -73,9 +138,44 @@ impl Outbox {
     }
 
     /// Takes everything queued.
-    pub fn take(&self) -> Vec<Appended> {
+    fn take(&self) -> Vec<Appended> {
         self.bytes.set(0);
         std::mem::take(&mut *self.queued.borrow_mut())
+    }
+
+    /// One turn's sending (`pace`): of the fan-out under way, or, when none is, of a new one with
+    /// everything queued (`now`: the clock, in ms).
+    pub fn turn(&self, sockets: &S, bound: Coalesce, pace: Pace, now: u64) -> Turn {
+        let mut sending = self.sending.borrow_mut();
+        let mut turn = Turn::default();
+        if sending.is_none() {
+            turn.taken = self.take();
+            if turn.taken.is_empty() {
+                return turn;
+            }
+            let mut plan = FanOut::default();
+            for message in messages(&turn.taken, bound) {
+                plan.plan(sockets, message);
+            }
+            let busy = self.ended_at.get().is_some_and(|ended| now.saturating_sub(ended) < QUIET_MS);
+            let per_turn = if busy { SENDS_PER_TURN } else { usize::MAX };
+            *sending = Some(Sending { plan, started: now, per_turn });
+        }
+        if let Some(under_way) = sending.as_mut() {
+            let at_most = match pace {
+                Pace::ByTurns => under_way.per_turn,
+                Pace::Now => usize::MAX,
+            };
+            turn.frames = under_way.plan.send(sockets, at_most);
+            if under_way.plan.is_done() {
+                turn.ended = Some(under_way.started);
+            }
+        }
+        if turn.ended.is_some() {
+            *sending = None;
+            self.ended_at.set(Some(now));
+        }
+        turn
     }
 }
 
@@ -103,9 +203,14 @@ pub fn messages(queued: &[Appended], bound: Coalesce) -> Vec<&[Appended]> {
     out
 }
 
-/// Sends queued events to every stream they are for, a message at a time; the frames sent.
+/// Sends queued events to every stream they are for at once, a message at a time; the frames
+/// sent. (The relays send so; the hub by turns, `Outbox::turn`.)
 pub fn send<S: Sockets>(sockets: &S, queued: &[Appended], bound: Coalesce) -> u64 {
-    messages(queued, bound).into_iter().map(|message| sockets::fan_out(sockets, message)).sum()
+    let mut plan = FanOut::default();
+    for message in messages(queued, bound) {
+        plan.plan(sockets, message);
+    }
+    plan.send(sockets, usize::MAX)
 }
 
 /// The close of a stream whose hub restarted (RFC 6455's "service restart"): its front worker
@@ -129,6 +234,8 @@ pub fn restart_streams<S: Sockets>(sockets: &S) -> u64 {
 mod tests {
     use super::*;
     use crate::hub::probes::Runtime;
+
+    const ALL: Coalesce = Coalesce { frames: 256, bytes: 1 << 20 };
 
     fn event(id: u64, data_bytes: usize) -> Appended {
         Appended::new(id, 0, "t", "x".repeat(data_bytes), None)
@@ -160,23 +267,61 @@ mod tests {
     fn one_message_per_stream_carries_every_queued_frame_in_order() {
         let rt = Runtime::default();
         let (a, b) = (rt.accept(None), rt.accept(Some("tab")));
-        let outbox = Outbox::default();
+        let outbox: Outbox<Runtime> = Outbox::default();
         assert!(!outbox.wants_turn(), "nothing queued, no turn");
         outbox.push(vec![event(1, 1)]);
         assert!(outbox.wants_turn());
         outbox.push(vec![event(2, 1), event(3, 1)]);
         assert!(!outbox.wants_turn() && outbox.turn_scheduled(), "one turn is scheduled already");
-        let queued = outbox.take();
-        assert_eq!(send(&rt, &queued, Coalesce { frames: 256, bytes: 1 << 20 }), 6);
+        outbox.turn_came();
+        let turn = outbox.turn(&rt, ALL, Pace::ByTurns, 7);
+        assert_eq!((turn.taken.len(), turn.frames, turn.ended), (3, 6, Some(7)));
         assert_eq!((a.messages(), b.messages()), (1, 1));
         assert_eq!(a.event_ids(), vec![1, 2, 3]);
+        assert!(!outbox.wants_turn(), "all sent: no turn");
+        let nothing = outbox.turn(&rt, ALL, Pace::ByTurns, 8);
+        assert_eq!((nothing.taken.len(), nothing.frames, nothing.ended), (0, 0, None), "a turn finds nothing");
+    }
+
+    /// A turn of `outbox`: (events taken, frames sent, whether its fan-out ended).
+    fn turn_at(outbox: &Outbox<Runtime>, rt: &Runtime, pace: Pace, now: u64) -> (usize, u64, bool) {
+        let turn = outbox.turn(rt, ALL, pace, now);
+        (turn.taken.len(), turn.frames, turn.ended.is_some())
+    }
+
+    #[test]
+    fn a_busy_hub_fans_out_by_turns_and_what_is_published_meanwhile_waits_for_the_next_one() {
+        let rt = Runtime::default();
+        let streams: Vec<_> = (0..150).map(|_| rt.accept(None)).collect();
+        let outbox: Outbox<Runtime> = Outbox::default();
+        outbox.push(vec![event(1, 1)]);
+        assert_eq!(turn_at(&outbox, &rt, Pace::ByTurns, 0), (1, 150, true), "the hub was quiet: one turn");
+        outbox.push(vec![event(2, 1)]);
+        let busy = QUIET_MS - 1;
+        assert_eq!(turn_at(&outbox, &rt, Pace::ByTurns, busy), (1, SENDS_PER_TURN as u64, false), "busy: by turns");
+        assert!(streams[SENDS_PER_TURN].event_ids() == vec![1], "the rest wait for the next turn");
+        // Published between two turns of the fan-out.
+        outbox.push(vec![event(3, 1)]);
+        outbox.push(vec![event(4, 1)]);
+        assert!(outbox.wants_turn(), "the fan-out goes on at the next turn");
         outbox.turn_came();
-        assert!(!outbox.wants_turn() && outbox.take().is_empty(), "sent already: the turn finds nothing");
+        assert_eq!(turn_at(&outbox, &rt, Pace::ByTurns, busy + 1), (0, 50, true), "the rest of event 2, only");
+        assert!(outbox.wants_turn(), "3 and 4 are queued");
+        outbox.turn_came();
+        assert_eq!(turn_at(&outbox, &rt, Pace::ByTurns, busy + 2), (2, 2 * SENDS_PER_TURN as u64, false));
+        // Anything that reads the log first sends everything under way.
+        assert_eq!(turn_at(&outbox, &rt, Pace::Now, busy + 2), (0, 100, true));
+        for stream in &streams {
+            assert_eq!(stream.event_ids(), vec![1, 2, 3, 4]);
+            assert_eq!(stream.messages(), 3, "3 and 4 went together");
+        }
+        outbox.push(vec![event(5, 1)]);
+        assert_eq!(turn_at(&outbox, &rt, Pace::ByTurns, busy + 2 + QUIET_MS), (1, 150, true), "quiet again");
     }
 
     #[test]
     fn the_queue_is_full_at_sixteen_messages_worth_of_frames_or_bytes() {
-        let outbox = Outbox::default();
+        let outbox: Outbox<Runtime> = Outbox::default();
         let bound = Coalesce { frames: 2, bytes: 1 << 20 };
         outbox.push((1..=31).map(|id| event(id, 1)).collect());
         assert!(!outbox.is_full(bound));

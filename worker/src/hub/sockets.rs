@@ -13,9 +13,6 @@ use std::collections::HashMap;
 use schema_wasm::RequestId;
 
 use crate::config::StreamLimits;
-use crate::hub::log::Appended;
-use crate::hub::request_owner;
-use crate::wire::frames::Frames;
 use crate::wire::hub_api::CloseCode;
 
 /// Every stream socket carries this tag.
@@ -190,61 +187,11 @@ pub struct Targeted {
     pub sub: Option<String>,
 }
 
-/// Sends a batch to every stream it is meant for, one message per stream, frames in order.
-/// Broadcast frames are encoded into one message shared by every stream; only a stream that has
-/// targeted frames in the batch gets a message of its own. Returns the frames sent.
-pub fn fan_out<S: Sockets>(sockets: &S, batch: &[Appended]) -> u64 {
-    let broadcast: Vec<(u64, &[u8])> =
-        batch.iter().filter(|o| o.target.is_none()).map(|o| (o.id, o.frame.as_bytes())).collect();
-    let mut targets: Vec<&RequestId> = batch.iter().filter_map(|o| o.target.as_ref().map(|t| &t.request_id)).collect();
-    targets.sort();
-    targets.dedup();
-    // The subject each targeted frame names, as sockets are tagged.
-    let named: Vec<Option<SubTag>> =
-        batch.iter().map(|o| o.target.as_ref().and_then(|t| t.sub.as_deref()).map(SubTag::of)).collect();
-
-    let mut sent = 0u64;
-    for target in &targets {
-        for socket in sockets.tagged(&request_tag(target)) {
-            let Some(owner) = SubTag::among(&sockets.tags_of(&socket)) else { continue };
-            let parts: Vec<(u64, &[u8])> = batch
-                .iter()
-                .zip(&named)
-                .filter(|(o, named)| match &o.target {
-                    None => true,
-                    Some(t) => &t.request_id == *target && request_owner::may_see(named.as_ref(), &owner),
-                })
-                .map(|(o, _)| (o.id, o.frame.as_bytes()))
-                .collect();
-            if parts.is_empty() {
-                continue;
-            }
-            let message = sockets.message(Frames::encode_live(&parts));
-            if sockets.send(&socket, &message) {
-                sent += parts.len() as u64;
-            }
-        }
-    }
-    if broadcast.is_empty() {
-        return sent;
-    }
-    let served: Vec<String> = targets.iter().map(|t| request_tag(t)).collect();
-    let message = sockets.message(Frames::encode_live(&broadcast));
-    for socket in sockets.tagged(STREAM_TAG) {
-        // Only when the batch has targets: a stream of a target already had its own message.
-        if !served.is_empty() && sockets.tags_of(&socket).iter().any(|t| served.contains(t)) {
-            continue;
-        }
-        if sockets.send(&socket, &message) {
-            sent += broadcast.len() as u64;
-        }
-    }
-    sent
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::fan_out::fan_out;
+    use crate::hub::log::Appended;
     use crate::hub::probes::Runtime;
 
     fn rid(s: &str) -> RequestId {
@@ -258,38 +205,6 @@ mod tests {
     /// Event `id`, for everyone (`None`) or for `target`.
     fn event(id: u64, target: Option<Targeted>) -> Appended {
         Appended::new(id, 0, "t", "{}".to_string(), target)
-    }
-
-    #[test]
-    fn a_broadcast_batch_is_one_shared_message_to_every_stream() {
-        let rt = Runtime::default();
-        let (a, b) = (rt.accept(None), rt.accept(Some("tab")));
-        let batch: Vec<Appended> = (1..=3).map(|id| event(id, None)).collect();
-        assert_eq!(fan_out(&rt, &batch), 6);
-        assert_eq!((a.got.borrow().len(), b.got.borrow().len()), (1, 1), "one message each");
-        assert_eq!(a.got.borrow()[0], b.got.borrow()[0], "the same bytes");
-        assert_eq!(a.event_ids(), vec![1, 2, 3]);
-    }
-
-    #[test]
-    fn targeted_frames_reach_only_their_request_id_and_keep_their_place_in_the_batch() {
-        let rt = Runtime::default();
-        let (all, one, two) = (rt.accept(None), rt.accept(Some("one")), rt.accept(Some("two")));
-        let batch = [event(1, None), event(2, to("two")), event(3, None), event(4, to("one"))];
-        fan_out(&rt, &batch);
-        assert_eq!(all.event_ids(), vec![1, 3]);
-        assert_eq!(one.event_ids(), vec![1, 3, 4]);
-        assert_eq!(two.event_ids(), vec![1, 2, 3]);
-        assert_eq!(two.got.borrow().len(), 1, "one message per stream, also with targets");
-    }
-
-    #[test]
-    fn a_targeted_frame_alone_sends_nothing_to_the_others() {
-        let rt = Runtime::default();
-        let (all, mine) = (rt.accept(None), rt.accept(Some("mine")));
-        assert_eq!(fan_out(&rt, &[event(1, to("mine"))]), 1);
-        assert!(all.got.borrow().is_empty());
-        assert_eq!(mine.event_ids(), vec![1]);
     }
 
     #[test]
