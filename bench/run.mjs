@@ -26,7 +26,8 @@ const USAGE = `usage: npm run bench -- [--quick] [--servers workerd,workerd-sing
 Runs every scenario on every server and writes docs/bench/ (a --quick run, or one limited by
 --subscribers or --rate, writes to a temporary directory unless --out names one).
 --worker-build runs the workerd server on another build (worker/build/index.js of another commit's
-checkout, built with node scripts/build-worker.mjs there): the same run, before and after.
+checkout, built with node scripts/build-worker.mjs there), and the hub server on the dev build
+beside it (worker/build-dev, node scripts/build-worker.mjs --dev): the same run, before and after.
 --relays K puts the workerd (and hub) server's streams on K relay objects per org (RELAYS_PER_ORG).`;
 const { values, fail } = parseFlags({
   name: "npm run bench",

@@ -104,6 +104,11 @@ impl<S: Sockets> FanOut<S> {
         sent
     }
 
+    /// Sends planned and not made yet.
+    pub fn len(&self) -> usize {
+        self.sends.len()
+    }
+
     /// Every planned send is made.
     pub fn is_done(&self) -> bool {
         self.sends.is_empty()

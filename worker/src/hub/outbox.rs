@@ -7,13 +7,13 @@
 //! with no added delay. The publisher's answer does not wait for the fan-out, so a fast publisher
 //! feeds the queue instead of waiting on it.
 //!
-//! A fan-out that starts within `QUIET_MS` of the last one's end (the hub is busy) is sent
-//! `SENDS_PER_TURN` messages per turn (`fan_out`): a publish that arrives while it is under way is
-//! appended and answered between two turns, and its events are queued for the next fan-out, with
-//! every other event that arrives meanwhile. Without the turns, a lone publisher's next event
-//! always arrived after the whole fan-out and went out alone. A fan-out that finds the hub quiet
-//! goes in one turn: each turn costs the runtime a timer, so an event alone reaches every stream
-//! soonest that way.
+//! A fan-out that starts within `QUIET_MS` of the end of the last one and of the runtime's work
+//! on it (`SEND_US` per send) finds the hub busy, and is sent `SENDS_PER_TURN` messages per turn
+//! (`fan_out`): a publish that arrives while it is under way is appended and answered between two
+//! turns, and its events are queued for the next fan-out, with every other event that arrives
+//! meanwhile. Without the turns, a lone publisher's next event always arrived after the whole
+//! fan-out and went out alone. A fan-out that finds the hub quiet goes in one turn: each turn
+//! costs the runtime a timer, so an event alone reaches every stream soonest that way.
 //!
 //! Anything that reads the log for a stream (a connect, the next page of one catching up) sends
 //! the queue first: an event reaches a stream either in what it read or live, never both.
@@ -42,8 +42,8 @@ pub struct Outbox<S: Sockets> {
     scheduled: Cell<bool>,
     /// The fan-out under way.
     sending: RefCell<Option<Sending<S>>>,
-    /// When the last fan-out ended (ms).
-    ended_at: Cell<Option<u64>>,
+    /// When the last fan-out ended (ms), and its sends.
+    ended_at: Cell<Option<(u64, usize)>>,
 }
 
 /// The sends of the events taken last, not all made yet.
@@ -53,6 +53,8 @@ struct Sending<S: Sockets> {
     started: u64,
     /// Sends per turn.
     per_turn: usize,
+    /// Sends planned.
+    sends: usize,
 }
 
 impl<S: Sockets> Default for Outbox<S> {
@@ -72,10 +74,23 @@ impl<S: Sockets> Default for Outbox<S> {
 /// rather than for every stream's.
 pub const SENDS_PER_TURN: usize = 100;
 
-/// A fan-out that starts this long after the last one ended finds the hub quiet, and goes in one
-/// turn. Longer than a closed-loop publisher's round trip (a few ms locally), so that a publisher
+/// A fan-out that starts this long after the last one ended (and the runtime's work on it,
+/// `SEND_US`) finds the hub quiet, and goes in one turn. Longer than a closed-loop publisher's round trip (a few ms locally), so that a publisher
 /// sending one event after another keeps the hub busy.
 pub const QUIET_MS: u64 = 50;
+
+/// The runtime's own work per send, after the turn that sent it (writing the message out; about
+/// 38 us measured locally, docs/scale.md's `c`): a hub is quiet `QUIET_MS` after that work too,
+/// so a fan-out to 5000 streams keeps it busy for about 0.2 s more.
+pub const SEND_US: u64 = 40;
+
+/// Whether a fan-out starting at `now` finds the hub busy, after the last one (when and its sends).
+fn busy(now: u64, last: Option<(u64, usize)>) -> bool {
+    last.is_some_and(|(ended, sends)| {
+        let work_ms = (sends as u64).saturating_mul(SEND_US) / 1000;
+        now.saturating_sub(ended) < work_ms.saturating_add(QUIET_MS)
+    })
+}
 
 /// How much of a fan-out a turn sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,9 +172,9 @@ impl<S: Sockets> Outbox<S> {
             for message in messages(&turn.taken, bound) {
                 plan.plan(sockets, message);
             }
-            let busy = self.ended_at.get().is_some_and(|ended| now.saturating_sub(ended) < QUIET_MS);
-            let per_turn = if busy { SENDS_PER_TURN } else { usize::MAX };
-            *sending = Some(Sending { plan, started: now, per_turn });
+            let sends = plan.len();
+            let per_turn = if busy(now, self.ended_at.get()) { SENDS_PER_TURN } else { usize::MAX };
+            *sending = Some(Sending { plan, started: now, per_turn, sends });
         }
         if let Some(under_way) = sending.as_mut() {
             let at_most = match pace {
@@ -169,11 +184,11 @@ impl<S: Sockets> Outbox<S> {
             turn.frames = under_way.plan.send(sockets, at_most);
             if under_way.plan.is_done() {
                 turn.ended = Some(under_way.started);
+                self.ended_at.set(Some((now, under_way.sends)));
             }
         }
         if turn.ended.is_some() {
             *sending = None;
-            self.ended_at.set(Some(now));
         }
         turn
     }
@@ -316,7 +331,18 @@ mod tests {
             assert_eq!(stream.messages(), 3, "3 and 4 went together");
         }
         outbox.push(vec![event(5, 1)]);
-        assert_eq!(turn_at(&outbox, &rt, Pace::ByTurns, busy + 2 + QUIET_MS), (1, 150, true), "quiet again");
+        let quiet = busy + 2 + QUIET_MS + 150 * SEND_US / 1000;
+        assert_eq!(turn_at(&outbox, &rt, Pace::ByTurns, quiet), (1, 150, true), "quiet again");
+    }
+
+    #[test]
+    fn a_larger_fan_out_keeps_the_hub_busy_for_longer() {
+        assert!(!busy(0, None), "the first fan-out finds the hub quiet");
+        assert!(busy(1000 + QUIET_MS - 1, Some((1000, 10))));
+        assert!(!busy(1000 + QUIET_MS, Some((1000, 10))));
+        // 5000 sends: about 0.2 s of the runtime's work after the turn.
+        assert!(busy(1000 + 200 + QUIET_MS - 1, Some((1000, 5000))));
+        assert!(!busy(1000 + 200 + QUIET_MS, Some((1000, 5000))));
     }
 
     #[test]
