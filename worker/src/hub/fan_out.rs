@@ -15,32 +15,54 @@ use std::collections::VecDeque;
 use crate::hub::log::Appended;
 use crate::hub::request_owner;
 use crate::hub::sockets::{request_tag, Sockets, SubTag, STREAM_TAG};
+use crate::wire::frame::Frame;
 use crate::wire::frames::Frames;
 
-/// One planned send: a socket, and which of the plan's messages it gets.
+/// The frames of one message, in id order (each frame shared, not copied).
+type Parts = Vec<(u64, Frame)>;
+
+/// What one planned send carries.
+enum Body {
+    /// The broadcast message of a batch (`FanOut::shared`), the same for every stream.
+    Shared(usize),
+    /// A stream's own message: a batch with frames targeted at it.
+    Own(Parts),
+}
+
+/// One planned send: a socket, and what it gets.
 struct Send<Socket> {
     socket: Socket,
-    message: usize,
+    body: Body,
     frames: u64,
 }
 
-/// The sends planned and not made yet.
+/// A broadcast message: its frames, encoded for the runtime when its first send is made and
+/// dropped once a later batch's sends begin.
+struct Shared<Message> {
+    parts: Parts,
+    message: Option<Message>,
+}
+
+/// The sends planned and not made yet. Messages are encoded when sent, not when planned: a
+/// planned send holds the frames (shared with the queue that had them), so a fan-out under way
+/// holds no more than the events it carries, plus one encoded broadcast message.
 pub struct FanOut<S: Sockets> {
-    messages: Vec<S::Message>,
+    shared: Vec<Shared<S::Message>>,
+    /// The broadcast messages before this one are sent to every stream, and dropped.
+    shared_from: usize,
     sends: VecDeque<Send<S::Socket>>,
 }
 
 impl<S: Sockets> Default for FanOut<S> {
     fn default() -> Self {
-        FanOut { messages: Vec::new(), sends: VecDeque::new() }
+        FanOut { shared: Vec::new(), shared_from: 0, sends: VecDeque::new() }
     }
 }
 
 impl<S: Sockets> FanOut<S> {
     /// Plans the sends of one batch (after any planned before: a stream gets them in order).
     pub fn plan(&mut self, sockets: &S, batch: &[Appended]) {
-        let broadcast: Vec<(u64, &[u8])> =
-            batch.iter().filter(|o| o.target.is_none()).map(|o| (o.id, o.frame.as_bytes())).collect();
+        let broadcast: Parts = batch.iter().filter(|o| o.target.is_none()).map(|o| (o.id, o.frame.clone())).collect();
         let mut targets: Vec<_> = batch.iter().filter_map(|o| o.target.as_ref().map(|t| &t.request_id)).collect();
         targets.sort();
         targets.dedup();
@@ -51,39 +73,36 @@ impl<S: Sockets> FanOut<S> {
         for target in &targets {
             for socket in sockets.tagged(&request_tag(target)) {
                 let Some(owner) = SubTag::among(&sockets.tags_of(&socket)) else { continue };
-                let parts: Vec<(u64, &[u8])> = batch
+                let parts: Parts = batch
                     .iter()
                     .zip(&named)
                     .filter(|(o, named)| match &o.target {
                         None => true,
                         Some(t) => &t.request_id == *target && request_owner::may_see(named.as_ref(), &owner),
                     })
-                    .map(|(o, _)| (o.id, o.frame.as_bytes()))
+                    .map(|(o, _)| (o.id, o.frame.clone()))
                     .collect();
                 if parts.is_empty() {
                     continue;
                 }
-                let message = self.add_message(sockets.message(Frames::encode_live(&parts)));
-                self.sends.push_back(Send { socket, message, frames: parts.len() as u64 });
+                let frames = parts.len() as u64;
+                self.sends.push_back(Send { socket, body: Body::Own(parts), frames });
             }
         }
         if broadcast.is_empty() {
             return;
         }
         let served: Vec<String> = targets.iter().map(|t| request_tag(t)).collect();
-        let message = self.add_message(sockets.message(Frames::encode_live(&broadcast)));
+        let frames = broadcast.len() as u64;
+        self.shared.push(Shared { parts: broadcast, message: None });
+        let shared = self.shared.len() - 1;
         for socket in sockets.tagged(STREAM_TAG) {
             // Only when the batch has targets: a stream of a target has its own message.
             if !served.is_empty() && sockets.tags_of(&socket).iter().any(|t| served.contains(t)) {
                 continue;
             }
-            self.sends.push_back(Send { socket, message, frames: broadcast.len() as u64 });
+            self.sends.push_back(Send { socket, body: Body::Shared(shared), frames });
         }
-    }
-
-    fn add_message(&mut self, message: S::Message) -> usize {
-        self.messages.push(message);
-        self.messages.len() - 1
     }
 
     /// Makes at most `at_most` of the planned sends, in order; the frames sent (a stream that
@@ -92,16 +111,32 @@ impl<S: Sockets> FanOut<S> {
         let mut sent = 0;
         for _ in 0..at_most {
             let Some(send) = self.sends.pop_front() else { break };
-            if let Some(message) = self.messages.get(send.message) {
-                if sockets.send(&send.socket, message) {
-                    sent += send.frames;
-                }
+            let delivered = match send.body {
+                Body::Own(parts) => sockets.send(&send.socket, &sockets.message(encode(&parts))),
+                Body::Shared(index) => self.send_shared(sockets, &send.socket, index),
+            };
+            if delivered {
+                sent += send.frames;
             }
         }
         if self.sends.is_empty() {
-            self.messages.clear();
+            self.shared.clear();
+            self.shared_from = 0;
         }
         sent
+    }
+
+    /// Sends broadcast message `index`, encoded at its first send; the ones before it are done.
+    fn send_shared(&mut self, sockets: &S, socket: &S::Socket, index: usize) -> bool {
+        while self.shared_from < index {
+            if let Some(done) = self.shared.get_mut(self.shared_from) {
+                *done = Shared { parts: Vec::new(), message: None };
+            }
+            self.shared_from += 1;
+        }
+        let Some(shared) = self.shared.get_mut(index) else { return false };
+        let message = shared.message.get_or_insert_with(|| sockets.message(encode(&shared.parts)));
+        sockets.send(socket, message)
     }
 
     /// Sends planned and not made yet.
@@ -113,6 +148,12 @@ impl<S: Sockets> FanOut<S> {
     pub fn is_done(&self) -> bool {
         self.sends.is_empty()
     }
+}
+
+/// The live message of `parts`.
+fn encode(parts: &Parts) -> Vec<u8> {
+    let parts: Vec<(u64, &[u8])> = parts.iter().map(|(id, frame)| (*id, frame.as_bytes())).collect();
+    Frames::encode_live(&parts)
 }
 
 /// Sends a batch to every stream it is meant for, at once; the frames sent (the tests' shorthand).

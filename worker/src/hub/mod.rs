@@ -14,7 +14,8 @@
 //!   (`Idempotency-Key`) answered once.
 //! - `admission`: may this stream open? Every check in one place, over `limits` (rates, stream
 //!   room) and `ownership` (who owns a request id).
-//! - `sockets` (pure: tags, counting, fan-out) over `runtime` (the runtime's sockets, its errors
+//! - `outbox` (pure: what is queued, the fan-out under way) and `fan_out` (pure: one fan-out's
+//!   sends), `sockets` (pure: tags, counting, replacing) over `runtime` (the runtime's sockets, its errors
 //!   as `Result`s).
 //! - `log`: the event log (events, the id sequence, kept events), read a page at a time by its
 //!   `pager`; `store`: a small store per concern (admission: rate windows, used tickets, request
@@ -131,9 +132,19 @@ impl Hub {
         // in production; the histogram still counts fan-outs (see docs/protocol.md).
         self.tally.send_duration(now_ms().saturating_sub(started) as f64 / 1000.0);
         // Stored by `store`, after the sends: the runtime holds a message sent in a turn that
-        // writes until the write is durable, so a turn that sends writes nothing. With relays,
-        // what they all confirmed; without, everything taken.
-        self.sent_unstored.set(Some(self.relays.settled()));
+        // writes until the write is durable, so a turn that sends writes nothing.
+        self.sent_unstored.set(Some(self.sent_through()));
+    }
+
+    /// The last id every stream was sent: with relays, what they all confirmed; without,
+    /// everything taken; and never into a fan-out of the hub's own streams still under way
+    /// (the relays may confirm events its last turns have not sent yet).
+    pub(crate) fn sent_through(&self) -> u64 {
+        let settled = self.relays.settled();
+        match self.outbox.sending_from() {
+            Some(first) => settled.min(first.saturating_sub(1)),
+            None => settled,
+        }
     }
 
     /// Stores what was counted while handling one thing, and the last id sent to the live

@@ -18,8 +18,8 @@
 //! Anything that reads the log for a stream (a connect, the next page of one catching up) sends
 //! the queue first: an event reaches a stream either in what it read or live, never both.
 //!
-//! The last id sent is stored beside the log. A hub that starts with appended events it never sent
-//! (it stopped between an append and the next turn) closes its streams' sockets with 1012 (a
+//! The last id sent to every stream is stored beside the log. A hub that starts with appended
+//! events it never sent (it stopped between an append and the end of the fan-out that sends it) closes its streams' sockets with 1012 (a
 //! restart); their front workers end the streams and the clients resume by id from the log.
 //!
 //! Pure: the queue and the fan-out under way (`Outbox`) and the split into messages (`messages`,
@@ -55,6 +55,8 @@ struct Sending<S: Sockets> {
     per_turn: usize,
     /// Sends planned.
     sends: usize,
+    /// The first id it carries.
+    first: u64,
 }
 
 impl<S: Sockets> Default for Outbox<S> {
@@ -115,7 +117,8 @@ pub struct Turn {
 
 /// Messages' worth of events the queue holds at most before a publish sends it first (and so
 /// waits for the fan-out, as every publish did before coalescing): the hub's memory stays bounded
-/// (8 MiB with the default bound) when publishers outrun the fan-out.
+/// when publishers outrun the fan-out (8 MiB of frames queued with the default bound, and as much
+/// again in the fan-out under way, which holds the frames it carries and one encoded message).
 pub const MAX_QUEUED_MESSAGES: usize = 16;
 
 impl<S: Sockets> Outbox<S> {
@@ -152,6 +155,11 @@ impl<S: Sockets> Outbox<S> {
         self.scheduled.set(false);
     }
 
+    /// The first id of the fan-out under way: the streams may not have been sent it yet.
+    pub fn sending_from(&self) -> Option<u64> {
+        self.sending.borrow().as_ref().map(|s| s.first)
+    }
+
     /// Takes everything queued.
     fn take(&self) -> Vec<Appended> {
         self.bytes.set(0);
@@ -174,7 +182,8 @@ impl<S: Sockets> Outbox<S> {
             }
             let sends = plan.len();
             let per_turn = if busy(now, self.ended_at.get()) { SENDS_PER_TURN } else { usize::MAX };
-            *sending = Some(Sending { plan, started: now, per_turn, sends });
+            let first = turn.taken.first().map_or(0, |a| a.id);
+            *sending = Some(Sending { plan, started: now, per_turn, sends, first });
         }
         if let Some(under_way) = sending.as_mut() {
             let at_most = match pace {
@@ -314,6 +323,7 @@ mod tests {
         outbox.push(vec![event(2, 1)]);
         let busy = QUIET_MS - 1;
         assert_eq!(turn_at(&outbox, &rt, Pace::ByTurns, busy), (1, SENDS_PER_TURN as u64, false), "busy: by turns");
+        assert_eq!(outbox.sending_from(), Some(2), "event 2 is under way");
         assert!(streams[SENDS_PER_TURN].event_ids() == vec![1], "the rest wait for the next turn");
         // Published between two turns of the fan-out.
         outbox.push(vec![event(3, 1)]);
@@ -321,6 +331,7 @@ mod tests {
         assert!(outbox.wants_turn(), "the fan-out goes on at the next turn");
         outbox.turn_came();
         assert_eq!(turn_at(&outbox, &rt, Pace::ByTurns, busy + 1), (0, 50, true), "the rest of event 2, only");
+        assert_eq!(outbox.sending_from(), None, "every stream has event 2");
         assert!(outbox.wants_turn(), "3 and 4 are queued");
         outbox.turn_came();
         assert_eq!(turn_at(&outbox, &rt, Pace::ByTurns, busy + 2), (2, 2 * SENDS_PER_TURN as u64, false));

@@ -68,7 +68,7 @@ pub fn kick(hub: &Rc<Hub>, relays: &Rc<Option<ObjectNamespace>>) {
                 }
             }
             let failed = hub.relays.answered(relay, through, &answer);
-            hub.sent_unstored.set(Some(hub.relays.settled()));
+            hub.sent_unstored.set(Some(hub.sent_through()));
             store_soon(&hub);
             if failed {
                 let (retry_hub, retry_relays) = (hub.clone(), relays.clone());
