@@ -9,7 +9,8 @@ use std::rc::Rc;
 use worker::ObjectNamespace;
 
 use super::relays::{Handoff, HANDOFF_MAX_BYTES, RETRY_MS};
-use super::{runtime, store_soon, Hub};
+use super::sending::store_soon;
+use super::{runtime, Hub};
 use crate::hub::metrics::name;
 use crate::wire::call;
 use crate::wire::relay_api::{
