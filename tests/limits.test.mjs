@@ -161,3 +161,23 @@ test("client error reports are capped for the whole org too", async () => {
   const r = await send(await as(org, "reporter-10"), "the 101st");
   await assertRefused(r, await r.json(), /client error reports in this org \(at most 100 a minute\)/);
 });
+
+test("a subject's publish count outlives a runtime restart (the hub stores it within 0.25 s, with streams open)", async () => {
+  const org = "limit-restart";
+  const kim = await as(org, "kim", "publish");
+  // An open stream: each publish is fanned out on a later turn, and the count is stored with
+  // what that turn counted, not by the publish.
+  const stream = await openStream(server.url, await as(org, "watcher"));
+  await stream.until((x) => x.retry !== null);
+  for (let i = 0; i < 30; i++) assert.equal((await publish(server.url, kim, taskProgress(`k${i}`))).status, 202);
+  await stream.until((x) => x.data.length === 30);
+  await new Promise((r) => setTimeout(r, 1000));
+  stream.close();
+  server = await server.restart(undefined, { samePort: true });
+  const refused = await fetch(`${server.url}/v1/events`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${kim}`, "content-type": "application/json" },
+    body: JSON.stringify(taskProgress("after-restart")),
+  });
+  await assertRefused(refused, await refused.json(), /publishes by this token's subject \(at most 30 a minute/);
+});

@@ -4,7 +4,8 @@
 pub fn format_ts(ms: u64) -> String {
     let ms = i64::try_from(ms).unwrap_or(i64::MAX);
     match chrono::DateTime::from_timestamp_millis(ms) {
-        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        // Not `format` with a pattern: that parses the pattern at every call (each appended event).
+        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         None => "1970-01-01T00:00:00.000Z".to_string(),
     }
 }
@@ -29,5 +30,7 @@ mod tests {
     fn millisecond_precision_utc() {
         assert_eq!(format_ts(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(format_ts(1_795_590_000_123), "2026-11-25T07:00:00.123Z");
+        assert_eq!(format_ts(1_795_590_000_000), "2026-11-25T07:00:00.000Z");
+        assert_eq!(format_ts(253_402_300_799_999), "9999-12-31T23:59:59.999Z");
     }
 }

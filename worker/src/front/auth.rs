@@ -2,6 +2,8 @@
 //! needs it), checked against `TOKEN_SECRET` (and `TOKEN_AUDIENCE`), with refusals that say what to
 //! do next.
 
+use std::rc::Rc;
+
 use worker::{Env, Request};
 
 use crate::api_error::ApiError;
@@ -51,12 +53,12 @@ pub(crate) fn authenticate(
             return Err(ApiError::unauthorized("missing token: add ?token=<token> or send Authorization: Bearer <token>"))
         }
     };
-    let secrets = TokenSecrets::of(env)?;
-    let claims = verify_with(&token, secrets.secrets(), (now_ms() / 1000) as i64)
+    let check = TokenCheck::of(env)?;
+    let claims = verify_with(&token, check.secrets(), (now_ms() / 1000) as i64)
         .map_err(|e| ApiError::unauthorized(token_refusal(&e)))?;
     // `TOKEN_AUDIENCE`, when set: tokens minted for another service with the same secret are refused.
-    if let Some(audience) = env.var("TOKEN_AUDIENCE").ok().map(|v| v.to_string()).filter(|a| !a.is_empty()) {
-        if !claims.is_for(&audience) {
+    if let Some(audience) = &check.audience {
+        if !claims.is_for(audience) {
             return Err(ApiError::unauthorized(format!(
                 "token is not for this service: its aud must include {audience:?}"
             )));
@@ -120,21 +122,45 @@ pub(crate) fn token_secret(env: &Env) -> std::result::Result<String, ApiError> {
     })
 }
 
-/// The secrets tokens are verified with: `TOKEN_SECRET`, and during a rotation
+/// What tokens are checked against: `TOKEN_SECRET`, and during a rotation
 /// `TOKEN_SECRET_PREVIOUS`, each with the id a token's `kid` may name it by (`TOKEN_SECRET_ID`,
-/// `TOKEN_SECRET_PREVIOUS_ID`; docs/security.md, "Rotating the token secret").
-pub(crate) struct TokenSecrets {
+/// `TOKEN_SECRET_PREVIOUS_ID`; docs/security.md, "Rotating the token secret"), and
+/// `TOKEN_AUDIENCE`.
+pub(crate) struct TokenCheck {
     current: String,
     current_id: Option<String>,
     previous: Option<(String, Option<String>)>,
+    audience: Option<String>,
 }
 
-impl TokenSecrets {
-    pub(crate) fn of(env: &Env) -> std::result::Result<TokenSecrets, ApiError> {
-        let id = |name: &str| env.var(name).ok().map(|v| v.to_string()).filter(|v| !v.is_empty());
+thread_local! {
+    /// `TokenCheck::of`, read once per isolate: an isolate's vars and secrets never change (a
+    /// changed secret or var is a new deployment, with new isolates).
+    static TOKEN_CHECK: std::cell::RefCell<Option<Rc<TokenCheck>>> = const { std::cell::RefCell::new(None) };
+}
+
+impl TokenCheck {
+    /// The settings, read at the isolate's first request (a bad one is read again each time,
+    /// and each time its refusal is logged).
+    pub(crate) fn of(env: &Env) -> std::result::Result<Rc<TokenCheck>, ApiError> {
+        if let Some(check) = TOKEN_CHECK.with(|c| c.borrow().clone()) {
+            return Ok(check);
+        }
+        let check = Rc::new(TokenCheck::read(env)?);
+        TOKEN_CHECK.with(|c| *c.borrow_mut() = Some(check.clone()));
+        Ok(check)
+    }
+
+    fn read(env: &Env) -> std::result::Result<TokenCheck, ApiError> {
+        let var = |name: &str| env.var(name).ok().map(|v| v.to_string()).filter(|v| !v.is_empty());
         let previous =
-            read_secret(env, "TOKEN_SECRET_PREVIOUS")?.map(|secret| (secret, id("TOKEN_SECRET_PREVIOUS_ID")));
-        Ok(TokenSecrets { current: token_secret(env)?, current_id: id("TOKEN_SECRET_ID"), previous })
+            read_secret(env, "TOKEN_SECRET_PREVIOUS")?.map(|secret| (secret, var("TOKEN_SECRET_PREVIOUS_ID")));
+        Ok(TokenCheck {
+            current: token_secret(env)?,
+            current_id: var("TOKEN_SECRET_ID"),
+            previous,
+            audience: var("TOKEN_AUDIENCE"),
+        })
     }
 
     /// The secrets tickets are checked with: the current one, then the previous one (a ticket

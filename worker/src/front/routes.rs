@@ -4,7 +4,7 @@
 
 use worker::{Env, Method, Request, Response, Result};
 
-use super::auth::{authenticate, TokenIn, TokenSecrets};
+use super::auth::{authenticate, TokenCheck, TokenIn};
 use super::body::read_json_body;
 use super::hub_socket::Holder;
 use super::route_table::{self, Dispatch, Endpoint};
@@ -71,7 +71,7 @@ async fn route(req: Request, url: &worker::Url, env: &Env) -> std::result::Resul
 /// `GET /healthz`: ok when the settings every route needs are usable; otherwise 503, and the log
 /// names what to fix (a caller is not told which secret is missing).
 fn healthz(env: &Env) -> std::result::Result<Response, ApiError> {
-    let problems = [config(env).err(), TokenSecrets::of(env).err()];
+    let problems = [config(env).err(), TokenCheck::of(env).err()];
     let body = match problems.iter().flatten().next() {
         None => (200, r#"{"ok":true}"#.to_string()),
         Some(first) => {
@@ -145,7 +145,7 @@ pub(crate) fn stream_holder(
 /// Makes a call to the org's hub; its answer is the client's answer.
 pub(crate) async fn call_hub(env: &Env, org: &str, call: &HubCall) -> std::result::Result<Response, ApiError> {
     let body = call.to_json().map_err(internal("encoding a hub call"))?;
-    wire::call::post(&hub(env, org)?, CALL_URL, body).await.map_err(internal("calling the org's hub"))
+    wire::call::post(hub(env, org)?, CALL_URL, &body).await.map_err(internal("calling the org's hub"))
 }
 
 /// The settings, or the 500 that names the bad one.

@@ -4,7 +4,7 @@
 use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
 use worker::{Env, Request, Response};
 
-use super::auth::{authenticate, token_secret, TokenIn, TokenSecrets};
+use super::auth::{authenticate, token_secret, TokenCheck, TokenIn};
 use super::routes::{config, stream_holder};
 use crate::api_error::{internal, ApiError};
 use crate::clock::now_ms;
@@ -18,7 +18,7 @@ pub(crate) async fn stream(req: &Request, url: &worker::Url, env: &Env) -> std::
     let (org, sub, exp, ticket) = match http::query(url, "ticket") {
         Some(text) => {
             // Signed with TOKEN_SECRET; during a rotation, possibly with the one before it.
-            let secrets = TokenSecrets::of(env)?;
+            let secrets = TokenCheck::of(env)?;
             let now = now_ms();
             let mut decoded = Err(crate::front::ticket::TicketError::Signature);
             for key in secrets.keys() {

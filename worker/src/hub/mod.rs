@@ -101,11 +101,14 @@ pub(crate) struct Hub {
 }
 
 impl Hub {
-    /// Stores what was counted while handling one thing, and the last id sent to the live
-    /// streams (`outbox`).
+    /// Stores what was counted while handling one thing (metrics and rate windows), and the last
+    /// id sent to the live streams (`outbox`).
     fn store(&self) {
         if let Err(e) = self.counters.add(&self.tally.take()) {
             worker::console_error!("storing counters failed: {e}");
+        }
+        if let Err(e) = self.admission.store_rate_windows() {
+            worker::console_error!("storing rate limit windows failed: {e}");
         }
         if let Some(sent) = self.sent_unstored.take() {
             if let Err(e) = self.log.mark_sent(sent) {

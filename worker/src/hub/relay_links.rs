@@ -133,7 +133,7 @@ async fn post(namespace: &ObjectNamespace, to: &RelayAddress, url: &str, body: S
         .id_from_name(&to.object_name())
         .and_then(|id| id.get_stub())
         .map_err(|e| format!("finding the relay: {e}"))?;
-    let response = call::post(&stub, url, body).await?;
+    let response = call::post(stub, url, &body).await?;
     let text = String::from_utf8(call::body(&response).await?).map_err(|e| e.to_string())?;
     match response.status_code() {
         200..=299 => Ok(text),

@@ -396,7 +396,7 @@ async fn call_hub(
     // Bounded: a join holds the relay's concurrency while it waits, and the runtime resets an
     // object held for 30 s (every stream it holds would end).
     let answer = async move {
-        let response = wire::call::post(&stub, CALL_URL, body).await?;
+        let response = wire::call::post(stub, CALL_URL, &body).await?;
         let bytes = wire::call::body(&response).await?;
         Ok((response.status_code(), response.headers().clone(), bytes))
     };

@@ -3,14 +3,20 @@
 
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{js_sys, web_sys, Method, Request, RequestInit, Response, ResponseBody, Stub};
+use worker::{js_sys, web_sys, Response, ResponseBody, Stub};
 
-/// POSTs `body` to `url` of the object behind `stub`.
-pub(crate) async fn post(stub: &Stub, url: &str, body: String) -> Result<Response, String> {
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
-    let req = Request::new_with_init(url, &init).map_err(|e| format!("building the request: {e}"))?;
-    stub.fetch_with_request(req).await.map_err(|e| e.to_string())
+/// POSTs `body` to `url` of the object behind `stub`. The request is built and sent as the
+/// runtime's own (workers-rs's `Request` reads the request's `cf` object when it wraps one: about
+/// 0.05 ms per call, `npm run bench:roles`).
+pub(crate) async fn post(stub: Stub, url: &str, body: &str) -> Result<Response, String> {
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body_opt_str(Some(body));
+    let req =
+        web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| format!("building the request: {}", why(e)))?;
+    let object: worker::worker_sys::DurableObject = stub.into_rpc();
+    let answer = JsFuture::from(object.fetch_with_request(&req).map_err(why)?).await.map_err(why)?;
+    Ok(answer.dyn_into::<web_sys::Response>().map_err(why)?.into())
 }
 
 /// The whole body of an answer, read by the runtime in one promise. (workers-rs's

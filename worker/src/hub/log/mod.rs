@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS events (
   request_id TEXT,
   envelope TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_ts ON events (ts_ms);
+DROP INDEX IF EXISTS events_ts;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('latest_id', 0);
 CREATE TABLE IF NOT EXISTS kept (type TEXT PRIMARY KEY, id INTEGER NOT NULL, envelope TEXT NOT NULL);
@@ -247,9 +247,16 @@ impl ReplayLog {
         }
         // Ids are never handed out again, even when this drops every row.
         self.sql.exec("UPDATE meta SET value = ? WHERE key = 'latest_id'", vec![int(latest)?])?;
+        // Ids follow the hub's clock, so the events too old are the ones before the first young
+        // enough, found by reading the log from its oldest: no index on the time to keep up at
+        // every append (a hub restarted on a machine whose clock is behind keeps some a while).
         self.sql.exec(
-            "DELETE FROM events WHERE id < ? OR ts_ms < ?",
-            vec![int(retention.keep_from_id(latest))?, int(retention.keep_from_ms(now_ms))?],
+            "DELETE FROM events WHERE id < max(?, COALESCE((SELECT id FROM events WHERE ts_ms >= ? ORDER BY id LIMIT 1), ?))",
+            vec![
+                int(retention.keep_from_id(latest))?,
+                int(retention.keep_from_ms(now_ms))?,
+                int(latest.saturating_add(1))?,
+            ],
         )?;
         self.oldest.set(None);
         Ok(())

@@ -2,7 +2,7 @@
 //! rate-limit windows, the stream tickets already used, and the owner of each request id.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue};
@@ -27,14 +27,23 @@ pub const TICKET_MARGIN_MS: u64 = 60_000;
 
 pub struct Admission {
     sql: SqlStorage,
-    /// The rate windows read or written since the hub woke, as stored (the hub alone writes
-    /// them): a busy subject's window is read from SQLite once, not at every request.
+    /// The rate windows read or counted since the hub woke (the hub alone writes them): a busy
+    /// subject's window is read from SQLite once, not at every request.
     windows: RefCell<HashMap<String, Option<rate_limit::Window>>>,
+    /// Rate windows counted and not stored yet (`store_rate_windows`), and the oldest start a
+    /// stored window may keep (windows that started before it are forgotten there).
+    unstored: RefCell<Unstored>,
+}
+
+#[derive(Default)]
+struct Unstored {
+    keys: HashSet<String>,
+    forget_before_ms: Option<u64>,
 }
 
 impl Admission {
     pub fn open(sql: SqlStorage) -> worker::Result<Admission> {
-        Ok(Admission { sql: with_schema(sql, SCHEMA)?, windows: RefCell::default() })
+        Ok(Admission { sql: with_schema(sql, SCHEMA)?, windows: RefCell::default(), unstored: RefCell::default() })
     }
 
     /// The current rate-limit window of `key`, if any.
@@ -54,21 +63,48 @@ impl Admission {
         Ok(window)
     }
 
-    /// Stores `key`'s window; when it is a new one (its first request), also forgets windows that
-    /// started before `forget_before_ms` (so this costs one statement per request, not two).
-    pub fn set_rate_window(&self, key: &str, window: rate_limit::Window, forget_before_ms: u64) -> worker::Result<()> {
-        // Whatever happens below, the next read goes to SQLite.
-        self.windows.borrow_mut().remove(key);
+    /// Counts `key`'s window in memory; `store_rate_windows` writes it with the hub's next store
+    /// (one statement per subject per store, not one per request). When it is a new window (its
+    /// first request), windows that started before `forget_before_ms` are forgotten too.
+    pub fn set_rate_window(&self, key: &str, window: rate_limit::Window, forget_before_ms: u64) {
+        let mut windows = self.windows.borrow_mut();
+        let mut unstored = self.unstored.borrow_mut();
         if window.count == 1 {
-            self.sql.exec("DELETE FROM rate_windows WHERE start_ms < ?", vec![int(forget_before_ms)?])?;
-            self.windows.borrow_mut().retain(|_, w| w.is_some_and(|w| w.start_ms >= forget_before_ms));
+            windows.retain(|_, w| w.is_some_and(|w| w.start_ms >= forget_before_ms));
+            unstored.keys.retain(|k| windows.contains_key(k));
+            unstored.forget_before_ms = unstored.forget_before_ms.max(Some(forget_before_ms));
         }
-        self.sql.exec(
-            "INSERT INTO rate_windows (key, start_ms, count) VALUES (?, ?, ?)
-             ON CONFLICT (key) DO UPDATE SET start_ms = excluded.start_ms, count = excluded.count",
-            vec![key.into(), int(window.start_ms)?, int(u64::from(window.count))?],
-        )?;
-        self.windows.borrow_mut().insert(key.to_string(), Some(window));
+        windows.insert(key.to_string(), Some(window));
+        unstored.keys.insert(key.to_string());
+    }
+
+    /// Writes the rate windows counted since the last store. What fails to be written is read
+    /// from SQLite again at its next request (the count there may be behind).
+    pub fn store_rate_windows(&self) -> worker::Result<()> {
+        let Unstored { keys, forget_before_ms } = std::mem::take(&mut *self.unstored.borrow_mut());
+        let stored = self.write_rate_windows(&keys, forget_before_ms);
+        if stored.is_err() {
+            let mut windows = self.windows.borrow_mut();
+            for key in &keys {
+                windows.remove(key);
+            }
+        }
+        stored
+    }
+
+    fn write_rate_windows(&self, keys: &HashSet<String>, forget_before_ms: Option<u64>) -> worker::Result<()> {
+        if let Some(before) = forget_before_ms {
+            self.sql.exec("DELETE FROM rate_windows WHERE start_ms < ?", vec![int(before)?])?;
+        }
+        let windows = self.windows.borrow();
+        for key in keys {
+            let Some(Some(window)) = windows.get(key) else { continue };
+            self.sql.exec(
+                "INSERT INTO rate_windows (key, start_ms, count) VALUES (?, ?, ?)
+                 ON CONFLICT (key) DO UPDATE SET start_ms = excluded.start_ms, count = excluded.count",
+                vec![key.as_str().into(), int(window.start_ms)?, int(u64::from(window.count))?],
+            )?;
+        }
         Ok(())
     }
 

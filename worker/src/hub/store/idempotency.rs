@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
   ts_ms INTEGER NOT NULL,
   PRIMARY KEY (sub, key)
 );
-CREATE INDEX IF NOT EXISTS idempotency_ts ON idempotency (ts_ms);
+DROP INDEX IF EXISTS idempotency_ts;
 ";
 
 /// Keys one org keeps at most; past it, the oldest are forgotten first.
@@ -76,11 +76,18 @@ impl Idempotency {
     }
 
     /// Forgets keys older than `max_age_ms`, and the oldest beyond `MAX_IDEMPOTENCY_KEYS`.
+    /// `keep` writes each answer as a new row (`INSERT OR REPLACE`), so rowids follow the time
+    /// kept: both read the oldest rows by rowid, with no index on the time to keep up at every
+    /// keyed publish.
     pub fn prune(&self, max_age_ms: u64, now: u64) -> worker::Result<()> {
-        self.sql.exec("DELETE FROM idempotency WHERE ts_ms < ?", vec![int(now.saturating_sub(max_age_ms))?])?;
         self.sql.exec(
-            "DELETE FROM idempotency WHERE rowid IN
-             (SELECT rowid FROM idempotency ORDER BY ts_ms DESC, rowid DESC LIMIT -1 OFFSET ?)",
+            "DELETE FROM idempotency WHERE rowid < COALESCE(
+               (SELECT rowid FROM idempotency WHERE ts_ms >= ? ORDER BY rowid LIMIT 1),
+               (SELECT max(rowid) + 1 FROM idempotency))",
+            vec![int(now.saturating_sub(max_age_ms))?],
+        )?;
+        self.sql.exec(
+            "DELETE FROM idempotency WHERE rowid <= (SELECT rowid FROM idempotency ORDER BY rowid DESC LIMIT 1 OFFSET ?)",
             vec![int(MAX_IDEMPOTENCY_KEYS)?],
         )?;
         Ok(())
