@@ -30,10 +30,10 @@ pub(crate) mod replay;
 pub mod token;
 pub mod wire;
 
-use worker::{event, Context, Env, Request, Response, Result};
+use worker::{event, Context, Env, Request, Result};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<worker::web_sys::Response> {
     front::routes::handle(req, env).await
 }
 

@@ -2,7 +2,9 @@
 //! preflights from it), runs its handler (`subscribe`, `events`, and the few here), and calls the
 //! org's hub. The org always comes from the token, never from the URL or the body.
 
-use worker::{Env, Method, Request, Response, Result};
+use worker::{web_sys, Env, Method, Request, Response, Result};
+
+use super::answer::Answer;
 
 use super::auth::{authenticate, TokenCheck, TokenIn};
 use super::body::read_json_body;
@@ -17,28 +19,29 @@ use crate::wire;
 use crate::wire::hub_api::{HubCall, CALL_URL, HUB_BINDING};
 use crate::wire::relay_api::{self, RelayAddress, RELAY_BINDING};
 
-pub async fn handle(req: Request, env: Env) -> Result<Response> {
+pub async fn handle(req: Request, env: Env) -> Result<web_sys::Response> {
     let url = req.url()?;
     // A browser app on another origin that ALLOWED_ORIGINS allows, on a route open to it.
     let cross_origin = match cross_origin(&req, &url, &env) {
         Ok(origin) => origin,
-        Err(e) => return http::error(&e),
+        Err(e) => return http::error(&e).map(Into::into),
     };
     if let (Some(origin), Method::Options) = (&cross_origin, req.method()) {
-        return preflight(origin, url.path());
+        return preflight(origin, url.path()).map(Into::into);
     }
-    let answer = route(req, &url, &env).await;
-    let response = match answer {
-        Ok(response) => response,
-        Err(e) => http::error(&e)?,
+    let answer = match route(req, &url, &env).await {
+        Ok(answer) => answer,
+        Err(e) => Answer::Made(http::error(&e)?),
     };
     match cross_origin {
-        Some(origin) => with_headers(response, &crate::front::cors::answer_headers(&origin)),
-        None => Ok(response),
+        Some(origin) => {
+            with_headers(answer.into_response(), &crate::front::cors::answer_headers(&origin)).map(Into::into)
+        }
+        None => Ok(answer.into_raw()),
     }
 }
 
-async fn route(req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
+async fn route(req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Answer, ApiError> {
     // The method as the runtime saw it: workers-rs reads one it does not know (PROPFIND, PURGE,
     // ...) as GET.
     let method = req.inner().method();
@@ -47,10 +50,11 @@ async fn route(req: Request, url: &worker::Url, env: &Env) -> std::result::Resul
         Dispatch::MethodNotAllowed(allow) => return Err(ApiError::method_not_allowed(&method, allow)),
         Dispatch::NoRoute => return Err(ApiError::not_found(url.path())),
     };
+    let made = |response: std::result::Result<Response, ApiError>| response.map(Answer::Made);
     match endpoint {
-        Endpoint::Healthz => healthz(env),
-        Endpoint::Stream => subscribe::stream(&req, url, env).await,
-        Endpoint::StreamTicket => subscribe::stream_ticket(&req, url, env),
+        Endpoint::Healthz => made(healthz(env)),
+        Endpoint::Stream => made(subscribe::stream(&req, url, env).await),
+        Endpoint::StreamTicket => made(subscribe::stream_ticket(&req, url, env)),
         Endpoint::History => events::history(&req, url, env).await,
         Endpoint::Publish => events::publish(req, url, env).await,
         Endpoint::Latest => events::latest(&req, url, env).await,
@@ -60,9 +64,9 @@ async fn route(req: Request, url: &worker::Url, env: &Env) -> std::result::Resul
         Endpoint::ClientErrors => client_errors(&req, url, env).await,
         Endpoint::Metrics => metrics(&req, url, env).await,
         #[cfg(feature = "dev-routes")]
-        Endpoint::DevToken => super::dev::dev_token(&req, url, env),
+        Endpoint::DevToken => made(super::dev::dev_token(&req, url, env)),
         #[cfg(feature = "dev-routes")]
-        Endpoint::DevHubSocket => super::dev::hub_socket(&req, url, env).await,
+        Endpoint::DevHubSocket => made(super::dev::hub_socket(&req, url, env).await),
         #[cfg(not(feature = "dev-routes"))]
         Endpoint::DevToken | Endpoint::DevHubSocket => Err(ApiError::not_found(url.path())),
     }
@@ -143,9 +147,10 @@ pub(crate) fn stream_holder(
 }
 
 /// Makes a call to the org's hub; its answer is the client's answer.
-pub(crate) async fn call_hub(env: &Env, org: &str, call: &HubCall) -> std::result::Result<Response, ApiError> {
+pub(crate) async fn call_hub(env: &Env, org: &str, call: &HubCall) -> std::result::Result<Answer, ApiError> {
     let body = call.to_json().map_err(internal("encoding a hub call"))?;
-    wire::call::post(hub(env, org)?, CALL_URL, &body).await.map_err(internal("calling the org's hub"))
+    let answer = wire::call::post(hub(env, org)?, CALL_URL, &body).await.map_err(internal("calling the org's hub"))?;
+    Ok(Answer::Hub(answer))
 }
 
 /// The settings, or the 500 that names the bad one.
@@ -154,7 +159,7 @@ pub(crate) fn config(env: &Env) -> std::result::Result<Config, ApiError> {
 }
 
 /// `POST /v1/audit/client-error`: the report is checked here, rate-limited and kept by the hub.
-async fn client_error(mut req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
+async fn client_error(mut req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Answer, ApiError> {
     let claims = authenticate(&req, url, env, TokenIn::HeaderOnly, Scope::Subscribe)?;
     let body = read_json_body(&mut req).await?;
     let report = crate::client_error::parse(&body)?;
@@ -163,7 +168,7 @@ async fn client_error(mut req: Request, url: &worker::Url, env: &Env) -> std::re
 }
 
 /// `GET /v1/client-errors`: the reports the org kept, newest first (scope `metrics`).
-async fn client_errors(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
+async fn client_errors(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Answer, ApiError> {
     let claims = authenticate(req, url, env, TokenIn::HeaderOnly, Scope::Metrics)?;
     let limit = http::limit(url)?;
     let before = match http::query(url, "before") {
@@ -176,7 +181,7 @@ async fn client_errors(req: &Request, url: &worker::Url, env: &Env) -> std::resu
     call_hub(env, &claims.org, &HubCall::ClientErrors { limit, before }).await
 }
 
-async fn metrics(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Response, ApiError> {
+async fn metrics(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Answer, ApiError> {
     let claims = authenticate(req, url, env, TokenIn::HeaderOnly, Scope::Metrics)?;
     call_hub(env, &claims.org, &HubCall::Metrics).await
 }

@@ -66,7 +66,7 @@ use crate::hub::store::{
     admission::Admission, counters::Counters, idempotency::Idempotency, relayed::RelayedStreams, reports::Reports,
     versions::Versions,
 };
-use crate::wire::hub_api::{CloseCode, HubCall};
+use crate::wire::hub_api::{CloseCode, HubCall, CALL_URL};
 use runtime::RuntimeSockets;
 use sending::schedule_turn;
 
@@ -174,22 +174,25 @@ impl DurableObject for OrgHub {
             Ok(hub) => hub,
             Err(e) => return http::error(e),
         };
-        let url = req.url()?;
         if !hub.relays_linked.get() {
             match hub.log.sent() {
                 Ok(sent) => link_relays(hub, sent),
                 Err(e) => worker::console_error!("reading the last id sent failed: {e}"),
             }
         }
-        let answer = match url.path() {
-            "/connect" => connect::connect(hub, &self.sockets, &url),
-            "/call" => req
-                .text()
+        // A call is known by its whole URL, unparsed (a parse is about 0.03 ms of every publish).
+        let answer = if req.inner().url() == CALL_URL {
+            req.text()
                 .await
                 .map_err(internal("reading a hub call"))
                 .and_then(|text| HubCall::parse(&text).map_err(internal("a hub call that does not parse")))
-                .and_then(|call| calls::handle(hub, &self.sockets, call)),
-            other => Err(ApiError::not_found(other)),
+                .and_then(|call| calls::handle(hub, &self.sockets, call))
+        } else {
+            let url = req.url()?;
+            match url.path() {
+                "/connect" => connect::connect(hub, &self.sockets, &url),
+                other => Err(ApiError::not_found(other)),
+            }
         };
         self.done(hub);
         match answer {

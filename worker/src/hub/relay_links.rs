@@ -135,7 +135,7 @@ async fn post(namespace: &ObjectNamespace, to: &RelayAddress, url: &str, body: S
         .map_err(|e| format!("finding the relay: {e}"))?;
     let response = call::post(stub, url, &body).await?;
     let text = String::from_utf8(call::body(&response).await?).map_err(|e| e.to_string())?;
-    match response.status_code() {
+    match response.status() {
         200..=299 => Ok(text),
         status => Err(format!("status {status}: {text}")),
     }

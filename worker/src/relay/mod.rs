@@ -398,7 +398,7 @@ async fn call_hub(
     let answer = async move {
         let response = wire::call::post(stub, CALL_URL, &body).await?;
         let bytes = wire::call::body(&response).await?;
-        Ok((response.status_code(), response.headers().clone(), bytes))
+        Ok((response.status(), worker::Headers(response.headers()), bytes))
     };
     let timeout = worker::Delay::from(std::time::Duration::from_millis(HUB_TIMEOUT_MS));
     match select(pin!(answer), pin!(timeout)).await {
