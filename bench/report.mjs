@@ -45,10 +45,10 @@ export function table({ rows }) {
     lines.push(`| ${key(r)} | ${r.serverName} | ${r.connected} | ${fmt(kib(r))} | ${ratio(kib(r), kib(nchan))} | ${floors(r, kib)} |`);
   }
   // The common case: few open tabs, many small publishes. What one publish costs the server.
-  // Warm: after the fresh isolate's first publishes, which are shown apart (`first_publishes`).
+  // Warm: after the server's first publishes, which are shown apart (`first_publishes`).
   lines.push(
     "",
-    "| few subscribers | server | server CPU ms per publish (warm) | x floor | x floor-native | a fresh isolate's first publishes: ms per publish | latency p50 / p99 (ms) | delivered |",
+    "| few subscribers | server | server CPU ms per publish (warm) | x floor | x floor-native | the server's first publishes: ms per publish | latency p50 / p99 (ms) | delivered |",
     "| --- | --- | --- | --- | --- | --- | --- | --- |",
   );
   for (const r of rows.filter((r) => r.scenario === "small")) {

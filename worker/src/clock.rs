@@ -4,7 +4,7 @@
 pub fn format_ts(ms: u64) -> String {
     let ms = i64::try_from(ms).unwrap_or(i64::MAX);
     match chrono::DateTime::from_timestamp_millis(ms) {
-        // Not `format` with a pattern: that parses the pattern at every call (each appended event).
+        // Not `format` with a pattern: that parses the pattern at every call (each publish).
         Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         None => "1970-01-01T00:00:00.000Z".to_string(),
     }

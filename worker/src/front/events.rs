@@ -3,7 +3,7 @@
 
 use worker::{Env, Request};
 
-use super::answer::Answer;
+use super::reply::Reply;
 
 use super::auth::{authenticate, TokenIn};
 use super::body::read_json_body;
@@ -17,7 +17,7 @@ use crate::token::Scope;
 use crate::wire::hub_api::{HistoryFrom, HubCall};
 
 /// `GET /v1/events/latest?type=`: the newest event of a type whose newest the org keeps.
-pub(crate) async fn latest(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Answer, ApiError> {
+pub(crate) async fn latest(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Reply, ApiError> {
     let claims = authenticate(req, url, env, TokenIn::HeaderOnly, Scope::Subscribe)?;
     let event_type = type_param(url, KEPT)?.ok_or_else(|| KEPT.refusal())?;
     call_hub(env, &claims.org, &HubCall::Latest { sub: claims.sub, event_type: event_type.to_string() }).await
@@ -46,7 +46,7 @@ pub(crate) fn type_param(url: &worker::Url, allowed: TypeParam) -> std::result::
     }
 }
 
-pub(crate) async fn history(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Answer, ApiError> {
+pub(crate) async fn history(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Reply, ApiError> {
     let claims = authenticate(req, url, env, TokenIn::HeaderOrQuery, Scope::Subscribe)?;
     let id = |name: &str| match http::query(url, name) {
         Some(raw) => replay::parse_id(&raw)
@@ -73,7 +73,7 @@ pub(crate) async fn history(req: &Request, url: &worker::Url, env: &Env) -> std:
     call_hub(env, &claims.org, &HubCall::History { sub: claims.sub, from, limit, request_id, event_type }).await
 }
 
-pub(crate) async fn publish(mut req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Answer, ApiError> {
+pub(crate) async fn publish(mut req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Reply, ApiError> {
     let claims = authenticate(&req, url, env, TokenIn::HeaderOnly, Scope::Publish)?;
     let body = read_json_body(&mut req).await?;
     let once = once_key(&req, "POST /v1/events", &body)?;
@@ -85,7 +85,7 @@ pub(crate) async fn put_version(
     mut req: Request,
     url: &worker::Url,
     env: &Env,
-) -> std::result::Result<Answer, ApiError> {
+) -> std::result::Result<Reply, ApiError> {
     let claims = authenticate(&req, url, env, TokenIn::HeaderOnly, Scope::Publish)?;
     let body = read_json_body(&mut req).await?;
     let once = once_key(&req, "PUT /v1/versions", &body)?;
@@ -97,7 +97,7 @@ pub(crate) async fn delete_version(
     req: &Request,
     url: &worker::Url,
     env: &Env,
-) -> std::result::Result<Answer, ApiError> {
+) -> std::result::Result<Reply, ApiError> {
     let claims = authenticate(req, url, env, TokenIn::HeaderOnly, Scope::Publish)?;
     let request_id = http::request_id(url)?;
     call_hub(env, &claims.org, &HubCall::DeleteVersion { sub: claims.sub, request_id }).await

@@ -4,7 +4,7 @@
 
 use worker::{web_sys, Env, Method, Request, Response, Result};
 
-use super::answer::Answer;
+use super::reply::Reply;
 
 use super::auth::{authenticate, TokenCheck, TokenIn};
 use super::body::read_json_body;
@@ -27,21 +27,19 @@ pub async fn handle(req: Request, env: Env) -> Result<web_sys::Response> {
         Err(e) => return http::error(&e).map(Into::into),
     };
     if let (Some(origin), Method::Options) = (&cross_origin, req.method()) {
-        return preflight(origin, url.path()).map(Into::into);
+        return preflight(origin, url.path());
     }
-    let answer = match route(req, &url, &env).await {
-        Ok(answer) => answer,
-        Err(e) => Answer::Made(http::error(&e)?),
+    let reply = match route(req, &url, &env).await {
+        Ok(reply) => reply,
+        Err(e) => Reply::Made(http::error(&e)?),
     };
     match cross_origin {
-        Some(origin) => {
-            with_headers(answer.into_response(), &crate::front::cors::answer_headers(&origin)).map(Into::into)
-        }
-        None => Ok(answer.into_raw()),
+        Some(origin) => reply.with_headers(&crate::front::cors::answer_headers(&origin)).map_err(cors_failed),
+        None => Ok(reply.into_raw()),
     }
 }
 
-async fn route(req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Answer, ApiError> {
+async fn route(req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Reply, ApiError> {
     // The method as the runtime saw it: workers-rs reads one it does not know (PROPFIND, PURGE,
     // ...) as GET.
     let method = req.inner().method();
@@ -50,7 +48,7 @@ async fn route(req: Request, url: &worker::Url, env: &Env) -> std::result::Resul
         Dispatch::MethodNotAllowed(allow) => return Err(ApiError::method_not_allowed(&method, allow)),
         Dispatch::NoRoute => return Err(ApiError::not_found(url.path())),
     };
-    let made = |response: std::result::Result<Response, ApiError>| response.map(Answer::Made);
+    let made = |response: std::result::Result<Response, ApiError>| response.map(Reply::Made);
     match endpoint {
         Endpoint::Healthz => made(healthz(env)),
         Endpoint::Stream => made(subscribe::stream(&req, url, env).await),
@@ -100,22 +98,15 @@ fn cross_origin(req: &Request, url: &worker::Url, env: &Env) -> std::result::Res
 }
 
 /// `204` to an allowed origin's preflight.
-fn preflight(origin: &str, path: &str) -> Result<Response> {
+fn preflight(origin: &str, path: &str) -> Result<web_sys::Response> {
     let methods = route_table::cross_origin_methods(path).unwrap_or_else(|| "GET".to_string());
-    with_headers(Response::empty()?.with_status(204), &crate::front::cors::preflight_headers(origin, &methods))
+    Reply::Made(Response::empty()?.with_status(204))
+        .with_headers(&crate::front::cors::preflight_headers(origin, &methods))
+        .map_err(cors_failed)
 }
 
-/// The response with `extra` headers. Answers that came from the hub have immutable headers:
-/// they are copied into new ones.
-fn with_headers(response: Response, extra: &[(&'static str, String)]) -> Result<Response> {
-    let headers = worker::Headers::new();
-    for (name, value) in response.headers() {
-        headers.append(&name, &value)?;
-    }
-    for (name, value) in extra {
-        headers.set(name, value)?;
-    }
-    Ok(response.with_headers(headers))
+fn cors_failed(e: worker::wasm_bindgen::JsValue) -> worker::Error {
+    worker::Error::from(format!("adding the CORS headers: {}", crate::wire::call::why(e)))
 }
 
 /// The org's hub.
@@ -147,10 +138,10 @@ pub(crate) fn stream_holder(
 }
 
 /// Makes a call to the org's hub; its answer is the client's answer.
-pub(crate) async fn call_hub(env: &Env, org: &str, call: &HubCall) -> std::result::Result<Answer, ApiError> {
+pub(crate) async fn call_hub(env: &Env, org: &str, call: &HubCall) -> std::result::Result<Reply, ApiError> {
     let body = call.to_json().map_err(internal("encoding a hub call"))?;
     let answer = wire::call::post(hub(env, org)?, CALL_URL, &body).await.map_err(internal("calling the org's hub"))?;
-    Ok(Answer::Hub(answer))
+    Ok(Reply::Hub(answer))
 }
 
 /// The settings, or the 500 that names the bad one.
@@ -159,7 +150,7 @@ pub(crate) fn config(env: &Env) -> std::result::Result<Config, ApiError> {
 }
 
 /// `POST /v1/audit/client-error`: the report is checked here, rate-limited and kept by the hub.
-async fn client_error(mut req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Answer, ApiError> {
+async fn client_error(mut req: Request, url: &worker::Url, env: &Env) -> std::result::Result<Reply, ApiError> {
     let claims = authenticate(&req, url, env, TokenIn::HeaderOnly, Scope::Subscribe)?;
     let body = read_json_body(&mut req).await?;
     let report = crate::client_error::parse(&body)?;
@@ -168,7 +159,7 @@ async fn client_error(mut req: Request, url: &worker::Url, env: &Env) -> std::re
 }
 
 /// `GET /v1/client-errors`: the reports the org kept, newest first (scope `metrics`).
-async fn client_errors(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Answer, ApiError> {
+async fn client_errors(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Reply, ApiError> {
     let claims = authenticate(req, url, env, TokenIn::HeaderOnly, Scope::Metrics)?;
     let limit = http::limit(url)?;
     let before = match http::query(url, "before") {
@@ -181,7 +172,7 @@ async fn client_errors(req: &Request, url: &worker::Url, env: &Env) -> std::resu
     call_hub(env, &claims.org, &HubCall::ClientErrors { limit, before }).await
 }
 
-async fn metrics(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Answer, ApiError> {
+async fn metrics(req: &Request, url: &worker::Url, env: &Env) -> std::result::Result<Reply, ApiError> {
     let claims = authenticate(req, url, env, TokenIn::HeaderOnly, Scope::Metrics)?;
     call_hub(env, &claims.org, &HubCall::Metrics).await
 }

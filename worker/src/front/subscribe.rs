@@ -18,10 +18,10 @@ pub(crate) async fn stream(req: &Request, url: &worker::Url, env: &Env) -> std::
     let (org, sub, exp, ticket) = match http::query(url, "ticket") {
         Some(text) => {
             // Signed with TOKEN_SECRET; during a rotation, possibly with the one before it.
-            let secrets = TokenCheck::of(env)?;
+            let check = TokenCheck::of(env)?;
             let now = now_ms();
             let mut decoded = Err(crate::front::ticket::TicketError::Signature);
-            for key in secrets.keys() {
+            for key in check.keys() {
                 decoded = crate::front::ticket::decode(&text, key, now);
                 if !matches!(decoded, Err(crate::front::ticket::TicketError::Signature)) {
                     break;

@@ -68,7 +68,7 @@ use crate::hub::store::{
 };
 use crate::wire::hub_api::{CloseCode, HubCall, CALL_URL};
 use runtime::RuntimeSockets;
-use sending::schedule_turn;
+use sending::{schedule_turn, store_soon};
 
 pub(crate) struct Hub {
     config: Config,
@@ -128,19 +128,19 @@ pub struct OrgHub {
 
 impl OrgHub {
     /// After handling anything: when events were queued for the live streams, schedule the turn
-    /// that sends them (`outbox`); store what was counted (after that turn, when there is one).
+    /// that sends them (`outbox`); store what was counted now, or with a turn to come, at most
+    /// `STORE_AFTER_MS` later (`store_soon`: however long the hub stays busy sending).
     /// Hand-offs and closes due to the relays go now.
     fn done(&self, hub: &Rc<Hub>) {
         relay_links::kick(hub, &self.relay_objects);
-        if !hub.outbox.wants_turn() {
-            // With a turn to come, what was counted is stored after it, in one statement with
-            // what it counts (each statement is a call out of wasm).
-            if !hub.outbox.turn_scheduled() {
-                hub.store();
-            }
-            return;
+        if hub.outbox.wants_turn() {
+            schedule_turn(hub, &self.sockets, &self.relay_objects);
         }
-        schedule_turn(hub, &self.sockets, &self.relay_objects);
+        if hub.outbox.turn_scheduled() {
+            store_soon(hub);
+        } else {
+            hub.store();
+        }
     }
 }
 
@@ -191,6 +191,7 @@ impl DurableObject for OrgHub {
             let url = req.url()?;
             match url.path() {
                 "/connect" => connect::connect(hub, &self.sockets, &url),
+                "/call" => Err(internal("a hub call")(format!("to {url}, which is not {CALL_URL}"))),
                 other => Err(ApiError::not_found(other)),
             }
         };

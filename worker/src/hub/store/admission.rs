@@ -78,16 +78,15 @@ impl Admission {
         unstored.keys.insert(key.to_string());
     }
 
-    /// Writes the rate windows counted since the last store. What fails to be written is read
-    /// from SQLite again at its next request (the count there may be behind).
+    /// Writes the rate windows counted since the last store. What fails to be written stays
+    /// counted in memory and is written again by the next store.
     pub fn store_rate_windows(&self) -> worker::Result<()> {
         let Unstored { keys, forget_before_ms } = std::mem::take(&mut *self.unstored.borrow_mut());
         let stored = self.write_rate_windows(&keys, forget_before_ms);
         if stored.is_err() {
-            let mut windows = self.windows.borrow_mut();
-            for key in &keys {
-                windows.remove(key);
-            }
+            let mut unstored = self.unstored.borrow_mut();
+            unstored.keys.extend(keys);
+            unstored.forget_before_ms = unstored.forget_before_ms.max(forget_before_ms);
         }
         stored
     }

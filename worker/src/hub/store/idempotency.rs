@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use worker::SqlStorage;
 
-use super::{int, with_schema};
+use super::{int, with_schema, Value};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS idempotency (
@@ -86,10 +86,18 @@ impl Idempotency {
                (SELECT max(rowid) + 1 FROM idempotency))",
             vec![int(now.saturating_sub(max_age_ms))?],
         )?;
-        self.sql.exec(
-            "DELETE FROM idempotency WHERE rowid <= (SELECT rowid FROM idempotency ORDER BY rowid DESC LIMIT 1 OFFSET ?)",
-            vec![int(MAX_IDEMPOTENCY_KEYS)?],
+        // The rowids' span bounds the rows (only deletes leave gaps), read from the ends of the
+        // table: the rows are counted past the cap only when there may be more.
+        let span = self.sql.exec(
+            "SELECT (SELECT max(rowid) FROM idempotency) - (SELECT min(rowid) FROM idempotency) + 1 AS value",
+            None,
         )?;
+        if span.one::<Value>()?.value.unwrap_or(0) > MAX_IDEMPOTENCY_KEYS {
+            self.sql.exec(
+                "DELETE FROM idempotency WHERE rowid <= (SELECT rowid FROM idempotency ORDER BY rowid DESC LIMIT 1 OFFSET ?)",
+                vec![int(MAX_IDEMPOTENCY_KEYS)?],
+            )?;
+        }
         Ok(())
     }
 }
