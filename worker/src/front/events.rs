@@ -3,12 +3,11 @@
 
 use worker::{Env, Request};
 
-use super::reply::Reply;
-
 use super::auth::{authenticate, TokenIn};
 use super::body::read_json_body;
 use super::once_key::once_key;
 use super::publish::{parse_body, parse_version_body};
+use super::reply::Reply;
 use super::routes::call_hub;
 use crate::api_error::ApiError;
 use crate::http;

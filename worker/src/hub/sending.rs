@@ -88,10 +88,11 @@ pub(super) fn schedule_turn(hub: &Rc<Hub>, sockets: &Rc<RuntimeSockets>, relay_o
 
 /// What the hub counted (metrics, rate windows) and how far it sent are stored `STORE_AFTER_MS`
 /// after a sending turn was scheduled, or earlier by a request that finds no turn to come (in
-/// the same commit as that request's own writes). Not by the sending turn: a turn that writes holds its messages until the write is
-/// durable (measured: an event alone reached 1000 subscribers about 5 ms later at the median). Not
-/// on the turn right after either: each commit costs the hub CPU (measured: about one commit per
-/// publish more than the floor, `npm run bench -- --scenarios small`).
+/// the same commit as that request's own writes). Not by the sending turn: a turn that writes
+/// holds its messages until the write is durable (measured: an event alone reached 1000
+/// subscribers about 5 ms later at the median). Not on the turn right after either: each commit
+/// costs the hub CPU (measured: about one commit per publish more than the floor,
+/// `npm run bench -- --scenarios small`).
 pub(super) fn store_soon(hub: &Rc<Hub>) {
     if hub.store_scheduled.replace(true) {
         return;
