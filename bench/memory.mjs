@@ -1,10 +1,14 @@
 // `npm run bench:memory`: where an idle stream's memory goes. Holds N idle streams of one org on
-// a fresh workerd (as `npm run bench`'s connections scenario does) and splits what the process
-// grew by: the isolate's JavaScript heap (after a full collection, through workerd's inspector),
-// wasm memory (orgstream's linear memory), and the rest, which is the runtime's own (requests,
-// sockets, response bodies). Asserts nothing.
+// a fresh workerd (as `npm run bench`'s connections scenario does), then N more, and splits what
+// the process grew by for each batch: the code it paged in from its binary, the isolate's
+// JavaScript heap (after a full collection, through workerd's inspector), wasm memory
+// (orgstream's linear memory), and the rest, which the runtime allocated (requests, sockets,
+// response bodies, and what its allocator keeps cached). The first batch also pays what a
+// process pays once (code paged in, caches filled); the second is what one more stream costs.
+// Each stream is its own user (a token of its own subject). With both batches held, it also
+// measures the CPU the idle streams cost (their timers and liveness probes). Asserts nothing.
 //
-//   npm run bench:memory                                         orgstream, floor and floor-native, 1000 streams
+//   npm run bench:memory                                         orgstream, floor and floor-native, 1000 + 1000 streams
 //   npm run bench:memory -- --servers workerd --vars LIVENESS_PROBE_MS=0
 //   npm run bench:memory -- --servers workerd --worker-build /tmp/other/worker/build/index.js
 
@@ -12,17 +16,18 @@ import { join } from "node:path";
 import { run, root } from "../scripts/lib/toolchain.mjs";
 import { listFlag, numberFlag, parseFlags } from "../scripts/lib/cli.mjs";
 import { freePort } from "../tests/support/worker.mjs";
-import { buildLoadgen, loadgen, settle, targetArgs } from "./drive.mjs";
-import { SERVERS, rssKiB } from "./servers.mjs";
+import { CONNECTING, buildLoadgen, loadgen, settle, targetArgs } from "./drive.mjs";
+import { SERVERS, cpuSeconds, residentKiB } from "./servers.mjs";
 import { connectInspector, withWebSocket } from "./profile.mjs";
 
 withWebSocket();
 
 const IN_WORKERD = ["workerd", "floor", "floor-native"];
 const USAGE = `usage: npm run bench:memory -- [--servers ${IN_WORKERD.join(",")}] [--streams 1000] [--vars NAME=VALUE,...] [--worker-build PATH]
-Holds --streams idle streams of one org on each server (a fresh workerd each) and prints the memory
-each stream added: the process's resident size, the JavaScript heap after a full collection, wasm
-memory. --vars sets the worker's variables (LIVENESS_PROBE_MS=0, say); --worker-build runs another
+Holds --streams idle streams of one org on each server (a fresh workerd each), then as many more,
+and prints the memory each stream of each batch added: the process's resident size, the code it
+paged in, the JavaScript heap after a full collection, wasm memory, the rest; then the CPU all of
+them cost while idle. --vars sets the worker's variables (LIVENESS_PROBE_MS=0, say); --worker-build runs another
 commit's release build (its worker/build/index.js) as the workerd server.`;
 const { values, fail } = parseFlags({
   name: "npm run bench:memory",
@@ -73,30 +78,60 @@ async function isolateKiB(inspector, url) {
 }
 
 const rows = [];
+const idleRows = [];
+const IDLE_SECONDS = 5;
 for (const key of servers) {
   const inspectorPort = await freePort();
   const server = await SERVERS[key](bin, { workerBuild: values["worker-build"], vars, inspectorPort });
   const inspector = await connectInspector(inspectorPort);
   try {
     await inspector.call("Runtime.enable");
-    const t = await server.target(`memory-${process.pid}`);
+    const org = `memory-${process.pid}`;
+    const t = await server.target(org);
     // One stream and one event first, so that the code is compiled and the org's hub exists.
     await loadgen(bin, targetArgs(server, t, ["--subscribers", "1", "--events", "1"]));
     await settle(server);
-    const before = { rss: rssKiB(server.pids()), ...(await isolateKiB(inspector, server.url)) };
-    let held;
-    const report = await loadgen(bin, targetArgs(server, t, ["--subscribers", String(streams), "--events", "0", "--hold", "6"]), async () => {
-      // As `npm run bench`'s connections scenario: 2.5 s after every stream is held.
-      await new Promise((r) => setTimeout(r, 2500));
-      const rss = rssKiB(server.pids());
-      held = { rss, ...(await isolateKiB(inspector, server.url)) };
+    // Resident size first: the collection that `isolateKiB` forces runs code and frees memory.
+    const measure = async () => ({ ...residentKiB(server.pids()), ...(await isolateKiB(inspector, server.url)) });
+    // Holds a batch of streams until `then` (given what the server holds 2.5 s after every stream
+    // connected, as in `npm run bench`'s connections scenario) settles.
+    // Each stream its own user (`from`: the next batch's are new ones).
+    const hold = async (from, then) =>
+      loadgen(bin, targetArgs(server, await server.target(org, { subscribers: streams, from }), ["--subscribers", String(streams), "--events", "0", "--hold-stdin", "--connect-concurrency", CONNECTING]), async () => {
+        await new Promise((r) => setTimeout(r, 2500));
+        await then(await measure());
+      });
+    const before = await measure();
+    let first;
+    let next;
+    let nextReport;
+    let idle;
+    const firstReport = await hold(0, async (held) => {
+      first = held;
+      nextReport = await hold(streams, async (held) => {
+        next = held;
+        // What the held streams cost while nothing happens (timers, probes): CPU over 5 s.
+        const cpu0 = cpuSeconds(server.pids());
+        await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
+        idle = (cpuSeconds(server.pids()) - cpu0) / IDLE_SECONDS;
+      });
     });
-    if (!held) throw new Error(`${key}: the load generator ended before the streams were measured`);
-    const per = (field) => (held[field] - before[field]) / report.connected;
-    const row = { server: key, streams: report.connected, rss: per("rss"), heap: per("heap"), wasm: per("wasm") };
-    row.runtime = row.rss - row.heap - row.wasm;
-    rows.push(row);
-    console.log(`  ${key}: ${row.streams} streams, ${row.rss.toFixed(1)} KiB each (JS heap ${row.heap.toFixed(1)}, wasm ${row.wasm.toFixed(1)}, the runtime's ${row.runtime.toFixed(1)})`);
+    const heldStreams = firstReport.connected + nextReport.connected;
+    idleRows.push({ server: key, streams: heldStreams, msPerSecond: idle * 1000, usPerStream: (idle / heldStreams) * 1e6 });
+    for (const [batch, report, from, to] of [
+      [`first ${streams}`, firstReport, before, first],
+      [`next ${streams}`, nextReport, first, next],
+    ]) {
+      if (!report.connected) throw new Error(`${key}: none of the ${batch} streams connected: ${report.failures.slice(0, 3).join("; ")}`);
+      const per = (field) => (to[field] - from[field]) / report.connected;
+      const row = { server: key, batch, streams: report.connected, rss: per("rss"), code: per("file"), heap: per("heap"), wasm: per("wasm") };
+      row.runtime = row.rss - row.code - row.heap - row.wasm;
+      rows.push(row);
+      console.log(
+        `  ${key}, ${batch}: ${row.streams} held, ${row.rss.toFixed(1)} KiB each (code paged in ${row.code.toFixed(1)}, ` +
+          `JS heap ${row.heap.toFixed(1)}, wasm ${row.wasm.toFixed(1)}, the runtime's ${row.runtime.toFixed(1)})`,
+      );
+    }
   } finally {
     inspector.close();
     await server.stop();
@@ -104,11 +139,24 @@ for (const key of servers) {
 }
 
 const f = (x) => x.toFixed(1);
+// Each batch's resident size per stream against the floors' same batch.
+const against = (r, floor) => {
+  const base = rows.find((b) => b.server === floor && b.batch === r.batch);
+  return base ? `${(r.rss / base.rss).toFixed(2)}x` : "";
+};
 console.log(
   [
     "",
-    `| server | streams | KiB per idle stream (resident) | JS heap after a collection | wasm memory | the runtime's (the rest) |${Object.keys(vars).length ? ` (vars: ${values.vars})` : ""}`,
-    "| --- | --- | --- | --- | --- | --- |",
-    ...rows.map((r) => `| ${r.server} | ${r.streams} | ${f(r.rss)} | ${f(r.heap)} | ${f(r.wasm)} | ${f(r.runtime)} |`),
+    `| server | batch | streams | KiB per idle stream (resident) | x floor | x floor-native | code paged in | JS heap after a collection | wasm memory | the runtime's allocations (the rest) |${Object.keys(vars).length ? ` (vars: ${values.vars})` : ""}`,
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...rows.map(
+      (r) =>
+        `| ${r.server} | ${r.batch} | ${r.streams} | ${f(r.rss)} | ${against(r, "floor")} | ${against(r, "floor-native")} | ` +
+        `${f(r.code)} | ${f(r.heap)} | ${f(r.wasm)} | ${f(r.runtime)} |`,
+    ),
+    "",
+    `| server | streams held | CPU while they are idle (ms per second, over ${IDLE_SECONDS} s) | per stream (us per second) |`,
+    "| --- | --- | --- | --- |",
+    ...idleRows.map((r) => `| ${r.server} | ${r.streams} | ${r.msPerSecond.toFixed(0)} | ${r.usPerStream.toFixed(1)} |`),
   ].join("\n"),
 );

@@ -38,11 +38,21 @@ export function table({ rows }) {
   // Against both floors: `floor` (a JavaScript stream body, no probe) and `floor-native` (held the
   // way orgstream holds a stream: the runtime's native pipe and a liveness probe).
   const floors = (r, value) => [`floor ${key(r)}`, `floor-native ${key(r)}`].map((k) => ratio(value(r), value(byKey.get(k)))).join(" | ");
-  lines.push("", "| idle connections | server | held | memory per connection (KiB) | x Nchan | x floor | x floor-native |", "| --- | --- | --- | --- | --- | --- | --- |");
+  // Two batches of N, each stream its own user: the first also pays what a process pays once
+  // (code paged in, caches filled); the next is what one more stream costs.
+  lines.push(
+    "",
+    "| idle connections | server | held | memory per connection, first N (KiB) | x Nchan | x floor | x floor-native | the next N (KiB each) | x Nchan | x floor | x floor-native |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  );
   for (const r of rows.filter((r) => r.scenario === "connections")) {
     const nchan = byKey.get(`nchan ${key(r)}`);
     const kib = (row) => row?.rss_per_connection_kib;
-    lines.push(`| ${key(r)} | ${r.serverName} | ${r.connected} | ${fmt(kib(r))} | ${ratio(kib(r), kib(nchan))} | ${floors(r, kib)} |`);
+    const next = (row) => row?.rss_per_next_connection_kib;
+    lines.push(
+      `| ${key(r)} | ${r.serverName} | ${r.connected} + ${r.next_connected ?? ""} | ${fmt(kib(r))} | ${ratio(kib(r), kib(nchan))} | ${floors(r, kib)} | ` +
+        `${fmt(next(r))} | ${ratio(next(r), next(nchan))} | ${floors(r, next)} |`,
+    );
   }
   // The common case: few open tabs, many small publishes. What one publish costs the server.
   // Warm: after the server's first publishes, which are shown apart (`first_publishes`).

@@ -63,7 +63,7 @@ for (const k of relays) {
     for (const n of subscribers) {
       const events = eventsFor(n);
       const org = `roles-${process.pid}-${k}-${n}`;
-      const t = await server.target(org);
+      const t = await server.target(org, { subscribers: n });
       // Sampled from when every subscriber holds its stream (READY, then a second's pause) to the
       // last delivery: the connects are not counted per event.
       const args = targetArgs(server, t, ["--subscribers", String(n), "--events", String(events), "--hold", "1"]);

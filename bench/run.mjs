@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureDebianPackages, root, run, step } from "../scripts/lib/toolchain.mjs";
 import { SERVERS, cpuSeconds, rssKiB } from "./servers.mjs";
-import { buildLoadgen, loadgen as runLoadgen, settle, targetArgs as target } from "./drive.mjs";
+import { CONNECTING, buildLoadgen, loadgen as runLoadgen, settle, targetArgs as target } from "./drive.mjs";
 import { writeReport } from "./report.mjs";
 import { parseFlags, listFlag, numberFlag } from "../scripts/lib/cli.mjs";
 
@@ -82,7 +82,8 @@ let runId = 0;
 /** One load generator run against `server`, with the server's CPU over the run. */
 async function measure(server, extra, { catchUp = false, before, retried } = {}) {
   const org = `bench-${process.pid}-${++runId}`;
-  const t = await server.target(org);
+  // Each subscriber its own user, as in a deployment (every scenario's `extra` says how many).
+  const t = await server.target(org, { subscribers: Number(extra[extra.indexOf("--subscribers") + 1]) });
   if (before) {
     // The publishing before a catch-up; a runtime still busy with the last scenario may refuse it
     // (wrangler's proxy answered 503 once): wait, and try again once, on a fresh org.
@@ -94,7 +95,7 @@ async function measure(server, extra, { catchUp = false, before, retried } = {})
     if (setup.failures.length) retried = [...retried, ...setup.failures.map((f) => `${f} (again)`)];
   }
   const args = catchUp
-    ? target(server, { ...t, subscribe: t.catchUp.subscribe, subscribeHeaders: t.catchUp.headers }, extra)
+    ? target(server, { ...t, subscribe: t.catchUp.subscribe, subscribeEach: null, subscribeHeaders: t.catchUp.headers }, extra)
     : target(server, t, extra);
   await settle(server);
   const cpu0 = cpuSeconds(server.pids());
@@ -128,19 +129,36 @@ for (const key of servers) {
     if (scenarios.includes("connections")) {
       for (const n of SIZES.connections) {
         const org = `bench-idle-${process.pid}-${++runId}`;
-        const t = await server.target(org);
+        // Each stream its own user, the next batch's too.
+        const first = await server.target(org, { subscribers: n });
+        const second = await server.target(org, { subscribers: n, from: n });
         await new Promise((r) => setTimeout(r, 1000));
         const base = rssKiB(server.pids());
+        // N streams, then N more: the first batch also pays what a process pays once (code paged
+        // in, the allocator's caches filled), the second is what one more stream costs.
+        const hold = (t, then) =>
+          loadgen(target(server, t, ["--subscribers", String(n), "--events", "0", "--hold-stdin", "--connect-concurrency", CONNECTING]), async () => {
+            await new Promise((r) => setTimeout(r, 2500));
+            await then(rssKiB(server.pids()));
+          });
         let held = 0;
-        const report = await loadgen(target(server, t, ["--subscribers", String(n), "--events", "0", "--hold", "4"]), async () => {
-          await new Promise((r) => setTimeout(r, 2500));
-          held = rssKiB(server.pids());
+        let heldNext = 0;
+        let next;
+        const report = await hold(first, async (rss) => {
+          held = rss;
+          next = await hold(second, async (rss) => (heldNext = rss));
         });
         report.server_cpu_seconds = 0;
         report.rss_per_connection_kib = report.connected ? (held - base) / report.connected : 0;
-        report.command = `loadgen --subscribers ${n} --events 0 --hold 4 (against ${key}; RSS sampled while held)`;
+        report.next_connected = next.connected;
+        report.rss_per_next_connection_kib = next.connected ? (heldNext - held) / next.connected : 0;
+        report.failures = [...report.failures, ...next.failures.map((f) => `the next ${n}: ${f}`)];
+        report.command = `loadgen --subscribers ${n} --events 0 --hold-stdin, twice at once (against ${key}; RSS sampled while each batch is held)`;
         rows.push({ server: key, serverName: server.name, scenario: "connections", params: { subscribers: n }, ...report });
-        console.log(`  connections {"subscribers":${n}}: ${report.connected} held, ${report.rss_per_connection_kib.toFixed(1)} KiB per connection`);
+        console.log(
+          `  connections {"subscribers":${n}}: ${report.connected} held, ${report.rss_per_connection_kib.toFixed(1)} KiB per connection; ` +
+            `${report.next_connected} more, ${report.rss_per_next_connection_kib.toFixed(1)} KiB each`,
+        );
       }
     }
     if (scenarios.includes("small")) {

@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { freePort, startDirect, startWorker, root } from "../tests/support/worker.mjs";
-import { token } from "../tests/support/client.mjs";
+import { subscriberTokens, token } from "../tests/support/client.mjs";
 
 async function waitHealthy(url, what) {
   const deadline = Date.now() + 30_000;
@@ -43,11 +43,25 @@ export function processTree(pid, comm = null) {
   return rows.filter((r) => mine.has(r.pid) && (comm === null || r.comm.startsWith(comm))).map((r) => r.pid);
 }
 
-/** orgstream: a fresh org per run, a token for it. */
-export async function orgstreamTarget(url, org, { hubSocket = false } = {}) {
+/**
+ * orgstream: a fresh org per run, a token for it (the publisher's). With `subscribers`, each
+ * subscriber gets a token of its own subject (`subscriberTokens`), as users in a deployment
+ * have: their paths are in a file for the load generator's `--subscribe-each`.
+ */
+let subjectsDir;
+export async function orgstreamTarget(url, org, { hubSocket = false, subscribers = 1, from = 0 } = {}) {
   const t = await token(org, "subscribe publish");
+  const path = (tok) => (hubSocket ? `/v1/dev/hub-socket?token=${tok}` : `/v1/stream?token=${tok}`);
+  let subscribeEach = null;
+  if (subscribers > 1) {
+    const paths = (await subscriberTokens(org, subscribers, from)).map(path);
+    subjectsDir ??= mkdtempSync(join(tmpdir(), "orgstream-subjects-"));
+    subscribeEach = join(subjectsDir, `${org}-${from}-${subscribers}`);
+    writeFileSync(subscribeEach, `${paths.join("\n")}\n`);
+  }
   return {
-    subscribe: hubSocket ? `/v1/dev/hub-socket?token=${t}` : `/v1/stream?token=${t}`,
+    subscribe: path(t),
+    subscribeEach,
     subscribeHeaders: [],
     subscribeFlags: hubSocket ? ["--hub-socket"] : [],
     publish: "/v1/events",
@@ -86,14 +100,16 @@ function orgstreamServer(name, server, { hubSocket = false } = {}) {
     name,
     url: server.url,
     pids: () => processTree(process.pid, "workerd"),
-    target: (org) => orgstreamTarget(server.url, org, { hubSocket }),
+    target: (org, subjects) => orgstreamTarget(server.url, org, { hubSocket, ...subjects }),
     stop: () => server.stop(),
   };
 }
 
-// Each takes the load generator's directory and options. `vars` (more of the worker's variables)
-// and `inspectorPort` (workerd's inspector) are for `npm run bench:memory` and `bench:roles`, which
-// start `workerd`, `floor` and `floor-native`.
+// Each takes the load generator's directory and options, and returns a server whose
+// `target(org, { subscribers, from })` says how the load generator reaches a fresh org (with a
+// subject of its own for each of `subscribers` subscribers where the server has subjects).
+// `vars` (more of the worker's variables) and `inspectorPort` (workerd's inspector) are for
+// `npm run bench:memory` and `bench:roles`, which start `workerd`, `floor` and `floor-native`.
 export const SERVERS = {
   async workerd(bin, { workerBuild, relays, vars: extra = {}, inspectorPort } = {}) {
     // The release build, as deployed (tokens are signed here, not by the dev token route); room
@@ -218,11 +234,22 @@ export function cpuSeconds(pids) {
 
 /** Resident memory (KiB) of the processes. */
 export function rssKiB(pids) {
-  let kib = 0;
+  return residentKiB(pids).rss;
+}
+
+/**
+ * Resident memory (KiB) of the processes, and the part of it that is mapped from files (`file`:
+ * the binaries' code and data as far as it was paged in, shared and given back under pressure;
+ * the rest is memory the processes allocated).
+ */
+export function residentKiB(pids) {
+  const kib = { rss: 0, file: 0 };
   for (const pid of pids) {
     try {
-      const m = readFileSync(`/proc/${pid}/status`, "utf8").match(/^VmRSS:\s+(\d+) kB$/m);
-      kib += m ? Number(m[1]) : 0;
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      const field = (name) => Number(status.match(new RegExp(`^${name}:\\s+(\\d+) kB$`, "m"))?.[1] ?? 0);
+      kib.rss += field("VmRSS");
+      kib.file += field("RssFile");
     } catch {}
   }
   return kib;

@@ -10,7 +10,7 @@
 //   npm run soak -- --connections 200 --minutes 0.5   (the smoke run npm test does)
 
 import { startDirect } from "../tests/support/worker.mjs";
-import { token, publish, taskProgress, sleep } from "../tests/support/client.mjs";
+import { token, publish, subscriberTokens, taskProgress, sleep } from "../tests/support/client.mjs";
 import { ledger, rawSubscriber } from "../tests/support/resuming.mjs";
 import { processTree, rssKiB } from "./servers.mjs";
 import { numberFlag, parseFlags } from "../scripts/lib/cli.mjs";
@@ -36,6 +36,7 @@ const log = (line) => console.log(line);
 const server = await startDirect({ build: "release", vars: { HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_MS) } });
 const workerdKiB = () => rssKiB(processTree(process.pid, "workerd"));
 const tok = await token("soak");
+const subscribers = await subscriberTokens("soak", CONNECTIONS); // each connection its own user
 await publish(server.url, await token("soak-warmup"), taskProgress("warm-up")); // the runtime is loaded
 const baseKiB = workerdKiB();
 
@@ -44,7 +45,7 @@ const started = Date.now();
 const ledgers = Array.from({ length: CONNECTIONS }, (_, i) => ledger(`connection-${i}`));
 const clients = [];
 for (let i = 0; i < CONNECTIONS; i += 100) {
-  for (const l of ledgers.slice(i, i + 100)) clients.push(rawSubscriber(server.url, tok, l, { awayMs: () => 1000 }));
+  for (const [j, l] of ledgers.slice(i, i + 100).entries()) clients.push(rawSubscriber(server.url, subscribers[i + j], l, { awayMs: () => 1000 }));
   while (ledgers.slice(0, i + 100).some((l) => l.opens === 0)) await sleep(20);
 }
 log(`soak: ${CONNECTIONS} connections open in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -21,7 +21,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { startDirect, startWorker, root, testConfig } from "../tests/support/worker.mjs";
 import { processTree, rssKiB } from "./servers.mjs";
-import { token, publish, openStream, sleep } from "../tests/support/client.mjs";
+import { token, publish, openStream, sleep, subscriberTokens } from "../tests/support/client.mjs";
 
 const { values, fail } = parseFlags({
   name: "npm run bench:stream",
@@ -77,10 +77,11 @@ async function latency(url) {
 async function fanout(url, k) {
   const org = `bench-fanout-${k}`;
   const t = await token(org);
+  const users = await subscriberTokens(org, k); // each subscriber its own user
   const streams = [];
   try {
     for (let i = 0; i < k; i += 50) {
-      streams.push(...(await Promise.all(Array.from({ length: Math.min(50, k - i) }, () => openStream(url, t)))));
+      streams.push(...(await Promise.all(users.slice(i, i + 50).map((u) => openStream(url, u)))));
     }
     if (streams.some((s) => s.status !== 200)) return { k, error: "a subscriber was refused" };
     await Promise.all(streams.map((s) => s.until((x) => x.retry !== null, 10_000)));
@@ -159,13 +160,14 @@ const workerdRssKiB = () => rssKiB(processTree(process.pid, "workerd"));
 async function idleMemory(name, url) {
   const n = Number(values.idle);
   const t = await token("bench-idle");
+  const users = await subscriberTokens("bench-idle", n); // each stream its own user
   const first = await openStream(url, t); // the hub and the front worker are loaded
   await first.until((x) => x.retry !== null);
   await sleep(1000);
   const before = workerdRssKiB();
   const streams = [];
   for (let i = 0; i < n; i += 50) {
-    streams.push(...(await Promise.all(Array.from({ length: Math.min(50, n - i) }, () => openStream(url, t)))));
+    streams.push(...(await Promise.all(users.slice(i, i + 50).map((u) => openStream(url, u)))));
   }
   await Promise.all(streams.map((s) => s.until((x) => x.retry !== null, 30_000)));
   await sleep(2000);

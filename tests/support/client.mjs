@@ -16,6 +16,16 @@ export async function token(org, scope = "subscribe publish", { claims = {}, hea
   return jwt.sign(secret ? new TextEncoder().encode(secret) : key);
 }
 
+/**
+ * Tokens for `count` subscribers of `org`, each its own user (`subscriber-<from + i>`): load and
+ * chaos runs hold each stream as a deployment's users would, not all on one subject.
+ */
+export async function subscriberTokens(org, count, from = 0) {
+  const tokens = [];
+  for (let i = from; i < from + count; i++) tokens.push(await token(org, "subscribe", { claims: { sub: `subscriber-${i}` } }));
+  return tokens;
+}
+
 export async function publish(url, tok, body, { headers = {} } = {}) {
   const r = await fetch(`${url}/v1/events`, {
     method: "POST",

@@ -7,6 +7,8 @@
 //! Options:
 //!   --addr HOST:PORT          the server
 //!   --subscribe PATH          the SSE path; --subscribe-header 'name: value' (repeatable)
+//!   --subscribe-each FILE     one path per line: subscriber i opens line i (modulo the lines),
+//!                             instead of PATH: a token of its own, each subscriber its own user
 //!   --hub-socket              subscribers open PATH as a WebSocket and read the hub's binary
 //!                             messages, standing where orgstream's front workers stand
 //!                             (`GET /v1/dev/hub-socket`, dev builds: the hub alone)
@@ -14,6 +16,7 @@
 //!   --style orgstream|raw     publish bodies: orgstream events (batches as {"events": [...]}),
 //!                             or one raw message per request (Nchan: a batch is sent as B requests)
 //!   --subscribers N           subscribers to open (default 1)
+//!   --connect-concurrency C   at most C of them connecting at once (default 0: all at once)
 //!   --events E                events to publish (default 100)
 //!   --batch B                 events per publish (default 1)
 //!   --rate R                  events per second, open loop: each publish is sent when it is due,
@@ -25,11 +28,14 @@
 //!                             (a catch-up: the events were published before)
 //!   --hold S                  after connecting, print READY to stderr and hold the
 //!                             connections S seconds (memory per connection)
+//!   --hold-stdin              the same, holding them until stdin ends (the driver
+//!                             closes it once it has measured)
 //!   --timeout S               give up waiting for deliveries after S seconds (default 60)
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -52,6 +58,8 @@ enum Style {
 struct Args {
     addr: SocketAddr,
     subscribe: String,
+    /// Each subscriber's own path (`--subscribe-each`); `subscribe` when empty.
+    subscribe_each: Vec<String>,
     subscribe_headers: Vec<(String, String)>,
     hub_socket: bool,
     publish: String,
@@ -64,6 +72,8 @@ struct Args {
     publishers: usize,
     expect: usize,
     hold: u64,
+    hold_stdin: bool,
+    connect_concurrency: usize,
     timeout: u64,
 }
 
@@ -77,6 +87,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
     let mut a = Args {
         addr: "127.0.0.1:8787".parse().map_err(|_| "bad default address")?,
         subscribe: "/v1/stream".into(),
+        subscribe_each: Vec::new(),
         subscribe_headers: Vec::new(),
         hub_socket: false,
         publish: "/v1/events".into(),
@@ -89,6 +100,8 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         publishers: 1,
         expect: 0,
         hold: 0,
+        hold_stdin: false,
+        connect_concurrency: 0,
         timeout: 60,
     };
     let mut parser = lexopt::Parser::from_env();
@@ -96,6 +109,14 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         match arg {
             Long("addr") => a.addr = parser.value()?.parse()?,
             Long("subscribe") => a.subscribe = parser.value()?.string()?,
+            Long("subscribe-each") => {
+                let file = parser.value()?.string()?;
+                let text = std::fs::read_to_string(&file).map_err(|e| format!("--subscribe-each {file}: {e}"))?;
+                a.subscribe_each = text.lines().filter(|l| !l.is_empty()).map(String::from).collect();
+                if a.subscribe_each.is_empty() {
+                    return Err(format!("--subscribe-each {file}: no paths in it").into());
+                }
+            }
             Long("subscribe-header") => a.subscribe_headers.push(header(&parser.value()?.string()?)?),
             Long("hub-socket") => a.hub_socket = true,
             Long("publish") => a.publish = parser.value()?.string()?,
@@ -114,6 +135,8 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("publishers") => a.publishers = parser.value()?.parse::<usize>()?.max(1),
             Long("expect") => a.expect = parser.value()?.parse()?,
             Long("hold") => a.hold = parser.value()?.parse()?,
+            Long("hold-stdin") => a.hold_stdin = true,
+            Long("connect-concurrency") => a.connect_concurrency = parser.value()?.parse()?,
             Long("timeout") => a.timeout = parser.value()?.parse()?,
             Long("help") => {
                 println!("see the comment at the top of bench/loadgen/src/bin/loadgen.rs");
@@ -123,6 +146,17 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         }
     }
     Ok(a)
+}
+
+/// Settles once stdin reaches its end (or fails): read on a thread of its own, as tokio's
+/// current-thread runtime has no stdin of its own.
+async fn stdin_ended() {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        let _ = tx.send(());
+    });
+    let _ = rx.await;
 }
 
 /// What every subscriber records, on one clock.
@@ -166,9 +200,22 @@ fn received(rec: &RefCell<Recorder>, index: usize, splitter: &mut Splitter, data
     });
 }
 
-async fn subscriber(args: Rc<Args>, index: usize, rec: Rc<RefCell<Recorder>>) -> Result<(), String> {
+impl Args {
+    /// The path subscriber `index` opens.
+    fn subscribe_path(&self, index: usize) -> &str {
+        match self.subscribe_each.len() {
+            0 => &self.subscribe,
+            n => &self.subscribe_each[index % n],
+        }
+    }
+}
+
+/// Let go once a subscriber is connected (or failed): `--connect-concurrency`.
+type Opening = tokio::sync::OwnedSemaphorePermit;
+
+async fn subscriber(args: Rc<Args>, index: usize, rec: Rc<RefCell<Recorder>>, opening: Opening) -> Result<(), String> {
     if args.hub_socket {
-        return hub_subscriber(args, index, rec).await;
+        return hub_subscriber(args, index, rec, opening).await;
     }
     let stream = TcpStream::connect(args.addr).await.map_err(|e| format!("connect: {e}"))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
@@ -177,8 +224,9 @@ async fn subscriber(args: Rc<Args>, index: usize, rec: Rc<RefCell<Recorder>>) ->
     tokio::task::spawn_local(async move {
         let _ = conn.await;
     });
-    let mut req =
-        Request::get(&args.subscribe).header("host", args.addr.to_string()).header("accept", "text/event-stream");
+    let mut req = Request::get(args.subscribe_path(index))
+        .header("host", args.addr.to_string())
+        .header("accept", "text/event-stream");
     for (k, v) in &args.subscribe_headers {
         req = req.header(k, v);
     }
@@ -188,6 +236,7 @@ async fn subscriber(args: Rc<Args>, index: usize, rec: Rc<RefCell<Recorder>>) ->
         return Err(format!("subscribe answered {}", res.status()));
     }
     rec.borrow_mut().connected += 1;
+    drop(opening);
     let mut body = res.into_body();
     let mut splitter = Splitter::default();
     while let Some(frame) = body.frame().await {
@@ -199,18 +248,25 @@ async fn subscriber(args: Rc<Args>, index: usize, rec: Rc<RefCell<Recorder>>) ->
 
 /// A subscriber where a front worker stands: the hub's stream socket, its binary messages read as
 /// the front worker reads them (a header, then SSE frames), nothing written to an SSE client.
-async fn hub_subscriber(args: Rc<Args>, index: usize, rec: Rc<RefCell<Recorder>>) -> Result<(), String> {
+async fn hub_subscriber(
+    args: Rc<Args>,
+    index: usize,
+    rec: Rc<RefCell<Recorder>>,
+    opening: Opening,
+) -> Result<(), String> {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
     let stream = TcpStream::connect(args.addr).await.map_err(|e| format!("connect: {e}"))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let mut req = format!("ws://{}{}", args.addr, args.subscribe).into_client_request().map_err(|e| e.to_string())?;
+    let mut req =
+        format!("ws://{}{}", args.addr, args.subscribe_path(index)).into_client_request().map_err(|e| e.to_string())?;
     for (k, v) in &args.subscribe_headers {
         let name = hyper::header::HeaderName::from_bytes(k.as_bytes()).map_err(|e| e.to_string())?;
         req.headers_mut().insert(name, v.parse().map_err(|e: hyper::header::InvalidHeaderValue| e.to_string())?);
     }
     let (mut ws, _) = tokio_tungstenite::client_async(req, stream).await.map_err(|e| format!("hub socket: {e}"))?;
     rec.borrow_mut().connected += 1;
+    drop(opening);
     let mut splitter = Splitter::default();
     while let Some(message) = ws.next().await {
         match message.map_err(|e| e.to_string())? {
@@ -382,10 +438,16 @@ async fn run(args: Args) -> Report {
         retries: 0,
     }));
     let connect_started = Instant::now();
+    let openings = match args.connect_concurrency {
+        0 => tokio::sync::Semaphore::MAX_PERMITS,
+        c => c,
+    };
+    let openings = Arc::new(tokio::sync::Semaphore::new(openings));
     for i in 0..args.subscribers {
-        let (args, rec) = (args.clone(), rec.clone());
+        let (args, rec, openings) = (args.clone(), rec.clone(), openings.clone());
         tokio::task::spawn_local(async move {
-            if let Err(e) = subscriber(args, i, rec.clone()).await {
+            let Ok(opening) = openings.acquire_owned().await else { return };
+            if let Err(e) = subscriber(args, i, rec.clone(), opening).await {
                 rec.borrow_mut().failures.push(e);
             }
         });
@@ -400,7 +462,10 @@ async fn run(args: Args) -> Report {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let connect_seconds = connect_started.elapsed().as_secs_f64();
-    if args.hold > 0 {
+    if args.hold_stdin {
+        eprintln!("READY {}", rec.borrow().connected);
+        stdin_ended().await;
+    } else if args.hold > 0 {
         eprintln!("READY {}", rec.borrow().connected);
         tokio::time::sleep(Duration::from_secs(args.hold)).await;
     }

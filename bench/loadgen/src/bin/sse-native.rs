@@ -79,12 +79,10 @@ fn subscribe(hub: &Hub) -> Response<Body> {
     let rx = hub.frames.subscribe();
     let opening = stream::once(async { Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"retry: 1000\n:ok\n\n"))) });
     let live = stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(bytes) => return Some((Ok::<_, Infallible>(Frame::data(bytes)), rx)),
-                // A subscriber that fell behind the channel is cut off, like stream.overflow.
-                Err(broadcast::error::RecvError::Lagged(_)) | Err(broadcast::error::RecvError::Closed) => return None,
-            }
+        match rx.recv().await {
+            Ok(bytes) => Some((Ok::<_, Infallible>(Frame::data(bytes)), rx)),
+            // A subscriber that fell behind the channel is cut off, like stream.overflow.
+            Err(broadcast::error::RecvError::Lagged(_)) | Err(broadcast::error::RecvError::Closed) => None,
         }
     });
     use futures_util::StreamExt;
