@@ -37,9 +37,30 @@ impl Limit {
     }
 }
 
+/// How often at most the windows that are over are forgotten. Forgetting looks at every window,
+/// so it is not done at every new window: with a subject of its own for every user, each user's
+/// first connect opens one, and 5000 users connecting made that quadratic.
+pub const FORGET_EVERY_MS: u64 = 10_000;
+
+/// Whether to forget the windows that started before `forget_before_ms` now, when those before
+/// `last` were forgotten last (`None`: not yet).
+pub fn forget_due(last: Option<u64>, forget_before_ms: u64) -> bool {
+    last.is_none_or(|last| forget_before_ms >= last.saturating_add(FORGET_EVERY_MS))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_are_forgotten_at_the_first_new_window_then_at_most_every_forget_every_ms() {
+        assert!(forget_due(None, 0), "the first new window since the hub woke");
+        assert!(forget_due(None, 5_000));
+        assert!(!forget_due(Some(5_000), 5_000));
+        assert!(!forget_due(Some(5_000), 5_000 + FORGET_EVERY_MS - 1));
+        assert!(forget_due(Some(5_000), 5_000 + FORGET_EVERY_MS));
+        assert!(!forget_due(Some(u64::MAX - 1), u64::MAX - 1), "no overflow");
+    }
 
     const LIMIT: Limit = Limit { window_ms: 60_000, max: 3 };
 

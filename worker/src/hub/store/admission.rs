@@ -1,7 +1,7 @@
 //! What the hub keeps to decide whether a request may go on (`hub::limits`, `hub::ownership`):
 //! rate-limit windows, the stream tickets already used, and the owner of each request id.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 
 use serde::Deserialize;
@@ -33,6 +33,8 @@ pub struct Admission {
     /// Rate windows counted and not stored yet (`store_rate_windows`), and the oldest start a
     /// stored window may keep (windows that started before it are forgotten there).
     unstored: RefCell<Unstored>,
+    /// Windows that started before this were forgotten last (`None`: not since the hub woke).
+    windows_forgotten_before: Cell<Option<u64>>,
 }
 
 #[derive(Default)]
@@ -43,7 +45,12 @@ struct Unstored {
 
 impl Admission {
     pub fn open(sql: SqlStorage) -> worker::Result<Admission> {
-        Ok(Admission { sql: with_schema(sql, SCHEMA)?, windows: RefCell::default(), unstored: RefCell::default() })
+        Ok(Admission {
+            sql: with_schema(sql, SCHEMA)?,
+            windows: RefCell::default(),
+            unstored: RefCell::default(),
+            windows_forgotten_before: Cell::new(None),
+        })
     }
 
     /// The current rate-limit window of `key`, if any.
@@ -65,11 +72,14 @@ impl Admission {
 
     /// Counts `key`'s window in memory; `store_rate_windows` writes it with the hub's next store
     /// (one statement per subject per store, not one per request). When it is a new window (its
-    /// first request), windows that started before `forget_before_ms` are forgotten too.
+    /// first request), windows that started before `forget_before_ms` are forgotten too, when
+    /// `rate_limit::forget_due` says (a window kept longer is over all the same: `Limit::admit`
+    /// starts a new one).
     pub fn set_rate_window(&self, key: &str, window: rate_limit::Window, forget_before_ms: u64) {
         let mut windows = self.windows.borrow_mut();
         let mut unstored = self.unstored.borrow_mut();
-        if window.count == 1 {
+        if window.count == 1 && rate_limit::forget_due(self.windows_forgotten_before.get(), forget_before_ms) {
+            self.windows_forgotten_before.set(Some(forget_before_ms));
             windows.retain(|_, w| w.is_some_and(|w| w.start_ms >= forget_before_ms));
             unstored.keys.retain(|k| windows.contains_key(k));
             unstored.forget_before_ms = unstored.forget_before_ms.max(Some(forget_before_ms));
