@@ -116,6 +116,7 @@ for (const key of servers) {
         idle = (cpuSeconds(server.pids()) - cpu0) / IDLE_SECONDS;
       });
     });
+    if (!next) throw new Error(`${key}: the load generator ended before the streams were measured`);
     const heldStreams = firstReport.connected + nextReport.connected;
     idleRows.push({ server: key, streams: heldStreams, msPerSecond: idle * 1000, usPerStream: (idle / heldStreams) * 1e6 });
     for (const [batch, report, from, to] of [

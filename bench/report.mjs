@@ -50,7 +50,7 @@ export function table({ rows }) {
     const kib = (row) => row?.rss_per_connection_kib;
     const next = (row) => row?.rss_per_next_connection_kib;
     lines.push(
-      `| ${key(r)} | ${r.serverName} | ${r.connected} + ${r.next_connected ?? ""} | ${fmt(kib(r))} | ${ratio(kib(r), kib(nchan))} | ${floors(r, kib)} | ` +
+      `| ${key(r)} | ${r.serverName} | ${r.next_connected === undefined ? r.connected : `${r.connected} + ${r.next_connected}`} | ${fmt(kib(r))} | ${ratio(kib(r), kib(nchan))} | ${floors(r, kib)} | ` +
         `${fmt(next(r))} | ${ratio(next(r), next(nchan))} | ${floors(r, next)} |`,
     );
   }

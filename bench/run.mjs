@@ -148,6 +148,7 @@ for (const key of servers) {
           held = rss;
           next = await hold(second, async (rss) => (heldNext = rss));
         });
+        if (!next) throw new Error(`connections ${n} on ${key}: the load generator ended before the streams were measured`);
         report.server_cpu_seconds = 0;
         report.rss_per_connection_kib = report.connected ? (held - base) / report.connected : 0;
         report.next_connected = next.connected;
