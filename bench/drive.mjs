@@ -15,28 +15,34 @@ export function buildLoadgen() {
 }
 
 /**
- * Runs the load generator in `bin`; resolves with its JSON report. `onReady` runs once it holds its
- * connections; with `--hold-stdin` in `args` they are held until what `onReady` returns settles.
+ * Runs the load generator in `bin`; resolves with its JSON report. `onReady(connected)` runs once
+ * it holds its connections (`connected`: how many it holds then); with `--hold-stdin` in `args`
+ * they are held until what `onReady` returns settles, and the report waits for it too.
  */
 export function loadgen(bin, args, onReady) {
+  const holding = args.includes("--hold-stdin");
+  if (holding && !onReady) throw new Error("loadgen: --hold-stdin holds the connections until onReady settles; give one");
   return new Promise((resolve, reject) => {
-    const holding = args.includes("--hold-stdin");
     const child = spawn(join(bin, "loadgen"), args, { stdio: [holding ? "pipe" : "ignore", "pipe", "pipe"] });
     child.stdin?.on("error", () => {}); // it may have exited (and said why) before its stdin ended
     let stdout = "";
     let stderr = "";
+    let held = Promise.resolve();
     let failed;
     child.stdout.on("data", (d) => (stdout += d));
     child.stderr.on("data", (d) => {
       stderr += d;
-      if (onReady && /READY/.test(stderr)) {
-        const ready = onReady;
+      const ready = onReady && stderr.match(/READY (\d+)/);
+      if (ready) {
+        const then = onReady;
         onReady = null;
-        const held = Promise.resolve().then(ready);
+        held = Promise.resolve(Number(ready[1])).then(then);
         held.catch((e) => (failed = e)).finally(() => child.stdin?.end());
       }
     });
-    child.on("exit", (code) => {
+    child.on("close", async (code) => {
+      // What `onReady` does may outlast the child (it failed): it finishes first.
+      await held.catch(() => {});
       if (failed) return reject(failed);
       if (code !== 0) return reject(new Error(`loadgen exited ${code}: ${stderr.trim()}`));
       try {
@@ -46,6 +52,34 @@ export function loadgen(bin, args, onReady) {
       }
     });
   });
+}
+
+/**
+ * Holds two batches of idle streams on `server`, the second opened while the first is held, each
+ * `CONNECTING` at a time, and samples `measure()` 2.5 s after each batch connected (as long as
+ * `npm run bench`'s idle runs have always waited), then `whileHeld()` with both held. `targets`
+ * are the two batches' targets (each stream its own user: `server.target(org, { subscribers: n,
+ * from })`). Resolves with each batch's streams (as many as it held when it was measured), sample
+ * and report (its failures); a batch that held none is an error.
+ */
+export async function holdTwoBatches(bin, server, targets, n, measure, whileHeld = async () => {}) {
+  const batches = [];
+  const hold = (i, then) =>
+    loadgen(bin, targetArgs(server, targets[i], ["--subscribers", String(n), "--events", "0", "--hold-stdin", "--connect-concurrency", CONNECTING]), async (connected) => {
+      if (!connected) return;
+      await new Promise((r) => setTimeout(r, 2500));
+      batches[i] = { streams: connected, sample: await measure() };
+      await then();
+    });
+  const reports = [];
+  reports[0] = await hold(0, async () => {
+    reports[1] = await hold(1, whileHeld);
+  });
+  for (const i of [0, 1]) {
+    if (!batches[i]) throw new Error(`batch ${i + 1} of ${n} idle streams: none connected (${reports[i]?.failures.slice(0, 3).join("; ") ?? "not opened"})`);
+    batches[i].report = reports[i];
+  }
+  return batches;
 }
 
 /**

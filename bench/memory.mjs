@@ -1,12 +1,12 @@
 // `npm run bench:memory`: where an idle stream's memory goes. Holds N idle streams of one org on
 // a fresh workerd (as `npm run bench`'s connections scenario does), then N more, and splits what
-// the process grew by for each batch: the code it paged in from its binary, the isolate's
-// JavaScript heap (after a full collection, through workerd's inspector), wasm memory
-// (orgstream's linear memory), and the rest, which the runtime allocated (requests, sockets,
-// response bodies, and what its allocator keeps cached). The first batch also pays what a
-// process pays once (code paged in, caches filled); the second is what one more stream costs.
-// Each stream is its own user (a token of its own subject). With both batches held, it also
-// measures the CPU the idle streams cost (their timers and liveness probes). Asserts nothing.
+// the process grew by for each batch: what is mapped from files (`RssFile`: the code it paged in
+// from its binary), the isolate's JavaScript heap (after a full collection, through workerd's
+// inspector), wasm memory (orgstream's linear memory), and the rest, which the runtime allocated
+// (requests, sockets, response bodies, and what its allocator keeps cached). The first batch also
+// pays what a process pays once (code paged in, caches filled); the second is what one more stream
+// costs. Each stream is its own user (a token of its own subject). With both batches held, it
+// also measures the CPU the idle streams cost (their timers and liveness probes). Asserts nothing.
 //
 //   npm run bench:memory                                         orgstream, floor and floor-native, 1000 + 1000 streams
 //   npm run bench:memory -- --servers workerd --vars LIVENESS_PROBE_MS=0
@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { run, root } from "../scripts/lib/toolchain.mjs";
 import { listFlag, numberFlag, parseFlags } from "../scripts/lib/cli.mjs";
 import { freePort } from "../tests/support/worker.mjs";
-import { CONNECTING, buildLoadgen, loadgen, settle, targetArgs } from "./drive.mjs";
+import { buildLoadgen, holdTwoBatches, loadgen, settle, targetArgs } from "./drive.mjs";
 import { SERVERS, cpuSeconds, residentKiB } from "./servers.mjs";
 import { connectInspector, withWebSocket } from "./profile.mjs";
 
@@ -60,7 +60,9 @@ async function isolateKiB(inspector, url) {
   // workerd may hold the collection until the isolate next runs: a request makes it run.
   let collected = false;
   const collecting = inspector.call("HeapProfiler.collectGarbage").finally(() => (collected = true));
+  const deadline = Date.now() + 60_000;
   while (!collected) {
+    if (Date.now() > deadline) throw new Error("workerd's inspector did not collect garbage within 60 s");
     await fetch(`${url}/healthz`).then((r) => r.arrayBuffer(), () => {});
     await Promise.race([collecting, new Promise((r) => setTimeout(r, 200))]);
   }
@@ -93,44 +95,30 @@ for (const key of servers) {
     await settle(server);
     // Resident size first: the collection that `isolateKiB` forces runs code and frees memory.
     const measure = async () => ({ ...residentKiB(server.pids()), ...(await isolateKiB(inspector, server.url)) });
-    // Holds a batch of streams until `then` (given what the server holds 2.5 s after every stream
-    // connected, as in `npm run bench`'s connections scenario) settles.
-    // Each stream its own user (`from`: the next batch's are new ones).
-    const hold = async (from, then) =>
-      loadgen(bin, targetArgs(server, await server.target(org, { subscribers: streams, from }), ["--subscribers", String(streams), "--events", "0", "--hold-stdin", "--connect-concurrency", CONNECTING]), async () => {
-        await new Promise((r) => setTimeout(r, 2500));
-        await then(await measure());
-      });
     const before = await measure();
-    let first;
-    let next;
-    let nextReport;
+    // Each stream its own user (the next batch's are new ones).
+    const targets = [await server.target(org, { subscribers: streams }), await server.target(org, { subscribers: streams, from: streams })];
     let idle;
-    const firstReport = await hold(0, async (held) => {
-      first = held;
-      nextReport = await hold(streams, async (held) => {
-        next = held;
-        // What the held streams cost while nothing happens (timers, probes): CPU over 5 s.
-        const cpu0 = cpuSeconds(server.pids());
-        await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
-        idle = (cpuSeconds(server.pids()) - cpu0) / IDLE_SECONDS;
-      });
+    const [first, next] = await holdTwoBatches(bin, server, targets, streams, measure, async () => {
+      // What the held streams cost while nothing happens (timers, probes): CPU over 5 s.
+      const cpu0 = cpuSeconds(server.pids());
+      await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
+      idle = (cpuSeconds(server.pids()) - cpu0) / IDLE_SECONDS;
     });
-    if (!next) throw new Error(`${key}: the load generator ended before the streams were measured`);
-    const heldStreams = firstReport.connected + nextReport.connected;
+    const heldStreams = first.streams + next.streams;
     idleRows.push({ server: key, streams: heldStreams, msPerSecond: idle * 1000, usPerStream: (idle / heldStreams) * 1e6 });
-    for (const [batch, report, from, to] of [
-      [`first ${streams}`, firstReport, before, first],
-      [`next ${streams}`, nextReport, first, next],
+    for (const [batch, held, from, to] of [
+      [`first ${streams}`, first, before, first.sample],
+      [`next ${streams}`, next, first.sample, next.sample],
     ]) {
-      if (!report.connected) throw new Error(`${key}: none of the ${batch} streams connected: ${report.failures.slice(0, 3).join("; ")}`);
-      const per = (field) => (to[field] - from[field]) / report.connected;
-      const row = { server: key, batch, streams: report.connected, rss: per("rss"), code: per("file"), heap: per("heap"), wasm: per("wasm") };
+      const per = (field) => (to[field] - from[field]) / held.streams;
+      const failed = held.report.failures.length ? `; ${held.report.failures.length} failed, first: ${held.report.failures[0]}` : "";
+      const row = { server: key, batch, streams: held.streams, rss: per("rss"), code: per("file"), heap: per("heap"), wasm: per("wasm") };
       row.runtime = row.rss - row.code - row.heap - row.wasm;
       rows.push(row);
       console.log(
-        `  ${key}, ${batch}: ${row.streams} held, ${row.rss.toFixed(1)} KiB each (code paged in ${row.code.toFixed(1)}, ` +
-          `JS heap ${row.heap.toFixed(1)}, wasm ${row.wasm.toFixed(1)}, the runtime's ${row.runtime.toFixed(1)})`,
+        `  ${key}, ${batch}: ${row.streams} held, ${row.rss.toFixed(1)} KiB each (mapped from files ${row.code.toFixed(1)}, ` +
+          `JS heap ${row.heap.toFixed(1)}, wasm ${row.wasm.toFixed(1)}, the runtime's ${row.runtime.toFixed(1)})${failed}`,
       );
     }
   } finally {
@@ -148,7 +136,7 @@ const against = (r, floor) => {
 console.log(
   [
     "",
-    `| server | batch | streams | KiB per idle stream (resident) | x floor | x floor-native | code paged in | JS heap after a collection | wasm memory | the runtime's allocations (the rest) |${Object.keys(vars).length ? ` (vars: ${values.vars})` : ""}`,
+    `| server | batch | streams | KiB per idle stream (resident) | x floor | x floor-native | mapped from files (workerd's code paged in) | JS heap after a collection | wasm memory | the runtime's allocations (the rest) |${Object.keys(vars).length ? ` (vars: ${values.vars})` : ""}`,
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...rows.map(
       (r) =>

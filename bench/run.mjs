@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureDebianPackages, root, run, step } from "../scripts/lib/toolchain.mjs";
 import { SERVERS, cpuSeconds, rssKiB } from "./servers.mjs";
-import { CONNECTING, buildLoadgen, loadgen as runLoadgen, settle, targetArgs as target } from "./drive.mjs";
+import { CONNECTING, buildLoadgen, holdTwoBatches, loadgen as runLoadgen, settle, targetArgs as target } from "./drive.mjs";
 import { writeReport } from "./report.mjs";
 import { parseFlags, listFlag, numberFlag } from "../scripts/lib/cli.mjs";
 
@@ -136,25 +136,17 @@ for (const key of servers) {
         const base = rssKiB(server.pids());
         // N streams, then N more: the first batch also pays what a process pays once (code paged
         // in, the allocator's caches filled), the second is what one more stream costs.
-        const hold = (t, then) =>
-          loadgen(target(server, t, ["--subscribers", String(n), "--events", "0", "--hold-stdin", "--connect-concurrency", CONNECTING]), async () => {
-            await new Promise((r) => setTimeout(r, 2500));
-            await then(rssKiB(server.pids()));
-          });
-        let held = 0;
-        let heldNext = 0;
-        let next;
-        const report = await hold(first, async (rss) => {
-          held = rss;
-          next = await hold(second, async (rss) => (heldNext = rss));
-        });
-        if (!next) throw new Error(`connections ${n} on ${key}: the load generator ended before the streams were measured`);
+        const [held, next] = await holdTwoBatches(bin, server, [first, second], n, async () => rssKiB(server.pids()));
+        const report = held.report;
         report.server_cpu_seconds = 0;
-        report.rss_per_connection_kib = report.connected ? (held - base) / report.connected : 0;
-        report.next_connected = next.connected;
-        report.rss_per_next_connection_kib = next.connected ? (heldNext - held) / next.connected : 0;
-        report.failures = [...report.failures, ...next.failures.map((f) => `the next ${n}: ${f}`)];
-        report.command = `loadgen --subscribers ${n} --events 0 --hold-stdin, twice at once (against ${key}; RSS sampled while each batch is held)`;
+        report.connected = held.streams;
+        report.rss_per_connection_kib = (held.sample - base) / held.streams;
+        report.next_connected = next.streams;
+        report.rss_per_next_connection_kib = (next.sample - held.sample) / next.streams;
+        report.failures = [...report.failures, ...next.report.failures.map((f) => `the next ${n}: ${f}`)];
+        report.command =
+          `loadgen --subscribers ${n} --subscribe-each <a token of its own for each> --events 0 --hold-stdin --connect-concurrency ${CONNECTING}, ` +
+          `then the same for ${n} more while those are held (against ${key}; RSS sampled 2.5 s after each batch connected)`;
         rows.push({ server: key, serverName: server.name, scenario: "connections", params: { subscribers: n }, ...report });
         console.log(
           `  connections {"subscribers":${n}}: ${report.connected} held, ${report.rss_per_connection_kib.toFixed(1)} KiB per connection; ` +

@@ -11,7 +11,7 @@
 //   native   bench/loadgen's sse-native: a minimal one-thread Rust broadcaster, the machine's ceiling
 
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { freePort, startDirect, startWorker, root } from "../tests/support/worker.mjs";
@@ -43,20 +43,29 @@ export function processTree(pid, comm = null) {
   return rows.filter((r) => mine.has(r.pid) && (comm === null || r.comm.startsWith(comm))).map((r) => r.pid);
 }
 
-/**
- * orgstream: a fresh org per run, a token for it (the publisher's). With `subscribers`, each
- * subscriber gets a token of its own subject (`subscriberTokens`), as users in a deployment
- * have: their paths are in a file for the load generator's `--subscribe-each`.
- */
+/** Where the subscribers' paths are written (one directory per process, removed as it exits). */
 let subjectsDir;
+function subjectsFile(name) {
+  if (!subjectsDir) {
+    subjectsDir = mkdtempSync(join(tmpdir(), "orgstream-subjects-"));
+    process.on("exit", () => rmSync(subjectsDir, { recursive: true, force: true }));
+  }
+  return join(subjectsDir, name);
+}
+
+/**
+ * orgstream: a fresh org per run, a token for it (the publisher's, which the catch-up's one
+ * subscriber uses too). Each of `subscribers` gets a token of its own subject
+ * (`subscriberTokens`), as users in a deployment have: their paths are in a file for the load
+ * generator's `--subscribe-each`.
+ */
 export async function orgstreamTarget(url, org, { hubSocket = false, subscribers = 1, from = 0 } = {}) {
   const t = await token(org, "subscribe publish");
   const path = (tok) => (hubSocket ? `/v1/dev/hub-socket?token=${tok}` : `/v1/stream?token=${tok}`);
   let subscribeEach = null;
-  if (subscribers > 1) {
+  if (subscribers >= 1) {
     const paths = (await subscriberTokens(org, subscribers, from)).map(path);
-    subjectsDir ??= mkdtempSync(join(tmpdir(), "orgstream-subjects-"));
-    subscribeEach = join(subjectsDir, `${org}-${from}-${subscribers}`);
+    subscribeEach = subjectsFile(`${org}-${from}-${subscribers}`);
     writeFileSync(subscribeEach, `${paths.join("\n")}\n`);
   }
   return {
@@ -105,6 +114,13 @@ function orgstreamServer(name, server, { hubSocket = false } = {}) {
   };
 }
 
+/**
+ * orgstream's variables in every benchmark: room for the catch-up scenario's 10,000 events, and
+ * for the idle runs' two batches of 5000 streams in one org (10,000 is the default cap; with one
+ * more, a stream would be refused and only the failures would say so).
+ */
+const ORGSTREAM_VARS = { HISTORY_MAX_EVENTS: "20000", MAX_STREAMS_PER_ORG: "32768" };
+
 // Each takes the load generator's directory and options, and returns a server whose
 // `target(org, { subscribers, from })` says how the load generator reaches a fresh org (with a
 // subject of its own for each of `subscribers` subscribers where the server has subjects).
@@ -112,11 +128,11 @@ function orgstreamServer(name, server, { hubSocket = false } = {}) {
 // `npm run bench:memory` and `bench:roles`, which start `workerd`, `floor` and `floor-native`.
 export const SERVERS = {
   async workerd(bin, { workerBuild, relays, vars: extra = {}, inspectorPort } = {}) {
-    // The release build, as deployed (tokens are signed here, not by the dev token route); room
-    // for the catch-up scenario's 10,000 events. `--worker-build` runs another commit's build,
+    // The release build, as deployed (tokens are signed here, not by the dev token route), with
+    // `ORGSTREAM_VARS`. `--worker-build` runs another commit's build,
     // `--relays K` puts every org's streams on K relay objects (RELAYS_PER_ORG).
     let name = workerBuild ? `orgstream, workerd direct (${workerBuild})` : "orgstream, workerd direct";
-    const vars = { HISTORY_MAX_EVENTS: "20000", ...extra };
+    const vars = { ...ORGSTREAM_VARS, ...extra };
     if (relays) {
       name += `, ${relays} relays per org`;
       vars.RELAYS_PER_ORG = String(relays);
@@ -127,7 +143,7 @@ export const SERVERS = {
   async "workerd-single"() {
     // The same with coalescing off: every event in a message of its own, as before the hub
     // coalesced (the publisher's answer still does not wait for the fan-out).
-    const vars = { HISTORY_MAX_EVENTS: "20000", COALESCE_MAX_FRAMES: "1" };
+    const vars = { ...ORGSTREAM_VARS, COALESCE_MAX_FRAMES: "1" };
     return orgstreamServer("orgstream, workerd direct, one event per message", await startDirect({ build: "release", vars }));
   },
 
@@ -138,7 +154,7 @@ export const SERVERS = {
     // publish requests still pass the front worker, as every publish does.
     // With `--relays K`, the subscribers hold the relays' sockets: the hub and its relays alone.
     // `--worker-build .../worker/build/index.js` runs the dev build beside it (worker/build-dev).
-    const vars = { HISTORY_MAX_EVENTS: "20000", DEV_MODE: "true" };
+    const vars = { ...ORGSTREAM_VARS, DEV_MODE: "true" };
     const scriptPath = workerBuild && join(dirname(dirname(workerBuild)), "build-dev", "index.js");
     let name = workerBuild ? `orgstream, the hub alone (workerd, ${scriptPath})` : "orgstream, the hub alone (workerd)";
     if (relays) {
@@ -160,7 +176,7 @@ export const SERVERS = {
     ),
 
   async wrangler() {
-    return orgstreamServer("orgstream, wrangler dev", await startWorker({ build: "release", vars: { HISTORY_MAX_EVENTS: "20000" } }));
+    return orgstreamServer("orgstream, wrangler dev", await startWorker({ build: "release", vars: ORGSTREAM_VARS }));
   },
 
   async nchan() {

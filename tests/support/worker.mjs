@@ -13,9 +13,10 @@ export const root = fileURLToPath(new URL("../..", import.meta.url));
 export const TEST_SECRET = "orgstream-test-secret-0123456789abcdef0123456789";
 
 /**
- * The per-subject limits, raised: tests and benchmarks open hundreds of streams and publish
- * thousands of events with one token (one `sub`). A test of the limits sets its own values
- * (tests/limits.test.mjs); the defaults are checked in worker/src/config.rs.
+ * The per-subject limits, raised: tests open hundreds of streams with one token (one `sub`) where
+ * the subject does not matter, and benchmarks publish thousands of events with one (their
+ * subscribers are each their own subject: `subscriberTokens`). A test of the limits sets its own
+ * values (tests/limits.test.mjs); the defaults are checked in worker/src/config.rs.
  */
 export const LOAD_LIMITS = {
   MAX_STREAMS_PER_SUB: "1000000",

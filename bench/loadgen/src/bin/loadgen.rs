@@ -7,8 +7,8 @@
 //! Options:
 //!   --addr HOST:PORT          the server
 //!   --subscribe PATH          the SSE path; --subscribe-header 'name: value' (repeatable)
-//!   --subscribe-each FILE     one path per line: subscriber i opens line i (modulo the lines),
-//!                             instead of PATH: a token of its own, each subscriber its own user
+//!   --subscribe-each FILE     one path per line, at least one per subscriber: subscriber i
+//!                             opens line i instead of PATH (a token of its own: its own user)
 //!   --hub-socket              subscribers open PATH as a WebSocket and read the hub's binary
 //!                             messages, standing where orgstream's front workers stand
 //!                             (`GET /v1/dev/hub-socket`, dev builds: the hub alone)
@@ -145,6 +145,12 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             _ => return Err(arg.unexpected()),
         }
     }
+    if !a.subscribe_each.is_empty() && a.subscribe_each.len() < a.subscribers {
+        let (paths, subscribers) = (a.subscribe_each.len(), a.subscribers);
+        return Err(
+            format!("--subscribe-each has {paths} paths for {subscribers} subscribers: give each its own").into()
+        );
+    }
     Ok(a)
 }
 
@@ -201,12 +207,9 @@ fn received(rec: &RefCell<Recorder>, index: usize, splitter: &mut Splitter, data
 }
 
 impl Args {
-    /// The path subscriber `index` opens.
+    /// The path subscriber `index` opens (`parse_args` checked there is one for each).
     fn subscribe_path(&self, index: usize) -> &str {
-        match self.subscribe_each.len() {
-            0 => &self.subscribe,
-            n => &self.subscribe_each[index % n],
-        }
+        self.subscribe_each.get(index).unwrap_or(&self.subscribe)
     }
 }
 
