@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { EventSource } from "eventsource";
 import { startWorker } from "./support/worker.mjs";
 import { ledger, rawSubscriber } from "./support/resuming.mjs";
-import { token, publish, history, taskProgress, sleep } from "./support/client.mjs";
+import { token, publish, history, subscriberTokens, taskProgress, sleep } from "./support/client.mjs";
 import { readMetrics } from "./support/metrics.mjs";
 
 const SEED = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -89,11 +89,12 @@ test(`chaos resume: ${SUBSCRIBERS} subscribers cut at random, ${EVENTS} events, 
 
   const ledgers = [];
   const clients = [];
+  // Each subscriber is its own user, as in a deployment.
+  const users = await subscriberTokens(org, SUBSCRIBERS);
   for (let i = 0; i < SUBSCRIBERS; i++) {
     const l = ledger(i < EVENTSOURCE_CLIENTS ? `eventsource-${i}` : `raw-${i}`);
     ledgers.push(l);
-    // Each subscriber is its own user, as in a deployment.
-    const own = await token(org, "subscribe", { claims: { sub: `user-${i}` } });
+    const own = users[i];
     clients.push(i < EVENTSOURCE_CLIENTS ? eventSourceSubscriber(server.url, own, l) : rawSubscriber(server.url, own, l, chaotic));
   }
 

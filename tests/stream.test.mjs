@@ -4,7 +4,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { startWorker } from "./support/worker.mjs";
-import { token, publish, history, openStream, taskProgress, sleep } from "./support/client.mjs";
+import { token, publish, history, openStream, subscriberTokens, taskProgress, sleep } from "./support/client.mjs";
 import { readMetrics } from "./support/metrics.mjs";
 
 const HEARTBEAT_MS = 400;
@@ -199,7 +199,7 @@ test("one publisher sending event after event to 500 subjects' streams: what it 
   const publisher = await token(org, "publish metrics");
   const streams = [];
   for (let i = 0; i < 500; i += 50) {
-    const tokens = await Promise.all(Array.from({ length: 50 }, (_, k) => token(org, "subscribe", { claims: { sub: `subject-${i + k}` } })));
+    const tokens = await subscriberTokens(org, 50, i);
     streams.push(...(await Promise.all(tokens.map((t) => openStream(server.url, t)))));
   }
   await Promise.all(streams.map((s) => s.until((x) => x.retry !== null, 30_000, "the stream's first frame")));

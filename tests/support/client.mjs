@@ -17,8 +17,8 @@ export async function token(org, scope = "subscribe publish", { claims = {}, hea
 }
 
 /**
- * Tokens for `count` subscribers of `org`, each its own user (`subscriber-<from + i>`): the
- * benchmarks and the soak hold each stream as a deployment's users would, not all on one subject.
+ * Tokens for `count` subscribers of `org`, each its own user (`subscriber-<from + i>`): load,
+ * chaos and soak runs hold each stream as a deployment's users would, not all on one subject.
  */
 export async function subscriberTokens(org, count, from = 0) {
   const tokens = [];
