@@ -1,6 +1,6 @@
 // Driving bench/loadgen (the Rust load generator) from a benchmark script: building it, running it
 // against a server's target, and waiting for a server to go idle. Shared by `npm run bench`
-// (bench/run.mjs) and `npm run bench:roles` (bench/roles.mjs).
+// (bench/run.mjs), `npm run bench:roles` (bench/roles.mjs) and `npm run bench:memory` (bench/memory.mjs).
 
 import { spawn } from "node:child_process";
 import { join } from "node:path";

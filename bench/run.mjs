@@ -25,7 +25,8 @@ import { parseFlags, listFlag, numberFlag } from "../scripts/lib/cli.mjs";
 
 const USAGE = `usage: npm run bench -- [--quick] [--servers workerd,workerd-single,hub,floor,floor-native,wrangler,nchan,native] [--scenarios small,fanout,alone,publishers,rate,batch,catchup,connections] [--subscribers N,...] [--rate R] [--worker-build PATH] [--relays K] [--out DIR]
 Runs every scenario on every server and writes docs/bench/ (a --quick run, or one limited by
---subscribers or --rate, writes to a temporary directory unless --out names one).
+--subscribers, --rate, --worker-build or --relays, writes to a temporary directory unless --out
+names one).
 --worker-build runs the workerd server on another build (worker/build/index.js of another commit's
 checkout, built with node scripts/build-worker.mjs there), and the hub server on the dev build
 beside it (worker/build-dev, node scripts/build-worker.mjs --dev): the same run, before and after.

@@ -6,8 +6,9 @@
 //                                             points at; no wasm-opt, for a fast local build)
 //   node scripts/build-worker.mjs --optimize  the same with wasm-opt: `npm run build:release`, what
 //                                             `npm run deploy` ships
-//   node scripts/build-worker.mjs --dev       dev features (GET /v1/dev/token) -> worker/build-dev:
-//                                             `npm run dev` and `npm test` (also ORGSTREAM_BUILD=dev,
+//   node scripts/build-worker.mjs --dev       dev features (GET /v1/dev/token, GET /v1/dev/hub-socket)
+//                                             -> worker/build-dev: `npm run dev`, `npm test` and
+//                                             the bench's `hub` server (also ORGSTREAM_BUILD=dev,
 //                                             which `npm run dev` sets for wrangler's [build] command)
 //
 // A plain build accepts an optimized release build of the same inputs: `wrangler deploy` runs this

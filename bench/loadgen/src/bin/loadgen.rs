@@ -1,4 +1,5 @@
-//! The load generator of `npm run bench`: N SSE subscribers and one publisher against one server,
+//! The load generator of `npm run bench`: N subscribers (SSE, or the hub's WebSocket with
+//! --hub-socket) and one or more publishers against one server,
 //! with one clock for send and receive times. Prints one JSON object with its figures.
 //!
 //!   loadgen --addr 127.0.0.1:8787 --subscribe '/v1/stream?token=T' --publish /v1/events \
@@ -30,7 +31,8 @@
 //!                             connections S seconds (memory per connection)
 //!   --hold-stdin              the same, holding them until stdin ends (the driver
 //!                             closes it once it has measured)
-//!   --timeout S               give up waiting for deliveries after S seconds (default 60)
+//!   --timeout S               give up waiting for connections, and then for deliveries,
+//!                             after S seconds each (default 60)
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
