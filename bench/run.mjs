@@ -2,7 +2,7 @@
 // (bench/loadgen, Rust), figures as a table with ratios to Nchan and to the native ceiling, JSON
 // and SVG charts in docs/bench/. Asserts nothing about speed.
 //
-//   npm run bench                          everything (about 15 minutes here)
+//   npm run bench                          everything (about an hour here: 60 minutes on 2026-12-04)
 //   npm run bench -- --quick               a short run that keeps the harness working (CI);
 //                                          writes to a temp dir, not docs/bench
 //   npm run bench -- --servers workerd,nchan --scenarios fanout
