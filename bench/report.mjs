@@ -14,20 +14,23 @@ function key(row) {
 
 export function table({ rows }) {
   const lines = [
-    "| scenario | server | frames/s | x Nchan | x native | latency p50 / p99 / max (ms) | publish answered p50 / p99 (ms) | server CPU s per 1000 frames | loadgen CPU s | delivered |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| scenario | server | frames/s | x Nchan | x native | latency p50 / p99 / max (ms) | publish answered p50 / p99 (ms) | server CPU s per 1000 frames | connecting: server CPU ms per subscriber | loadgen CPU s | delivered |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   const byKey = new Map();
   for (const r of rows) byKey.set(`${r.server} ${key(r)}`, r);
   for (const r of rows.filter((r) => !["catchup", "connections", "small"].includes(r.scenario))) {
     const nchan = byKey.get(`nchan ${key(r)}`);
     const native = byKey.get(`native ${key(r)}`);
+    // From the moment every subscriber is connected; connecting is its own column (runs without
+    // that column, before it was added, counted connecting in the delivery's CPU).
     const cpuPer1000 = r.delivered_frames ? (r.server_cpu_seconds / r.delivered_frames) * 1000 : undefined;
+    const connectMs = r.server_connect_cpu_seconds !== undefined && r.connected ? (r.server_connect_cpu_seconds / r.connected) * 1000 : undefined;
     lines.push(
       `| ${key(r)} | ${r.serverName} | ${Math.round(r.frames_per_second)} | ${ratio(r.frames_per_second, nchan?.frames_per_second)} | ` +
         `${ratio(r.frames_per_second, native?.frames_per_second)} | ${fmt(r.latency_ms.p50)} / ${fmt(r.latency_ms.p99)} / ${fmt(r.latency_ms.max)} | ` +
         `${r.publish_answer_ms ? `${fmt(r.publish_answer_ms.p50)} / ${fmt(r.publish_answer_ms.p99)}` : ""} | ` +
-        `${fmt(cpuPer1000, 3)} | ${fmt(r.loadgen_cpu_seconds, 2)} | ${r.delivered_frames}/${r.expected_frames} |`,
+        `${fmt(cpuPer1000, 3)} | ${fmt(connectMs, 2)} | ${fmt(r.loadgen_cpu_seconds, 2)} | ${r.delivered_frames}/${r.expected_frames} |`,
     );
   }
   lines.push("", "| catch-up | server | time to the last replayed frame (ms) | x Nchan | delivered |", "| --- | --- | --- | --- | --- |");

@@ -100,8 +100,18 @@ async function measure(server, extra, { catchUp = false, before, retried } = {})
     : target(server, t, extra);
   await settle(server);
   const cpu0 = cpuSeconds(server.pids());
-  const report = await loadgen(args);
-  report.server_cpu_seconds = cpuSeconds(server.pids()) - cpu0;
+  // The server's CPU from the moment every subscriber is connected (the load generator holds its
+  // connections until its stdin ends, then publishes), so that connecting N subscribers is not
+  // counted as the cost of delivering to them; connecting is reported apart. A catch-up is its
+  // connect (the replay), so it is counted whole.
+  let cpuConnected = cpu0;
+  const report = catchUp
+    ? await loadgen(args)
+    : await loadgen([...args, "--hold-stdin"], async () => {
+        cpuConnected = cpuSeconds(server.pids());
+      });
+  report.server_cpu_seconds = cpuSeconds(server.pids()) - cpuConnected;
+  if (!catchUp) report.server_connect_cpu_seconds = cpuConnected - cpu0;
   // Shown in the row: a setup that failed and was retried.
   if (retried?.length) report.failures = [...retried.map((f) => `setup (retried): ${f}`), ...report.failures];
   report.command = `loadgen ${args.map((a) => (/[\s?&;]/.test(a) ? `'${a}'` : a)).join(" ")}`.replace(/token=[^&' ]+/g, "token=$TOKEN").replace(/Bearer [^' ]+/g, "Bearer $TOKEN");
@@ -116,7 +126,9 @@ function record(server, scenario, params, report) {
     `  ${scenario} ${JSON.stringify(params)}: ${Math.round(report.frames_per_second)} frames/s, ` +
       `latency p50 ${lat.p50.toFixed(1)} / p99 ${lat.p99.toFixed(1)} / max ${lat.max.toFixed(1)} ms, ` +
       `delivered ${report.delivered_frames}/${report.expected_frames}, server CPU ${report.server_cpu_seconds.toFixed(2)} s, ` +
-      `loadgen CPU ${report.loadgen_cpu_seconds.toFixed(2)} s` + (report.failures.length ? `, failures: ${report.failures.join("; ")}` : ""),
+      `loadgen CPU ${report.loadgen_cpu_seconds.toFixed(2)} s` +
+      (report.server_connect_cpu_seconds === undefined ? "" : `, server CPU connecting ${report.server_connect_cpu_seconds.toFixed(2)} s`) +
+      (report.failures.length ? `, failures: ${report.failures.join("; ")}` : ""),
   );
 }
 
